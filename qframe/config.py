@@ -1,0 +1,130 @@
+"""The app's configuration: a dict of UPPERCASE sections (as in dev.json) with typed fields.
+
+Extensions declare their section and fields; `Application.load()` fills defaults and checks
+every value, raising ConfigError that names each bad key and what was expected.
+
+    fields = {"port": Field((int, str), 2), "baudrate": Field(int, 115200, lo=300, hi=4000000)}
+"""
+import ujson
+
+_TYPE_NAMES = {int: "int", float: "number", str: "string", bool: "bool", list: "list",
+               dict: "object"}
+
+
+class ConfigError(ValueError):
+    """Bad configuration. `errors` lists (section, key, message) for every problem found."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__("; ".join(_describe(e) for e in errors))
+
+
+def _describe(error):
+    section, key, message = error
+    where = section if key is None else "%s.%s" % (section, key)
+    return "%s: %s" % (where, message)
+
+
+class Field(object):
+    """One config key: accepted type(s), default and optional range or choices."""
+
+    def __init__(self, kind, default=None, lo=None, hi=None, choices=None, optional=False):
+        self.kinds = kind if isinstance(kind, tuple) else (kind,)
+        self.default = default
+        self.lo = lo
+        self.hi = hi
+        self.choices = choices
+        self.optional = optional
+
+    def expected(self):
+        text = " or ".join(_TYPE_NAMES.get(k, str(k)) for k in self.kinds)
+        if self.choices is not None:
+            text += " in %r" % (list(self.choices),)
+        elif self.lo is not None or self.hi is not None:
+            text += " in %s..%s" % ("" if self.lo is None else self.lo,
+                                    "" if self.hi is None else self.hi)
+        if self.optional:
+            text += " or null"
+        return text
+
+    def problem(self, value):
+        """None if value is acceptable, else a message saying what was expected."""
+        if value is None and self.optional:
+            return None
+        ok_type = False
+        for kind in self.kinds:
+            if kind is bool:
+                ok_type = ok_type or isinstance(value, bool)
+            elif kind is float:
+                ok_type = ok_type or (isinstance(value, (int, float))
+                                      and not isinstance(value, bool))
+            elif kind is int:
+                ok_type = ok_type or (isinstance(value, int) and not isinstance(value, bool))
+            else:
+                ok_type = ok_type or isinstance(value, kind)
+        bad = not ok_type
+        if ok_type and self.choices is not None and value not in self.choices:
+            bad = True
+        if ok_type and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if (self.lo is not None and value < self.lo) or (self.hi is not None
+                                                            and value > self.hi):
+                bad = True
+        if bad:
+            return "expected %s, got %r" % (self.expected(), value)
+        return None
+
+
+class Config(dict):
+    """`app.config`: a plain dict of sections plus from_json and validation."""
+
+    def from_json(self, path):
+        """Merge the JSON object in path into this config (section by section)."""
+        try:
+            with open(path) as f:
+                data = ujson.load(f)
+        except OSError as exc:
+            raise ConfigError([(path, None, "cannot read file (%s)" % exc)])
+        except ValueError as exc:
+            raise ConfigError([(path, None, "not valid JSON (%s)" % exc)])
+        if not isinstance(data, dict):
+            raise ConfigError([(path, None, "expected a JSON object at top level")])
+        self.merge(data)
+        return self
+
+    def merge(self, data):
+        """Update sections key by key (a section dict is merged, other values replaced)."""
+        for name in data:
+            value = data[name]
+            if isinstance(value, dict) and isinstance(self.get(name), dict):
+                self[name].update(value)
+            else:
+                self[name] = value
+
+    def resolve(self, section, fields, repair=False):
+        """Fill defaults into config[section] and check it; return the list of errors.
+
+        repair=True replaces each bad value by its default (the caller logs the errors).
+        Unknown keys are kept (extensions may read extra keys) and not reported.
+        """
+        values = self.get(section)
+        if values is None:
+            values = self[section] = {}
+        if not isinstance(values, dict):
+            error = (section, None, "expected an object, got %r" % (values,))
+            if not repair:
+                return [error]
+            values = self[section] = {}
+            errors = [error]
+        else:
+            errors = []
+        for key in sorted(fields):
+            field = fields[key]
+            if key not in values:
+                values[key] = field.default
+                continue
+            message = field.problem(values[key])
+            if message:
+                errors.append((section, key, message))
+                if repair:
+                    values[key] = field.default
+        return errors

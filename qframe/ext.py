@@ -1,0 +1,49 @@
+"""The base of every application extension (QFrame's `AppExtensionABC` name is kept)."""
+
+
+class AppExtension(object):
+    """A pluggable part of the app, reachable as `app.<name>` once `init_app(app)` ran.
+
+    Subclasses may set:
+      config_section  the dev.json section they read (e.g. "UART"), or None
+      config_fields   {key: Field} with defaults, checked by `app.load()`
+    and override load() (start work; must not block), stop() (end it; join threads within
+    the given timeout) and status() (counters). QFrame-style subclasses that only set
+    `self.name` in their own __init__ work too.
+    """
+
+    config_section = None
+    config_fields = {}
+
+    def __init__(self, name=None, app=None):
+        if name is not None:
+            self.name = name
+        self.app = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app):
+        """Register with app; `app.<name>` then returns this extension."""
+        self.app = app
+        app.append_extension(self)
+
+    @property
+    def config(self):
+        """This extension's resolved config section (defaults filled in by app.load())."""
+        if self.config_section is None:
+            return {}
+        return self.app.config.get(self.config_section) or {}
+
+    def load(self):
+        """Start the extension's work. Called in registration order by app.load()."""
+
+    def stop(self, timeout=2.0):
+        """Stop the extension's work, joining its threads within timeout seconds."""
+        return True
+
+    def status(self):
+        """Counters and state for the app's status report."""
+        return dict(getattr(self, "stats", {}))
+
+
+AppExtensionABC = AppExtension

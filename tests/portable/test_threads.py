@@ -1,0 +1,72 @@
+import utime
+from checks import raises
+
+from usr.qframe.threads import Event, Lock, Queue, QueueClosed, QueueEmpty, QueueFull, Thread
+
+
+def test_event_wait_times_out_then_wakes():
+    event = Event()
+    assert event.wait(0.02) is False
+    Thread(event.set, name="setter").start()
+    assert event.wait(2) is True
+    assert event.is_set()
+    event.clear()
+    assert not event.is_set()
+
+
+def test_lock_timeout():
+    lock = Lock()
+    assert lock.acquire()
+    assert lock.acquire(True, 0.02) is False
+    lock.release()
+    with lock:
+        assert lock.locked()
+    assert not lock.locked()
+
+
+def test_queue_fifo_bounds_and_timeout():
+    queue = Queue(2)
+    queue.put(1)
+    queue.put(2)
+    raises(QueueFull, queue.put, 3)
+    assert queue.get() == 1
+    assert queue.get(0.1) == 2
+    started = utime.ticks_ms()
+    raises(QueueEmpty, queue.get, 0.03)
+    assert utime.ticks_diff(utime.ticks_ms(), started) >= 25
+
+
+def test_queue_hands_items_across_threads_in_order():
+    queue = Queue()
+    got = []
+    done = Event()
+
+    def _consume():
+        while True:
+            try:
+                got.append(queue.get())
+            except QueueClosed:
+                done.set()
+                return
+
+    Thread(_consume, name="consumer").start()
+    for index in range(100):
+        queue.put(index)
+    queue.close()
+    assert done.wait(2)
+    assert got == list(range(100))
+
+
+def test_thread_join_and_error_capture():
+    def _fail():
+        raise ValueError("inside thread")
+
+    thread = Thread(_fail, name="failing").start()
+    assert thread.join(2)
+    assert isinstance(thread.error, ValueError)
+    assert not thread.is_alive()
+    blocker = Event()
+    slow = Thread(blocker.wait, name="slow").start()
+    assert slow.join(0.02) is False
+    blocker.set()
+    assert slow.join(2) is True

@@ -1,0 +1,54 @@
+"""Run the portable tests under MicroPython (also works on CPython).
+
+    micropython tools/mprun.py BOARD_ROOT SHIM_PATHS TEST_DIR [NAME_FILTER]
+
+Imports every tests/portable/test_*.py, calls each test_* function, prints a line per failure
+and ends with `N passed, N failed`; exits 1 if anything failed.
+"""
+import sys
+
+
+def _print_exc(exc):
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(exc)
+    else:
+        import traceback
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+
+
+def _run(root, shim_paths, test_dir, name_filter):
+    import uos
+    for path in [test_dir] + list(reversed(shim_paths.split(":"))) + [root]:
+        sys.path.insert(0, path)
+    import shimctl
+    shimctl.install_fs(root)
+    passed = failed = 0
+    for filename in sorted(uos.listdir(test_dir)):
+        if not (filename.startswith("test_") and filename.endswith(".py")):
+            continue
+        modname = filename[:-3]
+        try:
+            module = __import__(modname)
+        except Exception as exc:
+            print("ERROR importing %s: %r" % (modname, exc))
+            _print_exc(exc)
+            failed += 1
+            continue
+        names = sorted(n for n in dir(module) if n.startswith("test_"))
+        for name in names:
+            if name_filter and name_filter not in modname + "." + name:
+                continue
+            try:
+                getattr(module, name)()
+                passed += 1
+            except Exception as exc:
+                failed += 1
+                print("FAIL %s.%s: %r" % (modname, name, exc))
+                _print_exc(exc)
+    print("%d passed, %d failed" % (passed, failed))
+    return failed
+
+
+if __name__ == "__main__":
+    _failed = _run(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else "")
+    sys.exit(1 if _failed else 0)

@@ -1,0 +1,2 @@
+"""ubinascii on CPython: the standard binascii module."""
+from binascii import *  # noqa: F401,F403

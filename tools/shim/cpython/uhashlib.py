@@ -1,0 +1,2 @@
+"""uhashlib on CPython: the standard hashlib module."""
+from hashlib import *  # noqa: F401,F403
