@@ -23,6 +23,8 @@ def install_fs(root):
     """Make /usr and /bak of device code resolve inside ROOT (created if missing)."""
     global board_root
     import uos
+    if not root.startswith("/"):
+        root = uos.getcwd() + "/" + root
     board_root = root.rstrip("/")
     for top in DEVICE_DIRS:
         try:
