@@ -1,6 +1,7 @@
 """uos on CPython: os with device paths (/usr, /bak) mapped into the board root."""
 import os as _os
 
+import shimctl as _shimctl
 from shimctl import host_path as _p
 
 sep = "/"
@@ -21,7 +22,10 @@ def stat(path):
 
 
 def statvfs(path):
-    return tuple(_os.statvfs(_p(path)))
+    stat = tuple(_os.statvfs(_p(path)))
+    if _p(path) is not path:      # a device path: the shim's flash quota shows here
+        return _shimctl.flash_statvfs(stat)
+    return stat
 
 
 def mkdir(path):
@@ -33,7 +37,10 @@ def rmdir(path):
 
 
 def remove(path):
-    _os.remove(_p(path))
+    host = _p(path)
+    size = _os.stat(host).st_size if host is not path else 0
+    _os.remove(host)
+    _shimctl.flash_credit(size)
 
 
 def rename(old, new):

@@ -1,0 +1,110 @@
+"""fota and app_fota of the shim: packages recorded, downloads over the shim's network from a
+real HTTP peer made here, app_fota's update applied as the firmware does at boot."""
+import _thread
+import sys
+
+import shimctl
+import fota
+import app_fota
+import ql_fs
+
+IS_MICROPYTHON = sys.implementation.name == "micropython"
+
+
+def _http_server(bodies):
+    """Serve one HTTP/1.0 reply per entry of bodies ((status, body)); return the port."""
+    import socket
+    import uos
+    for _attempt in range(30):
+        port = 30000 + (uos.urandom(1)[0] << 6) + uos.urandom(1)[0] % 64
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1] if IS_MICROPYTHON
+                      else ("127.0.0.1", port))
+            break
+        except OSError:
+            sock.close()
+    sock.listen(2)
+    sock.settimeout(5)
+
+    def serve():
+        try:
+            for status, body in bodies:
+                conn = sock.accept()[0]
+                conn.settimeout(5)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    chunk = conn.recv(512)
+                    if not chunk:
+                        break
+                    request += chunk
+                conn.send(b"HTTP/1.0 %d X\r\nContent-Length: %d\r\n\r\n" % (status, len(body)))
+                conn.send(body)
+                conn.close()
+        except OSError:
+            pass
+        sock.close()
+
+    _thread.start_new_thread(serve, ())
+    return port
+
+
+def test_fota_write_flush_verify():
+    shimctl.reset()
+    upgrade = fota.fota(reset_disable=1)
+    assert upgrade.write(b"abc", 6) == 0 and upgrade.write(b"def", 6) == 0
+    assert upgrade.flush() == 0 and upgrade.verify() == 0
+    record = shimctl.state["fota"]
+    assert record["data"] == bytearray(b"abcdef") and record["verified"] is True
+    assert upgrade.write(b"x", 6) == -1
+    short = fota.fota()
+    short.write(b"ab", 4)
+    assert short.verify() == -1
+
+
+def test_fota_http_download_and_restart():
+    shimctl.reset()
+    port = _http_server([(200, b"FIRMWARE" * 100), (404, b"nope")])
+    events = []
+    upgrade = fota.fota()
+    assert upgrade.httpDownload("http://127.0.0.1:%d/fw.bin" % port, None, events.append) == 0
+    assert shimctl.state["fota"]["written"] == 800 and shimctl.state["reboots"] == 1
+    assert shimctl.wait_for(lambda: events == [(2, 100)], 2000)
+    assert fota.fota().httpDownload("http://127.0.0.1:%d/missing" % port) == -1
+    shimctl.set_network(False)
+    assert fota.fota().httpDownload("http://hes.example.com/fw.bin") == -1
+    shimctl.reset()
+
+
+def test_app_fota_download_flag_and_apply():
+    shimctl.reset()
+    target = "/usr/_shim_ota_test/handlers.py"
+    if ql_fs.path_exists("/usr/_shim_ota_test"):
+        ql_fs.rmdirs("/usr/_shim_ota_test")
+    port = _http_server([(200, b"VERSION = 2\n"), (500, b"")])
+    updater = app_fota.new()
+    url = "http://127.0.0.1:%d/handlers.py" % port
+    assert updater.download(url, target) == 0
+    assert ql_fs.path_exists(app_fota.UPDATER_DIR + target) and not ql_fs.path_exists(target)
+    failed = updater.bulk_download([{"url": url, "file_name": "/usr/_shim_ota_test/x.py"}])
+    assert failed == [{"url": url, "file_name": "/usr/_shim_ota_test/x.py"}]
+    assert shimctl.apply_app_fota() == []            # no flag yet
+    updater.set_update_flag()
+    assert shimctl.state["app_fota"]["update_flag"] is True
+    assert shimctl.apply_app_fota() == [target]
+    with open(target) as f:
+        assert f.read() == "VERSION = 2\n"
+    assert not ql_fs.path_exists(app_fota.UPDATER_DIR)
+    ql_fs.rmdirs("/usr/_shim_ota_test")
+    shimctl.reset()
+
+
+def test_app_fota_download_fails_on_flash_full_and_leaves_nothing():
+    shimctl.reset()
+    port = _http_server([(200, b"x" * 5000)])
+    shimctl.set_flash_free(1000)
+    assert app_fota.new().download("http://127.0.0.1:%d/big" % port, "/usr/_big.bin") == -1
+    assert not ql_fs.path_exists(app_fota.UPDATER_DIR + "/usr/_big.bin")
+    shimctl.reset()
+    if ql_fs.path_exists(app_fota.UPDATER_DIR):
+        ql_fs.rmdirs(app_fota.UPDATER_DIR)

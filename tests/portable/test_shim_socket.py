@@ -1,0 +1,295 @@
+"""usocket/ussl over real loopback sockets, with shimctl's faults (DNS, network down, reset).
+
+The peer (the HES) is a plain host socket made here, so the faults hit only the device side.
+"""
+import _thread
+import sys
+
+import utime
+import uselect
+import shimctl
+import usocket
+import ussl
+from checks import raises
+
+IS_MICROPYTHON = sys.implementation.name == "micropython"
+ECONNRESET = 104
+ECONNABORTED = 103
+ENETUNREACH = 101
+
+# A throw-away self-signed EC certificate for CN=localhost / 127.0.0.1 (test data only).
+_KEY = """-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIF/fJjhc5fCd9bAeoio9U1q+jGBjbD+mNSaod9iiysNLoAoGCCqGSM49
+AwEHoUQDQgAE4Vo4+Lui7Ga8wevsCCW13Hbq4aKEhscXUr58qF+sUljo73GmSR4f
+b1PLp5fI5sYpAiPEbL0AWsRvQSFE3FJnVA==
+-----END EC PRIVATE KEY-----
+"""
+_CERT = """-----BEGIN CERTIFICATE-----
+MIIBmjCCAUGgAwIBAgIUNzg+kGXgsN8gNxPmlU2tH2muatswCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyMzEwMjEzMFoYDzIxMjYxMDMw
+MTAyMTMwWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAAThWjj4u6LsZrzB6+wIJbXcdurhooSGxxdSvnyoX6xSWOjvcaZJHh9v
+U8unl8jmxikCI8RsvQBaxG9BIUTcUmdUo28wbTAdBgNVHQ4EFgQUHm6OYkXy/9pN
+LzUwJHMybUDtJ3UwHwYDVR0jBBgwFoAUHm6OYkXy/9pNLzUwJHMybUDtJ3UwDwYD
+VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARgglsb2NhbGhvc3SHBH8AAAEwCgYIKoZI
+zj0EAwIDRwAwRAIgWvOgIcs8S52PYk/CDeUvAChFRyhti05rZm0O1dCQMCUCIBrJ
+5gyCaa4f+UH6KQBaDMemxUeGJC+tm2FDMzm0abkl
+-----END CERTIFICATE-----
+"""
+
+
+def _host_addr(port):
+    import socket
+    if IS_MICROPYTHON:
+        return socket.getaddrinfo("127.0.0.1", port)[0][-1]
+    return ("127.0.0.1", port)
+
+
+def _listen():
+    """A listening host socket on 127.0.0.1 and its port (MicroPython has no getsockname)."""
+    import socket
+    import uos
+    for _attempt in range(30):
+        port = 30000 + (uos.urandom(1)[0] << 6) + uos.urandom(1)[0] % 64
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(_host_addr(port))
+        except OSError:
+            sock.close()
+            continue
+        sock.listen(2)
+        sock.settimeout(5)
+        return sock, port
+    raise AssertionError("no free port")
+
+
+def _connected_pair():
+    """(device usocket, peer host socket, listener)."""
+    listener, port = _listen()
+    client = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+    client.settimeout(5)
+    client.connect(usocket.getaddrinfo("127.0.0.1", port)[0][-1])
+    peer = listener.accept()[0]
+    peer.settimeout(5)
+    return client, peer, listener
+
+
+def _errno(exc):
+    return exc.args[0]
+
+
+def test_getaddrinfo_shape():
+    shimctl.reset()
+    info = usocket.getaddrinfo("localhost", 4059)
+    assert info[0][0] == usocket.AF_INET and info[0][-1] == ("127.0.0.1", 4059)
+    assert usocket.getaddrinfo("10.1.2.3", 80)[0][-1] == ("10.1.2.3", 80)
+
+
+def test_data_both_ways_and_poll_names_the_wrapper():
+    shimctl.reset()
+    client, peer, listener = _connected_pair()
+    try:
+        assert client.getsocketsta() == 4
+        assert client.send(b"hello ") == 6
+        client.write(b"HES")
+        assert _recv_exactly(peer, 9) == b"hello HES"
+        poller = uselect.poll()
+        poller.register(client, uselect.POLLIN)
+        assert poller.poll(0) == []
+        peer.send(b"line one\nrest")
+        events = poller.poll(2000)
+        assert events and events[0][0] is client and events[0][1] & uselect.POLLIN
+        assert client.readline() == b"line one\n"
+        assert client.recv(10) == b"rest"
+        client.settimeout(0.05)
+        exc = raises(OSError, client.recv, 10)
+        assert _errno(exc) in (11, 110)
+        peer.close()
+        client.settimeout(2)
+        assert client.recv(10) == b""
+    finally:
+        client.close()
+        listener.close()
+    assert client.getsocketsta() == -1
+    assert shimctl.live_sockets() == []
+
+
+def _recv_exactly(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        assert chunk, "peer closed early"
+        data += chunk
+    return data
+
+
+def test_reset_sockets_resets_both_ends():
+    shimctl.reset()
+    client, peer, listener = _connected_pair()
+    try:
+        assert shimctl.reset_sockets() == 1
+        assert _errno(raises(OSError, client.recv, 10)) == ECONNRESET
+        assert _errno(raises(OSError, client.send, b"x")) == ECONNRESET
+        assert client.getsocketsta() == 0
+        assert _errno(raises(OSError, peer.recv, 10)) == ECONNRESET
+        assert shimctl.state["socket_resets"] == 1
+    finally:
+        client.close()
+        peer.close()
+        listener.close()
+
+
+def test_a_blocked_recv_wakes_up_on_reset():
+    shimctl.reset()
+    client, peer, listener = _connected_pair()
+    outcome = []
+
+    def reader():
+        try:
+            outcome.append(client.recv(10))
+        except OSError as exc:
+            outcome.append(_errno(exc))
+
+    _thread.start_new_thread(reader, ())
+    utime.sleep_ms(50)          # let the reader block in recv (a reset before is fine too)
+    start = utime.ticks_ms()
+    shimctl.reset_sockets()
+    assert shimctl.wait_for(lambda: outcome, 2000)
+    assert outcome == [ECONNRESET]
+    assert utime.ticks_diff(utime.ticks_ms(), start) < 1000
+    client.close()
+    peer.close()
+    listener.close()
+
+
+def test_network_down_aborts_sockets_and_refuses_connects():
+    shimctl.reset()
+    client, peer, listener = _connected_pair()
+    try:
+        shimctl.set_network(False)
+        assert _errno(raises(OSError, client.send, b"x")) == ECONNABORTED
+        assert _errno(raises(OSError, peer.recv, 1)) == ECONNRESET
+        other = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+        assert _errno(raises(OSError, other.connect, ("127.0.0.1", 1))) == ENETUNREACH
+        other.close()
+        raises(OSError, usocket.getaddrinfo, "hes.example.com", 4059)
+        assert usocket.getaddrinfo("127.0.0.1", 4059)[0][-1] == ("127.0.0.1", 4059)
+        shimctl.set_network(True)
+        again, peer2, _l = _connected_pair()
+        again.send(b"back")
+        assert _recv_exactly(peer2, 4) == b"back"
+        again.close()
+        peer2.close()
+        _l.close()
+    finally:
+        client.close()
+        peer.close()
+        listener.close()
+        shimctl.reset()
+
+
+def test_dns_failure():
+    shimctl.reset()
+    shimctl.set_dns_fail(True)
+    exc = raises(OSError, usocket.getaddrinfo, "127.0.0.1", 80)
+    assert _errno(exc) == shimctl.state["dns_errno"]
+    raises(OSError, usocket.getaddrinfo, "localhost", 80)
+    assert usocket.getaddrinfo("0.0.0.0", 80)[0][-1] == ("0.0.0.0", 80)
+    shimctl.set_dns_fail(False)
+    assert usocket.getaddrinfo("localhost", 80)
+    shimctl.reset()
+
+
+def test_a_device_side_server_accepts():
+    shimctl.reset()
+    import uos
+    import socket
+    for _attempt in range(30):
+        port = 30000 + (uos.urandom(1)[0] << 6) + uos.urandom(1)[0] % 64
+        server = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+        server.setsockopt(usocket.SOL_SOCKET, usocket.SO_REUSEADDR, 1)
+        try:
+            server.bind(usocket.getaddrinfo("0.0.0.0", port)[0][-1])
+            break
+        except OSError:
+            server.close()
+    server.listen(1)
+    server.settimeout(5)
+    assert server.getsocketsta() == 1
+    hes = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hes.connect(_host_addr(port))
+    conn, addr = server.accept()
+    assert addr[0] == "127.0.0.1" and isinstance(addr[1], int)
+    hes.send(b"cmd")
+    conn.settimeout(2)
+    assert conn.read(3) == b"cmd"
+    conn.setsockopt(usocket.SOL_SOCKET, usocket.TCP_KEEPALIVE, 2)
+    assert conn.keepalive_min == 2
+    conn.close()
+    hes.close()
+    server.close()
+    shimctl.reset()
+
+
+def test_tls_round_trip_and_reset():
+    shimctl.reset()
+    listener, port = _listen()
+    served = []
+
+    def serve():
+        try:
+            raw = listener.accept()[0]
+            raw.settimeout(5)
+            peer = usocket.socket(_host=raw)          # a wrapper only to reach ussl
+            tls = ussl.wrap_socket(peer, server_side=True, key=_KEY, cert=_CERT)
+            served.append(tls.read(5))
+            tls.write(b"world")
+            served.append(tls)
+        except Exception as exc:
+            served.append(exc)
+
+    _thread.start_new_thread(serve, ())
+    client = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+    client.settimeout(5)
+    client.connect(("127.0.0.1", port))
+    tls = ussl.wrap_socket(client, server_hostname="localhost", cadata=_CERT,
+                           cert_reqs=ussl.CERT_REQUIRED)
+    try:
+        tls.write(b"hello")
+        assert tls.read(5) == b"world"
+        assert shimctl.wait_for(lambda: len(served) == 2, 3000)
+        assert served[0] == b"hello"
+        assert tls in shimctl.live_sockets() and client not in shimctl.live_sockets()
+        shimctl.reset_sockets()
+        raises(OSError, tls.read, 1)
+    finally:
+        tls.close()
+        if len(served) == 2:
+            served[1].close()
+        listener.close()
+        shimctl.reset()
+
+
+def test_tls_rejects_an_unknown_server():
+    shimctl.reset()
+    listener, port = _listen()
+
+    def serve():
+        raw = listener.accept()[0]
+        raw.settimeout(5)
+        try:
+            ussl.wrap_socket(usocket.socket(_host=raw), server_side=True, key=_KEY, cert=_CERT)
+        except Exception:
+            pass
+        raw.close()
+
+    _thread.start_new_thread(serve, ())
+    client = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+    client.settimeout(5)
+    client.connect(("127.0.0.1", port))
+    exc = raises(Exception, ussl.wrap_socket, client, server_hostname="localhost",
+                 cert_reqs=ussl.CERT_REQUIRED)      # no CA that vouches for the server
+    assert isinstance(exc, OSError)
+    client.close()
+    listener.close()
+    shimctl.reset()

@@ -1,0 +1,57 @@
+"""dataCall on the host: PDP context 1 follows shimctl (set_network, set_pdp, set_sim, radio).
+
+setCallback(fun): fun((profileID, state)) on the shim's callback thread when the context goes
+down (state 0) or up (1).
+"""
+import shimctl
+
+_INACTIVE = [0, 0, "0.0.0.0", "0.0.0.0", "0.0.0.0"]
+
+
+def setCallback(fun):
+    shimctl.callbacks["datacall"] = fun
+    return 0
+
+
+def _v4():
+    state = shimctl.state
+    if not (state["registered"] and state["pdp"]):
+        return list(_INACTIVE)
+    return [1, 0, state["ip"], state["dns"][0], state["dns"][1]]
+
+
+def getInfo(profileID, ipType):
+    """(profileID, ipType, [state, reconnect, addr, priDNS, secDNS]) (two lists for ipType 2)."""
+    if ipType == 0:
+        return (profileID, 0, _v4())
+    if ipType == 1:
+        return (profileID, 1, [0, 0, "::", "::", "::"])
+    if ipType == 2:
+        return (profileID, 2, _v4(), [0, 0, "::", "::", "::"])
+    return -1
+
+
+def activate(profileID):
+    return 0 if shimctl.set_pdp(True) else -1
+
+
+def deactivate(profileID):
+    shimctl.set_pdp(False)
+    return 0
+
+
+def setPDPContext(profileID, ipType, apn, username, password, authType):
+    shimctl.state["apn"] = (profileID, ipType, apn, username, password, authType)
+    return 0
+
+
+def getPDPContext(profileID):
+    return (shimctl.state["apn"] or (profileID, 0, "", "", "", 0))[1:]
+
+
+def setAutoActivate(profileID, enable):
+    return 0
+
+
+def setAutoConnect(profileID, enable):
+    return 0

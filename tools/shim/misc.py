@@ -1,0 +1,32 @@
+"""misc on the host: Power records restarts and power-downs in shimctl.state.
+
+powerRestart() never returns on the module; here it counts state["reboots"] and returns None,
+or raises SystemExit when state["reboot_raises"] is set.
+"""
+import shimctl
+
+
+class Power(object):
+    @staticmethod
+    def powerRestart():
+        shimctl.count("reboots")
+        if shimctl.state["reboot_raises"]:
+            raise SystemExit("misc.Power.powerRestart()")
+
+    @staticmethod
+    def powerDown():
+        shimctl.count("power_downs")
+        if shimctl.state["reboot_raises"]:
+            raise SystemExit("misc.Power.powerDown()")
+
+    @staticmethod
+    def powerOnReason():
+        return shimctl.state["power_on_reason"]
+
+    @staticmethod
+    def powerDownReason():
+        return 1
+
+    @staticmethod
+    def getVbatt():
+        return 3800
