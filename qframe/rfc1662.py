@@ -1,0 +1,597 @@
+"""Meter-link framing (docs METER_LINK.md): FCS-16, an encoder and a streaming decoder.
+
+    7E | FF 03 | protocol (low first) | length (high first) | CMD DATA | FCS | 7E
+
+Two dialects:
+- STANDARD (RFC 1662): octet stuffing (7D escape, XOR 20) of 7E, 7D and the ACCM's control
+  characters; FCS low octet first. The transmit ACCM defaults to 0xFFFFFFFF (every control
+  character escaped, RFC 1662's default). The receive ACCM defaults to 0: escapes are always
+  undone, and only control characters flagged in the receive ACCM are discarded when they
+  arrive unescaped (RFC 1662 4.2); peers that escape nothing but 7E/7D decode as well.
+- LEGACY: no stuffing, the length field delimits the frame; FCS high octet first.
+
+API: fcs16(data, fcs=0xFFFF) running value; fcs_good(data) residue check; frame_fcs(...);
+encode(protocol, cmd, payload, dialect, accm) -> bytes; stuff/unstuff; Frame(protocol, cmd,
+payload); Decoder(dialect, max_frame, accm) with feed(data) -> [Frame], flush() -> [Frame],
+reset(), stats, last_error, buffered; decode_frame(data, dialect) -> Frame or ValueError.
+
+`max_frame` bounds a frame from address to FCS (payload + 9 octets). The FCS reads the
+payload two octets at a time through a 256-entry table pair (about 12x a bit-by-bit loop on
+MicroPython); payloads are copied once into their Frame, nothing else grows with the stream.
+
+Decoder counters (`Decoder.stats`):
+  frames         good frames decoded
+  garbage_bytes  octets outside any frame (also the body of a dropped frame whose extent is
+                 unknown, scanned while resynchronising)
+  bad_fcs        frame delimited as its length says, FCS wrong
+  bad_length     length field disagrees with the frame: zero, runs past the data (the frame
+                 ends early or a later good frame starts inside it), or no closing flag where
+                 the length puts it and the FCS there is wrong
+  oversize       length (or the octets between two flags) above max_frame
+  truncated      a frame shorter than its header and FCS, or cut off by flush()
+  missing_flag   good frame whose closing flag was lost (accepted; the next frame may follow
+                 without an opening flag)
+  aborted        standard: abort sequence 7D 7E
+  accm_dropped   standard: unescaped octets discarded by the receive ACCM
+"""
+import ustruct
+
+try:
+    from uarray import array as _array
+except ImportError:
+    try:
+        from array import array as _array
+    except ImportError:
+        _array = None
+
+FLAG = 0x7E
+ESCAPE = 0x7D
+ADDRESS = 0xFF
+CONTROL = 0x03
+STANDARD = "standard"
+LEGACY = "legacy"
+DIALECTS = (STANDARD, LEGACY)
+INIT_FCS = 0xFFFF
+GOOD_FCS = 0xF0B8
+TX_ACCM = 0xFFFFFFFF
+RX_ACCM = 0
+OVERHEAD = 9                # octets around the payload between the flags: FF 03 P P L L CMD F F
+MAX_FRAME = 2048
+ERROR_KINDS = ("bad_fcs", "bad_length", "oversize", "truncated", "aborted", "missing_flag")
+STAT_KINDS = ("frames", "garbage_bytes") + ERROR_KINDS + ("accm_dropped",)
+
+_FLAG_B = b"\x7e"
+_ESC_B = b"\x7d"
+_ESC_ESC = b"\x7d\x5d"
+_START = b"\x7e\xff\x03"
+_BLOCK = 512                # octets read as words at a time (bounds the temporary copy)
+
+
+def _tables():
+    """Byte table of the reflected polynomial 0x8408, and the table that folds a 2nd octet."""
+    one = []
+    for index in range(256):
+        value = index
+        for _ in range(8):
+            value = (value >> 1) ^ 0x8408 if value & 1 else value >> 1
+        one.append(value)
+    two = [(value >> 8) ^ one[value & 0xFF] for value in one]
+    return tuple(one), tuple(two)
+
+
+_T1, _T2 = _tables()
+_CONTROLS = tuple(bytes((code,)) for code in range(32))
+_CONTROL_ESCAPES = tuple(bytes((ESCAPE, code ^ 0x20)) for code in range(32))
+
+
+def _cast_words(code, data):
+    return memoryview(data)[:len(data) & ~1].cast(code)
+
+
+def _unpack_words(code, data):
+    return ustruct.unpack_from("<%dH" % (len(data) >> 1), data, 0)
+
+
+def _word_reader():
+    """The fastest call reading bytes as little-endian 16-bit words: fn("H", data).
+
+    MicroPython's array() copies the raw octets of a bytes object (dropping an odd tail);
+    CPython's memoryview.cast reads them in place; any other interpreter uses ustruct.
+    """
+    if _array is not None:
+        try:
+            words = _array("H", b"\x01\x00\x02")
+            if len(words) == 1 and words[0] == 1:
+                return _array
+        except (TypeError, ValueError):
+            pass
+    probe = memoryview(b"\x01\x00")
+    if hasattr(probe, "cast") and probe.cast("H")[0] == 1:
+        return _cast_words
+    return _unpack_words
+
+
+_words = _word_reader()
+
+
+def fcs16(data, fcs=INIT_FCS):
+    """Running FCS-16 of data (bytes-like), continuing from fcs; no final complement.
+
+    Two octets per step: x = fcs ^ word; fcs = T2[x & 255] ^ T1[x >> 8].
+    """
+    t1 = _T1
+    t2 = _T2
+    words = _words
+    if type(data) is not bytes:
+        data = bytes(data)
+    n = len(data)
+    for off in range(0, n - 1, _BLOCK):
+        for word in words("H", data if n <= _BLOCK else data[off:off + _BLOCK]):
+            x = fcs ^ word
+            fcs = t2[x & 0xFF] ^ t1[x >> 8]
+    if n & 1:
+        fcs = (fcs >> 8) ^ t1[(fcs ^ data[n - 1]) & 0xFF]
+    return fcs
+
+
+_FCS_FF03 = fcs16(bytes((ADDRESS, CONTROL)))
+
+
+def frame_fcs(protocol, length, cmd, payload):
+    """FCS (complemented, ready to send) of a frame's address..DATA; payload is bytes."""
+    t1 = _T1
+    t2 = _T2
+    x = _FCS_FF03 ^ protocol
+    fcs = t2[x & 0xFF] ^ t1[x >> 8]
+    x = fcs ^ (length >> 8) ^ ((length & 0xFF) << 8)
+    fcs = t2[x & 0xFF] ^ t1[x >> 8]
+    fcs = (fcs >> 8) ^ t1[(fcs ^ cmd) & 0xFF]
+    n = len(payload)
+    if n > _BLOCK:
+        return fcs16(payload, fcs) ^ 0xFFFF
+    for x in _words("H", payload):
+        x ^= fcs
+        fcs = t2[x & 0xFF] ^ t1[x >> 8]
+    if n & 1:
+        fcs = (fcs >> 8) ^ t1[(fcs ^ payload[n - 1]) & 0xFF]
+    return fcs ^ 0xFFFF
+
+
+def fcs_good(data):
+    """True when data (address..FCS, FCS low octet first) leaves RFC 1662's good residue."""
+    return fcs16(data) == GOOD_FCS
+
+
+def check_dialect(dialect):
+    if dialect != STANDARD and dialect != LEGACY:
+        raise ValueError("dialect must be 'standard' or 'legacy', not %r" % (dialect,))
+    return dialect
+
+
+class Frame(object):
+    """A decoded frame: protocol (int), cmd (int), payload (bytes)."""
+    __slots__ = ("protocol", "cmd", "payload")
+
+    def __init__(self, protocol, cmd, payload):
+        self.protocol = protocol
+        self.cmd = cmd
+        self.payload = payload
+
+    def message(self):
+        """The (protocol, cmd, payload) tuple, the shape encode() and handler replies use."""
+        return (self.protocol, self.cmd, self.payload)
+
+    def __eq__(self, other):
+        return (isinstance(other, Frame) and self.protocol == other.protocol
+                and self.cmd == other.cmd and self.payload == other.payload)
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __repr__(self):
+        return "Frame(0x%04x, 0x%02x, %r)" % (self.protocol, self.cmd, self.payload)
+
+
+def stuff(body, accm=TX_ACCM):
+    """RFC 1662 octet stuffing of body (bytes) for the given transmit ACCM."""
+    if type(body) is not bytes:
+        body = bytes(body)
+    if _ESC_B in body:
+        body = body.replace(_ESC_B, _ESC_ESC)
+    if _FLAG_B in body:
+        body = body.replace(_FLAG_B, b"\x7d\x5e")
+    if accm:
+        for code in range(32):
+            if (accm >> code) & 1 and _CONTROLS[code] in body:
+                body = body.replace(_CONTROLS[code], _CONTROL_ESCAPES[code])
+    return body
+
+
+def unstuff(raw):
+    """Undo octet stuffing of raw (bytes without flags, not ending in 7D)."""
+    if type(raw) is not bytes:
+        raw = bytes(raw)
+    out = bytearray()
+    view = memoryview(raw)
+    start = 0
+    while True:
+        at = raw.find(_ESC_B, start)
+        if at < 0:
+            break
+        out.extend(view[start:at])
+        out.append(raw[at + 1] ^ 0x20)
+        start = at + 2
+    out.extend(view[start:])
+    return bytes(out)
+
+
+def encode(protocol, cmd, payload=b"", dialect=LEGACY, accm=TX_ACCM):
+    """Frame (protocol, cmd, payload) for the wire; returns bytes. accm: standard dialect only."""
+    check_dialect(dialect)
+    if type(payload) is not bytes:
+        payload = bytes(payload)
+    length = len(payload) + 1
+    if not 0 <= protocol <= 0xFFFF:
+        raise ValueError("protocol must be 0..0xFFFF, not %r" % (protocol,))
+    if not 0 <= cmd <= 0xFF:
+        raise ValueError("cmd must be 0..0xFF, not %r" % (cmd,))
+    if length > 0xFFFF:
+        raise ValueError("payload of %d octets does not fit the 16-bit length" % len(payload))
+    head = bytes((ADDRESS, CONTROL, protocol & 0xFF, protocol >> 8, length >> 8, length & 0xFF,
+                  cmd))
+    fcs = frame_fcs(protocol, length, cmd, payload)
+    if dialect == LEGACY:
+        return b"".join((_FLAG_B, head, payload, bytes((fcs >> 8, fcs & 0xFF)), _FLAG_B))
+    body = b"".join((head, payload, bytes((fcs & 0xFF, fcs >> 8))))
+    return b"".join((_FLAG_B, stuff(body, accm), _FLAG_B))
+
+
+class Decoder(object):
+    """Streaming decoder: feed(data) returns the list of good Frames completed by data.
+
+    Bad input is dropped and counted in `stats` (see the module docstring); `last_error` holds
+    a description of the latest one. Buffered octets stay below max_frame (legacy) or twice it
+    (standard, stuffed). flush() ends a burst (call it after an idle gap on the line).
+    """
+
+    def __init__(self, dialect=LEGACY, max_frame=MAX_FRAME, accm=RX_ACCM):
+        self.dialect = check_dialect(dialect)
+        if max_frame < OVERHEAD + 1:
+            raise ValueError("max_frame must be at least %d" % (OVERHEAD + 1))
+        self.max_frame = max_frame
+        self.stats = {}
+        for kind in STAT_KINDS:
+            self.stats[kind] = 0
+        self.last_error = None
+        self._drop = [_CONTROLS[code] for code in range(32) if (accm >> code) & 1]
+        self._raw_limit = 2 * max_frame
+        self._run = self._run_legacy if dialect == LEGACY else self._run_standard
+        # Buffered: _pending (a partial frame, from just after its opening flag) then the
+        # reads in _more that arrived while nothing could complete. The decoder runs again
+        # once _need octets are buffered, or a read brings 7E FF 03 (a frame start), or a
+        # flag when _on_flag (standard: a closing flag; legacy: a later frame may end).
+        self.reset()
+
+    @property
+    def buffered(self):
+        """Octets held back waiting for the rest of a frame."""
+        return self._pending_len
+
+    def feed(self, data):
+        """Decode data (bytes-like); return a list of Frames (possibly empty)."""
+        if type(data) is not bytes:
+            data = bytes(data)
+        pending = self._pending
+        if pending:
+            more = self._more
+            size = self._pending_len + len(data)
+            if (size < self._need and not (self._on_flag and _FLAG_B in data)
+                    and _START not in data and _START not in self._tail() + data[:2]):
+                more.append(data)           # nothing can complete yet: just keep it
+                self._pending_len = size
+                return []
+            if more:
+                more.append(data)
+                buf = pending + b"".join(more)
+                self._more = []
+            else:
+                buf = pending + data
+        elif data:
+            buf = data
+        else:
+            return []
+        out = []
+        rest = self._run(buf, out)
+        if rest < len(buf):
+            self._pending = buf[rest:] if rest else buf
+            self._pending_len = len(buf) - rest
+        elif pending:
+            self._pending = b""
+            self._pending_len = 0
+        return out
+
+    def _tail(self):
+        """The last two buffered octets (a 7E FF 03 may straddle two feeds)."""
+        more = self._more
+        last = more[-1] if more else self._pending
+        if len(last) > 1 or not more:
+            return last[-2:]
+        return (more[-2] if len(more) > 1 else self._pending)[-1:] + last
+
+    def flush(self):
+        """End of a burst: decode or drop what is buffered; return the Frames recovered.
+
+        A frame complete but for its closing flag is kept (counted missing_flag); anything
+        else buffered counts as truncated. The decoder then hunts for the next opening flag.
+        """
+        buf = self._pending + b"".join(self._more)
+        sync = self._sync
+        self.reset()
+        out = []
+        start = 0
+        while start < len(buf) and buf[start] == FLAG:
+            start += 1
+        if sync and start < len(buf):
+            if self.dialect == LEGACY:
+                frames = self._frames_in(buf, start, len(buf), out, True, True)
+            else:
+                frames = self._content(buf, start, len(buf), out, True)
+            if frames:
+                self.stats["frames"] += frames
+                self._bad("missing_flag", "no closing flag after a good frame")
+        return out
+
+    def reset(self):
+        """Forget buffered octets without counting them (e.g. after reopening the UART)."""
+        self._pending = b""
+        self._more = []
+        self._pending_len = 0
+        self._sync = False
+        self._skip = False
+        self._need = 0
+        self._on_flag = False
+
+    def _bad(self, kind, detail):
+        self.stats[kind] += 1
+        self.last_error = "%s: %s" % (kind, detail)
+
+    # -- legacy: the length field delimits the frame --------------------------------------
+
+    def _run_legacy(self, buf, out):
+        stats = self.stats
+        n = len(buf)
+        s = 0
+        sync = self._sync
+        limit = self.max_frame - 8
+        t1 = _T1
+        t2 = _T2
+        words = _words
+        fcs_ff03 = _FCS_FF03
+        frames = 0
+        quiet = 0               # octets before this index belong to a dropped frame
+        while s < n:
+            if not sync:
+                at = buf.find(_FLAG_B, s)
+                stop = n if at < 0 else at
+                if stop > s and stop > quiet:
+                    stats["garbage_bytes"] += stop - (s if s > quiet else quiet)
+                if at < 0:
+                    s = n
+                    break
+                s = at + 1
+                sync = True
+                continue
+            octet = buf[s]
+            if octet == FLAG:
+                s += 1
+                continue
+            if octet != ADDRESS:
+                sync = False
+                continue
+            if n - s < 6:
+                if n - s > 1 and buf[s + 1] != CONTROL:
+                    sync = False
+                    continue
+                self._need = 6
+                self._on_flag = False
+                break
+            if buf[s + 1] != CONTROL:
+                sync = False
+                continue
+            length = (buf[s + 4] << 8) | buf[s + 5]
+            if length == 0 or length > limit:
+                if length:
+                    self._bad("oversize", "length %d above max_frame" % length)
+                else:
+                    self._bad("bad_length", "length 0 (no CMD)")
+                sync = False
+                continue
+            end = s + length + 8
+            if end >= n:
+                # Incomplete. If a complete good frame starts inside it, its length is wrong.
+                at = buf.find(_START, s + 1)
+                if at >= 0:
+                    later = self._good_frame_after(buf, at, n)
+                    if later >= 0:
+                        self._bad("bad_length", "length %d runs past the frame (a good frame "
+                                                "starts %d octets in)" % (length, later - s))
+                        s = later
+                        continue
+                self._need = end + 1 - s
+                self._on_flag = at >= 0
+                break
+            protocol = buf[s + 2] | (buf[s + 3] << 8)
+            payload = buf[s + 7:end - 2]
+            # frame_fcs(protocol, length, cmd, payload), inlined: this is the hot path
+            x = fcs_ff03 ^ protocol
+            fcs = t2[x & 0xFF] ^ t1[x >> 8]
+            x = fcs ^ buf[s + 4] ^ (buf[s + 5] << 8)
+            fcs = t2[x & 0xFF] ^ t1[x >> 8]
+            fcs = (fcs >> 8) ^ t1[(fcs ^ buf[s + 6]) & 0xFF]
+            for x in words("H", payload):
+                x ^= fcs
+                fcs = t2[x & 0xFF] ^ t1[x >> 8]
+            if length & 1 == 0:     # odd payload: its last octet was not read as a word
+                fcs = (fcs >> 8) ^ t1[(fcs ^ buf[end - 3]) & 0xFF]
+            fcs ^= 0xFFFF
+            carried = (buf[end - 2] << 8) | buf[end - 1]
+            if fcs == carried:
+                out.append(Frame(protocol, buf[s + 6], payload))
+                frames += 1
+                if buf[end] == FLAG:
+                    s = end + 1
+                else:
+                    self._bad("missing_flag", "no closing flag after a good frame")
+                    s = end
+            elif buf[end] == FLAG:
+                # Delimited as its length says, yet damaged. Hunt for the next flag from its
+                # start anyway (in case the length is what was damaged), counting no garbage.
+                self._bad("bad_fcs", "FCS on the wire 0x%04x, computed 0x%04x" % (carried, fcs))
+                quiet = end
+                sync = False
+            else:
+                self._bad("bad_length", "length %d: no closing flag there and bad FCS" % length)
+                sync = False
+        self._sync = sync
+        stats["frames"] += frames
+        return s
+
+    def _good_frame_after(self, buf, at, n):
+        """Header index of the first complete, good frame whose 7E FF 03 is at or after at,
+        or -1."""
+        limit = self.max_frame - 8
+        while 0 <= at < n - 10:
+            h = at + 1
+            length = (buf[h + 4] << 8) | buf[h + 5]
+            end = h + length + 8
+            if 0 < length <= limit and end < n and buf[end] == FLAG:
+                fcs = frame_fcs(buf[h + 2] | (buf[h + 3] << 8), length, buf[h + 6],
+                                buf[h + 7:end - 2])
+                if fcs == (buf[end - 2] << 8) | buf[end - 1]:
+                    return h
+            at = buf.find(_START, h)
+        return -1
+
+    # -- standard: flags delimit the frame, octets are stuffed ----------------------------
+
+    def _run_standard(self, buf, out):
+        stats = self.stats
+        n = len(buf)
+        s = 0
+        sync = self._sync
+        frames = 0
+        while s < n:
+            if not sync:
+                at = buf.find(_FLAG_B, s)
+                if at < 0:
+                    if not self._skip:
+                        stats["garbage_bytes"] += n - s
+                    s = n
+                    break
+                if at > s and not self._skip:
+                    stats["garbage_bytes"] += at - s
+                self._skip = False
+                s = at + 1
+                sync = True
+                continue
+            end = buf.find(_FLAG_B, s)
+            if end < 0:
+                if n - s > self._raw_limit:
+                    self._bad("oversize", "more than %d octets without a flag" % self._raw_limit)
+                    self._skip = True
+                    sync = False
+                    s = n
+                    break
+                self._need = self._raw_limit + 1
+                self._on_flag = True
+                break
+            if end > s:
+                frames += self._content(buf, s, end, out, False)
+            s = end + 1
+        self._sync = sync
+        stats["frames"] += frames
+        return s
+
+    def _content(self, buf, start, end, out, final):
+        """Decode the octets between two flags; return the number of frames appended."""
+        if self._drop:
+            raw = buf[start:end]
+            before = len(raw)
+            for control in self._drop:
+                if control in raw:
+                    raw = raw.replace(control, b"")
+            if len(raw) < before:
+                self.stats["accm_dropped"] += before - len(raw)
+            buf, start, end = raw, 0, len(raw)
+            if not end:
+                return 0
+        if buf.find(_ESC_B, start, end) < 0:
+            return self._frames_in(buf, start, end, out, final, False)
+        if buf[end - 1] == ESCAPE:
+            self._bad("aborted", "abort sequence 7D 7E")
+            return 0
+        raw = unstuff(buf[start:end])
+        return self._frames_in(raw, 0, len(raw), out, final, False)
+
+    def _frames_in(self, buf, a, b, out, final, legacy):
+        """Frames in the unstuffed octets buf[a:b] (address first). A good frame followed by
+        more octets lost its closing flag: it is kept and the rest decoded as the next frame."""
+        frames = 0
+        while a < b:
+            m = b - a
+            if m < 2 or buf[a] != ADDRESS or buf[a + 1] != CONTROL:
+                self.stats["garbage_bytes"] += m
+                break
+            if m < 6:
+                self._bad("truncated", "%d octets, shorter than a header" % m)
+                break
+            length = (buf[a + 4] << 8) | buf[a + 5]
+            end = a + length + 8
+            if length == 0:
+                self._bad("bad_length", "length 0 (no CMD)")
+                break
+            if length + 8 > self.max_frame:
+                self._bad("oversize", "length %d above max_frame" % length)
+                break
+            if end > b:
+                if final:
+                    self._bad("truncated", "%d of %d octets" % (m, length + 8))
+                else:
+                    self._bad("bad_length", "length %d runs past the %d octets between flags"
+                              % (length, m))
+                break
+            protocol = buf[a + 2] | (buf[a + 3] << 8)
+            payload = buf[a + 7:end - 2]
+            fcs = frame_fcs(protocol, length, buf[a + 6], payload)
+            if legacy:
+                carried = (buf[end - 2] << 8) | buf[end - 1]
+            else:
+                carried = buf[end - 2] | (buf[end - 1] << 8)
+            if fcs != carried:
+                if end == b:
+                    self._bad("bad_fcs", "FCS on the wire 0x%04x, computed 0x%04x"
+                              % (carried, fcs))
+                else:
+                    self._bad("bad_length", "length %d: bad FCS where it ends" % length)
+                break
+            out.append(Frame(protocol, buf[a + 6], payload))
+            frames += 1
+            if end < b:
+                self._bad("missing_flag", "no closing flag after a good frame")
+            a = end
+        return frames
+
+
+def decode_frame(data, dialect=LEGACY, accm=RX_ACCM, max_frame=MAX_FRAME):
+    """Decode exactly one whole frame (flags included); raise ValueError saying what is wrong."""
+    decoder = Decoder(dialect, max_frame, accm)
+    frames = decoder.feed(data) + decoder.flush()
+    stats = decoder.stats
+    for kind in ERROR_KINDS:
+        if stats[kind]:
+            raise ValueError(decoder.last_error)
+    if stats["garbage_bytes"]:
+        raise ValueError("garbage: %d octets outside a frame" % stats["garbage_bytes"])
+    if len(frames) != 1:
+        raise ValueError("expected one frame, found %d" % len(frames))
+    return frames[0]
