@@ -5,7 +5,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "tools"))
+sys.path.append(os.path.join(REPO, "tools"))  # last: tools/sim.py must not hide the shim's sim
 
 import board  # noqa: E402  (tools/board.py)
 

@@ -7,8 +7,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GATE = os.path.join(REPO, "tools", "gate.py")
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import lint  # noqa: E402
+import lint  # noqa: E402  (tools/ is on sys.path via conftest)
 
 
 def _gate(tmp_path, source):

@@ -9,8 +9,7 @@ import time
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import board  # noqa: E402
+import board  # noqa: E402  (tools/ is on sys.path via conftest)
 
 INTERPRETERS = ["cpython", "micropython"]
 
