@@ -35,10 +35,79 @@ test-mp: venv
 test: gate test-py test-mp
 
 sim: venv
-	$(PY) tools/sim.py $(ARGS)
+	$(PY) tools/system_sim.py $(ARGS)
 
 bench: venv
 	$(PY) tools/bench.py $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
+
+# --- deploy (issue 5) ---
+# Deploy to a QuecPython module's REPL port or the virtual board (docs/DEPLOY.md):
+#   make board                              virtual board on a pty, prints PORT=...
+#   make deploy PORT=/dev/ttyUSB0 [MPY=1]   copy changed files to /usr (MPY=1: precompiled)
+#   make run|shell|ls|wipe PORT=...         start main.py and follow / REPL / list / remove ours
+# `os` does not exist on QuecPython: `ls` aliases uos first so mpremote's fs commands work.
+.PHONY: deploy run shell ls wipe board deploy-port
+MPREMOTE := $(VENV)/bin/mpremote
+PORT ?=
+MPY ?=
+VBOARD_ROOT ?= build/vboard
+OS_ALIAS := import usys, uos; usys.modules['os'] = uos
+
+deploy-port:
+	@test -n "$(PORT)" || { echo "PORT is required, e.g. make $(or $(filter deploy run shell ls wipe,$(MAKECMDGOALS)),deploy) PORT=/dev/ttyUSB0 (make board starts a virtual one)" >&2; exit 2; }
+
+deploy: venv deploy-port
+	$(PY) tools/deploy.py deploy --port "$(PORT)" $(if $(filter 1 yes true,$(MPY)),--mpy)
+
+run: venv deploy-port
+	$(PY) tools/deploy.py run --port "$(PORT)"
+
+shell: venv deploy-port
+	$(MPREMOTE) connect "$(PORT)" resume repl
+
+ls: venv deploy-port
+	$(MPREMOTE) connect "$(PORT)" resume exec "$(OS_ALIAS)" fs tree :/usr
+
+wipe: venv deploy-port
+	$(PY) tools/deploy.py wipe --port "$(PORT)"
+
+board: venv
+	$(PY) tools/vboard.py --root $(VBOARD_ROOT)
+# --- end deploy (issue 5) ---
+
+# --- meter link (issue 3) ---
+# make meter-sim [ARGS="--dialect standard --link build/meter.tty --echo"]   the meter on a pty
+# make bench-uart [ARGS="--frames 5000"]   end-to-end Uart benchmark on both interpreters
+.PHONY: meter-sim bench-uart
+meter-sim: venv
+	$(PY) tools/meter_sim.py $(ARGS)
+
+bench-uart: venv
+	$(PY) tools/bench_uart.py --interpreter cpython $(ARGS)
+	$(PY) tools/bench_uart.py --interpreter micropython $(ARGS)
+# --- end meter link (issue 3) ---
+
+# --- cloud link (issue 4) ---
+# make hes [HES_PORT=9000] [HES_ARGS="--raw"]   the simulated HES alone (commands on stdin)
+# make bench-cloud [ARGS="--interpreters cpython"]  cloud round trip and throughput
+# make test-cloud                                the cloud link's tests (both interpreters)
+.PHONY: hes bench-cloud test-cloud
+HES_PORT ?= 9000
+HES_ARGS ?=
+
+hes: venv
+	$(PY) tools/hes_sim.py --port $(HES_PORT) $(HES_ARGS)
+
+bench-cloud: venv
+	$(PY) tools/bench_cloud.py $(ARGS)
+
+test-cloud: venv
+	$(PY) -m pytest -q tests/portable/test_pqueue.py tests/portable/test_tcp_backoff.py \
+		tests/portable/test_tcp_protocol.py tests/host/test_cloud_*.py
+	$(PY) tools/board.py stage $(BOARD) >/dev/null
+	$(MICROPYTHON) tools/mprun.py $(BOARD) $(SHIM_MP) tests/portable test_pqueue
+	$(MICROPYTHON) tools/mprun.py $(BOARD) $(SHIM_MP) tests/portable test_tcp_
+# --- end cloud link (issue 4) ---

@@ -1,7 +1,11 @@
 """The meter-module application: /usr/main.py on the module, started by the firmware."""
 from usr.qframe import Application, ConfigError
+from usr.qframe.uart import Uart
 from usr.qframe.logging import getLogger
+from usr.qframe.network import NetWatch
+from usr.qframe.tcp import TcpClient
 from usr.health import Health
+from usr.params import ModuleParams
 
 CONFIG_PATH = "/usr/dev.json"
 _log = getLogger("main")
@@ -16,6 +20,10 @@ def create_app(name="meter-module", config_path=CONFIG_PATH):
         app.stats["config_errors"] += 1
         _log.error("%s: running on defaults", exc)
     Health(app=app)
+    NetWatch(app=app)         # cloud link first: the uplink queue is ready before meter frames
+    TcpClient(app=app)
+    ModuleParams(app=app)     # before the link: its handlers are in place when frames arrive
+    Uart(app=app)
     return app
 
 

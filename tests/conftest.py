@@ -5,7 +5,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.append(os.path.join(REPO, "tools"))  # last: tools/sim.py must not hide the shim's sim
+sys.path.append(os.path.join(REPO, "tools"))
 
 import board  # noqa: E402  (tools/board.py)
 

@@ -1,7 +1,7 @@
 """`make bench`: every benchmark on CPython and MicroPython, then one JSON line of all figures.
 
-Each bench script prints readable figures and ends with one JSON line; this runner shows the
-figures as they come and merges the JSON lines, prefixing keys with the bench's name.
+Each bench prints readable figures and ends with one JSON line; this runner shows the figures
+as they come and merges the JSON lines under the bench's name and interpreter.
 """
 import json
 import os
@@ -11,37 +11,48 @@ import sys
 import board
 
 TOOLS = os.path.dirname(os.path.abspath(__file__))
-BENCHES = ["bench_meterlink.py", "bench_uart.py", "bench_cloud.py"]
+SHIM_MP = ":".join(board.shim_paths("micropython"))
 
 
-def run_bench(script, interpreter):
-    """Run one bench script; returns its JSON figures (or None, having said why)."""
-    argv = [sys.executable, os.path.join(TOOLS, script), "--interpreter", interpreter]
+def _benches():
+    """(name, argv) for every run: the codec in-process on each interpreter, the UART and cloud
+    benches as host drivers that start the app on each interpreter themselves."""
+    py = sys.executable
+    micropython = board.interpreter_command("micropython")
+    return [
+        ("meterlink.cpython", [py, os.path.join(TOOLS, "bench_meterlink.py")]),
+        ("meterlink.micropython", micropython + [os.path.join(TOOLS, "bench_meterlink.py"),
+                                                 board.DEFAULT_ROOT, SHIM_MP]),
+        ("uart.cpython", [py, os.path.join(TOOLS, "bench_uart.py"), "--interpreter", "cpython"]),
+        ("uart.micropython", [py, os.path.join(TOOLS, "bench_uart.py"),
+                              "--interpreter", "micropython"]),
+        ("cloud", [py, os.path.join(TOOLS, "bench_cloud.py"),
+                   "--interpreters", "cpython,micropython"]),
+    ]
+
+
+def run_bench(argv):
+    """Run one bench; its JSON figures, or None having said why not."""
     result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sys.stdout.write(result.stdout)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
-        print("bench %s (%s) failed with exit code %d" % (script, interpreter, result.returncode))
+        print("bench failed (exit code %d): %s" % (result.returncode, " ".join(argv)))
         return None
     return json.loads(lines[-1])
 
 
-def main(argv=None):
+def main():
     board.stage()
     figures = {}
     failed = 0
-    for script in BENCHES:
-        if not os.path.exists(os.path.join(TOOLS, script)):
-            continue
-        for interpreter in ("cpython", "micropython"):
-            print("== %s on %s" % (script, interpreter))
-            result = run_bench(script, interpreter)
-            if result is None:
-                failed += 1
-                continue
-            prefix = script[len("bench_"):-len(".py")]
-            for key in sorted(result):
-                figures["%s.%s" % (prefix, key)] = result[key]
+    for name, argv in _benches():
+        print("== %s" % name, flush=True)
+        result = run_bench(argv)
+        if result is None:
+            failed += 1
+        else:
+            figures[name] = result
     print(json.dumps(figures, sort_keys=True))
     return 1 if failed else 0
 

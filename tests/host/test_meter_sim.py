@@ -10,7 +10,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.path.join(REPO, "tools")
 if TOOLS not in sys.path:
-    sys.path.append(TOOLS)      # after the shim: tools/sim.py must not hide the shim's sim
+    sys.path.append(TOOLS)
 
 from meter_sim import MeterSim, meter, raw_frame, rfc1662  # noqa: E402
 

@@ -26,6 +26,7 @@ class UART(object):
     UART4 = 4
     FC_NONE = 0
     FC_HW = 1
+    RX_BUFFER = 4096    # the driver's receive buffer; the rest waits in the host device
 
     def __init__(self, port, baudrate=115200, bytesize=8, parity=0, stop=1, flowctl=0):
         device = port if isinstance(port, str) else shimctl.uart_map.get(port)
@@ -54,9 +55,9 @@ class UART(object):
             if self._closed or self._gone is not None:
                 return 0
             got = 0
-            while True:
+            while len(self._rx) < self.RX_BUFFER:
                 try:
-                    data = self._dev.read_now(4096)
+                    data = self._dev.read_now(self.RX_BUFFER - len(self._rx))
                 except OSError as exc:
                     self._gone = exc
                     return got
@@ -64,6 +65,7 @@ class UART(object):
                     return got
                 self._rx.extend(data)
                 got += len(data)
+            return got
 
     def _check_gone(self):
         if not self._rx and self._gone is not None:

@@ -1,0 +1,35 @@
+"""This deployment's HES protocol: `"protocol": "usr.hes_protocol"` in dev.json's TCP_SERVER.
+
+Our HES (tools/hes_sim.py) speaks qframe's framed, acknowledged protocol (qframe/hesproto.py:
+REGISTER, HEARTBEAT, DATA with sequence numbers the HES acks, RESPONSE, EVENT): every meter
+payload stays in the module's flash queue until the HES confirms it. This module only adds the
+deployment's identity to the registration. For a HES that expects raw transparent bytes use
+`"protocol": "raw"` instead (at-least-once, best effort); for another format, return an object
+with the same methods from create().
+"""
+from usr.qframe import hesproto
+
+KIND = "smart-meter-module"
+
+
+class HesProtocol(hesproto.FramedProtocol):
+    name = "ack"
+
+    def registration(self, info):
+        report = dict(info)
+        report["kind"] = KIND
+        report["meter"] = _meter_serial()
+        return hesproto.FramedProtocol.registration(self, report)
+
+
+def _meter_serial():
+    """The meter's serial number if the meter link learned it (G().meter_serial), else ""."""
+    try:
+        from usr.qframe import G
+        return G().get("meter_serial", "") or ""
+    except Exception:
+        return ""
+
+
+def create(config):
+    return HesProtocol(config)

@@ -1,0 +1,559 @@
+"""A bounded FIFO of byte records on flash that survives restarts, torn writes and a full flash.
+
+    q = PersistentQueue("/usr/queue/uplink", max_bytes=65536)
+    seq = q.put(b"payload")          # accepted: kept until acknowledged (or dropped as oldest)
+    rec = q.peek()                   # (seq, data) of the oldest record, None if empty
+    rec = q.peek(after=seq)          # the first record newer than seq (walk without removing)
+    q.ack(seq)                       # delivery confirmed: forget every record up to seq
+
+Layout: numbered segment files `NNNNNNNN.seg` holding records
+`A7 | length (2, big endian) | seq (4, big endian) | CRC-16 (2)` + payload, where the CRC
+(CRC-16/X.25) covers length, seq and payload; and `head0.json`/`head1.json` with the acknowledged position and
+the queue's epoch (a random id chosen when the queue is created, so a receiver can tell a fresh
+queue whose sequence numbers restart from one it has seen before). The two head files are written
+alternately with a counter (no rename needed), so a torn write spoils only the older copy.
+
+* Appends go to the newest segment; a segment is deleted once every record in it is gone, so
+  flash holds at most `max_bytes` of live records plus one partly consumed segment.
+* Opening scans every segment: a record with a bad header or CRC (a write torn by a reset) is
+  skipped up to the next valid record and counted (`torn`, `corrupt_bytes`); appends always go to
+  a new segment, so nothing is ever written after damaged bytes.
+* When adding a record would pass `max_bytes`, the oldest records are dropped (`dropped`, logged).
+* A write that fails (OSError, e.g. ENOSPC on a full flash) never raises: the record is kept in a
+  RAM tier bounded by `ram_max_bytes` (`flash_errors`, `ram_put`), later records queue behind it,
+  and the RAM tier moves to flash once a write succeeds again (retried every `retry_ms`).
+* The head is rewritten on ack; if that write fails the records are
+  delivered again after a restart: delivery is at-least-once, receivers dedupe on (epoch, seq).
+
+`opener` replaces the built-in `open` (tests inject flash faults with it).
+"""
+import uos
+import ujson
+import utime
+
+from .logging import getLogger
+from .threads import Lock
+
+_log = getLogger("pqueue")
+
+MAGIC = 0xA7
+HEADER_SIZE = 9
+MAX_RECORD = 0xFFFF
+_SUFFIX = ".seg"
+_ENOSPC = 28
+
+
+def _make_table():
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+_TABLE = _make_table()
+
+
+def crc16(data, crc=0xFFFF):
+    """CRC-16/X.25 running value (call with the previous value to continue; finish with ^0xFFFF)."""
+    table = _TABLE
+    for byte in data:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    return crc
+
+
+def encode_record(seq, data):
+    """The on-flash bytes of one record."""
+    size = len(data)
+    record = bytearray((MAGIC, size >> 8, size & 0xFF, (seq >> 24) & 0xFF, (seq >> 16) & 0xFF,
+                        (seq >> 8) & 0xFF, seq & 0xFF, 0, 0))
+    crc = crc16(memoryview(record)[1:7])
+    crc = crc16(data, crc) ^ 0xFFFF
+    record[7] = crc >> 8
+    record[8] = crc & 0xFF
+    record.extend(data)
+    return record
+
+
+def parse_header(header):
+    """(length, seq, crc) of a record header, or None if it cannot start a record."""
+    if len(header) < HEADER_SIZE or header[0] != MAGIC:
+        return None
+    length = (header[1] << 8) | header[2]
+    seq = (header[3] << 24) | (header[4] << 16) | (header[5] << 8) | header[6]
+    return length, seq, (header[7] << 8) | header[8]
+
+
+def record_ok(header, payload):
+    crc = crc16(memoryview(header)[1:7])
+    crc = crc16(payload, crc) ^ 0xFFFF
+    return crc == ((header[7] << 8) | header[8])
+
+
+def _errno(exc):
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else -1
+
+
+class _Segment(object):
+    """One segment file: its number and where its valid records end."""
+
+    def __init__(self, number, end=0):
+        self.number = number
+        self.end = end
+        self.records = 0
+
+
+class PersistentQueue(object):
+    """See the module docstring. Every method is safe to call from any thread."""
+
+    def __init__(self, path, max_bytes=65536, segment_bytes=4096, ram_max_bytes=8192,
+                 retry_ms=5000, name="pqueue", opener=None):
+        self._file = opener or open
+        self.path = path.rstrip("/")
+        self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes
+        self.ram_max_bytes = ram_max_bytes
+        self.retry_ms = retry_ms
+        self.name = name
+        self.stats = {"put": 0, "acked": 0, "dropped": 0, "rejected": 0, "flash_errors": 0,
+                      "flash_full": 0, "ram_put": 0, "ram_dropped": 0, "recovered": 0, "torn": 0,
+                      "corrupt_bytes": 0, "meta_errors": 0, "read_errors": 0}
+        self.epoch = 0
+        self._lock = Lock()
+        self._segments = []     # oldest first; the last one is the append target when open
+        self._head_offset = 0   # first live byte in self._segments[0]
+        self._records = 0       # live records on flash
+        self._bytes = 0         # live bytes on flash (headers included)
+        self._acked = 0         # highest acknowledged seq
+        self._next_seq = 1
+        self._append_ok = False  # False: the next append starts a new segment
+        self._ram = []          # [(seq, data)] newer than everything on flash
+        self._ram_bytes = 0
+        self._retry_at = None   # ticks_ms before which flash is not tried again
+        self._cursor = None     # [segment index, offset, seq of the record there] for peek
+        self._last_drop_log = None
+        self._meta_count = 0
+        self._failing = False
+        self._open()
+
+    # ------------------------------------------------------------------ opening and recovery
+    def _seg_path(self, number):
+        return "%s/%08d%s" % (self.path, number, _SUFFIX)
+
+    def _meta_path(self, which):
+        return "%s/head%d.json" % (self.path, which)
+
+    def _makedirs(self):
+        current = ""
+        for part in self.path.split("/"):
+            if not part:
+                continue
+            current = current + "/" + part if (current or self.path[0] == "/") else part
+            try:
+                uos.mkdir(current)
+            except OSError:
+                pass
+
+    def _open(self):
+        self._makedirs()
+        meta = self._read_meta()
+        numbers = []
+        try:
+            names = uos.listdir(self.path)
+        except OSError as exc:
+            self.stats["read_errors"] += 1
+            _log.exception("%s: cannot list %s", exc, self.name, self.path)
+            names = []
+        for name in names:
+            if name.endswith(_SUFFIX):
+                try:
+                    numbers.append(int(name[:-len(_SUFFIX)]))
+                except ValueError:
+                    pass
+        numbers.sort()
+        head_seg = meta.get("seg", 0)
+        head_offset = meta.get("off", 0)
+        self._acked = meta.get("acked", 0)
+        self._next_seq = self._acked + 1
+        for number in numbers:
+            if number < head_seg:
+                self._remove(number)
+                continue
+            start = head_offset if number == head_seg else 0
+            segment = self._scan(number, start)
+            if segment.records:
+                if not self._segments:
+                    self._head_offset = start
+                self._segments.append(segment)
+            else:
+                self._remove(number)
+        if not self._segments:   # numbers never go back: older ones would look consumed
+            self._segments.append(_Segment(max(numbers[-1] if numbers else 0, head_seg)))
+            self._head_offset = 0
+        self.epoch = meta.get("epoch") or self._new_epoch()
+        if not meta:
+            self._write_meta()
+        if self._records:
+            _log.info("%s: recovered %d records (%d bytes) from flash", self.name, self._records,
+                      self._bytes)
+
+    def _new_epoch(self):
+        try:
+            raw = uos.urandom(4)
+            value = ((raw[0] << 24) | (raw[1] << 16) | (raw[2] << 8) | raw[3]) & 0x7FFFFFFF
+        except (AttributeError, OSError):
+            value = utime.ticks_us() & 0x7FFFFFFF
+        return value or 1
+
+    def _read_meta(self):
+        """The newer valid head file's content ({} if neither is readable)."""
+        best = {}
+        for which in (0, 1):
+            try:
+                with self._file(self._meta_path(which)) as f:
+                    meta = ujson.loads(f.read())
+            except (OSError, ValueError):
+                continue
+            if isinstance(meta, dict) and meta.get("n", -1) > best.get("n", -1):
+                best = meta
+        self._meta_count = best.get("n", 0)
+        return best
+
+    def _scan(self, number, start):
+        """Validate a segment file, counting live records from offset start and damaged bytes."""
+        segment = _Segment(number)
+        try:
+            with self._file(self._seg_path(number), "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            self.stats["read_errors"] += 1
+            _log.exception("%s: cannot read segment %d", exc, self.name, number)
+            return segment
+        view = memoryview(data)
+        offset = 0
+        bad_from = None
+        while offset < len(data):
+            found = self._record_at(view, offset)
+            if found is None:
+                if bad_from is None:
+                    bad_from = offset
+                offset += 1
+                continue
+            length, seq = found
+            if bad_from is not None:
+                self._note_corrupt(number, bad_from, offset)
+                bad_from = None
+            if offset >= start:
+                self._records += 1
+                self._bytes += HEADER_SIZE + length
+                segment.records += 1
+                self.stats["recovered"] += 1
+            if seq >= self._next_seq:
+                self._next_seq = seq + 1
+            offset += HEADER_SIZE + length
+            segment.end = offset
+        if bad_from is not None:
+            self._note_corrupt(number, bad_from, len(data))
+        return segment
+
+    def _record_at(self, view, offset):
+        parsed = parse_header(view[offset:offset + HEADER_SIZE])
+        if parsed is None:
+            return None
+        length, seq, _crc = parsed
+        end = offset + HEADER_SIZE + length
+        if end > len(view):
+            return None
+        if not record_ok(view[offset:offset + HEADER_SIZE], view[offset + HEADER_SIZE:end]):
+            return None
+        return length, seq
+
+    def _note_corrupt(self, number, start, end):
+        self.stats["torn"] += 1
+        self.stats["corrupt_bytes"] += end - start
+        _log.warning("%s: segment %d: skipped %d damaged bytes at %d (torn write?)", self.name,
+                     number, end - start, start)
+
+    # ------------------------------------------------------------------ public API
+    def put(self, data):
+        """Accept a record; return its seq, or None if it is larger than the queue can hold."""
+        size = HEADER_SIZE + len(data)
+        if len(data) > MAX_RECORD or size > self.max_bytes:
+            self.stats["rejected"] += 1
+            _log.error("%s: record of %d bytes rejected (max %d)", self.name, len(data),
+                       min(MAX_RECORD, self.max_bytes - HEADER_SIZE))
+            return None
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+            self.stats["put"] += 1
+            if self._ram:
+                self._migrate()
+            if self._ram or not self._append_to_flash(seq, data):
+                self._put_ram(seq, bytes(data))
+            return seq
+
+    def peek(self, after=None):
+        """(seq, data) of the first record with seq > after (the oldest if after is None)."""
+        with self._lock:
+            if after is None or after < self._acked:
+                after = self._acked
+            record = self._peek_flash(after)
+            if record is not None:
+                return record
+            for item in self._ram:
+                if item[0] > after:
+                    return item
+            return None
+
+    def ack(self, seq):
+        """Forget every record with seq <= seq (delivery confirmed); return how many went."""
+        with self._lock:
+            if seq <= self._acked:
+                return 0
+            removed = 0
+            while self._records:
+                head = self._head_record()
+                if head is None or head[1] > seq:
+                    break
+                self._advance_head(head[0])
+                removed += 1
+            while self._ram and self._ram[0][0] <= seq:
+                self._ram_bytes -= len(self._ram.pop(0)[1])
+                removed += 1
+            self._acked = seq
+            self.stats["acked"] += removed
+            self._write_meta()
+            if self._ram:
+                self._retry_at = None
+                self._migrate()
+            return removed
+
+    def __len__(self):
+        return self._records + len(self._ram)
+
+    def pending_bytes(self):
+        return self._bytes + self._ram_bytes
+
+    def last_seq(self):
+        """The seq given to the newest record (0 if none yet)."""
+        return self._next_seq - 1
+
+    def status(self):
+        report = dict(self.stats)
+        report["records"] = len(self)
+        report["bytes"] = self.pending_bytes()
+        report["ram_records"] = len(self._ram)
+        return report
+
+    def close(self):
+        with self._lock:
+            self._write_meta()
+
+    # ------------------------------------------------------------------ flash writes
+    def _append_to_flash(self, seq, data):
+        """Write one record after making room; False (counted, logged) if the write failed."""
+        if self._retry_at is not None and utime.ticks_diff(self._retry_at, utime.ticks_ms()) > 0:
+            return False
+        self._retry_at = None
+        size = HEADER_SIZE + len(data)
+        while self._records and self._bytes + size > self.max_bytes:
+            head = self._head_record()
+            if head is None:
+                break
+            self._advance_head(head[0])
+            self._count_drop(head[1])
+        tail = self._segments[-1]
+        if not self._append_ok or (tail.end and tail.end + size > self.segment_bytes):
+            tail = self._new_segment()
+        record = encode_record(seq, data)
+        try:
+            with self._file(self._seg_path(tail.number), "ab") as f:   # closed: committed
+                written = f.write(record)
+            if written is not None and written != len(record):
+                raise OSError(_ENOSPC)
+        except OSError as exc:
+            self._flash_failed(exc)
+            return False
+        if self._failing:
+            self._failing = False
+            _log.info("%s: flash writable again after %d failed writes", self.name,
+                      self.stats["flash_errors"])
+        tail.end += size
+        tail.records += 1
+        self._records += 1
+        self._bytes += size
+        return True
+
+    def _new_segment(self):
+        """Start a new tail segment; forget an empty tail and a fully consumed head."""
+        number = self._segments[-1].number + 1
+        if self._segments[-1].records == 0:
+            self._remove(self._segments.pop().number)
+            if not self._segments:
+                self._head_offset = 0
+        segment = _Segment(number)
+        self._segments.append(segment)
+        while len(self._segments) > 1 and self._head_offset >= self._segments[0].end:
+            self._drop_segment()
+        self._append_ok = True
+        return segment
+
+    def _flash_failed(self, exc):
+        self.stats["flash_errors"] += 1
+        if _errno(exc) == _ENOSPC:
+            self.stats["flash_full"] += 1
+        if not self._failing:       # one line per incident; every failure is counted
+            self._failing = True
+            _log.error("%s: flash write failed (%s): keeping records in RAM, retrying every %d "
+                       "ms", self.name, exc, self.retry_ms)
+        self._append_ok = False  # the tail may hold a torn record: never append after it
+        self._retry_at = utime.ticks_add(utime.ticks_ms(), self.retry_ms)
+
+    def _put_ram(self, seq, data):
+        self.stats["ram_put"] += 1
+        self._ram.append((seq, data))
+        self._ram_bytes += len(data)
+        while self._ram_bytes > self.ram_max_bytes and len(self._ram) > 1:
+            old = self._ram.pop(0)
+            self._ram_bytes -= len(old[1])
+            self.stats["ram_dropped"] += 1
+            self._count_drop(old[0])
+
+    def _migrate(self):
+        """Move RAM records to flash, oldest first, while writes succeed."""
+        while self._ram:
+            seq, data = self._ram[0]
+            if not self._append_to_flash(seq, data):
+                return
+            self._ram.pop(0)
+            self._ram_bytes -= len(data)
+
+    def _count_drop(self, seq):
+        self.stats["dropped"] += 1
+        now = utime.ticks_ms()
+        if self._last_drop_log is None or utime.ticks_diff(now, self._last_drop_log) >= 1000:
+            self._last_drop_log = now
+            _log.warning("%s: full, dropped the oldest record (seq %d; %d dropped so far)",
+                         self.name, seq, self.stats["dropped"])
+
+    def _write_meta(self):
+        count = self._meta_count + 1
+        meta = {"n": count, "seg": self._segments[0].number if self._segments else 0,
+                "off": self._head_offset, "acked": self._acked, "epoch": self.epoch}
+        try:
+            with self._file(self._meta_path(count & 1), "w") as f:
+                f.write(ujson.dumps(meta))
+            self._meta_count = count  # a failed write is retried on the same file: the other
+        except OSError as exc:        # one keeps the last good head
+            self.stats["meta_errors"] += 1
+            _log.warning("%s: cannot write head (%s): records may be delivered twice after a "
+                         "restart", self.name, exc)
+
+    def _remove(self, number):
+        try:
+            uos.remove(self._seg_path(number))
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------------ flash reads
+    def _read_at(self, index, offset):
+        """(size, seq, data) of the valid record at (segment index, offset), else None."""
+        segment = self._segments[index]
+        if offset >= segment.end:
+            return None
+        try:
+            with self._file(self._seg_path(segment.number), "rb") as f:
+                f.seek(offset)
+                header = f.read(HEADER_SIZE)
+                parsed = parse_header(header)
+                if parsed is None:
+                    return None          # damaged bytes: the caller resynchronises
+                length, seq, _crc = parsed
+                payload = f.read(length)
+        except OSError as exc:
+            self.stats["read_errors"] += 1
+            _log.warning("%s: cannot read segment %d at %d (%s)", self.name, segment.number,
+                         offset, exc)
+            return None
+        if len(payload) != length or not record_ok(header, payload):
+            return None
+        return HEADER_SIZE + length, seq, payload
+
+    def _next_valid(self, index, offset):
+        """The first valid record at or after (index, offset): (index, offset, size, seq, data)."""
+        while index < len(self._segments):
+            segment = self._segments[index]
+            while offset < segment.end:
+                found = self._read_at(index, offset)
+                if found is not None:
+                    return index, offset, found[0], found[1], found[2]
+                offset = self._resync(index, offset)
+            index += 1
+            offset = 0
+        return None
+
+    def _resync(self, index, offset):
+        """Offset of the next valid record after a damaged one (segment end if none)."""
+        segment = self._segments[index]
+        try:
+            with self._file(self._seg_path(segment.number), "rb") as f:
+                data = f.read()
+        except OSError:
+            return segment.end
+        view = memoryview(data)
+        for candidate in range(offset + 1, min(segment.end, len(data))):
+            if data[candidate] == MAGIC and self._record_at(view, candidate) is not None:
+                return candidate
+        return segment.end
+
+    def _head_record(self):
+        found = self._next_valid(0, self._head_offset)
+        if found is None:
+            self._records = 0
+            self._bytes = 0
+            return None
+        index, offset, size, seq, _data = found
+        for _ in range(index):
+            self._drop_segment()
+        self._head_offset = offset
+        return size, seq
+
+    def _advance_head(self, size):
+        self._records -= 1
+        self._bytes -= size
+        self._head_offset += size
+        head = self._segments[0]
+        if self._head_offset >= head.end and len(self._segments) > 1:
+            self._drop_segment()
+
+    def _drop_segment(self):
+        old = self._segments.pop(0)
+        self._remove(old.number)
+        self._head_offset = 0
+        if self._cursor is not None:
+            self._cursor[0] -= 1
+            if self._cursor[0] < 0:
+                self._cursor = None
+        if self._ram:
+            self._retry_at = None
+
+    def _peek_flash(self, after):
+        if not self._records:
+            return None
+        cursor = self._cursor
+        if cursor is not None and cursor[2] == after:
+            index, offset = cursor[0], cursor[1]
+        else:
+            index, offset = 0, self._head_offset
+        while True:
+            found = self._next_valid(index, offset)
+            if found is None:
+                return None
+            index, offset, size, seq, data = found
+            offset += size
+            if seq > after:
+                self._cursor = [index, offset, seq]
+                return seq, data

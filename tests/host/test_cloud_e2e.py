@@ -1,0 +1,95 @@
+"""End to end, the real app (code/main.py) in a subprocess on CPython and on MicroPython:
+simulated meter on a pty -> UART -> flash queue -> TCP -> simulated HES, and back; faults
+from the HES side and, through the shim's control server, from the network side; TLS with the
+server's own certificate as the trust anchor (pinned certificate)."""
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+
+from hes_sim import HesSim  # noqa: E402
+
+
+import system_sim  # noqa: E402  (tools/system_sim.py)
+
+INTERPRETERS = ["cpython", "micropython"]
+BOOT_S = 20
+
+
+def _payload(index):
+    return (b"E%06d" % index).ljust(48, b".")
+
+
+def _send(system, first, count):
+    for index in range(first, first + count):
+        system.meter.send_transparent(_payload(index))
+    return [_payload(i) for i in range(first, first + count)]
+
+
+@pytest.mark.parametrize("interpreter", INTERPRETERS)
+def test_meter_to_hes_and_back_through_faults(interpreter, tmp_path):
+    system = system_sim.System(interpreter, str(tmp_path / "board"), control=True)
+    sent = []
+    try:
+        system.start(BOOT_S)
+        assert system.shim is not None, "no shim control server in the app"
+        hes = system.hes
+        sent += _send(system, 0, 30)
+        assert hes.wait_for(lambda h: len(h.received) == len(sent), 10)
+        for index in range(3):
+            assert hes.send_data(b"down%d" % index) == 1
+        assert system.meter.wait_for(lambda: len(system.meter.transparent) == 3, 5)
+        assert system.meter.transparent == [b"down0", b"down1", b"down2"]
+
+        hes.drop_clients()                                    # TCP reset from the HES
+        sent += _send(system, 30, 10)
+        assert hes.wait_for(lambda h: len(h.received) == len(sent), 10)
+
+        assert system.shim.command("network down") == "ok"    # outage on the module side
+        sent += _send(system, 40, 10)
+        time.sleep(0.5)
+        assert system.shim.command("network up") == "ok"
+        assert hes.wait_for(lambda h: len(h.received) == len(sent), 10)
+
+        hes.stop()                                            # HES away for a while
+        sent += _send(system, 50, 10)
+        time.sleep(1.0)
+        hes.start()
+        assert hes.wait_for(lambda h: len(h.received) == len(sent), 15)
+
+        assert hes.received == sent
+        reply = hes.command("status", timeout=5)
+        tcp = reply["result"]["tcp"]
+        network = reply["result"]["network"]
+        assert tcp["queue_dropped"] == 0 and tcp["link_errors"] >= 3
+        assert network["down_events"] >= 1 and network["up_events"] >= 2
+    finally:
+        code = system.stop()
+    assert code == 0, "the app did not exit cleanly"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
+@pytest.mark.parametrize("interpreter", INTERPRETERS)
+def test_tls_with_the_pinned_server_certificate(interpreter, tmp_path):
+    cert, key = str(tmp_path / "hes.pem"), str(tmp_path / "hes.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=hes.test"], check=True, capture_output=True)
+    root = str(tmp_path / "board")
+    system = system_sim.System(interpreter, root, extra_config={"TCP_SERVER": {
+        "tls": True, "tls_ca": "/usr/hes.pem", "tls_hostname": "hes.test"}})
+    system.hes.stop()
+    system.hes = HesSim(port=system.hes.port, tls_cert=cert, tls_key=key).start()
+    shutil.copy(cert, os.path.join(root, "usr", "hes.pem"))
+    try:
+        system.start(BOOT_S)
+        sent = _send(system, 0, 20)
+        assert system.hes.wait_for(lambda h: len(h.received) == 20, 10)
+        assert system.hes.received == sent
+        assert system.hes.send_data(b"tls-down") == 1
+        assert system.meter.wait_for(lambda: system.meter.transparent == [b"tls-down"], 5)
+    finally:
+        system.stop()

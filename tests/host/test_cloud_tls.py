@@ -1,0 +1,95 @@
+"""TLS to a local TLS HES: a pinned server certificate (SHA-256 of its DER) is accepted, any
+other is refused before a byte of data leaves; a CA file works the same way. Certificates are
+generated at test time with the openssl CLI (the venv has no `cryptography`)."""
+import shutil
+import subprocess
+
+import pytest
+
+pytest.importorskip("usocket", reason="needs the QuecPython shim (tools/shim)")
+pytest.importorskip("ussl", reason="needs the shim's ussl")
+
+from cloud_helpers import CloudRig, budget  # noqa: E402
+from hes_sim import HesSim  # noqa: E402
+
+OPENSSL = shutil.which("openssl")
+pytestmark = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
+
+
+def _certificate(folder, name):
+    """(cert.pem, key.pem, sha256 hex of the DER) of a fresh self-signed EC certificate."""
+    cert, key = str(folder / (name + ".pem")), str(folder / (name + ".key"))
+    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=hes.test"], check=True, capture_output=True)
+    der = subprocess.run([OPENSSL, "x509", "-in", cert, "-outform", "der"], check=True,
+                         capture_output=True).stdout
+    import hashlib
+    return cert, key, hashlib.sha256(der).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    return _certificate(folder, "hes"), _certificate(folder, "other")
+
+
+@pytest.fixture
+def tls_hes(certs):
+    (cert, key, _fp), _other = certs
+    hes = HesSim(tls_cert=cert, tls_key=key).start()
+    yield hes
+    hes.stop()
+
+
+def _rig(name, hes, **tcp):
+    tcp.update({"tls": True, "backoff_base_s": 0.1, "backoff_cap_s": 0.3})
+    return CloudRig(name, hes=hes, tcp=tcp)
+
+
+def test_pinned_certificate_connects_and_delivers(tls_hes, certs):
+    (_cert, _key, fingerprint), _other = certs
+    pinned = ":".join(fingerprint[i:i + 2] for i in range(0, 64, 2)).upper()   # any notation
+    r = _rig("tlspin", tls_hes, tls_fingerprint=pinned)
+    try:
+        r.start()
+        r.publish(20)
+        assert r.wait_delivered(5)
+        r.check_exact()
+        tls_hes.send_data(b"\x00down")
+        assert r.wait(lambda: r.downlink == [b"\x00down"], 3)
+        assert r.tcp.stats["pin_failures"] == 0
+    finally:
+        assert r.close()
+
+
+def test_other_certificate_is_refused_and_nothing_is_sent(tls_hes, certs):
+    _mine, (_cert, _key, other_fingerprint) = certs
+    r = _rig("tlsbad", tls_hes, tls_fingerprint=other_fingerprint)
+    try:
+        r.start(connected=False)
+        r.publish(3)
+        assert r.wait(lambda: r.tcp.stats["pin_failures"] >= 2,
+                      budget(r.tcp_config["backoff_cap_s"] * 2))
+        assert tls_hes.registrations == [] and tls_hes.received == []
+        assert len(r.tcp.queue) == 3 and r.tcp.stats["connects"] == 0
+    finally:
+        assert r.close()
+
+
+def test_ca_file_verifies_the_server(tls_hes, certs, tmp_path):
+    (cert, _key, _fp), (other_cert, _okey, _ofp) = certs
+    ok = _rig("tlsca", tls_hes, tls_ca=cert, tls_hostname="hes.test")
+    try:
+        ok.start()
+        ok.publish(3)
+        assert ok.wait_delivered(5)
+    finally:
+        assert ok.close()
+    wrong = _rig("tlscabad", tls_hes, tls_ca=other_cert, tls_hostname="hes.test")
+    try:
+        wrong.start(connected=False)
+        assert wrong.wait(lambda: wrong.tcp.stats["tls_failures"] >= 1, 3)
+        assert wrong.tcp.stats["connects"] == 0
+    finally:
+        assert wrong.close()

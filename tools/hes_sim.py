@@ -1,0 +1,412 @@
+"""A simulated head-end system (HES) on loopback: a TCP (or TLS) server that records and checks
+what the module sends, acknowledges uplink data, and sends transparent data and commands.
+
+Library (tests, tools/sim.py):
+
+    hes = HesSim(protocol="ack").start()          # hes.port: the listening port
+    hes.wait_for(lambda h: h.registrations, 5)
+    hes.send_data(b"\\x01\\x02")                   # downlink to the meter (hes.data)
+    reply = hes.command("status", timeout=5)     # a COMMAND frame, the RESPONSE's dict
+    hes.stop(); hes.start()                      # server down / back (same port, same records)
+    hes.refuse = True                            # accept, then reset at once
+    hes.drop_clients()                           # reset every live connection (RST)
+    hes.connect_to("127.0.0.1", 9100)            # dial a module in the server role
+
+What it checks (the framed "ack" protocol of qframe/hesproto.py): a REGISTER must come first;
+DATA sequence numbers are deduplicated per (dev, epoch) (`duplicates`), gaps counted (`gaps`,
+records the module dropped); each DATA is acknowledged (cumulative ACK) once recorded. In "raw"
+mode every received byte is appended to `raw`.
+
+CLI:  python tools/hes_sim.py [--port 9000] [--raw] [--tls-cert C --tls-key K]
+then type `data HEX`, `cmd NAME`, `stop`, `start`, `refuse on|off`, `drop`, `stats`, `quit`.
+"""
+import argparse
+import json
+import os
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+REGISTER, HEARTBEAT, DATA, RESPONSE, EVENT = 0x01, 0x02, 0x03, 0x04, 0x05
+ACK, DOWN_DATA, COMMAND, PONG = 0x81, 0x82, 0x83, 0x84
+NAMES = {REGISTER: "REGISTER", HEARTBEAT: "HEARTBEAT", DATA: "DATA", RESPONSE: "RESPONSE",
+         EVENT: "EVENT"}
+
+
+def frame(kind, body=b""):
+    return struct.pack(">BH", kind, len(body)) + bytes(body)
+
+
+class _Client(object):
+    def __init__(self, sock, addr):
+        self.sock = sock
+        self.addr = addr
+        self.key = None          # (dev, epoch) after REGISTER
+        self.lock = threading.Lock()
+        self.buffer = bytearray()
+        self.opened = time.monotonic()
+
+    def send(self, data):
+        with self.lock:
+            self.sock.sendall(data)
+
+    def reset(self, reader_running=True):
+        """Abort with RST (SO_LINGER 0), as a broken link or a crashed server would.
+
+        With a reader thread blocked in recv, shut the read side to wake it: it closes the
+        socket (and the RST goes out) itself.
+        """
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        try:
+            if reader_running:
+                self.sock.shutdown(socket.SHUT_RD)
+            else:
+                self.sock.close()
+        except OSError:
+            pass
+
+
+class HesSim(object):
+    """See the module docstring. Every attribute read by tests is updated under `lock`."""
+
+    def __init__(self, host="127.0.0.1", port=0, protocol="ack", ack=True, tls_cert=None,
+                 tls_key=None, on_event=None, max_frame=65535):
+        self.host = host
+        self.port = port
+        self.protocol = protocol
+        self.ack = ack
+        self.refuse = False
+        self.tls = None
+        if tls_cert:
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(tls_cert, tls_key)
+        self.on_event = on_event
+        self.max_frame = max_frame
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.received = []        # payloads in arrival order, duplicates removed
+        self.received_seqs = []   # (dev, epoch, seq) of each
+        self.received_at = []     # time.monotonic() of each
+        self.raw = bytearray()
+        self.registrations = []
+        self.heartbeats = []
+        self.events = []
+        self.responses = {}
+        self.stats = {"connections": 0, "refused": 0, "registrations": 0, "heartbeats": 0,
+                      "data": 0, "duplicates": 0, "gaps": 0, "gap_records": 0, "acks": 0,
+                      "protocol_errors": 0, "downlink": 0, "commands": 0, "resets": 0,
+                      "tls_errors": 0}
+        self._last_seq = {}
+        self._clients = []
+        self._listener = None
+        self._thread = None
+        self._running = False
+        self._command_id = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self):
+        """Listen (on the same port again after stop()); returns self."""
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.host, self.port))
+        listener.listen(64)
+        listener.settimeout(0.1)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        self._running = True
+        self._thread = threading.Thread(target=self._accept_loop, name="hes-accept", daemon=True)
+        self._thread.start()
+        self._emit("listening", "%s:%d%s" % (self.host, self.port, " TLS" if self.tls else ""))
+        return self
+
+    def stop(self):
+        """Close the listener and reset every client: the server is down."""
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(2)
+            self._thread = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        self.drop_clients()
+        self._emit("stopped", "")
+
+    def restart(self, down_s=0.0):
+        self.stop()
+        if down_s:
+            time.sleep(down_s)
+        return self.start()
+
+    def drop_clients(self):
+        """Reset every live connection."""
+        with self.lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.reset()
+            self.stats["resets"] += 1
+        return len(clients)
+
+    def client_count(self):
+        with self.lock:
+            return len(self._clients)
+
+    # ------------------------------------------------------------------ waiting
+    def wait_for(self, predicate, timeout):
+        """Wait until predicate(self) is true (re-checked on every change); its last value."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while True:
+                value = predicate(self)
+                remaining = deadline - time.monotonic()
+                if value or remaining <= 0:
+                    return value
+                self.changed.wait(min(remaining, 0.05))
+
+    # ------------------------------------------------------------------ downlink
+    def send_data(self, payload):
+        """Transparent data to every connected module; how many got it."""
+        data = frame(DOWN_DATA, payload) if self.protocol == "ack" else bytes(payload)
+        return self._broadcast(data, "downlink")
+
+    def send_command(self, name, args=None):
+        """Send a COMMAND; its id (the reply lands in responses[id])."""
+        with self.lock:
+            self._command_id += 1
+            command_id = self._command_id
+        body = json.dumps({"id": command_id, "cmd": name, "args": args}).encode()
+        self._broadcast(frame(COMMAND, body), "commands")
+        return command_id
+
+    def command(self, name, args=None, timeout=5.0):
+        command_id = self.send_command(name, args)
+        if self.wait_for(lambda h: command_id in h.responses, timeout):
+            return self.responses[command_id]
+        return None
+
+    def _broadcast(self, data, counter):
+        with self.lock:
+            clients = list(self._clients)
+        sent = 0
+        for client in clients:
+            try:
+                client.send(data)
+                sent += 1
+            except OSError:
+                pass
+        self.stats[counter] += sent
+        return sent
+
+    # ------------------------------------------------------------------ server threads
+    def _emit(self, kind, detail):
+        if self.on_event is not None:
+            try:
+                self.on_event(kind, detail)
+            except Exception:
+                pass
+
+    def _notify(self):
+        with self.changed:
+            self.changed.notify_all()
+
+    def _accept_loop(self):
+        listener = self._listener
+        while self._running:
+            try:
+                sock, addr = listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if self.refuse:
+                self.stats["refused"] += 1
+                _Client(sock, addr).reset(reader_running=False)
+                self._emit("refused", "%s:%d" % addr)
+                continue
+            self._adopt(sock, addr, server_side=True)
+
+    def connect_to(self, host, port, timeout=5.0):
+        """Dial a module that listens (TCP_SERVER.role "server"); True once connected."""
+        try:
+            sock = socket.create_connection((host, port), timeout)
+        except OSError as exc:
+            self._emit("dial-failed", "%s:%d %s" % (host, port, exc))
+            return False
+        return self._adopt(sock, (host, port), server_side=False)
+
+    def _adopt(self, sock, addr, server_side):
+        if self.tls is not None and server_side:
+            try:
+                sock.settimeout(5)
+                sock = self.tls.wrap_socket(sock, server_side=True)
+            except (OSError, ssl.SSLError) as exc:
+                self.stats["tls_errors"] += 1
+                self._emit("tls-error", str(exc))
+                sock.close()
+                return False
+        sock.settimeout(None)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        client = _Client(sock, addr)
+        with self.lock:
+            self._clients.append(client)
+            self.stats["connections"] += 1
+        self._emit("connected", "%s:%d" % addr)
+        threading.Thread(target=self._client_loop, args=(client,), daemon=True,
+                         name="hes-client").start()
+        self._notify()
+        return True
+
+    def _client_loop(self, client):
+        reason = "closed by the module"
+        try:
+            while True:
+                chunk = client.sock.recv(65536)
+                if not chunk:
+                    break
+                if self.protocol == "ack":
+                    client.buffer.extend(chunk)
+                    self._parse(client)
+                else:
+                    with self.lock:
+                        self.raw.extend(chunk)
+                    self._emit("raw", "%d bytes" % len(chunk))
+                self._notify()
+        except (OSError, ValueError) as exc:
+            reason = str(exc)
+        with self.lock:
+            if client in self._clients:
+                self._clients.remove(client)
+        try:
+            client.sock.close()
+        except OSError:
+            pass
+        self._emit("disconnected", "%s:%d %s" % (client.addr[0], client.addr[1], reason))
+        self._notify()
+
+    def _parse(self, client):
+        buffer = client.buffer
+        while len(buffer) >= 3:
+            kind, size = struct.unpack(">BH", bytes(buffer[:3]))
+            if size > self.max_frame:
+                self.stats["protocol_errors"] += 1
+                raise ValueError("frame of %d bytes" % size)
+            if len(buffer) < 3 + size:
+                break
+            body = bytes(buffer[3:3 + size])
+            del buffer[:3 + size]
+            self._handle(client, kind, body)
+
+    def _handle(self, client, kind, body):
+        if kind == REGISTER:
+            info = json.loads(body)
+            client.key = (info.get("dev"), info.get("epoch"))
+            with self.lock:
+                self.registrations.append(info)
+                self.stats["registrations"] += 1
+            self._emit("register", json.dumps(info, sort_keys=True))
+        elif client.key is None:
+            self.stats["protocol_errors"] += 1
+            raise ValueError("%s before REGISTER" % NAMES.get(kind, hex(kind)))
+        elif kind == DATA:
+            self._data(client, struct.unpack(">I", body[:4])[0], body[4:])
+        elif kind == HEARTBEAT:
+            info = json.loads(body)
+            with self.lock:
+                self.heartbeats.append(info)
+                self.stats["heartbeats"] += 1
+            client.send(frame(PONG))
+            self._emit("heartbeat", json.dumps(info, sort_keys=True))
+        elif kind == RESPONSE:
+            reply = json.loads(body)
+            with self.lock:
+                self.responses[reply.get("id")] = reply
+            self._emit("response", "id %s ok=%s" % (reply.get("id"), reply.get("ok")))
+        elif kind == EVENT:
+            with self.lock:
+                self.events.append(json.loads(body))
+            self._emit("event", body[:80].decode("utf-8", "replace"))
+        else:
+            self.stats["protocol_errors"] += 1
+            raise ValueError("unknown frame type 0x%02x" % kind)
+
+    def _data(self, client, seq, payload):
+        with self.lock:
+            self.stats["data"] += 1
+            last = self._last_seq.get(client.key, 0)
+            if seq <= last:
+                self.stats["duplicates"] += 1
+                duplicate = True
+            else:
+                if seq > last + 1 and last:
+                    self.stats["gaps"] += 1
+                    self.stats["gap_records"] += seq - last - 1
+                self._last_seq[client.key] = seq
+                self.received.append(payload)
+                self.received_seqs.append((client.key[0], client.key[1], seq))
+                self.received_at.append(time.monotonic())
+                duplicate = False
+        self._emit("data", "seq %d %d bytes%s" % (seq, len(payload),
+                                                   " (duplicate)" if duplicate else ""))
+        if self.ack:
+            client.send(frame(ACK, struct.pack(">I", max(seq, self._last_seq[client.key]))))
+            self.stats["acks"] += 1
+
+
+def _cli(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--raw", action="store_true", help="raw transparent mode (no framing)")
+    parser.add_argument("--no-ack", action="store_true", help="never acknowledge DATA")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    args = parser.parse_args(argv)
+
+    def show(kind, detail):
+        print("%s hes %-12s %s" % (time.strftime("%H:%M:%S"), kind, detail), flush=True)
+
+    hes = HesSim(args.host, args.port, "raw" if args.raw else "ack", not args.no_ack,
+                 args.tls_cert, args.tls_key, on_event=show).start()
+    try:
+        for line in sys.stdin:
+            words = line.split()
+            if not words:
+                continue
+            verb = words[0]
+            if verb == "data" and len(words) > 1:
+                show("sent", "%d modules" % hes.send_data(bytes.fromhex(words[1])))
+            elif verb == "cmd" and len(words) > 1:
+                show("reply", json.dumps(hes.command(words[1])))
+            elif verb == "stop":
+                hes.stop()
+            elif verb == "start":
+                hes.start()
+            elif verb == "refuse":
+                hes.refuse = len(words) > 1 and words[1] == "on"
+            elif verb == "drop":
+                show("dropped", "%d connections" % hes.drop_clients())
+            elif verb == "stats":
+                show("stats", json.dumps(dict(hes.stats, received=len(hes.received))))
+            elif verb == "quit":
+                break
+            else:
+                show("?", "data HEX | cmd NAME | stop | start | refuse on|off | drop | stats | quit")
+    except KeyboardInterrupt:
+        pass
+    hes.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_cli())

@@ -1,0 +1,521 @@
+"""Run the whole system on the host: the app (a subprocess through tools/board.py's runner,
+CPython or MicroPython), the simulated meter on a pty (tools/meter_sim.py) and the simulated
+HES on loopback (tools/hes_sim.py), with a live log of frames, link state and counters.
+
+    python tools/system_sim.py                                  # until Ctrl-C
+    python tools/system_sim.py --duration 60 --faults --seed 7  # unattended, random link faults
+    python tools/system_sim.py --interpreter micropython --rate 20 --downlink 1
+
+The meter sends `--rate` transparent payloads per second (each unique: `M<n>` padded to
+`--size` bytes); the HES sends `--downlink` payloads per second to the meter. With `--faults`,
+faults drawn from `--seed` hit the link every `--fault-every` seconds on average: HES-side
+connection drops, HES restarts, refused connections, and - through the shim's control server in
+the app process (tools/shim/shimctl.py) - network outages, PDP deactivation, SIM out/in, DNS
+failures, module-side socket resets and a full flash. At the end the faults stop, the queue
+drains (up to `--drain-s`), and one JSON line reports `meter_sent`, `hes_received`, `lost`
+(payloads the meter sent that never reached the HES), `duplicates` and more.
+
+The app's dev.json is generated (see `app_config`) into the board root `--root` (default
+build/sim, a fresh flash each run unless --keep-flash).
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+if HERE not in sys.path:          # imported from elsewhere (run as a script, it is there)
+    sys.path.append(HERE)
+
+import board  # noqa: E402
+from hes_sim import HesSim  # noqa: E402
+
+DEFAULT_ROOT = os.path.join(REPO, "build", "sim")
+SHIM_COMMANDS = {   # fault: (start, end, shortest and longest hold in s)
+    "outage": ("network down", "network up", 1.0, 6.0),
+    "pdp": ("pdp down", "pdp up", 0.5, 3.0),
+    "sim": ("sim out", "sim in", 0.5, 3.0),
+    "dns": ("dns fail on", "dns fail off", 0.5, 3.0),
+    "flash_full": ("flash free 0", "flash free none", 1.0, 5.0),
+}
+SHIM_FAULTS = tuple(sorted(SHIM_COMMANDS)) + ("socket_reset",)
+HES_FAULTS = ("drop", "server_restart", "refuse")
+
+
+def _load_meter_sim():
+    """tools/meter_sim.MeterSim, or None while the meter-link side is not there."""
+    try:
+        from meter_sim import MeterSim
+    except ImportError:
+        return None
+    return MeterSim
+
+
+def app_config(hes_port, meter_path=None, dialect="legacy", protocol="usr.hes_protocol",
+               log_level="INFO"):
+    """The dev.json of the simulated module: small timeouts so faults recover in seconds."""
+    config = {
+        "APP": {"log_level": log_level, "stop_timeout": 3.0, "log_file": ""},
+        "HEALTH": {"interval_s": 30},
+        "TCP_SERVER": {"host": "127.0.0.1", "port": hes_port, "protocol": protocol,
+                       "connect_timeout": 2.0, "backoff_base_s": 0.2, "backoff_cap_s": 2.0,
+                       "stable_s": 1.0, "heartbeat_s": 5.0, "ack_timeout_s": 3.0,
+                       "send_timeout_s": 2.0, "idle_timeout_s": 15.0, "poll_s": 0.1,
+                       "device_id": "sim-module-1", "queue_max_bytes": 262144,
+                       "queue_retry_s": 0.5},
+        "NETWORK": {"boot_timeout_s": 10, "check_s": 0.5, "radio_after_s": 20,
+                    "radio_off_s": 0.5, "radio_cycles": 2, "restart_after_s": 0,
+                    "wdt_s": 0},
+    }
+    if meter_path:
+        config["UART"] = {"port": meter_path, "dialect": dialect, "poll_ms": 2,
+                          "reopen_delay_s": 0.2}
+    return config
+
+
+class Log(object):
+    """The live log: one line per event, time since start first."""
+
+    def __init__(self, quiet=False, stream=sys.stdout):
+        self.start = time.monotonic()
+        self.quiet = quiet
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def __call__(self, source, text):
+        if self.quiet:
+            return
+        with self.lock:
+            self.stream.write("%8.3f %-6s %s\n" % (time.monotonic() - self.start, source, text))
+            self.stream.flush()
+
+
+BOOT_WITH_CONTROL = '''"""Simulated module (tools/system_sim.py): the shim's control server, then the real app."""
+import shimctl
+
+shimctl.serve_control(%d)
+from usr.app_main import app
+
+app.load(repair_config=True)
+'''
+
+
+def _boot_with_control(root, port):
+    """/usr/main.py starts shimctl's control server on port, then code/main.py's app (linked as
+    /usr/app_main.py), so that sim.py can inject faults into the app process."""
+    usr = os.path.join(root, "usr")
+    app_main = os.path.join(usr, "app_main.py")
+    if os.path.lexists(app_main):
+        os.remove(app_main)
+    os.symlink(os.path.join(REPO, "code", "main.py"), app_main)
+    main = os.path.join(usr, "main.py")
+    if os.path.lexists(main):
+        os.remove(main)
+    with open(main, "w") as f:
+        f.write(BOOT_WITH_CONTROL % port)
+
+
+class AppProcess(object):
+    """The app in a subprocess (tools/boot.py through board.run_command); its output is logged
+    and kept so callers can wait for lines."""
+
+    def __init__(self, root, config, interpreter="cpython", log=None, keep_flash=False,
+                 control_port=None):
+        self.root = root
+        self.interpreter = interpreter
+        self.log = log or (lambda source, text: None)
+        if not keep_flash:
+            shutil.rmtree(os.path.join(root, "usr", "queue"), ignore_errors=True)
+        board.stage(root, config)
+        if control_port:
+            _boot_with_control(root, control_port)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.proc = None
+        self._reader = None
+
+    def start(self):
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(board.run_command(self.root, self.interpreter),
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env, cwd=REPO,
+                                     start_new_session=True)
+        self._reader = threading.Thread(target=self._read, daemon=True, name="app-output")
+        self._reader.start()
+        return self
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+            self.log("app", line)
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait_line(self, text, timeout):
+        """The first output line containing text (None after timeout or exit)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for line in self.lines:
+                    if text in line:
+                        return line
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
+                    return None
+                self.cond.wait(min(remaining, 0.1))
+
+    def stop(self, timeout=10.0):
+        """Ctrl-C the app (it stops its extensions and exits); kill it if it does not."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        try:
+            self.proc.send_signal(signal.SIGINT)
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.log("sim", "app did not stop within %.0f s: killed" % timeout)
+            self.proc.kill()
+            return self.proc.wait(5)
+
+
+class ShimControl(object):
+    """Client of the shim's control server in the app process (shimctl.serve_control): one
+    text command per line ("network down", "flash free 0", ... see shimctl.command)."""
+
+    def __init__(self, port, log):
+        self.port = port
+        self.log = log
+        self.sock = None
+        self.file = None
+
+    def connect(self, timeout=10.0):
+        import socket
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", self.port), 1.0)
+                self.sock.settimeout(5.0)
+                self.file = self.sock.makefile("rwb")
+                return True
+            except OSError:
+                time.sleep(0.1)
+        return False
+
+    def command(self, line):
+        if self.file is None:
+            return None
+        self.file.write(line.encode() + b"\n")
+        self.file.flush()
+        reply = self.file.readline().decode().strip()
+        if not reply.startswith("ok") and not reply.startswith("{"):
+            self.log("sim", "shim command %r: %s" % (line, reply))
+        return reply
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+
+
+class Faults(object):
+    """Random link faults from a seed, one at a time, each undone before the next."""
+
+    def __init__(self, seed, every_s, hes, shim, log, stop_event):
+        self.rng = random.Random(seed)
+        self.every_s = every_s
+        self.hes = hes
+        self.shim = shim
+        self.log = log
+        self.stop_event = stop_event
+        self.counts = {}
+        kinds = list(HES_FAULTS)
+        if shim is not None:
+            kinds += list(SHIM_FAULTS)
+        self.kinds = kinds
+        self.thread = threading.Thread(target=self._run, daemon=True, name="faults")
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _hold(self, low, high):
+        self.stop_event.wait(self.rng.uniform(low, high))
+
+    def _run(self):
+        while not self.stop_event.wait(self.rng.expovariate(1.0 / self.every_s)):
+            kind = self.rng.choice(self.kinds)
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            self.log("fault", kind)
+            try:
+                self._inject(kind)
+            except Exception as exc:     # a fault that cannot be injected is reported, not fatal
+                self.log("fault", "%s failed: %r" % (kind, exc))
+            self.log("fault", "%s over" % kind)
+
+    def _inject(self, kind):
+        hes, shim = self.hes, self.shim
+        if kind == "drop":
+            hes.drop_clients()
+        elif kind == "server_restart":
+            hes.stop()
+            self._hold(0.5, 4.0)
+            hes.start()
+        elif kind == "refuse":
+            hes.refuse = True
+            hes.drop_clients()
+            self._hold(0.5, 3.0)
+            hes.refuse = False
+        elif kind == "socket_reset":
+            shim.command("reset_sockets")
+        else:
+            start, end, low, high = SHIM_COMMANDS[kind]
+            shim.command(start)
+            if kind == "dns":
+                hes.drop_clients()          # the reconnect needs DNS
+            self._hold(low, high)
+            shim.command(end)
+
+    def heal(self):
+        """Undo everything (the run is ending)."""
+        self.hes.refuse = False
+        if self.hes._listener is None:
+            self.hes.start()
+        if self.shim is not None:
+            for kind in SHIM_COMMANDS:
+                self.shim.command(SHIM_COMMANDS[kind][1])
+
+
+class System(object):
+    """HES sim + meter sim + app subprocess, wired together (also used by bench_cloud.py)."""
+
+    def __init__(self, interpreter="cpython", root=DEFAULT_ROOT, log=None, echo=False,
+                 dialect="legacy", protocol="usr.hes_protocol", control=False,
+                 keep_flash=False, log_level="INFO", extra_config=None):
+        self.log = log or Log(quiet=True)
+        self.interpreter = interpreter
+        self.hes = HesSim(on_event=lambda kind, detail: self.log("hes", "%s %s" % (kind, detail)))
+        self.hes.start()
+        meter_cls = _load_meter_sim()
+        self.meter = None
+        if meter_cls is not None:
+            self.meter = meter_cls(dialect, echo=echo,
+                                   on_event=lambda text: self.log("meter", text)).start()
+        else:
+            self.log("sim", "tools/meter_sim.py not found: running without a meter")
+        self.control_port = _free_port() if control else None
+        config = app_config(self.hes.port, self.meter.path if self.meter else None, dialect,
+                            protocol, log_level)
+        for section in extra_config or {}:
+            config.setdefault(section, {}).update(extra_config[section])
+        self.config = config
+        self.app = AppProcess(root, config, interpreter, self.log, keep_flash, self.control_port)
+        self.shim = None
+
+    def start(self, timeout=30.0):
+        """Start the app and wait until it registered (and opened its UART); on failure
+        everything started is stopped again."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout):
+        self.app.start()
+        if not self.hes.wait_for(lambda h: h.registrations, timeout):
+            raise RuntimeError("the app never registered with the HES (see the log)")
+        # a UART starts empty: what the meter sends before the port is open is gone
+        if self.meter is not None and not self.app.wait_line("uart: UART", timeout):
+            raise RuntimeError("the app never opened its UART (see the log)")
+        if self.control_port:
+            shim = ShimControl(self.control_port, self.log)
+            if shim.connect(5.0):
+                self.shim = shim
+            else:
+                self.log("sim", "no shim control server on port %d: shim faults disabled"
+                         % self.control_port)
+        return self
+
+    def stop(self):
+        code = self.app.stop()
+        if self.shim is not None:
+            self.shim.close()
+        if self.meter is not None:
+            self.meter.stop()
+        self.hes.stop()
+        return code
+
+
+def _free_port():
+    import socket
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+class Traffic(object):
+    """Meter payloads at a steady rate (and HES downlink), each one unique and counted."""
+
+    def __init__(self, system, rate, size, downlink_rate, stop_event, log):
+        self.system = system
+        self.rate = rate
+        self.size = size
+        self.downlink_rate = downlink_rate
+        self.stop_event = stop_event
+        self.log = log
+        self.sent = []
+        self.downlink_sent = []
+        self.errors = 0
+        self.threads = []
+
+    def start(self):
+        if self.system.meter is not None and self.rate > 0:
+            self.threads.append(threading.Thread(target=self._uplink, daemon=True))
+        if self.downlink_rate > 0:
+            self.threads.append(threading.Thread(target=self._downlink, daemon=True))
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def payload(self, index, prefix=b"M"):
+        text = prefix + b"%07d" % index
+        return text + b"." * max(0, self.size - len(text))
+
+    def _uplink(self):
+        period = 1.0 / self.rate
+        next_at = time.monotonic()
+        while not self.stop_event.is_set():
+            payload = self.payload(len(self.sent))
+            try:
+                self.system.meter.send_transparent(payload)
+                self.sent.append(payload)
+            except OSError as exc:
+                self.errors += 1
+                self.log("meter", "send failed: %s" % exc)
+            next_at += period
+            self.stop_event.wait(max(0, next_at - time.monotonic()))
+
+    def _downlink(self):
+        period = 1.0 / self.downlink_rate
+        while not self.stop_event.wait(period):
+            payload = self.payload(len(self.downlink_sent), b"D")
+            if self.system.hes.send_data(payload):
+                self.downlink_sent.append(payload)
+
+    def join(self):
+        for thread in self.threads:
+            thread.join(5)
+
+
+def summarize(system, traffic, faults, args, elapsed):
+    hes = system.hes
+    received = list(hes.received)
+    received_set = set(received)
+    lost = [p for p in traffic.sent if p not in received_set]
+    status = None
+    if hes.client_count():
+        reply = hes.command("status", timeout=5)
+        status = reply.get("result") if reply else None
+    tcp = (status or {}).get("tcp", {})
+    downlink_got = len(system.meter.transparent) if system.meter is not None else 0
+    return {
+        "interpreter": args.interpreter,
+        "seed": args.seed,
+        "duration_s": round(elapsed, 1),
+        "meter_sent": len(traffic.sent),
+        "hes_received": len([p for p in received if p[:1] == b"M"]),
+        "lost": len(lost),
+        "lost_first": [p[:8].decode("ascii", "replace") for p in lost[:5]],
+        "duplicates": hes.stats["duplicates"],
+        "out_of_order": int(received != sorted(received)),
+        "queue_dropped": tcp.get("queue_dropped"),
+        "reconnects": hes.stats["connections"] - 1,
+        "downlink_sent": len(traffic.downlink_sent),
+        "downlink_received": downlink_got,
+        "faults": faults.counts if faults else {},
+        "shim_faults": system.shim is not None,
+        "app_exit": None,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=0, help="seconds (0: until Ctrl-C)")
+    parser.add_argument("--faults", action="store_true", help="inject random link faults")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--fault-every", type=float, default=4.0,
+                        help="mean seconds between faults")
+    parser.add_argument("--interpreter", choices=["cpython", "micropython"], default="cpython")
+    parser.add_argument("--rate", type=float, default=5.0, help="meter payloads per second")
+    parser.add_argument("--size", type=int, default=64, help="meter payload bytes")
+    parser.add_argument("--downlink", type=float, default=0.5,
+                        help="HES payloads per second to the meter")
+    parser.add_argument("--dialect", choices=["legacy", "standard"], default="legacy")
+    parser.add_argument("--protocol", default="usr.hes_protocol")
+    parser.add_argument("--drain-s", type=float, default=60.0,
+                        help="how long to wait for queued data after the run")
+    parser.add_argument("--root", default=DEFAULT_ROOT)
+    parser.add_argument("--keep-flash", action="store_true", help="keep the queue of a past run")
+    parser.add_argument("--quiet", action="store_true", help="only the final JSON line")
+    args = parser.parse_args(argv)
+
+    log = Log(quiet=args.quiet)
+    stop_event = threading.Event()
+    system = System(args.interpreter, args.root, log, dialect=args.dialect,
+                    protocol=args.protocol, control=args.faults, keep_flash=args.keep_flash)
+    faults = traffic = None
+    started = time.monotonic()
+    interrupted = False
+    try:
+        system.start()
+        log("sim", "running: %s, meter %s, HES port %d%s" % (
+            args.interpreter, system.meter.path if system.meter else "none", system.hes.port,
+            ", faults seed %d" % args.seed if args.faults else ""))
+        traffic = Traffic(system, args.rate, args.size, args.downlink, stop_event, log).start()
+        if args.faults:
+            faults = Faults(args.seed, args.fault_every, system.hes, system.shim, log,
+                            stop_event).start()
+        next_report = time.monotonic() + 5
+        while not args.duration or time.monotonic() - started < args.duration:
+            time.sleep(0.2)
+            if time.monotonic() >= next_report:
+                next_report += 5
+                log("count", "meter_sent=%d hes_received=%d duplicates=%d connections=%d" % (
+                    len(traffic.sent), len(system.hes.received), system.hes.stats["duplicates"],
+                    system.hes.stats["connections"]))
+    except KeyboardInterrupt:
+        interrupted = True
+        log("sim", "Ctrl-C: stopping")
+    stop_event.set()
+    if faults is not None:
+        faults.thread.join(10)
+        faults.heal()
+    if traffic is not None:
+        traffic.join()
+        sent = set(traffic.sent)
+        if not interrupted:
+            log("sim", "draining: waiting for %d payloads" % len(traffic.sent))
+            try:
+                system.hes.wait_for(lambda h: sent <= set(h.received), args.drain_s)
+            except KeyboardInterrupt:
+                pass
+    elapsed = time.monotonic() - started
+    result = summarize(system, traffic, faults, args, elapsed) if traffic else {}
+    result["app_exit"] = system.stop()
+    print(json.dumps(result, sort_keys=True))
+    return 0 if traffic is not None and result.get("lost") == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
