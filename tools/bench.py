@@ -28,6 +28,7 @@ def _benches():
                               "--interpreter", "micropython"]),
         ("cloud", [py, os.path.join(TOOLS, "bench_cloud.py"),
                    "--interpreters", "cpython,micropython"]),
+        ("heap.micropython", [py, os.path.join(TOOLS, "bench_heap.py")]),
     ]
 
 

@@ -48,9 +48,17 @@ class UART(object):
         self._gone = None
         shimctl.track(self)
 
-    def _pull(self):
+    def _pull(self, announce=True):
         """Move what the device has into the receive buffer; the number of new bytes. A dead
-        device is remembered (self._gone) and raised once the buffer is drained."""
+        device is remembered (self._gone) and raised once the buffer is drained. New bytes are
+        announced to the set_callback function on the shim's callback thread (as the driver's
+        interrupt would), whichever thread pulled them; the watcher announces its own."""
+        got = self._pull_locked()
+        if got and announce and self._callback is not None:
+            shimctl.fire(self._callback, [0, self.port, len(self._rx)])
+        return got
+
+    def _pull_locked(self):
         with self._rx_lock:
             if self._closed or self._gone is not None:
                 return 0
@@ -123,7 +131,7 @@ class UART(object):
                 poller.poll(-1)
             if worker.stopping.is_set():
                 return
-            got = self._pull()
+            got = self._pull(announce=False)
             callback = self._callback
             if got and callback is not None:
                 try:
