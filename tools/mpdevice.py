@@ -13,6 +13,7 @@ in the middle of a copy.
 import ast
 import base64
 import hashlib
+import signal
 
 try:
     from mpremote.transport import TransportError, TransportExecError
@@ -121,6 +122,7 @@ def _qd_run(path, ms):
     if app is None or not app.running:
         print('run: %s returned and no qframe app is running' % path)
         return
+    print('run: %s returned; following the app' % path)
     t0 = utime.ticks_ms()
     why = 'the app stopped by itself'
     try:
@@ -259,28 +261,35 @@ class Device(object):
         serial = self.transport.serial
         errors = bytearray()
         stage = 0
-        interrupted = False
-        while stage < 2:
-            try:
-                data = serial.read(max(1, serial.in_waiting))
-            except KeyboardInterrupt:
-                if interrupted:
-                    raise
-                interrupted = True
-                serial.write(b"\x03")
-                continue
-            except OSError as exc:
-                raise DeviceError("lost the device on %s: %s" % (self.port, exc))
-            while data and stage < 2:
-                end = data.find(b"\x04")
-                piece, data = (data, b"") if end < 0 else (data[:end], data[end + 1:])
-                if stage == 0:
-                    out.write(piece)
-                    out.flush()
-                else:
-                    errors.extend(piece)
-                if end >= 0:
-                    stage += 1
+        presses = [0]
+
+        def on_ctrl_c(signum, frame):
+            # A handler, not KeyboardInterrupt: a press can land anywhere in the loop below.
+            presses[0] += 1
+            if presses[0] > 1:
+                raise KeyboardInterrupt()
+            serial.write(b"\x03")
+
+        previous = signal.signal(signal.SIGINT, on_ctrl_c)
+        try:
+            while stage < 2:
+                try:
+                    data = serial.read(max(1, serial.in_waiting))
+                except OSError as exc:
+                    raise DeviceError("lost the device on %s: %s" % (self.port, exc))
+                while data and stage < 2:
+                    end = data.find(b"\x04")
+                    piece, data = (data, b"") if end < 0 else (data[:end], data[end + 1:])
+                    if stage == 0:
+                        out.write(piece)
+                        out.flush()
+                    else:
+                        errors.extend(piece)
+                    if end >= 0:
+                        stage += 1
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        interrupted = presses[0] > 0
         return errors.decode("utf-8", "replace").strip(), interrupted
 
 

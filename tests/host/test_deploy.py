@@ -349,7 +349,8 @@ def _run_app(vb, until, timeout=10.0):
                     reason="the app's health extension needs the osTimer shim (tools/shim)")
 def test_run_starts_the_app_which_logs_loaded_and_stops(board, source):
     deploy_to(board, source)
-    output, code = _run_app(board, r"INFO app: meter-module loaded")
+    output, code = _run_app(board, r"run: /usr/main.py returned; following the app")
+    assert "INFO app: meter-module loaded" in output
     assert code == 0, output
     assert "run: starting /usr/main.py" in output
     assert re.search(r"INFO app: meter-module stopped", output), output
