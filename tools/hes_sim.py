@@ -30,6 +30,8 @@ import sys
 import threading
 import time
 
+from condwait import wait_on
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 REGISTER, HEARTBEAT, DATA, RESPONSE, EVENT = 0x01, 0x02, 0x03, 0x04, 0x05
@@ -161,14 +163,7 @@ class HesSim(object):
     # ------------------------------------------------------------------ waiting
     def wait_for(self, predicate, timeout):
         """Wait until predicate(self) is true (re-checked on every change); its last value."""
-        deadline = time.monotonic() + timeout
-        with self.changed:
-            while True:
-                value = predicate(self)
-                remaining = deadline - time.monotonic()
-                if value or remaining <= 0:
-                    return value
-                self.changed.wait(min(remaining, 0.05))
+        return wait_on(self.changed, lambda: predicate(self), timeout)
 
     # ------------------------------------------------------------------ downlink
     def send_data(self, payload):

@@ -31,6 +31,8 @@ import threading
 import time
 import tty
 
+from condwait import wait_on
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -268,14 +270,7 @@ class MeterSim(object):
 
     def wait_for(self, predicate, timeout=5.0):
         """Wait until predicate() is true (re-checked on every received frame); its value."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = predicate()
-                remaining = deadline - time.monotonic()
-                if value or remaining <= 0:
-                    return value
-                self._cond.wait(remaining)
+        return wait_on(self._cond, predicate, timeout)
 
     def request(self, message, timeout=5.0):
         """Send a 0x2200 request and wait for the module's answer to it (or None)."""

@@ -11,6 +11,8 @@ import threading
 import time
 
 import board
+
+from condwait import wait_on
 from hes_sim import HesSim
 from usr.qframe import Application
 from usr.qframe.network import NetWatch
@@ -87,14 +89,7 @@ class CloudRig(object):
 
     def wait(self, predicate, timeout):
         """Wait until predicate() (re-checked on every rig event, at least every 20 ms)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = predicate()
-                remaining = deadline - time.monotonic()
-                if value or remaining <= 0:
-                    return value
-                self._cond.wait(min(remaining, 0.02))
+        return wait_on(self._cond, predicate, timeout, recheck_s=0.02)
 
     def start(self, connected=True):
         self.app.load()
