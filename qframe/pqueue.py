@@ -32,6 +32,7 @@ import ujson
 import utime
 
 from .logging import getLogger
+from .rfc1662 import fcs16 as crc16   # CRC-16/X.25 running value; one table serves both
 from .threads import Lock
 
 _log = getLogger("pqueue")
@@ -41,27 +42,6 @@ HEADER_SIZE = 9
 MAX_RECORD = 0xFFFF
 _SUFFIX = ".seg"
 _ENOSPC = 28
-
-
-def _make_table():
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_TABLE = _make_table()
-
-
-def crc16(data, crc=0xFFFF):
-    """CRC-16/X.25 running value (call with the previous value to continue; finish with ^0xFFFF)."""
-    table = _TABLE
-    for byte in data:
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
-    return crc
 
 
 def encode_record(seq, data):

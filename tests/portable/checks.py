@@ -19,3 +19,31 @@ def wait_until(predicate, timeout_ms=2000, step_ms=2):
         if value or utime.ticks_diff(deadline, utime.ticks_ms()) <= 0:
             return value
         utime.sleep_ms(step_ms)
+
+
+def host_addr(port):
+    """127.0.0.1:port in the form this interpreter's socket.bind/connect take."""
+    import socket
+    import usys
+    if usys.implementation.name == "micropython":
+        return socket.getaddrinfo("127.0.0.1", port)[0][-1]
+    return ("127.0.0.1", port)
+
+
+def listen_on_free_port(backlog=2):
+    """A host socket listening on 127.0.0.1 and its port, picked at random (MicroPython's
+    sockets have no getsockname, so port 0 would leave the port unknown)."""
+    import socket
+    import uos
+    for _attempt in range(30):
+        port = 30000 + (uos.urandom(1)[0] << 6) + uos.urandom(1)[0] % 64
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(host_addr(port))
+        except OSError:
+            sock.close()
+            continue
+        sock.listen(backlog)
+        sock.settimeout(5)
+        return sock, port
+    raise AssertionError("no free port")

@@ -1,31 +1,10 @@
 """machine.UART of the shim against a real peer (socket://), loop:// and missing devices;
 machine.Pin and RS-485 direction. (Pty UARTs: tests/host/test_shim_uart.py.)"""
 import _thread
-import sys
 
 import shimctl
 import machine
-from checks import raises
-
-IS_MICROPYTHON = sys.implementation.name == "micropython"
-
-
-def _listen():
-    import socket
-    import uos
-    for _attempt in range(30):
-        port = 30000 + (uos.urandom(1)[0] << 6) + uos.urandom(1)[0] % 64
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1] if IS_MICROPYTHON
-                      else ("127.0.0.1", port))
-        except OSError:
-            sock.close()
-            continue
-        sock.listen(1)
-        sock.settimeout(5)
-        return sock, port
-    raise AssertionError("no free port")
+from checks import listen_on_free_port, raises
 
 
 def _read_until(uart, n, timeout_ms=2000):
@@ -38,7 +17,7 @@ def _read_until(uart, n, timeout_ms=2000):
 
 def test_uart_to_a_socket_peer_both_ways_with_callback():
     shimctl.reset()
-    listener, port = _listen()
+    listener, port = listen_on_free_port(1)
     shimctl.uart_map[2] = "socket://127.0.0.1:%d" % port
     uart = machine.UART(machine.UART.UART2, 9600, 8, 0, 1, 0)
     meter = listener.accept()[0]
@@ -68,7 +47,7 @@ def test_uart_to_a_socket_peer_both_ways_with_callback():
 
 def test_peer_hangup_is_an_oserror_on_read():
     shimctl.reset()
-    listener, port = _listen()
+    listener, port = listen_on_free_port(1)
     uart = machine.UART("socket://127.0.0.1:%d" % port)
     meter = listener.accept()[0]
     meter.send(b"last")
@@ -99,7 +78,7 @@ def test_missing_devices_raise_oserror_with_the_reason():
     shimctl.uart_map[2] = "/dev/pts/no-such-pty"
     exc = raises(OSError, machine.UART, 2, 115200, 8, 0, 1, 0)
     assert "/dev/pts/no-such-pty" in str(exc)
-    listener, port = _listen()
+    listener, port = listen_on_free_port(1)
     listener.close()
     raises(OSError, machine.UART, "socket://127.0.0.1:%d" % port)
 

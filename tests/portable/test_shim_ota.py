@@ -1,31 +1,17 @@
 """fota and app_fota of the shim: packages recorded, downloads over the shim's network from a
 real HTTP peer made here, app_fota's update applied as the firmware does at boot."""
 import _thread
-import sys
 
 import shimctl
 import fota
 import app_fota
 import ql_fs
-
-IS_MICROPYTHON = sys.implementation.name == "micropython"
+from checks import listen_on_free_port
 
 
 def _http_server(bodies):
     """Serve one HTTP/1.0 reply per entry of bodies ((status, body)); return the port."""
-    import socket
-    import uos
-    for _attempt in range(30):
-        port = 30000 + (uos.urandom(1)[0] << 6) + uos.urandom(1)[0] % 64
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind(socket.getaddrinfo("127.0.0.1", port)[0][-1] if IS_MICROPYTHON
-                      else ("127.0.0.1", port))
-            break
-        except OSError:
-            sock.close()
-    sock.listen(2)
-    sock.settimeout(5)
+    sock, port = listen_on_free_port()
 
     def serve():
         try:

@@ -3,16 +3,14 @@
 The peer (the HES) is a plain host socket made here, so the faults hit only the device side.
 """
 import _thread
-import sys
 
 import utime
 import uselect
 import shimctl
 import usocket
 import ussl
-from checks import raises
+from checks import host_addr, listen_on_free_port, raises
 
-IS_MICROPYTHON = sys.implementation.name == "micropython"
 ECONNRESET = 104
 ECONNABORTED = 103
 ENETUNREACH = 101
@@ -38,34 +36,9 @@ zj0EAwIDRwAwRAIgWvOgIcs8S52PYk/CDeUvAChFRyhti05rZm0O1dCQMCUCIBrJ
 """
 
 
-def _host_addr(port):
-    import socket
-    if IS_MICROPYTHON:
-        return socket.getaddrinfo("127.0.0.1", port)[0][-1]
-    return ("127.0.0.1", port)
-
-
-def _listen():
-    """A listening host socket on 127.0.0.1 and its port (MicroPython has no getsockname)."""
-    import socket
-    import uos
-    for _attempt in range(30):
-        port = 30000 + (uos.urandom(1)[0] << 6) + uos.urandom(1)[0] % 64
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind(_host_addr(port))
-        except OSError:
-            sock.close()
-            continue
-        sock.listen(2)
-        sock.settimeout(5)
-        return sock, port
-    raise AssertionError("no free port")
-
-
 def _connected_pair():
     """(device usocket, peer host socket, listener)."""
-    listener, port = _listen()
+    listener, port = listen_on_free_port()
     client = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
     client.settimeout(5)
     client.connect(usocket.getaddrinfo("127.0.0.1", port)[0][-1])
@@ -217,7 +190,7 @@ def test_a_device_side_server_accepts():
     server.settimeout(5)
     assert server.getsocketsta() == 1
     hes = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    hes.connect(_host_addr(port))
+    hes.connect(host_addr(port))
     conn, addr = server.accept()
     assert addr[0] == "127.0.0.1" and isinstance(addr[1], int)
     hes.send(b"cmd")
@@ -233,7 +206,7 @@ def test_a_device_side_server_accepts():
 
 def test_tls_round_trip_and_reset():
     shimctl.reset()
-    listener, port = _listen()
+    listener, port = listen_on_free_port()
     served = []
 
     def serve():
@@ -272,7 +245,7 @@ def test_tls_round_trip_and_reset():
 
 def test_tls_rejects_an_unknown_server():
     shimctl.reset()
-    listener, port = _listen()
+    listener, port = listen_on_free_port()
 
     def serve():
         raw = listener.accept()[0]
