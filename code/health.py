@@ -2,7 +2,7 @@
 bus as topic "health" (the cloud link may forward them to the HES)."""
 from usr.qframe import AppExtension, Field
 from usr.qframe.logging import getLogger
-from usr.qframe.threads import Timer
+from usr.qframe.threading import Timer
 
 _log = getLogger("health")
 

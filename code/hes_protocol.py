@@ -7,7 +7,7 @@ deployment's identity to the registration. For a HES that expects raw transparen
 `"protocol": "raw"` instead (at-least-once, best effort); for another format, return an object
 with the same methods from create().
 """
-from usr.qframe import hesproto
+from usr.qframe.codecs import hes as hesproto
 
 KIND = "smart-meter-module"
 

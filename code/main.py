@@ -1,9 +1,9 @@
 """The meter-module application: /usr/main.py on the module, started by the firmware."""
 from usr.qframe import Application, ConfigError
-from usr.qframe.uart import Uart
+from usr.qframe.builtins.uart import Uart
 from usr.qframe.logging import getLogger
-from usr.qframe.network import NetWatch
-from usr.qframe.tcp import TcpClient
+from usr.qframe.builtins.network import NetWatch
+from usr.qframe.builtins.clients import TcpClient
 from usr.health import Health
 from usr.params import ModuleParams
 

@@ -20,7 +20,7 @@ A SET of any other module parameter is refused by the resolver (ACK 0C).
 import ujson
 
 from usr.qframe import AppExtension, Field
-from usr.qframe import meter
+from usr.qframe.codecs import meter
 from usr.qframe.logging import getLogger
 
 _log = getLogger("params")

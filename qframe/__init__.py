@@ -1,14 +1,28 @@
 """qframe: the application framework for the meter's cellular module (`usr.qframe`).
 
-The QFrame names are all here (`from usr.qframe import Application, TcpClient, Uart`); importing
-the package therefore loads the UART and TCP extensions too.
+`import usr.qframe` loads the core only (Application, extensions' base, config, bus,
+threading, logging). QFrame's package-level names for the built-in extensions (`Uart`,
+`TcpClient`) and ours (`NetWatch`, `Resolver`) load on first use, so an app pays the heap of
+the extensions it touches and no more.
 """
-from .app import Application, CurrentApp, G
-from .config import ConfigError, Field
-from .ext import AppExtension, AppExtensionABC
-from .resolver import Resolver
-from .uart import Uart
-from .tcp import TcpClient
-from .network import NetWatch
+from .core import Application, AppExtension, AppExtensionABC, ConfigError, CurrentApp, Field, G
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+_LAZY = {
+    "Uart": "builtins.uart",
+    "TcpClient": "builtins.clients",
+    "NetWatch": "builtins.network",
+    "Resolver": "protocols.resolver",
+}
+
+
+def __getattr__(name):
+    """PEP 562 hook: import the module behind a lazy name on first use."""
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError("module 'usr.qframe' has no attribute %r" % name)
+    module = __import__("usr.qframe." + where, None, None, [name])
+    value = getattr(module, name)
+    globals()[name] = value
+    return value

@@ -1,5 +1,6 @@
-"""Heap cost of the framework on MicroPython: bytes each qframe module keeps after import, and
-the heap the meter-link receive path needs, proven by running it inside a fixed -X heapsize.
+"""Heap cost of the framework on MicroPython: bytes kept after `import usr.qframe` (the core
+alone, extensions load lazily), after each part an app adds, and the heap the meter-link
+receive path needs, proven by running it inside a fixed -X heapsize.
 
     python tools/bench_heap.py          (drives .venv's micropython; prints figures + a JSON line)
 
@@ -15,8 +16,16 @@ import sys
 
 import board
 
-MODULES = ["logging", "config", "bus", "ext", "threads", "app", "rfc1662", "meter", "resolver",
-           "uart", "backoff", "hesproto", "pqueue", "tls", "tcp", "network"]
+# (figure, modules imported for it), in order: each figure is what that step adds.
+STEPS = [
+    ("core", ["usr.qframe"]),
+    ("meter_link", ["usr.qframe.codecs.rfc1662", "usr.qframe.codecs.meter",
+                    "usr.qframe.protocols.resolver", "usr.qframe.builtins.uart"]),
+    ("cloud_link", ["usr.qframe.protocols.backoff", "usr.qframe.codecs.hes",
+                    "usr.qframe.store.pqueue", "usr.qframe.builtins.tls",
+                    "usr.qframe.builtins.clients"]),
+    ("network", ["usr.qframe.builtins.network"]),
+]
 PROBE = r'''
 import sys, gc
 if %(mode)r == "modules":
@@ -26,15 +35,17 @@ if %(mode)r == "modules":
     import usocket, machine, osTimer
     gc.collect()
     base = gc.mem_alloc()
-    for name in %(modules)r:
-        __import__("usr.qframe." + name)
+    for step, names in %(steps)r:
+        for name in names:
+            __import__(name)
         gc.collect()
         now = gc.mem_alloc()
-        print("heap", name, now - base)
+        print("heap", step, now - base)
         base = now
 else:
     sys.path[:0] = [%(root)r]   # the codec needs no shim: only built-in u-modules
-    from usr.qframe import rfc1662, resolver
+    from usr.qframe.codecs import rfc1662
+    from usr.qframe.protocols import resolver
     frame = rfc1662.encode(0x2100, 0xBF, b"x" * 200)
     decoder = rfc1662.Decoder("legacy")
     registry = resolver.Resolver()
@@ -59,25 +70,9 @@ def _micropython(code, heap=None):
     return subprocess.run(argv + ["-c", code], capture_output=True, text=True)
 
 
-def _stage_without_init():
-    """A board root whose usr/qframe has every module but an empty __init__.py, so each module
-    is measured alone."""
-    root = os.path.join(board.REPO, "build", "heap-board")
-    package = os.path.join(root, "usr", "qframe")
-    os.makedirs(package, exist_ok=True)
-    source = os.path.join(board.REPO, "qframe")
-    for name in os.listdir(source):
-        if name.endswith(".py") and name != "__init__.py":
-            target = os.path.join(package, name)
-            if not os.path.lexists(target):
-                os.symlink(os.path.join(source, name), target)
-    open(os.path.join(package, "__init__.py"), "w").close()
-    return root
-
-
 def main():
-    params = {"root": _stage_without_init(), "shims": board.shim_paths("micropython"),
-              "modules": MODULES}
+    root = board.stage(os.path.join(board.REPO, "build", "heap-board"))
+    params = {"root": root, "shims": board.shim_paths("micropython"), "steps": STEPS}
     result = _micropython(PROBE % dict(params, mode="modules"))
     if result.returncode != 0:
         print(result.stdout + result.stderr)
@@ -88,9 +83,8 @@ def main():
             _, name, size = line.split()
             figures[name] = int(size)
             print("  %-10s %6d bytes kept after import (from source)" % (name, int(size)))
-    groups = {"core": MODULES[:6], "meter_link": MODULES[6:10], "cloud_link": MODULES[10:]}
-    summary = dict((group + "_bytes", sum(figures[m] for m in names))
-                   for group, names in groups.items())
+    summary = dict((step + "_bytes", figures[step]) for step, _ in STEPS)
+    summary["import_usr_qframe_bytes"] = figures["core"]
     for heap_kb in (32, 48, 64, 96, 128):
         if _micropython(PROBE % dict(params, mode="receive"), "%dK" % heap_kb).returncode == 0:
             summary["receive_path_min_heap_kb"] = heap_kb
@@ -98,7 +92,7 @@ def main():
     summary["total_bytes"] = sum(figures.values())
     for key in sorted(summary):
         print("  %s: %s" % (key, summary[key]))
-    print(json.dumps(dict(summary, modules=figures), sort_keys=True))
+    print(json.dumps(summary, sort_keys=True))
     return 0
 
 

@@ -140,8 +140,8 @@ class _Bench(object):
 def main(argv):
     _setup_path(argv)
     import ujson
-    from usr.qframe import meter, rfc1662
-    from usr.qframe.resolver import Resolver
+    from usr.qframe.codecs import meter, rfc1662
+    from usr.qframe.protocols.resolver import Resolver
 
     frames = _option(argv, "--frames", 200)
     rounds = _option(argv, "--rounds", 9)

@@ -25,7 +25,7 @@ for _path in reversed([_ROOT] + board.shim_paths("cpython")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from usr.qframe import meter, rfc1662  # noqa: E402
+from usr.qframe.codecs import meter, rfc1662  # noqa: E402
 
 
 def _int(text):

@@ -38,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def _import_codec():
     try:
-        from usr.qframe import meter, rfc1662
+        from usr.qframe.codecs import meter, rfc1662
     except ImportError:
         sys.path.insert(0, HERE)
         import board
@@ -46,7 +46,7 @@ def _import_codec():
         for path in reversed([root] + board.shim_paths("cpython")):
             if path not in sys.path:
                 sys.path.insert(0, path)
-        from usr.qframe import meter, rfc1662
+        from usr.qframe.codecs import meter, rfc1662
     return meter, rfc1662
 
 

@@ -15,8 +15,8 @@ import board
 from condwait import wait_on
 from hes_sim import HesSim
 from usr.qframe import Application
-from usr.qframe.network import NetWatch
-from usr.qframe.tcp import TcpClient
+from usr.qframe.builtins.network import NetWatch
+from usr.qframe.builtins.clients import TcpClient
 
 QUEUE_ROOT = "/usr/test_cloud"
 

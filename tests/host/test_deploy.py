@@ -141,7 +141,7 @@ def read_until(port, marker, timeout=5.0):
 def test_deploy_copies_every_device_file(board, source):
     result = deploy_to(board, source)
     expected = expected_files(source)
-    assert "/usr/main.py" in expected and "/usr/qframe/app.py" in expected
+    assert "/usr/main.py" in expected and "/usr/qframe/core/app.py" in expected
     assert "/usr/dev.json" in expected
     steps = progress(result.stdout)
     assert sorted(steps["copied"]) == sorted(expected) and not steps["skipped"]
@@ -166,18 +166,18 @@ def test_redeploy_copies_only_what_differs_on_the_device(board, source):
     assert ours(board_files(board)) == expected_files(source)
 
     # A file changed on the device behind the manifest's back is found by its device hash.
-    with open(os.path.join(board.root, "usr", "qframe", "bus.py"), "ab") as f:
+    with open(os.path.join(board.root, "usr", "qframe", "core", "bus.py"), "ab") as f:
         f.write(b"# edited on the module\n")
-    assert progress(deploy_to(board, source).stdout)["copied"] == ["/usr/qframe/bus.py"]
+    assert progress(deploy_to(board, source).stdout)["copied"] == ["/usr/qframe/core/bus.py"]
     assert ours(board_files(board)) == expected_files(source)
 
 
 def test_deploy_removes_files_it_no_longer_ships(board, source):
     deploy_to(board, source)
-    os.remove(os.path.join(source, "qframe", "bus.py"))
+    os.remove(os.path.join(source, "qframe", "core", "bus.py"))
     steps = progress(deploy_to(board, source).stdout)
-    assert steps["removed"] == ["/usr/qframe/bus.py"]
-    assert "/usr/qframe/bus.py" not in board_files(board)
+    assert steps["removed"] == ["/usr/qframe/core/bus.py"]
+    assert "/usr/qframe/core/bus.py" not in board_files(board)
 
 
 def test_deploy_to_a_missing_port_fails_with_a_clear_message():
@@ -208,14 +208,14 @@ def test_mpy_deploy_gives_modules_the_board_imports(board, source):
             assert path not in files and path[:-3] + ".mpy" in files, path
             assert files[path[:-3] + ".mpy"][:1] == b"M"
     assert files["/usr/main.py"] == sources["/usr/main.py"]
-    done = mpremote(board, "exec", "import usr.qframe.app as a; print(a.__file__); "
+    done = mpremote(board, "exec", "import usr.qframe.core.app as a; print(a.__file__); "
                     "print(a.Application('x').name)")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [os.path.join(board.root, "usr", "qframe", "app.mpy"), "x"]
+    assert done.stdout.split() == [os.path.join(board.root, "usr", "qframe", "core", "app.mpy"), "x"]
 
     # Back to source: the .mpy files go, or they would be dead weight next to the .py.
     steps = progress(deploy_to(board, source).stdout)
-    assert "/usr/qframe/app.mpy" in steps["removed"]
+    assert "/usr/qframe/core/app.mpy" in steps["removed"]
     assert ours(board_files(board)) == sources
 
 
@@ -230,7 +230,7 @@ def test_wipe_removes_only_what_deploy_put_there(board, source):
     assert result.returncode == 0, result.stderr
     assert set(board_files(board)) == {"/usr/user.txt", "/usr/log/app.log"}
     assert not os.path.exists(os.path.join(usr, "qframe"))
-    assert "removed  /usr/qframe/app.py" in result.stdout
+    assert "removed  /usr/qframe/core/app.py" in result.stdout
 
 
 # -- the board behaves like QuecPython for what deploy needs -----------------------------------

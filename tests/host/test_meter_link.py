@@ -25,8 +25,9 @@ import loopback_board  # noqa: E402
 from meter_sim import MeterSim  # noqa: E402
 
 import shimctl  # noqa: E402
-from usr.qframe import Application, meter, rfc1662  # noqa: E402
-from usr.qframe.uart import Uart  # noqa: E402
+from usr.qframe import Application  # noqa: E402
+from usr.qframe.codecs import meter, rfc1662  # noqa: E402
+from usr.qframe.builtins.uart import Uart  # noqa: E402
 from usr.params import ModuleParams  # noqa: E402
 
 TIMEOUT = 5.0

@@ -3,8 +3,8 @@ between frames, both dialects."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from usr.qframe import rfc1662
-from usr.qframe.rfc1662 import Decoder, Frame, LEGACY, STANDARD
+from usr.qframe.codecs import rfc1662
+from usr.qframe.codecs.rfc1662 import Decoder, Frame, LEGACY, STANDARD
 
 DIALECTS = st.sampled_from([LEGACY, STANDARD])
 ACCMS = st.one_of(st.just(0), st.just(rfc1662.TX_ACCM), st.integers(0, 0xFFFFFFFF))

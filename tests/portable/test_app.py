@@ -1,7 +1,7 @@
 from checks import raises
 
 from usr.qframe import Application, AppExtension, AppExtensionABC, CurrentApp, G
-from usr.qframe.threads import Event
+from usr.qframe.threading import Event
 
 
 class _Recorder(AppExtension):

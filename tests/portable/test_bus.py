@@ -1,4 +1,4 @@
-from usr.qframe.bus import EventBus
+from usr.qframe.core.bus import EventBus
 
 
 def test_publish_reaches_subscribers_in_order():

@@ -1,7 +1,7 @@
 from checks import raises
 
 from usr.qframe import Application, AppExtension, ConfigError, Field
-from usr.qframe.config import Config
+from usr.qframe.core.config import Config
 
 
 class _Radio(AppExtension):

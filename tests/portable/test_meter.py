@@ -2,7 +2,7 @@
 import ubinascii
 
 from checks import raises
-from usr.qframe import meter, rfc1662
+from usr.qframe.codecs import meter, rfc1662
 
 
 def _hex(data):

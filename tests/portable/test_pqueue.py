@@ -1,7 +1,7 @@
 """The persistent queue: order, bound, drop-oldest, restart, torn records, flash full."""
 import uos
 
-from usr.qframe.pqueue import PersistentQueue, encode_record, HEADER_SIZE
+from usr.qframe.store.pqueue import PersistentQueue, encode_record, HEADER_SIZE
 
 _ROOT = "/usr/test_pqueue"
 
@@ -254,7 +254,7 @@ def test_randomized_against_a_model_with_faults_and_restarts():
 
 
 def _model_runs():
-    from usr.qframe.backoff import Random
+    from usr.qframe.protocols.backoff import Random
     for seed in range(1, 13):
         rng = Random(seed)
         flash = _Flash(tear=seed % 2 == 0)

@@ -1,8 +1,9 @@
 """qframe.resolver: handler registry and dispatch (CPython and MicroPython)."""
 from checks import raises
-from usr.qframe import logging, meter
-from usr.qframe.resolver import Resolver
-from usr.qframe.rfc1662 import Frame
+from usr.qframe import logging
+from usr.qframe.codecs import meter
+from usr.qframe.protocols.resolver import Resolver
+from usr.qframe.codecs.rfc1662 import Frame
 
 
 def _get(pid):

@@ -3,8 +3,8 @@ MicroPython)."""
 import ubinascii
 
 from checks import raises
-from usr.qframe import rfc1662
-from usr.qframe.rfc1662 import Decoder, Frame, LEGACY, STANDARD
+from usr.qframe.codecs import rfc1662
+from usr.qframe.codecs.rfc1662 import Decoder, Frame, LEGACY, STANDARD
 
 # METER_LINK.md vectors (legacy dialect)
 V_HELLO = "7eff0300210006bf68656c6c6f37e97e"

@@ -1,5 +1,5 @@
 """Reconnect backoff: exponential up to the cap, jittered so devices do not reconnect in lockstep."""
-from usr.qframe.backoff import Backoff, Random
+from usr.qframe.protocols.backoff import Backoff, Random
 
 
 def test_delays_grow_exponentially_within_equal_jitter_bounds_and_stop_at_cap():

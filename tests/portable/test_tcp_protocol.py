@@ -2,8 +2,8 @@
 import ujson
 
 from checks import raises
-from usr.qframe import hesproto
-from usr.qframe.hesproto import FramedProtocol, RawProtocol, ProtocolError, frame
+from usr.qframe.codecs import hes as hesproto
+from usr.qframe.codecs.hes import FramedProtocol, RawProtocol, ProtocolError, frame
 
 
 def test_uplink_frames():

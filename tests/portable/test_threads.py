@@ -1,7 +1,7 @@
 import utime
 from checks import raises
 
-from usr.qframe.threads import Event, Lock, Queue, QueueClosed, QueueEmpty, QueueFull, Thread
+from usr.qframe.threading import Event, Lock, Queue, QueueClosed, QueueEmpty, QueueFull, Thread
 
 
 def test_event_wait_times_out_then_wakes():

@@ -5,8 +5,8 @@ import ubinascii
 from checks import raises, wait_until
 
 from usr.qframe import Application, ConfigError, Uart
-from usr.qframe import meter, rfc1662
-from usr.qframe.threads import Event
+from usr.qframe.codecs import meter, rfc1662
+from usr.qframe.threading import Event
 
 
 class _FakePort(object):

@@ -4,8 +4,8 @@ import uos
 from checks import wait_until
 from test_uart_link import _Link, _app, _frames_sent
 
-from usr.qframe import meter
-from usr.qframe.rfc1662 import Frame
+from usr.qframe.codecs import meter
+from usr.qframe.codecs.rfc1662 import Frame
 from usr.params import ModuleParams, text_value
 
 STORE = "/usr/test_meter_ids.json"

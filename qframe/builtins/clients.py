@@ -21,13 +21,13 @@ a receive thread; both notice stop within `poll_s` (a blocking connect within `c
 import usocket
 import utime
 
-from .backoff import Backoff
-from .config import Field
-from .ext import AppExtension
-from .logging import getLogger
-from .pqueue import PersistentQueue
-from .threads import Event, Lock, Thread
-from . import hesproto
+from ..protocols.backoff import Backoff
+from ..core.config import Field
+from ..core.ext import AppExtension
+from ..logging import getLogger
+from ..store.pqueue import PersistentQueue
+from ..threading import Event, Lock, Thread
+from ..codecs import hes as hesproto
 
 _log = getLogger("tcp")
 _TIMEOUT_ERRNOS = (11, 110, 116)

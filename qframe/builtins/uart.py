@@ -42,13 +42,13 @@ reopen_delay_s; write_timeout_s (write lock wait and partial-write bound).
 """
 import utime
 
-from .config import Field
-from .ext import AppExtension
-from .logging import getLogger
-from .resolver import Resolver
-from . import meter
-from . import rfc1662
-from . import threads
+from ..core.config import Field
+from ..core.ext import AppExtension
+from ..logging import getLogger
+from ..protocols.resolver import Resolver
+from ..codecs import meter
+from ..codecs import rfc1662
+from .. import threading as threads
 
 _log = getLogger("uart")
 

@@ -34,15 +34,7 @@ Decoder counters (`Decoder.stats`):
   aborted        standard: abort sequence 7D 7E
   accm_dropped   standard: unescaped octets discarded by the receive ACCM
 """
-import ustruct
-
-try:
-    from uarray import array as _array
-except ImportError:
-    try:
-        from array import array as _array
-    except ImportError:
-        _array = None
+from .crc import fcs16, INIT, GOOD, BLOCK as _BLOCK, T1 as _T1, T2 as _T2, read_words as _words
 
 FLAG = 0x7E
 ESCAPE = 0x7D
@@ -51,8 +43,8 @@ CONTROL = 0x03
 STANDARD = "standard"
 LEGACY = "legacy"
 DIALECTS = (STANDARD, LEGACY)
-INIT_FCS = 0xFFFF
-GOOD_FCS = 0xF0B8
+INIT_FCS = INIT
+GOOD_FCS = GOOD
 TX_ACCM = 0xFFFFFFFF
 RX_ACCM = 0
 OVERHEAD = 9                # octets around the payload between the flags: FF 03 P P L L CMD F F
@@ -64,76 +56,8 @@ _FLAG_B = b"\x7e"
 _ESC_B = b"\x7d"
 _ESC_ESC = b"\x7d\x5d"
 _START = b"\x7e\xff\x03"
-_BLOCK = 512                # octets read as words at a time (bounds the temporary copy)
-
-
-def _tables():
-    """Byte table of the reflected polynomial 0x8408, and the table that folds a 2nd octet."""
-    one = []
-    for index in range(256):
-        value = index
-        for _ in range(8):
-            value = (value >> 1) ^ 0x8408 if value & 1 else value >> 1
-        one.append(value)
-    two = [(value >> 8) ^ one[value & 0xFF] for value in one]
-    return tuple(one), tuple(two)
-
-
-_T1, _T2 = _tables()
 _CONTROLS = tuple(bytes((code,)) for code in range(32))
 _CONTROL_ESCAPES = tuple(bytes((ESCAPE, code ^ 0x20)) for code in range(32))
-
-
-def _cast_words(code, data):
-    return memoryview(data)[:len(data) & ~1].cast(code)
-
-
-def _unpack_words(code, data):
-    return ustruct.unpack_from("<%dH" % (len(data) >> 1), data, 0)
-
-
-def _word_reader():
-    """The fastest call reading bytes as little-endian 16-bit words: fn("H", data).
-
-    MicroPython's array() copies the raw octets of a bytes object (dropping an odd tail);
-    CPython's memoryview.cast reads them in place; any other interpreter uses ustruct.
-    """
-    if _array is not None:
-        try:
-            words = _array("H", b"\x01\x00\x02")
-            if len(words) == 1 and words[0] == 1:
-                return _array
-        except (TypeError, ValueError):
-            pass
-    probe = memoryview(b"\x01\x00")
-    if hasattr(probe, "cast") and probe.cast("H")[0] == 1:
-        return _cast_words
-    return _unpack_words
-
-
-_words = _word_reader()
-
-
-def fcs16(data, fcs=INIT_FCS):
-    """Running FCS-16 of data (bytes-like), continuing from fcs; no final complement.
-
-    Two octets per step: x = fcs ^ word; fcs = T2[x & 255] ^ T1[x >> 8].
-    """
-    t1 = _T1
-    t2 = _T2
-    words = _words
-    if type(data) is not bytes:
-        data = bytes(data)
-    n = len(data)
-    for off in range(0, n - 1, _BLOCK):
-        for word in words("H", data if n <= _BLOCK else data[off:off + _BLOCK]):
-            x = fcs ^ word
-            fcs = t2[x & 0xFF] ^ t1[x >> 8]
-    if n & 1:
-        fcs = (fcs >> 8) ^ t1[(fcs ^ data[n - 1]) & 0xFF]
-    return fcs
-
-
 _FCS_FF03 = fcs16(bytes((ADDRESS, CONTROL)))
 
 

@@ -1,8 +1,8 @@
 """The Application mediator: config, extensions in load order, lifecycle, bus, worker pool."""
 from .bus import EventBus
 from .config import Config, ConfigError, Field
-from .logging import getLogger, basicConfig, level_from_name
-from . import threads
+from ..logging import getLogger, basicConfig, level_from_name
+from .. import threading as threads
 
 _log = getLogger("app")
 _current = [None]

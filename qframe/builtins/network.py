@@ -24,10 +24,10 @@ QFrame compatible: `wait_network_ready()`, `register_net_callback(cb)` (cb(args)
 """
 import utime
 
-from .config import Field
-from .ext import AppExtension
-from .logging import getLogger
-from .threads import Event, Thread, Timer
+from ..core.config import Field
+from ..core.ext import AppExtension
+from ..logging import getLogger
+from ..threading import Event, Thread, Timer
 
 _log = getLogger("network")
 SIM_READY = 1

@@ -4,7 +4,7 @@ Subscribers run synchronously in the publisher's thread, in subscription order; 
 that raises is logged and counted and the others still run. Long work belongs on a thread or
 the app's worker pool, not in a subscriber.
 """
-from .logging import getLogger
+from ..logging import getLogger
 
 _log = getLogger("bus")
 

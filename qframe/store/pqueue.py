@@ -31,9 +31,9 @@ import uos
 import ujson
 import utime
 
-from .logging import getLogger
-from .rfc1662 import fcs16 as crc16   # CRC-16/X.25 running value; one table serves both
-from .threads import Lock
+from ..logging import getLogger
+from ..codecs.crc import fcs16 as crc16
+from ..threading import Lock
 
 _log = getLogger("pqueue")
 

@@ -22,8 +22,8 @@ logged and counted. No threads here: the caller decides which thread dispatches.
 stats: dispatched, handled (handler returned normally), replies, unhandled (no handler),
 failure_responses, handler_errors (raised), bad_replies (returned neither None nor a message).
 """
-from .logging import getLogger
-from . import meter
+from ..logging import getLogger
+from ..codecs import meter
 
 log = getLogger("resolver")
 

@@ -1,0 +1,1 @@
+"""Storage on the module's flash: the persistent store-and-forward queue."""
