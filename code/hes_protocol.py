@@ -23,11 +23,11 @@ class HesProtocol(hesproto.FramedProtocol):
 
 
 def _meter_serial():
-    """The meter's serial number if the meter link learned it (G().meter_serial), else ""."""
+    """The meter's serial number as the meter link retained it on the bus, else ""."""
+    from usr.qframe import CurrentApp
     try:
-        from usr.qframe import G
-        return G().get("meter_serial", "") or ""
-    except Exception:
+        return CurrentApp().bus.retained("meter.serial", "") or ""
+    except RuntimeError:                # no app (the codec used alone)
         return ""
 
 

@@ -58,8 +58,9 @@ class ModuleParams(AppExtension):
         self.values = {"serial": self.config["serial"],
                        "device_name": self.config["device_name"]}
         self._restore()
+        self._announce()
         for topic in _STATE_TOPICS:
-            self.app.bus.subscribe(topic, self._on_state)
+            self.subscribe(topic, self._on_state)
         register = getattr(self.app, self.link).resolver.register
         get = meter.CMD_GET
         register(meter.PROTO_PARAMETERS, cmd=get, pid=meter.PID_MODULE_STATE)(self.get_state)
@@ -69,8 +70,7 @@ class ModuleParams(AppExtension):
             register(meter.PROTO_PARAMETERS, cmd=meter.CMD_SET, pid=pid)(self.set_text)
 
     def stop(self, timeout=2.0):
-        for topic in _STATE_TOPICS:
-            self.app.bus.unsubscribe(topic, self._on_state)
+        self.unsubscribe_all()
         return True
 
     def status(self):
@@ -124,7 +124,16 @@ class ModuleParams(AppExtension):
             self.values[key] = text
             _log.info("meter set %s to %r", key, text)
             self._save()
+            self._announce()
         return meter.set_response(pid, meter.ACK_SUCCESS)
+
+    def _announce(self):
+        """Retain what is known of the meter's identity on the bus (`meter.serial`,
+        `meter.device_name`), so other extensions read it without importing this one."""
+        bus = self.app.bus
+        for key in ("serial", "device_name"):
+            if self.values.get(key) and bus.retained("meter." + key) != self.values[key]:
+                bus.publish("meter." + key, self.values[key], retain=True)
 
     # -- persistence -----------------------------------------------------------------------
 

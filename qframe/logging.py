@@ -93,13 +93,22 @@ def basicConfig(level=None, path=None, max_bytes=None, backups=None, console=Non
 
 
 def add_listener(listener):
-    """Call listener(level, line) for every emitted record (tests, live views)."""
+    """Call listener(level, line) for every emitted record (tests, live views).
+
+    Returns the object to hand to remove_listener(): it is found by identity, because
+    MicroPython 1.13 never finds two bound methods equal.
+    """
     _output.listeners.append(listener)
+    return listener
 
 
-def remove_listener(listener):
-    if listener in _output.listeners:
-        _output.listeners.remove(listener)
+def remove_listener(token):
+    """Stop calling the listener add_listener() returned as token."""
+    listeners = _output.listeners
+    for index in range(len(listeners)):
+        if listeners[index] is token:
+            del listeners[index]
+            return
 
 
 def level_from_name(name):

@@ -219,11 +219,10 @@ class TcpClient(AppExtension):
         network = self._extension("network")
         self._net_up = network.is_up() if network is not None and hasattr(network,
                                                                             "is_up") else True
-        bus = self.app.bus
-        bus.subscribe("meter.transparent", self._on_meter)
-        bus.subscribe("network.down", self._on_network_down)
-        bus.subscribe("network.up", self._on_network_up)
-        bus.subscribe("health", self._on_health)
+        self.subscribe("meter.transparent", self._on_meter)
+        self.subscribe("network.down", self._on_network_down)
+        self.subscribe("network.up", self._on_network_up)
+        self.subscribe("health", self._on_health)
         self._stopping = False
         self._started = utime.time()
         self._thread = Thread(self._run, name="tcp-link").start()
@@ -236,11 +235,7 @@ class TcpClient(AppExtension):
         if conn is not None:
             conn.fail("stopping")
         ok = self._thread.join(timeout) if self._thread is not None else True
-        bus = self.app.bus
-        bus.unsubscribe("meter.transparent", self._on_meter)
-        bus.unsubscribe("network.down", self._on_network_down)
-        bus.unsubscribe("network.up", self._on_network_up)
-        bus.unsubscribe("health", self._on_health)
+        self.unsubscribe_all()
         if self._listener is not None:
             self._listener.close()
             self._listener = None

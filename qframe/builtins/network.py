@@ -112,9 +112,8 @@ class NetWatch(AppExtension):
     def load(self):
         self._stop = Event()
         self._install_callbacks()
-        bus = self.app.bus
-        bus.subscribe("tcp.connected", self._on_tcp)
-        bus.subscribe("tcp.disconnected", self._on_tcp)
+        self.subscribe("tcp.connected", self._on_tcp)
+        self.subscribe("tcp.disconnected", self._on_tcp)
         self._thread = Thread(self._run, name="network").start()
         cfg = self.config
         if cfg["wdt_s"]:
@@ -132,9 +131,7 @@ class NetWatch(AppExtension):
             except Exception as exc:
                 self._api_error("WDT.stop", exc)
             self._wdt = None
-        bus = self.app.bus
-        bus.unsubscribe("tcp.connected", self._on_tcp)
-        bus.unsubscribe("tcp.disconnected", self._on_tcp)
+        self.unsubscribe_all()
         return self._thread.join(timeout) if self._thread is not None else True
 
     def status(self):

@@ -114,14 +114,14 @@ class Uart(AppExtension):
         if self.resolver.handler_for(meter.PROTO_TRANSPARENT, meter.CMD_TRANSPARENT) is None:
             self.resolver.add(self.on_transparent, meter.PROTO_TRANSPARENT)
         self._stop_signal.clear()
-        self.app.bus.subscribe("hes.data", self._on_hes_data)
+        self.subscribe("hes.data", self._on_hes_data)
         self._reader = self.app.spawn(self._read_loop, name="uart-reader")
 
     def stop(self, timeout=2.0):
         """End the reader, let the inbox drain, close the port; False if a bound expired."""
         deadline = utime.ticks_add(utime.ticks_ms(), int(timeout * 1000))
         self._stop_signal.set()
-        self.app.bus.unsubscribe("hes.data", self._on_hes_data)
+        self.unsubscribe_all()
         ok = True
         if self._reader is not None:
             ok = self._reader.join(timeout)

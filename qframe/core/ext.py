@@ -34,6 +34,21 @@ class AppExtension(object):
             return {}
         return self.app.config.get(self.config_section) or {}
 
+    def subscribe(self, topic, callback, replay=False):
+        """Subscribe callback on the app's bus and keep the handle for unsubscribe_all()."""
+        handle = self.app.bus.subscribe(topic, callback, replay)
+        handles = getattr(self, "_subscriptions", None)
+        if handles is None:
+            handles = self._subscriptions = []
+        handles.append(handle)
+        return handle
+
+    def unsubscribe_all(self):
+        """End every subscription made through subscribe() (call it from stop())."""
+        for handle in getattr(self, "_subscriptions", None) or ():
+            handle.cancel()
+        self._subscriptions = []
+
     def load(self):
         """Start the extension's work. Called in registration order by app.load()."""
 
