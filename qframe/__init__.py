@@ -19,6 +19,8 @@ _LAZY = {
 
 def __getattr__(name):
     """PEP 562 hook: import the module behind a lazy name on first use."""
+    if name == "_lazy_probe":
+        return True
     where = _LAZY.get(name)
     if where is None:
         raise AttributeError("module 'usr.qframe' has no attribute %r" % name)
@@ -26,3 +28,16 @@ def __getattr__(name):
     value = getattr(module, name)
     globals()[name] = value
     return value
+
+
+def _module_getattr_works():
+    try:
+        import usys
+        return getattr(usys.modules[__name__], "_lazy_probe", None) is True
+    except Exception:
+        return False
+
+
+if not _module_getattr_works():     # a firmware built without PEP 562: load them now
+    for _name in _LAZY:
+        __getattr__(_name)

@@ -6,6 +6,8 @@ _LAZY = {"Uart": "uart", "TcpClient": "clients", "NetWatch": "network"}
 
 
 def __getattr__(name):
+    if name == "_lazy_probe":
+        return True
     where = _LAZY.get(name)
     if where is None:
         raise AttributeError("module 'usr.qframe.builtins' has no attribute %r" % name)
@@ -13,3 +15,16 @@ def __getattr__(name):
     value = getattr(module, name)
     globals()[name] = value
     return value
+
+
+def _module_getattr_works():
+    try:
+        import usys
+        return getattr(usys.modules[__name__], "_lazy_probe", None) is True
+    except Exception:
+        return False
+
+
+if not _module_getattr_works():     # a firmware built without PEP 562: load them now
+    for _name in _LAZY:
+        __getattr__(_name)

@@ -1,0 +1,97 @@
+"""The layout is the architecture: these tests fail when a layer leaks or the core grows."""
+import ast
+import os
+import subprocess
+
+import pytest
+
+import board
+
+QFRAME = os.path.join(board.REPO, "qframe")
+# I/O, threads and clocks: what only extensions (qframe/builtins) may touch.
+IO_MODULES = {"usocket", "uselect", "ussl", "machine", "_thread", "osTimer", "checkNet",
+              "dataCall", "net", "sim", "misc", "modem", "fota", "app_fota", "ql_fs"}
+RULES = {
+    # folder: (modules it must not import, qframe folders it must not import)
+    "codecs": (IO_MODULES | {"utime", "uos"}, {"builtins", "store", "protocols", "core"}),
+    "protocols": (IO_MODULES, {"builtins"}),
+    "store": (IO_MODULES - {"ql_fs"}, {"builtins", "protocols"}),
+    "core": (IO_MODULES - {"_thread"}, {"builtins", "codecs", "protocols", "store"}),
+}
+
+
+def _imports(path):
+    """(absolute module names, qframe folders) a file imports, at any depth."""
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    here = os.path.relpath(os.path.dirname(path), QFRAME).split(os.sep)
+    modules, folders = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[:len(here) - (node.level - 1)] if node.level > 1 else here
+                target = [p for p in base if p != "."] + (node.module or "").split(".")
+                target = [p for p in target if p]
+                if not target:
+                    target = [alias.name for alias in node.names][:1]
+                folders.add(target[0])
+            elif node.module.startswith("usr.qframe."):
+                folders.add(node.module.split(".")[2])
+            else:
+                modules.add(node.module.split(".")[0])
+    return modules, folders
+
+
+def _files(folder):
+    for root, _, names in os.walk(os.path.join(QFRAME, folder)):
+        for name in sorted(names):
+            if name.endswith(".py"):
+                yield os.path.join(root, name)
+
+
+@pytest.mark.parametrize("folder", sorted(RULES))
+def test_layers_do_not_leak(folder):
+    banned_modules, banned_folders = RULES[folder]
+    problems = []
+    for path in _files(folder):
+        modules, folders = _imports(path)
+        for name in sorted(modules & banned_modules):
+            problems.append("%s imports %s" % (os.path.relpath(path, board.REPO), name))
+        for name in sorted(folders & banned_folders):
+            problems.append("%s imports qframe/%s" % (os.path.relpath(path, board.REPO), name))
+    assert problems == []
+
+
+def test_the_flash_queue_takes_its_crc_from_the_crc_module_not_the_framing_codec():
+    modules, folders = _imports(os.path.join(QFRAME, "store", "pqueue.py"))
+    with open(os.path.join(QFRAME, "store", "pqueue.py")) as f:
+        text = f.read()
+    assert "rfc1662" not in text and "codecs.crc import" in text
+
+
+PROBE = """
+import sys
+sys.path[:0] = [%r] + %r
+import usr.qframe
+print(" ".join(sorted(k for k in sys.modules if k.startswith("usr.qframe"))))
+from usr.qframe import Uart, TcpClient, NetWatch, Resolver
+import usr.qframe.builtins as builtins
+print(Uart is builtins.Uart and TcpClient is builtins.TcpClient and NetWatch is builtins.NetWatch)
+"""
+
+
+@pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
+def test_import_usr_qframe_loads_the_core_only_and_extensions_on_first_use(interpreter, tmp_path):
+    root = board.stage(str(tmp_path / "board"))
+    code = PROBE % (root, board.shim_paths(interpreter))
+    done = subprocess.run(board.interpreter_command(interpreter) + ["-c", code],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded, same = done.stdout.split("\n")[:2]
+    loaded = set(loaded.split())
+    assert loaded == {"usr.qframe", "usr.qframe.core", "usr.qframe.core.app",
+                      "usr.qframe.core.bus", "usr.qframe.core.config", "usr.qframe.core.ext",
+                      "usr.qframe.logging", "usr.qframe.threading"}
+    assert same == "True"
