@@ -9,7 +9,7 @@ import time
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import board  # noqa: E402  (tools/ is on sys.path via conftest)
+from tools.hostrun import board  # noqa: E402  (the repo root is on sys.path via conftest)
 
 INTERPRETERS = ["cpython", "micropython"]
 

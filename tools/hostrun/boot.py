@@ -1,6 +1,6 @@
 """Start a board root's /usr/main.py as the module's firmware would (CPython or MicroPython).
 
-    <interpreter> tools/boot.py ROOT SHIM_PATHS [DURATION_S]
+    <interpreter> tools/hostrun/boot.py ROOT SHIM_PATHS [DURATION_S]
 
 SHIM_PATHS is an os.pathsep-joined list. /usr is mapped into ROOT/usr; after main.py returns
 (QFrame's mainloop() returns once extensions are loaded) the process lives until the app stops,

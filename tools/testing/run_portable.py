@@ -1,6 +1,6 @@
 """Run the portable tests under MicroPython (also works on CPython).
 
-    micropython tools/mprun.py BOARD_ROOT SHIM_PATHS TEST_DIR [NAME_FILTER]
+    micropython tools/testing/run_portable.py BOARD_ROOT SHIM_PATHS TEST_DIR [NAME_FILTER]
 
 Imports every tests/portable/test_*.py, calls each test_* function, prints a line per failure
 and ends with `N passed, N failed`; exits 1 if anything failed.

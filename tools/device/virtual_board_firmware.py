@@ -1,8 +1,9 @@
 """Firmware of the virtual board: a QuecPython-like console, run by MicroPython unix on a pty.
 
-    micropython tools/vboard_firmware.py ROOT SHIM_PATHS [--no-autorun] [--allow-std]
+    micropython tools/device/virtual_board_firmware.py ROOT SHIM_PATHS [--no-autorun] [--allow-std]
 
-tools/vboard.py starts it with the pty as its controlling terminal (raw, ONLCR on, VMIN 0).
+tools/device/virtual_board.py starts it with the pty as its controlling terminal (raw, ONLCR on,
+VMIN 0).
 What it gives a host tool, as the module does:
 - Filesystem: /usr and /bak are ROOT/usr and ROOT/bak (mounted as by shimctl.install_fs, with a
   working rename), cwd is '/'; sys.path is [ROOT, SHIM_PATHS...], so `import usr.qframe` loads
@@ -404,7 +405,7 @@ def _setup(root, shim_paths, allow_std):
 
 def main(argv):
     if len(argv) < 2:
-        print("usage: micropython vboard_firmware.py ROOT SHIM_PATHS [--no-autorun] "
+        print("usage: micropython virtual_board_firmware.py ROOT SHIM_PATHS [--no-autorun] "
               "[--allow-std]")
         usys.exit(2)
     flags = argv[2:]
