@@ -58,13 +58,19 @@ def stage(root=DEFAULT_ROOT, config=None):
     return root
 
 
+MICROPYTHON_DIRS = [os.path.dirname(sys.executable), os.path.join(REPO, ".venv", "bin")]
+
+
 def interpreter_command(interpreter):
-    """The argv prefix that starts the given interpreter."""
+    """The argv prefix that starts the given interpreter. MicroPython is looked for next to
+    this Python, in the repo's .venv (python3 tools/board.py ... works outside the venv), then
+    on PATH."""
     if interpreter == "micropython":
-        exe = shutil.which("micropython", path=os.path.dirname(sys.executable) + os.pathsep
-                           + os.environ.get("PATH", ""))
+        search = os.pathsep.join(MICROPYTHON_DIRS + [os.environ.get("PATH", "")])
+        exe = shutil.which("micropython", path=search)
         if not exe:
-            raise SystemExit("micropython not found: run `make test` once (it installs it)")
+            raise SystemExit("micropython not found in %s or on PATH: run `make test` once "
+                             "(it installs it into .venv)" % os.pathsep.join(MICROPYTHON_DIRS))
         return [exe]
     return [sys.executable]
 
