@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-MICROPYTHON := $(VENV)/bin/micropython
+# make test-mp MICROPYTHON=/path/to/micropython: the portable suite on another build
+MICROPYTHON ?= $(VENV)/bin/micropython
 BOARD := build/board
 SHIM_MP := tools/shim:tools/shim/micropython
 ARGS ?=

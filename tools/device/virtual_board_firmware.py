@@ -21,8 +21,8 @@ What it gives a host tool, as the module does:
 """
 import builtins
 import gc
-import select
 import termios
+import uselect as select
 import uos
 import ustruct
 import usys
@@ -393,11 +393,11 @@ def _setup(root, shim_paths, allow_std):
     # Imports read ROOT/usr through the port's native '/' mount: MicroPython cannot import
     # through a Python subclass of a VFS (HostDirVfs), which file operations on /usr use.
     usys.path[:] = [root] + [p for p in shim_paths.split(":") if p]
-    import shimctl
-    shimctl.install_fs(root)
-    for top in shimctl.DEVICE_DIRS:
+    from shimlib import devicefs
+    devicefs.install_fs(root)
+    for top in devicefs.DEVICE_DIRS:
         uos.umount(top)
-        uos.mount(HostDirVfs(shimctl.board_root + top), top)
+        uos.mount(HostDirVfs(devicefs.board_root + top), top)
     uos.chdir("/")
     if not allow_std:
         install_import_guard([p for p in shim_paths.split(":") if p] + [__file__])
