@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-MICROPYTHON := $(VENV)/bin/micropython
+# make test-mp MICROPYTHON=/path/to/micropython: the portable suite on another build
+MICROPYTHON ?= $(VENV)/bin/micropython
 BOARD := build/board
 SHIM_MP := tools/shim:tools/shim/micropython
 ARGS ?=
@@ -25,22 +26,22 @@ $(VENV)/.installed: requirements-dev.txt
 venv: $(VENV)/.installed
 
 gate: venv
-	$(PY) tools/gate.py
+	$(PY) -m tools.gate.gate
 
 test-py: venv
 	$(PY) -m pytest -q tests
 
 test-mp: venv
 	$(PY) tools/board.py stage $(BOARD) >/dev/null
-	$(MICROPYTHON) tools/mprun.py $(BOARD) $(SHIM_MP) tests/portable
+	$(MICROPYTHON) tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable
 
 test: gate test-py test-mp
 
 sim: venv
-	$(PY) tools/system_sim.py $(ARGS)
+	$(PY) -m tools.simulators.system $(ARGS)
 
 bench: venv
-	$(PY) tools/bench.py $(ARGS)
+	$(PY) -m tools.benches.all $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
@@ -62,10 +63,10 @@ deploy-port:
 	@test -n "$(PORT)" || { echo "PORT is required, e.g. make $(or $(filter deploy run shell ls wipe,$(MAKECMDGOALS)),deploy) PORT=/dev/ttyUSB0 (make board starts a virtual one)" >&2; exit 2; }
 
 deploy: venv deploy-port
-	$(PY) tools/deploy.py deploy --port "$(PORT)" $(if $(filter 1 yes true,$(MPY)),--mpy)
+	$(PY) -m tools.device.deploy deploy --port "$(PORT)" $(if $(filter 1 yes true,$(MPY)),--mpy)
 
 run: venv deploy-port
-	$(PY) tools/deploy.py run --port "$(PORT)"
+	$(PY) -m tools.device.deploy run --port "$(PORT)"
 
 shell: venv deploy-port
 	$(MPREMOTE) connect "$(PORT)" resume repl
@@ -74,10 +75,10 @@ ls: venv deploy-port
 	$(MPREMOTE) connect "$(PORT)" resume exec "$(OS_ALIAS)" fs tree :/usr
 
 wipe: venv deploy-port
-	$(PY) tools/deploy.py wipe --port "$(PORT)"
+	$(PY) -m tools.device.deploy wipe --port "$(PORT)"
 
 board: venv
-	$(PY) tools/vboard.py --root $(VBOARD_ROOT)
+	$(PY) -m tools.device.virtual_board --root $(VBOARD_ROOT)
 # --- end deploy (issue 5) ---
 
 # --- meter link (issue 3) ---
@@ -85,11 +86,11 @@ board: venv
 # make bench-uart [ARGS="--frames 5000"]   end-to-end Uart benchmark on both interpreters
 .PHONY: meter-sim bench-uart
 meter-sim: venv
-	$(PY) tools/meter_sim.py $(ARGS)
+	$(PY) -m tools.simulators.meter $(ARGS)
 
 bench-uart: venv
-	$(PY) tools/bench_uart.py --interpreter cpython $(ARGS)
-	$(PY) tools/bench_uart.py --interpreter micropython $(ARGS)
+	$(PY) -m tools.benches.uart --interpreter cpython $(ARGS)
+	$(PY) -m tools.benches.uart --interpreter micropython $(ARGS)
 # --- end meter link (issue 3) ---
 
 # --- cloud link (issue 4) ---
@@ -101,15 +102,15 @@ HES_PORT ?= 9000
 HES_ARGS ?=
 
 hes: venv
-	$(PY) tools/hes_sim.py --port $(HES_PORT) $(HES_ARGS)
+	$(PY) -m tools.simulators.hes --port $(HES_PORT) $(HES_ARGS)
 
 bench-cloud: venv
-	$(PY) tools/bench_cloud.py $(ARGS)
+	$(PY) -m tools.benches.cloud $(ARGS)
 
 test-cloud: venv
 	$(PY) -m pytest -q tests/portable/test_pqueue.py tests/portable/test_tcp_backoff.py \
 		tests/portable/test_tcp_protocol.py tests/host/test_cloud_*.py
 	$(PY) tools/board.py stage $(BOARD) >/dev/null
-	$(MICROPYTHON) tools/mprun.py $(BOARD) $(SHIM_MP) tests/portable test_pqueue
-	$(MICROPYTHON) tools/mprun.py $(BOARD) $(SHIM_MP) tests/portable test_tcp_
+	$(MICROPYTHON) tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable test_pqueue
+	$(MICROPYTHON) tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable test_tcp_
 # --- end cloud link (issue 4) ---

@@ -1,11 +1,11 @@
 """This deployment's HES protocol: `"protocol": "usr.hes_protocol"` in dev.json's TCP_SERVER.
 
-Our HES (tools/hes_sim.py) speaks qframe's framed, acknowledged protocol (qframe/hesproto.py:
-REGISTER, HEARTBEAT, DATA with sequence numbers the HES acks, RESPONSE, EVENT): every meter
-payload stays in the module's flash queue until the HES confirms it. This module only adds the
-deployment's identity to the registration. For a HES that expects raw transparent bytes use
-`"protocol": "raw"` instead (at-least-once, best effort); for another format, return an object
-with the same methods from create().
+Our HES (tools/simulators/hes.py) speaks qframe's framed, acknowledged protocol
+(qframe/codecs/hes.py: REGISTER, HEARTBEAT, DATA with sequence numbers the HES acks, RESPONSE,
+EVENT): every meter payload stays in the module's flash queue until the HES confirms it. This
+module only adds the deployment's identity to the registration. For a HES that expects raw
+transparent bytes use `"protocol": "raw"` instead (at-least-once, best effort); for another
+format, return an object with the same methods from create().
 """
 from usr.qframe.codecs import hes as hesproto
 

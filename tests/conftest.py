@@ -1,13 +1,14 @@
 """pytest set-up: stage the board root and put it, the shim and tests/portable on sys.path,
-so device code imports `usr.qframe` exactly as on the module."""
+so device code imports `usr.qframe` exactly as on the module; the repo root too, so tests
+import the host tools as `tools.<folder>.<module>`."""
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.append(os.path.join(REPO, "tools"))
+sys.path.append(REPO)
 
-import board  # noqa: E402  (tools/board.py)
+from tools.hostrun import board  # noqa: E402
 
 board.stage()
 for _path in reversed([board.DEFAULT_ROOT] + board.shim_paths("cpython")

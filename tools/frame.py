@@ -15,10 +15,9 @@ import json
 import os
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import board  # noqa: E402  (tools/board.py)
+from tools.hostrun import board  # noqa: E402
 
 _ROOT = board.stage()
 for _path in reversed([_ROOT] + board.shim_paths("cpython")):

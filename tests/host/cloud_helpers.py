@@ -10,10 +10,10 @@ import shutil
 import threading
 import time
 
-import board
+from tools.hostrun import board
 
-from condwait import wait_on
-from hes_sim import HesSim
+from tools.simulators.condwait import wait_on
+from tools.simulators.hes import HesSim
 from usr.qframe import Application
 from usr.qframe.builtins.network import NetWatch
 from usr.qframe.builtins.clients import TcpClient

@@ -10,10 +10,10 @@ import time
 import pytest
 
 
-from hes_sim import HesSim  # noqa: E402
+from tools.simulators.hes import HesSim  # noqa: E402
 
 
-import system_sim  # noqa: E402  (tools/system_sim.py)
+from tools.simulators import system as system_sim  # noqa: E402
 
 INTERPRETERS = ["cpython", "micropython"]
 BOOT_S = 20

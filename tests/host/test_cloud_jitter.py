@@ -7,7 +7,7 @@ import statistics
 import time
 
 from cloud_helpers import CloudRig, budget
-from hes_sim import HesSim
+from tools.simulators.hes import HesSim
 
 CLIENTS = 20
 

@@ -9,7 +9,7 @@ import os
 import time
 
 from cloud_helpers import CloudRig, budget, host_path
-from hes_sim import HesSim
+from tools.simulators.hes import HesSim
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ pytest.importorskip("usocket", reason="needs the QuecPython shim (tools/shim)")
 pytest.importorskip("ussl", reason="needs the shim's ussl")
 
 from cloud_helpers import CloudRig, budget  # noqa: E402
-from hes_sim import HesSim  # noqa: E402
+from tools.simulators.hes import HesSim  # noqa: E402
 
 OPENSSL = shutil.which("openssl")
 pytestmark = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")

@@ -1,5 +1,5 @@
 """`make deploy` and friends against the virtual board: real MicroPython on a pty, real
-mpremote (tools/deploy.py drives mpremote's serial transport; `ls` and the os checks run the
+mpremote (tools/device/deploy.py drives mpremote's serial transport; `ls` and the os checks run the
 mpremote command), on a snapshot of the repo's device files."""
 import ast
 import os
@@ -15,12 +15,10 @@ import time
 import pytest
 import serial
 
-import deploy
-import mpdevice
-import vboard
+from tools.device import deploy, repl_session, virtual_board
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEPLOY = os.path.join(REPO, "tools", "deploy.py")
+DEPLOY = [sys.executable, "-m", "tools.device.deploy"]
 MPREMOTE = os.path.join(os.path.dirname(sys.executable), "mpremote")
 OS_ALIAS = "import usys, uos; usys.modules['os'] = uos"
 TIMEOUT = 30
@@ -41,15 +39,15 @@ def source(tmp_path):
 
 @pytest.fixture
 def board(tmp_path):
-    vb = vboard.VirtualBoard(str(tmp_path / "board"))
+    vb = virtual_board.VirtualBoard(str(tmp_path / "board"))
     with vb:
         yield vb
     assert not vb.alive
 
 
 def run_tool(*args):
-    return subprocess.run([sys.executable, DEPLOY] + list(args), capture_output=True,
-                          text=True, timeout=TIMEOUT)
+    return subprocess.run(DEPLOY + list(args), capture_output=True, text=True, cwd=REPO,
+                          timeout=TIMEOUT)
 
 
 def deploy_to(vb, source, *extra):
@@ -236,14 +234,14 @@ def test_wipe_removes_only_what_deploy_put_there(board, source):
 # -- the board behaves like QuecPython for what deploy needs -----------------------------------
 
 def test_deploy_snippets_import_only_u_modules():
-    tree = ast.parse(mpdevice.HELPERS)
+    tree = ast.parse(repl_session.HELPERS)
     imported = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module)
-    assert imported == set(mpdevice.DEVICE_IMPORTS)
+    assert imported == set(repl_session.DEVICE_IMPORTS)
     assert all(name.startswith("u") for name in imported)
 
 
@@ -264,7 +262,7 @@ def test_raw_soft_reset_never_starts_the_app_but_a_reboot_does(tmp_path, source)
     with open(os.path.join(source, "code", "main.py"), "w") as f:
         f.write("print('BOOT main.py ran')\n")
     root = str(tmp_path / "board")
-    with vboard.VirtualBoard(root) as vb:
+    with virtual_board.VirtualBoard(root) as vb:
         deploy_to(vb, source)
         reset = subprocess.run([MPREMOTE, "connect", vb.port, "exec", "print('after reset')"],
                                capture_output=True, text=True, timeout=TIMEOUT)
@@ -275,7 +273,7 @@ def test_raw_soft_reset_never_starts_the_app_but_a_reboot_does(tmp_path, source)
             read_until(port, b">>> ")
             port.write(b"\x04")                        # Ctrl-D: soft reset, main.py runs
             read_until(port, b"BOOT main.py ran")
-    with vboard.VirtualBoard(root) as vb:              # power-on runs /usr/main.py
+    with virtual_board.VirtualBoard(root) as vb:              # power-on runs /usr/main.py
         assert "BOOT main.py ran" in vb.transcript()
 
 
@@ -284,7 +282,7 @@ def test_deploy_interrupts_a_main_py_that_never_returns(tmp_path, source):
     usr.mkdir(parents=True)
     (usr / "main.py").write_text("import utime\nprint('looping')\nwhile True:\n"
                                  "    utime.sleep_ms(20)\n")
-    vb = vboard.VirtualBoard(str(tmp_path / "board"))
+    vb = virtual_board.VirtualBoard(str(tmp_path / "board"))
     try:
         vb.start(timeout=0.5, require_prompt=False)
         assert not vb.ready
@@ -312,7 +310,7 @@ def test_friendly_repl_runs_code_and_ctrl_c_interrupts_it(board):
 
 
 def test_board_stops_in_bounded_time_without_leftovers(tmp_path):
-    vb = vboard.VirtualBoard(str(tmp_path / "board")).start()
+    vb = virtual_board.VirtualBoard(str(tmp_path / "board")).start()
     port, pid = vb.port, vb.process.pid
     started = time.monotonic()
     vb.stop()
@@ -329,7 +327,7 @@ def _run_app(vb, until, timeout=10.0):
     """`make run`: start /usr/main.py, wait for a log line matching `until`, then Ctrl-C.
     Returns (all output, exit code). The hook for end-to-end checks: call it with the meter and
     HES simulators attached and assert on their records once the links exist."""
-    proc = subprocess.Popen([sys.executable, DEPLOY, "run", "--port", vb.port],
+    proc = subprocess.Popen(DEPLOY + ["run", "--port", vb.port], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         reader = LineReader(proc.stdout)
@@ -361,9 +359,9 @@ def test_deployed_app_moves_data_between_the_meter_and_the_hes(board, source):
     between the simulated meter (a pty the board's UART opens) and the simulated HES."""
     import json
 
-    import system_sim
-    from hes_sim import HesSim
-    from meter_sim import MeterSim
+    from tools.simulators import system as system_sim
+    from tools.simulators.hes import HesSim
+    from tools.simulators.meter import MeterSim
 
     hes = HesSim()
     hes.start()
@@ -373,7 +371,7 @@ def test_deployed_app_moves_data_between_the_meter_and_the_hes(board, source):
         with open(os.path.join(source, "dev.json"), "w") as f:
             json.dump(system_sim.app_config(hes.port, meter.path), f)
         deploy_to(board, source)
-        proc = subprocess.Popen([sys.executable, DEPLOY, "run", "--port", board.port],
+        proc = subprocess.Popen(DEPLOY + ["run", "--port", board.port], cwd=REPO,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             reader = LineReader(proc.stdout)

@@ -6,21 +6,22 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-GATE = os.path.join(REPO, "tools", "gate.py")
-import lint  # noqa: E402  (tools/ is on sys.path via conftest)
+GATE = [sys.executable, "-m", "tools.gate.gate"]
+GATE_ENV = dict(os.environ, PYTHONPATH=REPO)     # the gate runs from other folders too
+from tools.gate import lint  # noqa: E402  (the repo root is on sys.path via conftest)
 
 
 def _gate(tmp_path, source):
     device = tmp_path / "qframe"
     device.mkdir()
     (device / "bad.py").write_text(source)
-    result = subprocess.run([sys.executable, GATE, str(device)], capture_output=True, text=True,
-                            cwd=str(tmp_path))
+    result = subprocess.run(GATE + [str(device)], capture_output=True, text=True,
+                            cwd=str(tmp_path), env=GATE_ENV)
     return result.returncode, result.stdout
 
 
 def test_repo_device_code_passes_the_gate():
-    result = subprocess.run([sys.executable, GATE], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run(GATE, capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " 0 problems" in result.stdout
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-import board
+from tools.hostrun import board
 
 QFRAME = os.path.join(board.REPO, "qframe")
 # I/O, threads and clocks: what only extensions (qframe/builtins) may touch.

@@ -1,8 +1,8 @@
 """The app's meter link against the simulated meter over a real pty.
 
 In-process on CPython (the app's counters are inspected directly) and as a separate
-MicroPython process booted by tools/board.py's runner (a loopback stands in for the HES, the
-app's counters are read from its health lines).
+MicroPython process booted by the host runner (tools/board.py; a loopback stands in for the HES,
+the app's counters are read from its health lines).
 """
 import json
 import os
@@ -16,13 +16,9 @@ import time
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOLS = os.path.join(REPO, "tools")
-if TOOLS not in sys.path:
-    sys.path.append(TOOLS)
 
-import board  # noqa: E402
-import loopback_board  # noqa: E402
-from meter_sim import MeterSim  # noqa: E402
+from tools.hostrun import board, hes_loopback  # noqa: E402
+from tools.simulators.meter import MeterSim  # noqa: E402
 
 import shimctl  # noqa: E402
 from usr.qframe import Application  # noqa: E402
@@ -233,7 +229,7 @@ def test_rs485_direction_is_handed_to_the_uart(tmp_path):
         assert running.close() is True
 
 
-# -- the same app under MicroPython, booted by tools/board.py's runner ---------------------
+# -- the same app under MicroPython, booted by the host runner (tools/board.py) -------------
 
 class _Booted(object):
     """The app in a subprocess (loopback board); stdout lines collected by a thread."""
@@ -244,7 +240,7 @@ class _Booted(object):
                   "HEALTH": {"interval_s": health_s},
                   "UART": _uart_config(self.sim, dialect),
                   "METER": {"serial": "MP-SERIAL", "device_name": "mp-module", "store": ""}}
-        root = loopback_board.stage(str(tmp_path / "board"), config)
+        root = hes_loopback.stage(str(tmp_path / "board"), config)
         self.proc = subprocess.Popen(board.run_command(root, interpreter),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
@@ -336,7 +332,7 @@ def test_board_runner_with_the_real_main_answers_the_meter(tmp_path):
         "UART": _uart_config(sim, rfc1662.LEGACY),
         "METER": {"serial": "RUNNER-SN", "device_name": "runner", "store": ""}}))
     proc = subprocess.Popen(
-        [sys.executable, os.path.join(TOOLS, "board.py"), "run", "--root",
+        [sys.executable, os.path.join(REPO, "tools", "board.py"), "run", "--root",
          str(tmp_path / "board"), "--interpreter", "micropython", "--config", str(config),
          "--duration", "4"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -1,4 +1,4 @@
-"""tools/meter_sim.py on its own: a plain pty peer speaks to it as the module would."""
+"""tools/simulators/meter.py on its own: a plain pty peer speaks to it as the module would."""
 import os
 import select
 import subprocess
@@ -8,11 +8,8 @@ import time
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TOOLS = os.path.join(REPO, "tools")
-if TOOLS not in sys.path:
-    sys.path.append(TOOLS)
 
-from meter_sim import MeterSim, meter, raw_frame, rfc1662  # noqa: E402
+from tools.simulators.meter import MeterSim, meter, raw_frame, rfc1662  # noqa: E402
 
 
 class _Module(object):
@@ -105,9 +102,8 @@ def test_unplug_and_replug_move_the_link(tmp_path):
 
 def test_cli_prints_the_pty_and_serves_commands(tmp_path):
     link = str(tmp_path / "m.tty")
-    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "tools", "meter_sim.py"),
-                             "--link", link], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "tools.simulators.meter", "--link", link],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert proc.stdout.readline().strip() == "PTY %s" % link
         module = _Module(link, rfc1662.LEGACY)

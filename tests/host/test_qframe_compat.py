@@ -14,7 +14,7 @@ import tty
 
 import pytest
 
-import board
+from tools.hostrun import board
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEADLINE_S = 20

@@ -9,7 +9,7 @@ import time
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import board  # noqa: E402  (tools/ is on sys.path via conftest)
+from tools.hostrun import board  # noqa: E402  (the repo root is on sys.path via conftest)
 
 INTERPRETERS = ["cpython", "micropython"]
 
@@ -50,6 +50,24 @@ def test_app_starts_logs_and_stops_after_duration(tmp_path, interpreter):
     assert "some threads still running" not in result.stdout
     with open(os.path.join(root, "usr", "log", "app.log")) as f:
         assert "meter-module loaded" in f.read()
+
+
+def test_micropython_is_found_in_the_repos_venv_by_a_python_outside_it(tmp_path):
+    """The README's `python tools/board.py run --interpreter micropython`, with a python that is
+    not the venv's and a PATH without the venv: the runner finds .venv/bin/micropython."""
+    outside = getattr(sys, "_base_executable", "")
+    if not outside or os.path.dirname(outside) == os.path.dirname(sys.executable):
+        pytest.skip("needs a python outside the venv (pytest runs in .venv)")
+    venv_bin = os.path.dirname(sys.executable)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and os.path.realpath(p) != os.path.realpath(venv_bin))
+    result = subprocess.run(
+        [outside, os.path.join(REPO, "tools", "board.py"), "run", "--root",
+         str(tmp_path / "board"), "--interpreter", "micropython", "--config", _config(tmp_path),
+         "--duration", "0.5"], capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, PATH=path), cwd=str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "meter-module loaded" in result.stdout
 
 
 @pytest.mark.parametrize("interpreter", INTERPRETERS)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-import board
+from tools.hostrun import board
 import shimctl
 import machine
 

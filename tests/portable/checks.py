@@ -21,11 +21,21 @@ def wait_until(predicate, timeout_ms=2000, step_ms=2):
         utime.sleep_ms(step_ms)
 
 
+def random_port():
+    """A port in 30000..46383 (uos.urandom where it exists; QuecPython has none)."""
+    import uos
+    import utime
+    try:
+        a, b = uos.urandom(2)
+    except AttributeError:
+        a, b = utime.ticks_us() & 0xFF, (utime.ticks_us() >> 8) & 0xFF
+    return 30000 + (a << 6) + b % 64
+
+
 def host_addr(port):
     """127.0.0.1:port in the form this interpreter's socket.bind/connect take."""
-    import socket
-    import usys
-    if usys.implementation.name == "micropython":
+    from shimlib.hostio import IS_MICROPYTHON, socket     # the host's socket module
+    if IS_MICROPYTHON:
         return socket.getaddrinfo("127.0.0.1", port)[0][-1]
     return ("127.0.0.1", port)
 
@@ -33,10 +43,9 @@ def host_addr(port):
 def listen_on_free_port(backlog=2):
     """A host socket listening on 127.0.0.1 and its port, picked at random (MicroPython's
     sockets have no getsockname, so port 0 would leave the port unknown)."""
-    import socket
-    import uos
+    from shimlib.hostio import socket                     # the host's socket module
     for _attempt in range(30):
-        port = 30000 + (uos.urandom(1)[0] << 6) + uos.urandom(1)[0] % 64
+        port = random_port()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.bind(host_addr(port))

@@ -7,6 +7,7 @@ import checkNet
 import dataCall
 import net
 import sim
+from checks import host_addr, raises, random_port
 
 
 def _recorder():
@@ -192,12 +193,10 @@ def test_control_commands():
 def test_control_server_from_a_client():
     shimctl.reset()
     port = _serve()
-    import socket
-    import sys
+    from shimlib.hostio import socket                     # the host's socket module
     held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)      # a client that stays
     held.settimeout(5)
-    held.connect(socket.getaddrinfo("127.0.0.1", port)[0][-1]
-                 if sys.implementation.name == "micropython" else ("127.0.0.1", port))
+    held.connect(host_addr(port))
     try:
         held.send(b"csq 30\npdp down\n")
         assert _lines(held, 2) == [b"ok", b"ok"]
@@ -214,7 +213,7 @@ def test_control_server_from_a_client():
     finally:
         held.close()
         shimctl.reset()          # stops the server thread
-    assert shimctl._control is None
+    raises(OSError, shimctl.shimctl_client, port, "status")    # nobody listens any more
 
 
 def _lines(sock, n):
@@ -227,9 +226,8 @@ def _lines(sock, n):
 
 
 def _serve():
-    import uos
     for _attempt in range(20):
-        port = 20000 + uos.urandom(2)[0] * 150 + uos.urandom(1)[0] % 150
+        port = random_port()
         try:
             return shimctl.serve_control(port)
         except OSError:

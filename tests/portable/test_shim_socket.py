@@ -9,7 +9,7 @@ import uselect
 import shimctl
 import usocket
 import ussl
-from checks import host_addr, listen_on_free_port, raises
+from checks import host_addr, listen_on_free_port, raises, random_port
 
 ECONNRESET = 104
 ECONNABORTED = 103
@@ -175,10 +175,9 @@ def test_dns_failure():
 
 def test_a_device_side_server_accepts():
     shimctl.reset()
-    import uos
-    import socket
+    from shimlib.hostio import socket                     # the host's socket module
     for _attempt in range(30):
-        port = 30000 + (uos.urandom(1)[0] << 6) + uos.urandom(1)[0] % 64
+        port = random_port()
         server = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
         server.setsockopt(usocket.SOL_SOCKET, usocket.SO_REUSEADDR, 1)
         try:

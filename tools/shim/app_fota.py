@@ -7,7 +7,7 @@ does at boot) moves the files into place. Recorded in shimctl.state["app_fota"]:
 """
 import uos
 
-import shimctl
+from shimlib import core, http_get
 import ql_fs
 
 UPDATER_DIR = "/usr/.updater"
@@ -15,9 +15,9 @@ FLAG_FILE = UPDATER_DIR + "/update.flag"
 
 
 def _record():
-    if shimctl.state["app_fota"] is None:
-        shimctl.state["app_fota"] = {"downloads": [], "update_flag": False, "applied": []}
-    return shimctl.state["app_fota"]
+    if core.state["app_fota"] is None:
+        core.state["app_fota"] = {"downloads": [], "update_flag": False, "applied": []}
+    return core.state["app_fota"]
 
 
 class new(object):
@@ -25,13 +25,12 @@ class new(object):
         _record()
 
     def download(self, url, file_name):
-        import _shimhttp
         target = UPDATER_DIR + file_name
         ok = False
         try:
             ql_fs.mkdirs(ql_fs.path_dirname(target))
             with open(target, "wb") as f:
-                status, _size = _shimhttp.get(url, f.write)
+                status, _size = http_get.get(url, f.write)
             ok = status == 200
         except (OSError, ValueError) as exc:
             print("shim app_fota: download of %s failed: %r" % (url, exc))
@@ -41,7 +40,7 @@ class new(object):
             except OSError:
                 pass
         _record()["downloads"].append((url, file_name, ok))
-        shimctl.changed()
+        core.changed()
         return 0 if ok else -1
 
     def bulk_download(self, info):
@@ -53,7 +52,7 @@ class new(object):
         with open(FLAG_FILE, "w") as f:
             f.write("1")
         _record()["update_flag"] = True
-        shimctl.changed()
+        core.changed()
 
 
 def _files(folder):
@@ -86,5 +85,5 @@ def apply_update():
     record = _record()
     record["update_flag"] = False
     record["applied"] = moved
-    shimctl.changed()
+    core.changed()
     return moved

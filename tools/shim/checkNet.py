@@ -1,9 +1,9 @@
-"""checkNet on the host: waits (event-driven) for shimctl's SIM, registration and PDP state."""
-import shimctl
+"""checkNet on the host: waits (event-driven) for the shim's SIM, registration and PDP state."""
+from shimlib import core
 
 
 def _stage():
-    state = shimctl.state
+    state = core.state
     if not state["sim"]:
         return (1, 0)
     if not state["registered"]:
@@ -16,7 +16,7 @@ def _stage():
 def waitNetworkReady(timeout=60):
     """(3, 1) once the network is ready within timeout seconds, else the failing stage:
     (1, 0) no SIM, (2, 0|2) not registered, (3, 0) PDP context not active."""
-    shimctl.wait_for(lambda: _stage() == (3, 1), int(timeout * 1000))
+    core.wait_for(lambda: _stage() == (3, 1), int(timeout * 1000))
     return _stage()
 
 

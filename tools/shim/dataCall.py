@@ -3,18 +3,18 @@
 setCallback(fun): fun((profileID, state)) on the shim's callback thread when the context goes
 down (state 0) or up (1).
 """
-import shimctl
+from shimlib import core, network
 
 _INACTIVE = [0, 0, "0.0.0.0", "0.0.0.0", "0.0.0.0"]
 
 
 def setCallback(fun):
-    shimctl.callbacks["datacall"] = fun
+    core.callbacks["datacall"] = fun
     return 0
 
 
 def _v4():
-    state = shimctl.state
+    state = core.state
     if not (state["registered"] and state["pdp"]):
         return list(_INACTIVE)
     return [1, 0, state["ip"], state["dns"][0], state["dns"][1]]
@@ -32,21 +32,21 @@ def getInfo(profileID, ipType):
 
 
 def activate(profileID):
-    return 0 if shimctl.set_pdp(True) else -1
+    return 0 if network.set_pdp(True) else -1
 
 
 def deactivate(profileID):
-    shimctl.set_pdp(False)
+    network.set_pdp(False)
     return 0
 
 
 def setPDPContext(profileID, ipType, apn, username, password, authType):
-    shimctl.state["apn"] = (profileID, ipType, apn, username, password, authType)
+    core.state["apn"] = (profileID, ipType, apn, username, password, authType)
     return 0
 
 
 def getPDPContext(profileID):
-    return (shimctl.state["apn"] or (profileID, 0, "", "", "", 0))[1:]
+    return (core.state["apn"] or (profileID, 0, "", "", "", 0))[1:]
 
 
 def setAutoActivate(profileID, enable):

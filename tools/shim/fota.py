@@ -3,13 +3,13 @@
 httpDownload fetches the URL over the shim's network (so faults apply); on success the module
 would restart unless reset_disable=1 (then state["reboots"] counts it).
 """
-import shimctl
+from shimlib import core, dispatch, http_get
 
 
 def _record(reset_disable):
     record = {"file_size": 0, "written": 0, "data": bytearray(), "flushed": False,
               "verified": None, "downloads": [], "reset_disable": reset_disable}
-    shimctl.state["fota"] = record
+    core.state["fota"] = record
     return record
 
 
@@ -24,7 +24,7 @@ class fota(object):
             return -1
         record["data"].extend(bytesData)
         record["written"] += len(bytesData)
-        shimctl.changed()
+        core.changed()
         return 0
 
     def flush(self):
@@ -35,15 +35,14 @@ class fota(object):
         record = self._record
         ok = record["file_size"] > 0 and record["written"] == record["file_size"]
         record["verified"] = ok
-        shimctl.changed()
+        core.changed()
         return 0 if ok else -1
 
     def httpDownload(self, url1, url2=None, callback=None):
-        import _shimhttp
         record = self._record
         data = bytearray()
         try:
-            status, _size = _shimhttp.get(url1, data.extend)
+            status, _size = http_get.get(url1, data.extend)
             ok = status == 200
         except (OSError, ValueError) as exc:
             print("shim fota: download of %s failed: %r" % (url1, exc))
@@ -53,10 +52,10 @@ class fota(object):
             record["data"] = data
             record["written"] = record["file_size"] = len(data)
             record["verified"] = True
-        shimctl.fire(callback, (2, 100) if ok else (-1, 0))
+        dispatch.fire(callback, (2, 100) if ok else (-1, 0))
         if ok and not record["reset_disable"]:
-            shimctl.count("reboots")
-        shimctl.changed()
+            core.count("reboots")
+        core.changed()
         return 0 if ok else -1
 
     def download_cancel(self):

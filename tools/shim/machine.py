@@ -1,19 +1,17 @@
 """machine on the host: UART, Pin, Timer, RTC, WDT with QuecPython's signatures.
 
 UART(port, ...) opens shimctl.uart_map[port] (or port itself when it is a path/URL string):
-see _shimuart.py for the devices. read(n) never blocks (b'' when nothing is there); any()
-counts the bytes received; set_callback(fun) calls fun([0, port, size]) from a watcher thread
-when data arrives. Pin levels live in shimctl.gpio; WDT feeds and would-be resets in
+see shimlib/uart_devices.py for the devices. read(n) never blocks (b'' when nothing is there);
+any() counts the bytes received; set_callback(fun) calls fun([0, port, size]) from a watcher
+thread when data arrives. Pin levels live in shimctl.gpio; WDT feeds and would-be resets in
 shimctl.state ("wdt_feeds", "wdt_expired"). Every thread stops on close()/stop() and on
 shimctl.reset().
 """
 import _thread
-import select
 
-import shimctl
 import utime
-import _shimsync
-import _shimuart
+from shimlib import core, dispatch, threads, uart_devices
+from shimlib.hostio import select
 
 ENODEV = 19
 
@@ -29,7 +27,7 @@ class UART(object):
     RX_BUFFER = 4096    # the driver's receive buffer; the rest waits in the host device
 
     def __init__(self, port, baudrate=115200, bytesize=8, parity=0, stop=1, flowctl=0):
-        device = port if isinstance(port, str) else shimctl.uart_map.get(port)
+        device = port if isinstance(port, str) else core.uart_map.get(port)
         if device is None:
             raise OSError(ENODEV, "UART%s is not mapped to a host device: set "
                                   "shimctl.uart_map[%r] = '/dev/pts/N' or 'socket://host:port'"
@@ -37,7 +35,7 @@ class UART(object):
         self.port = port
         self.device = device
         self.config = (baudrate, bytesize, parity, stop, flowctl)
-        self._dev = _shimuart.open_device(device, baudrate, bytesize, parity, stop)
+        self._dev = uart_devices.open_device(device, baudrate, bytesize, parity, stop)
         self._rx = bytearray()
         self._rx_lock = _thread.allocate_lock()
         self._tx_lock = _thread.allocate_lock()
@@ -46,7 +44,7 @@ class UART(object):
         self._rs485 = None
         self._closed = False
         self._gone = None
-        shimctl.track(self)
+        core.track(self)
 
     def _pull(self, announce=True):
         """Move what the device has into the receive buffer; the number of new bytes. A dead
@@ -55,7 +53,7 @@ class UART(object):
         interrupt would), whichever thread pulled them; the watcher announces its own."""
         got = self._pull_locked()
         if got and announce and self._callback is not None:
-            shimctl.fire(self._callback, [0, self.port, len(self._rx)])
+            dispatch.fire(self._callback, [0, self.port, len(self._rx)])
         return got
 
     def _pull_locked(self):
@@ -99,23 +97,23 @@ class UART(object):
             data = data.encode()
         with self._tx_lock:
             if self._rs485 is not None:
-                shimctl.set_gpio(self._rs485[0], self._rs485[1])
+                core.set_gpio(self._rs485[0], self._rs485[1])
             try:
                 return self._dev.write(data)
             finally:
                 if self._rs485 is not None:
-                    shimctl.set_gpio(self._rs485[0], 1 - self._rs485[1])
+                    core.set_gpio(self._rs485[0], 1 - self._rs485[1])
 
     def control_485(self, GPIOn, direction):
         """Drive GPIOn to `direction` while writing, to the other level otherwise."""
         self._rs485 = (GPIOn, 1 if direction else 0)
-        shimctl.set_gpio(GPIOn, 1 - self._rs485[1])
+        core.set_gpio(GPIOn, 1 - self._rs485[1])
         return 0
 
     def set_callback(self, fun):
         self._callback = fun
         if fun is not None and self._watcher is None and not self._closed:
-            self._watcher = _shimsync.Worker(self._watch, "uart%s" % (self.port,)).start()
+            self._watcher = threads.Worker(self._watch, "uart%s" % (self.port,)).start()
         return 0
 
     def _watch(self, worker):
@@ -137,7 +135,7 @@ class UART(object):
                 try:
                     callback([0, self.port, len(self._rx)])
                 except Exception as exc:
-                    _shimsync.print_exception(exc)
+                    threads.print_exception(exc)
             if self._gone is not None:
                 return                             # device gone: the app finds out on read
             if not got and device is not None:
@@ -152,7 +150,7 @@ class UART(object):
         with self._rx_lock:
             self._closed = True
             self._dev.close()
-        shimctl.untrack(self)
+        core.untrack(self)
         return 0
 
     _shim_stop = close
@@ -170,17 +168,17 @@ class Pin(object):
         self.direction = direction
         self.pull = pullMode
         if direction == Pin.OUT:
-            shimctl.set_gpio(GPIOn, 1 if level else 0)
-        elif shimctl.get_gpio(GPIOn, None) is None:
-            shimctl.set_gpio(GPIOn, 1 if pullMode == Pin.PULL_PU else 0)
+            core.set_gpio(GPIOn, 1 if level else 0)
+        elif core.get_gpio(GPIOn, None) is None:
+            core.set_gpio(GPIOn, 1 if pullMode == Pin.PULL_PU else 0)
 
     def read(self):
-        return shimctl.get_gpio(self.gpio)
+        return core.get_gpio(self.gpio)
 
     def write(self, value):
         if self.direction != Pin.OUT:
             return -1
-        shimctl.set_gpio(self.gpio, 1 if value else 0)
+        core.set_gpio(self.gpio, 1 if value else 0)
         return 0
 
     def set_dir(self, value):
@@ -209,17 +207,17 @@ class Timer(object):
 
     def start(self, period=1000, mode=1, callback=None):
         self.stop()
-        self._ticker = _shimsync.Ticker(period, mode == Timer.PERIODIC,
+        self._ticker = threads.Ticker(period, mode == Timer.PERIODIC,
                                         lambda: callback(self) if callback else None,
                                         "timer%d" % self.id).start()
-        shimctl.track(self)
+        core.track(self)
         return 0
 
     def stop(self):
         ticker, self._ticker = self._ticker, None
         if ticker is not None:
             ticker.stop()
-            shimctl.untrack(self)
+            core.untrack(self)
         return 0
 
     _shim_stop = stop
@@ -232,9 +230,9 @@ class RTC(object):
         if args:
             year, month, day, _week, hour, minute, second = tuple(args)[:7]
             target = utime.mktime((year, month, day, hour, minute, second, 0, 0))
-            shimctl.state["rtc_offset_s"] = target - utime.time()
+            core.state["rtc_offset_s"] = target - utime.time()
             return 0
-        t = utime.localtime(utime.time() + shimctl.state["rtc_offset_s"])
+        t = utime.localtime(utime.time() + core.state["rtc_offset_s"])
         return (t[0], t[1], t[2], (t[6] + 1) % 7, t[3], t[4], t[5], 0)
 
 
@@ -242,7 +240,7 @@ _watchdog = []
 
 
 class WDT(object):
-    """The hardware watchdog: feed() within period seconds or shimctl counts a reset
+    """The hardware watchdog: feed() within period seconds or the shim counts a reset
     ("wdt_expired") - the host keeps running so tests can observe it."""
 
     def __init__(self, period):
@@ -250,10 +248,10 @@ class WDT(object):
             old.stop()
         self.period_ms = int(period * 1000)
         self._last = utime.ticks_ms()
-        shimctl.state["wdt_running"] = True
-        self._worker = _shimsync.Worker(self._watch, "wdt").start()
+        core.state["wdt_running"] = True
+        self._worker = threads.Worker(self._watch, "wdt").start()
         _watchdog.append(self)
-        shimctl.track(self)
+        core.track(self)
 
     def _watch(self, worker):
         while True:
@@ -263,20 +261,20 @@ class WDT(object):
             if utime.ticks_diff(utime.ticks_ms(), self._last) >= self.period_ms:
                 print("shim WDT: not fed for %d ms - the module would reset now" % self.period_ms)
                 self._last = utime.ticks_ms()
-                shimctl.count("wdt_expired")
+                core.count("wdt_expired")
 
     def feed(self):
         self._last = utime.ticks_ms()
-        shimctl.count("wdt_feeds")
+        core.count("wdt_feeds")
         return 0
 
     def stop(self):
         if self in _watchdog:
             _watchdog.remove(self)
             self._worker.stop()
-            shimctl.state["wdt_running"] = False
-            shimctl.untrack(self)
-            shimctl.changed()
+            core.state["wdt_running"] = False
+            core.untrack(self)
+            core.changed()
         return 0
 
     _shim_stop = stop

@@ -3,25 +3,25 @@
 powerRestart() never returns on the module; here it counts state["reboots"] and returns None,
 or raises SystemExit when state["reboot_raises"] is set.
 """
-import shimctl
+from shimlib import core
 
 
 class Power(object):
     @staticmethod
     def powerRestart():
-        shimctl.count("reboots")
-        if shimctl.state["reboot_raises"]:
+        core.count("reboots")
+        if core.state["reboot_raises"]:
             raise SystemExit("misc.Power.powerRestart()")
 
     @staticmethod
     def powerDown():
-        shimctl.count("power_downs")
-        if shimctl.state["reboot_raises"]:
+        core.count("power_downs")
+        if core.state["reboot_raises"]:
             raise SystemExit("misc.Power.powerDown()")
 
     @staticmethod
     def powerOnReason():
-        return shimctl.state["power_on_reason"]
+        return core.state["power_on_reason"]
 
     @staticmethod
     def powerDownReason():

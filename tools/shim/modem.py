@@ -1,21 +1,21 @@
 """modem on the host: device identity from shimctl.state."""
-import shimctl
+from shimlib import core
 
 
 def getDevImei():
-    return shimctl.state["imei"]
+    return core.state["imei"]
 
 
 def getDevModel():
-    return shimctl.state["model"]
+    return core.state["model"]
 
 
 def getDevSN():
-    return shimctl.state["sn"]
+    return core.state["sn"]
 
 
 def getDevFwVersion():
-    return shimctl.state["fw_version"]
+    return core.state["fw_version"]
 
 
 def getDevProductId():

@@ -1,10 +1,10 @@
 """net on the host: signal, registration and radio mode from shimctl."""
-import shimctl
+from shimlib import core, network
 
 
 def csqQueryPoll():
     """CSQ 0..31 (99 unknown, -1 failed) as shimctl.set_csq set it; 99 with the radio off."""
-    state = shimctl.state
+    state = core.state
     if state["modem_fun"] != 1:
         return 99
     return state["csq"]
@@ -13,13 +13,13 @@ def csqQueryPoll():
 def getState():
     """([voice_state, lac, cid, rat, reject_cause, psc], [data_state, ...]); state 1 registered,
     2 searching, 0 not registered."""
-    state = shimctl.state
+    state = core.state
     reg = 1 if state["registered"] else (2 if state["attaching"] else 0)
     return ([reg, 0x1234, 0x5678, 7, 0, 0], [reg, 0x1234, 0x5678, 7, 0, 0])
 
 
 def getModemFun():
-    return shimctl.state["modem_fun"]
+    return core.state["modem_fun"]
 
 
 def setModemFun(fun, rst=0):
@@ -27,9 +27,9 @@ def setModemFun(fun, rst=0):
     outage is forced); rst=1 also records a reboot."""
     if fun not in (0, 1, 4):
         return -1
-    shimctl.set_modem_fun(fun)
+    network.set_modem_fun(fun)
     if rst:
-        shimctl.count("reboots")
+        core.count("reboots")
     return 0
 
 
@@ -49,4 +49,4 @@ def getSignal(sinrEnable=0):
 
 
 def operatorName():
-    return ("SHIM MOBILE", "SHIM", "460", "00") if shimctl.state["registered"] else -1
+    return ("SHIM MOBILE", "SHIM", "460", "00") if core.state["registered"] else -1

@@ -1,6 +1,6 @@
 """ntptime on the host: settime() succeeds while the network is up (the host clock is the
 reference) and resets the RTC offset; it fails (-1) without network or DNS."""
-import shimctl
+from shimlib import core, network
 
 host = "ntp.aliyun.com"
 
@@ -12,9 +12,9 @@ def sethost(new_host):
 
 
 def settime(timezone=0):
-    state = shimctl.state
-    if not shimctl.net_ready() or state["dns_fail"]:
+    state = core.state
+    if not network.net_ready() or state["dns_fail"]:
         return -1
     state["rtc_offset_s"] = int(timezone) * 3600
-    shimctl.count("ntp_syncs")
+    core.count("ntp_syncs")
     return 0

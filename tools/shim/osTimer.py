@@ -3,8 +3,7 @@
     t = osTimer.osTimer(); t.start(period_ms, cyclic, callback); t.stop(); t.delete()
 callback(arg) runs on the timer's thread; arg is None (QuecPython documents it as unused).
 """
-import shimctl
-import _shimsync
+from shimlib import core, threads
 
 
 class osTimer(object):
@@ -13,16 +12,16 @@ class osTimer(object):
 
     def start(self, initialTime, cyclialEn, callback):
         self.stop()
-        self._ticker = _shimsync.Ticker(initialTime, bool(cyclialEn),
+        self._ticker = threads.Ticker(initialTime, bool(cyclialEn),
                                         lambda: callback(None), "osTimer").start()
-        shimctl.track(self)
+        core.track(self)
         return 0
 
     def stop(self):
         ticker, self._ticker = self._ticker, None
         if ticker is not None:
             ticker.stop()
-            shimctl.untrack(self)
+            core.untrack(self)
         return 0
 
     def delete(self):

@@ -1,21 +1,21 @@
-"""sim on the host: presence and hot-swap from shimctl.set_sim(present).
+"""sim on the host: presence and hot-swap from network.set_sim(present).
 
 setCallback(fun): fun(1) inserted / fun(2) removed, on the shim's callback thread, only while
 hot-swap detection is on (setSimDet(1, level)), as on the module.
 """
-import shimctl
+from shimlib import core, network
 
 
 def getStatus():
-    return 1 if shimctl.state["sim"] else 0
+    return 1 if core.state["sim"] else 0
 
 
 def getImsi():
-    return shimctl.state["imsi"] if shimctl.state["sim"] else -1
+    return core.state["imsi"] if core.state["sim"] else -1
 
 
 def getIccid():
-    return shimctl.state["iccid"] if shimctl.state["sim"] else -1
+    return core.state["iccid"] if core.state["sim"] else -1
 
 
 def getPhoneNumber():
@@ -23,14 +23,14 @@ def getPhoneNumber():
 
 
 def setSimDet(switch, triggerLevel):
-    shimctl.state["sim_det"] = (1 if switch else 0, triggerLevel)
+    core.state["sim_det"] = (1 if switch else 0, triggerLevel)
     return 0
 
 
 def getSimDet():
-    return shimctl.state["sim_det"]
+    return core.state["sim_det"]
 
 
 def setCallback(usrFun):
-    shimctl.callbacks["sim"] = usrFun
+    core.callbacks["sim"] = usrFun
     return 0

@@ -1,8 +1,8 @@
 """uos on CPython: os with device paths (/usr, /bak) mapped into the board root."""
 import os as _os
 
-import shimctl as _shimctl
-from shimctl import host_path as _p
+from shimlib import quota as _quota
+from shimlib.devicefs import host_path as _p
 
 sep = "/"
 
@@ -24,7 +24,7 @@ def stat(path):
 def statvfs(path):
     stat = tuple(_os.statvfs(_p(path)))
     if _p(path) is not path:      # a device path: the shim's flash quota shows here
-        return _shimctl.flash_statvfs(stat)
+        return _quota.flash_statvfs(stat)
     return stat
 
 
@@ -40,7 +40,7 @@ def remove(path):
     host = _p(path)
     size = _os.stat(host).st_size if host is not path else 0
     _os.remove(host)
-    _shimctl.flash_credit(size)
+    _quota.flash_credit(size)
 
 
 def rename(old, new):

@@ -9,7 +9,7 @@ import os
 import ssl as _ssl
 import tempfile
 
-import shimctl
+from shimlib import devicefs
 import usocket
 
 CERT_NONE = 0
@@ -45,8 +45,8 @@ def wrap_socket(sock, server_side=False, keyfile=None, certfile=None, cert_reqs=
     ctx.verify_mode = _VERIFY.get(cert_reqs, _ssl.CERT_NONE)
     temporary = []
     try:
-        certfile = shimctl.host_path(certfile) if certfile else None
-        keyfile = shimctl.host_path(keyfile) if keyfile else None
+        certfile = devicefs.host_path(certfile) if certfile else None
+        keyfile = devicefs.host_path(keyfile) if keyfile else None
         if cert is not None:
             certfile = _as_file(cert, temporary)
         if key is not None:
@@ -54,7 +54,7 @@ def wrap_socket(sock, server_side=False, keyfile=None, certfile=None, cert_reqs=
         if certfile:
             ctx.load_cert_chain(certfile, keyfile)
         if ca_certs:
-            ctx.load_verify_locations(cafile=shimctl.host_path(ca_certs))
+            ctx.load_verify_locations(cafile=devicefs.host_path(ca_certs))
         if cadata is not None:
             ctx.load_verify_locations(cadata=_cadata(cadata))
         try:

@@ -1,10 +1,11 @@
 """End-to-end meter-link benchmark: the real app's Uart over a pty, on either interpreter.
 
-    python tools/bench_uart.py [--interpreter cpython|micropython] [--dialect legacy|standard|both]
-                               [--frames N] [--size OCTETS] [--pings M]
+    python -m tools.benches.uart [--interpreter cpython|micropython]
+                                 [--dialect legacy|standard|both] [--frames N]
+                                 [--size OCTETS] [--pings M]
 
-The app (code/main.py plus the loopback of tools/loopback_board.py, production UART defaults
-but the port) runs in its own process; tools/meter_sim.py is the meter. Measured:
+The app (code/main.py plus the HES loopback of tools/hostrun/hes_loopback.py, production UART
+defaults but the port) runs in its own process; tools/simulators/meter.py is the meter. Measured:
 - round trip: M single 0x2100 frames, each sent once the previous echo came back (meter ->
   UART reader -> decoder -> worker pool -> bus -> loopback -> hes.data -> framed -> meter);
 - burst: N frames of OCTETS payload written back to back, until every echo is back (in order,
@@ -25,12 +26,8 @@ import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-import board  # noqa: E402
-import loopback_board  # noqa: E402
-from meter_sim import MeterSim, meter, rfc1662  # noqa: E402
+from tools.hostrun import board, hes_loopback
+from tools.simulators.meter import MeterSim, meter, rfc1662
 
 LINE_OCTETS_PER_S = 115200 / 10.0
 
@@ -46,7 +43,7 @@ def _drain(proc, lines):
 
 
 def _echo(payload):
-    return loopback_board.PREFIX + payload
+    return hes_loopback.PREFIX + payload
 
 
 def run(interpreter, dialect, frames, size, pings):
@@ -55,7 +52,7 @@ def run(interpreter, dialect, frames, size, pings):
     config = {"APP": {"log_level": "WARNING", "stop_timeout": 3.0},
               "HEALTH": {"interval_s": 3600}, "UART": {"port": sim.path, "dialect": dialect},
               "METER": {"store": ""}}
-    root = loopback_board.stage(os.path.join(work, "board"), config)
+    root = hes_loopback.stage(os.path.join(work, "board"), config)
     proc = subprocess.Popen(board.run_command(root, interpreter), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []

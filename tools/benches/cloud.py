@@ -1,10 +1,10 @@
 """Cloud-link benchmark: the transparent round trip through the module and sustained uplink.
 
-    python tools/bench_cloud.py [--interpreters cpython,micropython] [--samples 300]
+    python -m tools.benches.cloud [--interpreters cpython,micropython] [--samples 300]
                                 [--burst 2000] [--size 64]
 
-Per interpreter, the real app (code/main.py, a subprocess via tools/system_sim.py's System) runs
-against the simulated HES and an echoing simulated meter on a pty:
+Per interpreter, the real app (code/main.py, a subprocess via tools/simulators/system.py's System)
+runs against the simulated HES and an echoing simulated meter on a pty:
 
 * round trip: the HES sends a payload (DATA frame) -> module -> 0x2100 frame to the meter ->
   the meter echoes it -> module -> flash queue -> DATA frame -> HES (which acks). One payload
@@ -25,12 +25,8 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:          # imported from elsewhere (run as a script, it is there)
-    sys.path.append(HERE)
-
-from hes_sim import HesSim, frame, REGISTER, DATA, DOWN_DATA  # noqa: E402
-from system_sim import System, Log, DEFAULT_ROOT  # noqa: E402
+from tools.simulators.hes import HesSim, frame, REGISTER, DATA, DOWN_DATA
+from tools.simulators.system import System, Log, DEFAULT_ROOT
 
 
 def percentile(values, fraction):
@@ -128,7 +124,7 @@ def bench_interpreter(interpreter, samples, burst, size, verbose):
                     extra_config={"TCP_SERVER": {"heartbeat_s": 60, "idle_timeout_s": 0,
                                                  "queue_max_bytes": 4 * 1024 * 1024}})
     if system.meter is None:
-        raise SystemExit("bench_cloud needs tools/meter_sim.py (the meter side)")
+        raise SystemExit("the cloud bench needs tools/simulators/meter.py (the meter side)")
     try:
         system.start()
         latencies = _round_trips(system.hes, samples, size)

@@ -1,10 +1,11 @@
-"""Run the whole system on the host: the app (a subprocess through tools/board.py's runner,
-CPython or MicroPython), the simulated meter on a pty (tools/meter_sim.py) and the simulated
-HES on loopback (tools/hes_sim.py), with a live log of frames, link state and counters.
+"""Run the whole system on the host: the app (a subprocess through tools/hostrun/board.py's
+runner, CPython or MicroPython), the simulated meter on a pty (tools/simulators/meter.py) and the
+simulated HES on loopback (tools/simulators/hes.py), with a live log of frames, link state and
+counters.
 
-    python tools/system_sim.py                                  # until Ctrl-C
-    python tools/system_sim.py --duration 60 --faults --seed 7  # unattended, random link faults
-    python tools/system_sim.py --interpreter micropython --rate 20 --downlink 1
+    python -m tools.simulators.system                                  # until Ctrl-C
+    python -m tools.simulators.system --duration 60 --faults --seed 7  # unattended, link faults
+    python -m tools.simulators.system --interpreter micropython --rate 20 --downlink 1
 
 The meter sends `--rate` transparent payloads per second (each unique: `M<n>` padded to
 `--size` bytes); the HES sends `--downlink` payloads per second to the meter. With `--faults`,
@@ -29,13 +30,9 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-if HERE not in sys.path:          # imported from elsewhere (run as a script, it is there)
-    sys.path.append(HERE)
-
-import board  # noqa: E402
-from hes_sim import HesSim  # noqa: E402
+from tools.hostrun import board
+from tools.hostrun.board import REPO
+from tools.simulators.hes import HesSim
 
 DEFAULT_ROOT = os.path.join(REPO, "build", "sim")
 SHIM_COMMANDS = {   # fault: (start, end, shortest and longest hold in s)
@@ -50,9 +47,9 @@ HES_FAULTS = ("drop", "server_restart", "refuse")
 
 
 def _load_meter_sim():
-    """tools/meter_sim.MeterSim, or None while the meter-link side is not there."""
+    """tools/simulators/meter.MeterSim, or None while the meter-link side is not there."""
     try:
-        from meter_sim import MeterSim
+        from tools.simulators.meter import MeterSim
     except ImportError:
         return None
     return MeterSim
@@ -97,7 +94,7 @@ class Log(object):
             self.stream.flush()
 
 
-BOOT_WITH_CONTROL = '''"""Simulated module (tools/system_sim.py): the shim's control server, then the real app."""
+BOOT_WITH_CONTROL = '''"""Simulated module (tools/simulators/system.py): control server, real app."""
 import shimctl
 
 shimctl.serve_control(%d)
@@ -109,7 +106,7 @@ app.load(repair_config=True)
 
 def _boot_with_control(root, port):
     """/usr/main.py starts shimctl's control server on port, then code/main.py's app (linked as
-    /usr/app_main.py), so that sim.py can inject faults into the app process."""
+    /usr/app_main.py), so that System can inject faults into the app process."""
     usr = os.path.join(root, "usr")
     app_main = os.path.join(usr, "app_main.py")
     if os.path.lexists(app_main):
@@ -123,8 +120,8 @@ def _boot_with_control(root, port):
 
 
 class AppProcess(object):
-    """The app in a subprocess (tools/boot.py through board.run_command); its output is logged
-    and kept so callers can wait for lines."""
+    """The app in a subprocess (tools/hostrun/boot.py through board.run_command); its output is
+    logged and kept so callers can wait for lines."""
 
     def __init__(self, root, config, interpreter="cpython", log=None, keep_flash=False,
                  control_port=None):
@@ -309,7 +306,7 @@ class System(object):
             self.meter = meter_cls(dialect, echo=echo,
                                    on_event=lambda text: self.log("meter", text)).start()
         else:
-            self.log("sim", "tools/meter_sim.py not found: running without a meter")
+            self.log("sim", "tools/simulators/meter.py not found: running without a meter")
         self.control_port = _free_port() if control else None
         config = app_config(self.hes.port, self.meter.path if self.meter else None, dialect,
                             protocol, log_level)

@@ -1,7 +1,7 @@
 """A simulated head-end system (HES) on loopback: a TCP (or TLS) server that records and checks
 what the module sends, acknowledges uplink data, and sends transparent data and commands.
 
-Library (tests, tools/sim.py):
+Library (tests, tools/simulators/system.py):
 
     hes = HesSim(protocol="ack").start()          # hes.port: the listening port
     hes.wait_for(lambda h: h.registrations, 5)
@@ -12,12 +12,12 @@ Library (tests, tools/sim.py):
     hes.drop_clients()                           # reset every live connection (RST)
     hes.connect_to("127.0.0.1", 9100)            # dial a module in the server role
 
-What it checks (the framed "ack" protocol of qframe/hesproto.py): a REGISTER must come first;
+What it checks (the framed "ack" protocol of qframe/codecs/hes.py): a REGISTER must come first;
 DATA sequence numbers are deduplicated per (dev, epoch) (`duplicates`), gaps counted (`gaps`,
 records the module dropped); each DATA is acknowledged (cumulative ACK) once recorded. In "raw"
 mode every received byte is appended to `raw`.
 
-CLI:  python tools/hes_sim.py [--port 9000] [--raw] [--tls-cert C --tls-key K]
+CLI:  python -m tools.simulators.hes [--port 9000] [--raw] [--tls-cert C --tls-key K]
 then type `data HEX`, `cmd NAME`, `stop`, `start`, `refuse on|off`, `drop`, `stats`, `quit`.
 """
 import argparse
@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 
-from condwait import wait_on
+from tools.simulators.condwait import wait_on
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

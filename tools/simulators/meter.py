@@ -16,7 +16,7 @@ corrupted frames (bad FCS, bad length, truncated, lost closing flag), and unplug
 device (the link path disappears; replug() makes a new pty and relinks it).
 
 CLI (`make sim` starts it; the first line is `PTY <path>`, then one line per event):
-    python tools/meter_sim.py [--dialect legacy|standard] [--link PATH] [--echo]
+    python -m tools.simulators.meter [--dialect legacy|standard] [--link PATH] [--echo]
                               [--every S --payload HEX]
 Commands on stdin: send HEX | get PID | set PID TEXT | event PID HEX | garbage [N] |
 split HEX [N] | join N | corrupt fcs|length|truncate|flag | unplug | replug | stats | quit
@@ -31,17 +31,14 @@ import threading
 import time
 import tty
 
-from condwait import wait_on
-
-HERE = os.path.dirname(os.path.abspath(__file__))
+from tools.simulators.condwait import wait_on
 
 
 def _import_codec():
     try:
         from usr.qframe.codecs import meter, rfc1662
     except ImportError:
-        sys.path.insert(0, HERE)
-        import board
+        from tools.hostrun import board
         root = board.stage()
         for path in reversed([root] + board.shim_paths("cpython")):
             if path not in sys.path:

@@ -2,7 +2,7 @@
 alone, extensions load lazily), after each part an app adds, and the heap the meter-link
 receive path needs, proven by running it inside a fixed -X heapsize.
 
-    python tools/bench_heap.py          (drives .venv's micropython; prints figures + a JSON line)
+    python -m tools.benches.heap     (drives .venv's micropython; prints figures + a JSON line)
 
 Figures come from MicroPython unix (64-bit: objects are about twice their size on the module's
 32-bit build). The shim modules are imported before the first measurement, so they are not
@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-import board
+from tools.hostrun import board
 
 # (figure, modules imported for it), in order: each figure is what that step adds.
 STEPS = [

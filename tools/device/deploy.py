@@ -1,8 +1,8 @@
 """Deploy the app to a QuecPython module's /usr (or the virtual board) through mpremote.
 
-    python tools/deploy.py deploy --port PORT [--mpy] [--dry-run] [--source DIR]
-    python tools/deploy.py wipe   --port PORT [--source DIR]
-    python tools/deploy.py run    --port PORT [--duration S]
+    python -m tools.device.deploy deploy --port PORT [--mpy] [--dry-run] [--source DIR]
+    python -m tools.device.deploy wipe   --port PORT [--source DIR]
+    python -m tools.device.deploy run    --port PORT [--duration S]
 
 What goes to the device: qframe/ -> /usr/qframe/, the files of code/ -> /usr/ (code/main.py ->
 /usr/main.py), dev.json -> /usr/dev.json. `--mpy` compiles every .py except /usr/main.py (the
@@ -25,9 +25,9 @@ import sys
 import tempfile
 import time
 
-from mpdevice import Device, DeviceError, sha256_hex
+from tools.device.repl_session import Device, DeviceError, sha256_hex
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 USR = "/usr"
 MAIN_PY = "/usr/main.py"
 MANIFEST = "/usr/.qframe-deploy.json"
@@ -167,7 +167,7 @@ def parent_dirs(paths):
 
 def manifest_bytes(contents, mpy):
     files = dict((path, sha256_hex(data)) for path, data in contents)
-    return (json.dumps({"tool": "qframe tools/deploy.py", "mpy": bool(mpy), "files": files},
+    return (json.dumps({"tool": "qframe tools/device/deploy.py", "mpy": bool(mpy), "files": files},
                        indent=1, sort_keys=True) + "\n").encode()
 
 

@@ -8,33 +8,32 @@ import os
 import subprocess
 import sys
 
-import board
+from tools.hostrun import board
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))
 SHIM_MP = ":".join(board.shim_paths("micropython"))
 
 
 def _benches():
     """(name, argv) for every run: the codec in-process on each interpreter, the UART and cloud
     benches as host drivers that start the app on each interpreter themselves."""
-    py = sys.executable
+    py = [sys.executable, "-m"]
     micropython = board.interpreter_command("micropython")
     return [
-        ("meterlink.cpython", [py, os.path.join(TOOLS, "bench_meterlink.py")]),
-        ("meterlink.micropython", micropython + [os.path.join(TOOLS, "bench_meterlink.py"),
+        ("meterlink.cpython", py + ["tools.benches.meterlink"]),
+        ("meterlink.micropython", micropython + [os.path.join(HERE, "meterlink.py"),
                                                  board.DEFAULT_ROOT, SHIM_MP]),
-        ("uart.cpython", [py, os.path.join(TOOLS, "bench_uart.py"), "--interpreter", "cpython"]),
-        ("uart.micropython", [py, os.path.join(TOOLS, "bench_uart.py"),
-                              "--interpreter", "micropython"]),
-        ("cloud", [py, os.path.join(TOOLS, "bench_cloud.py"),
-                   "--interpreters", "cpython,micropython"]),
-        ("heap.micropython", [py, os.path.join(TOOLS, "bench_heap.py")]),
+        ("uart.cpython", py + ["tools.benches.uart", "--interpreter", "cpython"]),
+        ("uart.micropython", py + ["tools.benches.uart", "--interpreter", "micropython"]),
+        ("cloud", py + ["tools.benches.cloud", "--interpreters", "cpython,micropython"]),
+        ("heap.micropython", py + ["tools.benches.heap"]),
     ]
 
 
 def run_bench(argv):
     """Run one bench; its JSON figures, or None having said why not."""
-    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=board.REPO)
     sys.stdout.write(result.stdout)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:

@@ -8,11 +8,10 @@ gone), write(data), pollable() (an object for select.poll, or None) and close().
     loop://         CPython: pyserial's loop; MicroPython: a native loopback.
     other URLs      pyserial (CPython only): rfc2217://, spy://, ...
 """
-import sys
-import select
-import socket
+from shimlib import threads
+from shimlib.hostio import select, socket
 
-IS_MICROPYTHON = sys.implementation.name == "micropython"
+from shimlib.hostio import IS_MICROPYTHON
 EIO = 5
 EAGAIN = 11
 ENODEV = 19
@@ -180,10 +179,9 @@ class _Loop(object):
 
     def __init__(self):
         import _thread
-        import _shimsync
         self._lock = _thread.allocate_lock()
         self._buf = bytearray()
-        self._ready = _shimsync.Event()
+        self._ready = threads.Event()
 
     def read_now(self, n):
         with self._lock:

@@ -1,8 +1,8 @@
 """Receive-path benchmark of the meter link: decode + dispatch vs a bit-by-bit FCS baseline.
 
-    python tools/bench_meterlink.py [BOARD_ROOT SHIM_PATHS] [--frames N] [--rounds R]
+    python -m tools.benches.meterlink [BOARD_ROOT SHIM_PATHS] [--frames N] [--rounds R]
                                     [--read OCTETS]
-    micropython tools/bench_meterlink.py build/board tools/shim:tools/shim/micropython
+    micropython tools/benches/meterlink.py build/board tools/shim:tools/shim/micropython
 
 Streams of 0x2100 frames with 64..256-octet payloads are fed to a Decoder in --read sized
 pieces (default 128: what a UART reader polling every ~10 ms gets at 115200 baud) and every
@@ -29,13 +29,13 @@ def _setup_path(argv):
     if len(args) >= 2:
         root, shims = args[0], args[1]
     else:
-        repo = _dirname(_dirname(__file__))
+        repo = _dirname(_dirname(_dirname(__file__)))
         flavour = "micropython" if sys.implementation.name == "micropython" else "cpython"
         root = repo + "/build/board"
         shims = repo + "/tools/shim:" + repo + "/tools/shim/" + flavour
         if flavour == "cpython":
-            sys.path.insert(0, repo + "/tools")
-            import board
+            sys.path.insert(0, repo)
+            from tools.hostrun import board
             board.stage()
     for path in list(reversed(shims.split(":"))) + [root]:
         sys.path.insert(0, path)

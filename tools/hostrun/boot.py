@@ -1,12 +1,15 @@
 """Start a board root's /usr/main.py as the module's firmware would (CPython or MicroPython).
 
-    <interpreter> tools/boot.py ROOT SHIM_PATHS [DURATION_S]
+    <interpreter> tools/hostrun/boot.py ROOT SHIM_PATHS [DURATION_S]
 
 SHIM_PATHS is an os.pathsep-joined list. /usr is mapped into ROOT/usr; after main.py returns
 (QFrame's mainloop() returns once extensions are loaded) the process lives until the app stops,
 DURATION_S passes, or Ctrl-C, and then stops the app, joining its threads.
 """
-import sys
+try:
+    import usys as sys      # QuecPython-like MicroPython builds have no `sys`
+except ImportError:
+    import sys
 
 
 def _boot(root, shim_paths, duration_s):

@@ -1,9 +1,9 @@
 """A board root running the real app (code/main.py) plus a loopback standing in for the HES.
 
-Used by tests/host/test_meter_link.py and tools/bench_uart.py to run the app in a separate
-interpreter (CPython or MicroPython) against tools/meter_sim.py:
+Used by tests/host/test_meter_link.py and tools/benches/uart.py to run the app in a separate
+interpreter (CPython or MicroPython) against tools/simulators/meter.py:
 
-    root = loopback_board.stage(path, config)             # like board.stage(), plus:
+    root = hes_loopback.stage(path, config)             # like board.stage(), plus:
     proc = subprocess.Popen(board.run_command(root, "micropython", duration), ...)
 
 The staged /usr/main.py imports the app from /usr/app_main.py (a link to code/main.py),
@@ -12,10 +12,10 @@ with PREFIX in front, so it returns to the meter as a 0x2100 frame) and loads th
 """
 import os
 
-import board
+from tools.hostrun import board
 
 PREFIX = b"echo:"
-MAIN = '''"""Test board main: the real app plus a loopback for the HES (tools/loopback_board.py)."""
+MAIN = '''"""Test board main: the real app plus a loopback for the HES (tools/hostrun)."""
 from usr.qframe import AppExtension
 from usr.app_main import app
 

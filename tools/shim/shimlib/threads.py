@@ -5,37 +5,34 @@ timeout sleeps in `select.poll` on a datagram socket of its own (an abstract AF_
 nothing on disk): `set()` sends one byte to it, `clear()` drains it. The same code runs on
 CPython. The socket exists only once somebody waits, and `close()` releases it.
 """
-import sys
 import _thread
-import select
-import socket
 import utime
 
-IS_MICROPYTHON = sys.implementation.name == "micropython"
+from shimlib.hostio import IS_MICROPYTHON, os, print_exception, select, socket
+
 _counter = [0]
 
 
+def _unique_bytes():
+    """Bytes no other process uses now: uos.urandom where it exists (QuecPython has none),
+    else a heap address (randomised per process) and the time."""
+    try:
+        return os.urandom(6)
+    except AttributeError:
+        return ("%x-%x" % (id(object()), utime.ticks_us())).encode()
+
+
 def _new_name():
-    import uos
     import ubinascii
     _counter[0] += 1
-    return b"\0qshim-" + ubinascii.hexlify(uos.urandom(6)) + str(_counter[0]).encode()
+    return b"\0qshim-" + ubinascii.hexlify(_unique_bytes()) + str(_counter[0]).encode()
 
 
 def _unix_address(name):
     if IS_MICROPYTHON:   # MicroPython takes a raw struct sockaddr_un
-        import struct
-        return struct.pack("<H", socket.AF_UNIX) + name
+        import ustruct
+        return ustruct.pack("<H", socket.AF_UNIX) + name
     return name
-
-
-def print_exception(exc):
-    """Print a traceback the way the interpreter does (callbacks must not kill threads)."""
-    if IS_MICROPYTHON:
-        sys.print_exception(exc)
-    else:
-        import traceback
-        traceback.print_exception(type(exc), exc, exc.__traceback__)
 
 
 def ticks_ms():

@@ -1,16 +1,16 @@
 """Portability lint: rejects what QuecPython's MicroPython 1.13 lacks at run time.
 
-    python tools/lint.py [PATH ...]     (default: qframe/ code/)
+    python -m tools.gate.lint [PATH ...]     (default: qframe/ code/)
 
 Prints `file:line: message` for each finding and exits 1 if there is any. The rules come from
 shared PORTABILITY.md ("Runtime gaps on 1.13" and "No weak links"); the compiler check is
-tools/gate.py's job.
+tools/gate/gate.py's job.
 """
 import ast
 import os
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEVICE_DIRS = ("qframe", "code")
 
 ALLOWED_IMPORTS = {

@@ -1,21 +1,76 @@
-"""Flash quota of the host shim: writes to /usr and /bak count against shimctl's flash_free.
+"""The module's flash quota on the host: writes to /usr and /bak count against flash_free.
 
-CPython: shimctl's patched builtins.open wraps files opened for writing in QuotaFile.
-MicroPython: set_flash_free() mounts QuotaVfs (a VfsPosix subclass) on /usr and /bak; its
-open() wraps files opened for writing. A write that does not fit raises OSError(28) and
-writes nothing. Removing a file or reopening it with "w" gives its size back.
+set_flash_free(n) sets it (None: no quota). CPython: devicefs's builtins.open wraps files opened
+for writing in QuotaFile. MicroPython: QuotaVfs (a VfsPosix subclass, mounted on /usr and /bak
+by devicefs.install_fs) wraps them. A write that does not fit raises OSError(28) and writes
+nothing. Removing a file or reopening it with "w" gives its size back.
 """
-import sys
+from shimlib import core
 
-import shimctl
+ENOSPC = 28
 
-IS_MICROPYTHON = sys.implementation.name == "micropython"
-
-if IS_MICROPYTHON:
-    import io
-    _Base = io.IOBase       # MicroPython streams (json.dump, print(file=)) need the protocol
+if core.IS_MICROPYTHON:
+    try:
+        import uio as _io
+    except ImportError:
+        import io as _io
+    _Base = _io.IOBase      # MicroPython streams (json.dump, print(file=)) need the protocol
 else:
     _Base = object
+
+_mounted = []               # (root, tops) of mount_quota, for set_flash_free to remount
+
+
+def set_flash_free(n):
+    """Bytes left for writes under /usr and /bak (None: no quota)."""
+    with core.lock:
+        core.state["flash_free"] = None if n is None else max(0, int(n))
+        core.state["flash_quota"] = core.state["flash_free"]
+    if n is not None and _mounted:
+        mount_quota(*_mounted[0])
+    core.changed()
+
+
+def limited():
+    """True while a quota is set."""
+    return core.state.get("flash_free") is not None
+
+
+def writes(mode):
+    """True if an open() mode writes."""
+    for flag in "wax+":
+        if flag in mode:
+            return True
+    return False
+
+
+def flash_charge(nbytes):
+    """Account a write of nbytes; OSError(ENOSPC) (nothing written) if it does not fit."""
+    with core.lock:
+        free = core.state.get("flash_free")
+        if free is None:
+            return
+        if nbytes > free:
+            raise core.oserror(ENOSPC)
+        core.state["flash_free"] = free - nbytes
+
+
+def flash_credit(nbytes):
+    """Give back nbytes (a file removed or truncated)."""
+    with core.lock:
+        free = core.state.get("flash_free")
+        if free is not None and nbytes > 0:
+            core.state["flash_free"] = free + nbytes
+
+
+def flash_statvfs(stat):
+    """statvfs tuple with the quota applied (1-byte blocks) when a quota is set."""
+    free = core.state.get("flash_free")
+    if free is None:
+        return stat
+    total = max(free, core.state.get("flash_quota") or 0)
+    return (1, 1, total, free, free) + tuple(stat[5:])
+
 
 _STREAM_FLUSH = 1
 _STREAM_SEEK = 2
@@ -36,7 +91,7 @@ class QuotaFile(_Base):
         self._f = f
 
     def write(self, data):
-        shimctl.flash_charge(_size(data))
+        flash_charge(_size(data))
         return self._f.write(data)
 
     def read(self, *args):
@@ -101,7 +156,7 @@ class QuotaFile(_Base):
 def _credit_truncated(stat_size, mode):
     if "w" in mode:
         try:
-            shimctl.flash_credit(stat_size())
+            flash_credit(stat_size())
         except OSError:
             pass
 
@@ -113,8 +168,11 @@ def quota_open(host_open, path, mode="r", *args, **kwargs):
     return QuotaFile(host_open(path, mode, *args, **kwargs))
 
 
-if IS_MICROPYTHON:
-    import uos
+if core.IS_MICROPYTHON:
+    from shimlib.hostio import os as uos
+    if not hasattr(uos, "VfsPosix"):
+        raise ImportError("this MicroPython has no uos.VfsPosix (MICROPY_VFS_POSIX): the shim "
+                          "cannot map /usr and /bak into the board root")
 
     class QuotaVfs(uos.VfsPosix):
         """VfsPosix over a host folder with the flash quota applied."""
@@ -124,7 +182,7 @@ if IS_MICROPYTHON:
             self.host_dir = host_dir
 
         def open(self, path, mode):
-            if shimctl.state.get("flash_free") is None or not shimctl._writes(mode):
+            if not limited() or not writes(mode):
                 return super().open(path, mode)
             _credit_truncated(lambda: super(QuotaVfs, self).stat(path)[6], mode)
             return QuotaFile(super().open(path, mode))
@@ -135,10 +193,10 @@ if IS_MICROPYTHON:
             except OSError:
                 size = 0
             super().remove(path)
-            shimctl.flash_credit(size)
+            flash_credit(size)
 
         def statvfs(self, path):
-            return shimctl.flash_statvfs(super().statvfs(path))
+            return flash_statvfs(super().statvfs(path))
 
         def rename(self, old, new):
             # VfsPosix with a root renames new onto itself: go through the host paths
@@ -146,6 +204,7 @@ if IS_MICROPYTHON:
 
     def mount_quota(root, tops):
         """Mount QuotaVfs on each device folder (it passes through while there is no quota)."""
+        _mounted[:] = [(root, tops)]
         for top in tops:
             try:
                 uos.umount(top)

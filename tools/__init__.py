@@ -1,0 +1,1 @@
+"""Host-side tools, never deployed. Run them from the repo root: python -m tools.<folder>.<name>"""

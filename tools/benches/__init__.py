@@ -1,0 +1,1 @@
+"""Benchmarks (make bench): codec, UART, cloud link and heap figures on both interpreters."""

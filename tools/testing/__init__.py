@@ -1,0 +1,1 @@
+"""The portable test runner (tests/portable on MicroPython, or any interpreter)."""
