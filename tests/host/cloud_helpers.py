@@ -11,6 +11,7 @@ import threading
 import time
 
 import board
+import pytest
 
 from condwait import wait_on
 from hes_sim import HesSim
@@ -138,3 +139,19 @@ def _first_difference(a, b):
 
 def budget(*parts):
     return sum(parts) + MARGIN_S
+
+
+@pytest.fixture
+def rig(request):
+    """make(name=None, **CloudRig kwargs) -> a CloudRig named after the test; every rig made
+    is closed at the end, and must stop within its bound."""
+    rigs = []
+
+    def make(name=None, **kwargs):
+        r = CloudRig(name or request.node.name[5:25], **kwargs)
+        rigs.append(r)
+        return r
+
+    yield make
+    for r in rigs:
+        assert r.close(), "app did not stop within its bound"

@@ -2,8 +2,8 @@
 and the clock. Window, cumulative ack, resend after reconnect, heartbeat, idle and ack timeouts,
 raw mode, hostile commands and a per-record transport ack (as an MQTT driver would use)."""
 import ujson
-import uos
 
+from checks import fresh_folder
 from usr.qframe.codecs import hes
 from usr.qframe.codecs.hes import FramedProtocol, RawProtocol, frame, seq_bytes
 from usr.qframe.protocols.commands import CommandRegistry
@@ -14,15 +14,7 @@ _ROOT = "/usr/test_uplink"
 
 
 def _queue(name):
-    path = _ROOT + "/" + name
-    for folder in (_ROOT, path):
-        try:
-            uos.mkdir(folder)
-        except OSError:
-            pass
-    for entry in uos.listdir(path):
-        uos.remove(path + "/" + entry)
-    return PersistentQueue(path, 1 << 16, 1024, 1024, 10)
+    return PersistentQueue(fresh_folder(_ROOT, name), 1 << 16, 1024, 1024, 10)
 
 
 def _session(name, count=0, protocol=None, **config):
