@@ -215,6 +215,7 @@ class _Dialer(object):
     """Client role: each open() is one connect attempt; failures back off."""
 
     backs_off = True
+    polls = False
 
     def __init__(self, client):
         self.client = client
@@ -252,6 +253,8 @@ class TcpClient(AppExtension):
         self._thread = None
         self._stopping = False
         self._held = False
+        self._reregister = False
+        self._health = None
         self._net_up = True
         self._wake = Event()
         self._kick = Event()
@@ -409,15 +412,15 @@ class TcpClient(AppExtension):
         self._wake.set()
         self._kick.set()
 
+    # Bus callbacks only leave a note for the link thread: they may run inside a command
+    # handler, which runs under the session lock.
     def _on_health(self, topic, status):
         if self.config.get("forward_health") and self.is_connected():
-            with self._lock:
-                self.session.event("health", status)
+            self._health = status
             self._wake.set()
 
     def _on_identity(self, topic, value):
-        with self._lock:
-            self.session.register()      # the HES learns the meter's serial without a reconnect
+        self._reregister = True          # the HES learns the meter's serial without a reconnect
         self._wake.set()
 
     # ------------------------------------------------------------------ link thread
@@ -567,12 +570,8 @@ class TcpClient(AppExtension):
             self.note_failure("tls_failures", "TLS handshake failed", exc)
         return None
 
-    def _flush(self, conn):
-        """Write what the session hands out, then tell it what was written; True if any."""
-        with self._lock:
-            outgoing = self.session.take()
-        if not outgoing:
-            return False
+    def _write(self, conn, outgoing):
+        """Write the session's Transmits in order, then tell it which were written."""
         done = 0
         try:
             for out in outgoing:
@@ -585,14 +584,14 @@ class TcpClient(AppExtension):
                 with self._lock:
                     for index in range(done):
                         self.session.written(outgoing[index], now)
-        return True
 
     def _start(self, conn):
         """Open the session on conn and write the registration; False (closed) on failure."""
         with self._lock:
             self.session.open(_ticks())
+            outgoing = self.session.take()
         try:
-            self._flush(conn)
+            self._write(conn, outgoing)
         except OSError as exc:
             conn.close()
             with self._lock:
@@ -621,18 +620,27 @@ class TcpClient(AppExtension):
                 self._wake.clear()
                 self._beat()
                 now = _ticks()
+                reregister, self._reregister = self._reregister, False
+                health, self._health = self._health, None
                 with self._lock:
+                    if reregister:
+                        session.register()
+                    if health is not None:
+                        session.event("health", health)
                     session.tick(now)
                     reason = session.close_reason
+                    outgoing = session.take()
+                    wait_ms = session.next_wakeup(now)
                 if reason:
                     conn.fail(reason)
                     break
-                if self._flush(conn):
+                if outgoing:
+                    self._write(conn, outgoing)
                     continue            # more may fit in the window now
-                with self._lock:
-                    wait_ms = session.next_wakeup(now)
                 if wait_ms is None or wait_ms > _MAX_WAIT_S * 1000:
                     wait_ms = _MAX_WAIT_S * 1000
+                if endpoint.polls:          # a replacing connection is noticed within poll_s
+                    wait_ms = min(wait_ms, self.config["poll_s"] * 1000)
                 incoming = endpoint.replacement()
                 if incoming is not None:
                     self.stats["replaced"] += 1
@@ -657,7 +665,7 @@ class TcpClient(AppExtension):
         with self._lock:
             self.session.close(reason)
         self.stats["disconnects"] += 1
-        if not self._stopping:
+        if not self._stopping and not self._held:
             self.stats["link_errors"] += 1
             self.last_error = reason
         _log.warning("disconnected from %s: %s", conn.peer, reason)

@@ -17,6 +17,7 @@ class Listener(object):
     """Accepts connections for a TcpClient; open() waits up to poll_s for one."""
 
     backs_off = False
+    polls = True        # replacement() is polled while a connection is served
 
     def __init__(self, client):
         self.client = client

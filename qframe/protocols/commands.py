@@ -17,8 +17,9 @@ Every app has `ping` (-> "pong") and `status` (-> app.status()).
 not valid JSON, not UTF-8, not an object, too deep, with a `cmd` that is not a short string, or
 an `id` that is not null, a string of at most MAX_ID_CHARS or an int of at most 64 bits, gets
 `ok: false` and an `error` saying why (counted as `rejected`); an unknown name `unknown`; a
-handler that raises `failed` (its message is the error). Handlers run in the caller's thread:
-keep them short (hand long work to `app.submit`).
+handler that raises or returns what JSON cannot carry `failed` (the error says why). Handlers
+run in the caller's thread (an uplink's receive thread): keep them short (hand long work to
+`app.submit`); they may publish on the bus and queue uplink data.
 """
 import ujson
 

@@ -42,6 +42,12 @@ def test_registration_carries_the_meter_serial_the_meter_link_learned(rig):
     assert later.hes.wait_for(lambda h: len(h.registrations) == 2, 2)  # no reconnect needed
     assert later.hes.registrations[1]["meter"] == "MTR00000043"
     assert later.hes.stats["connections"] == 1
+    # a command handler runs under the session lock; what it publishes must not deadlock
+    later.app.commands.register(
+        "set_serial", lambda args: later.app.bus.publish("meter.serial", args, retain=True))
+    assert later.hes.command("set_serial", "MTR00000044", timeout=3)["ok"] is True
+    assert later.hes.wait_for(lambda h: len(h.registrations) == 3, 2)
+    assert later.hes.registrations[2]["meter"] == "MTR00000044"
     later.publish(3)
     assert later.wait_delivered(3)
     later.check_exact()
