@@ -7,13 +7,15 @@ BOARD := build/board
 SHIM_MP := tools/shim:tools/shim/micropython
 ARGS ?=
 
-.PHONY: help venv gate test test-py test-mp sim bench clean
+.PHONY: help venv gate test test-py test-mp sim bench soak clean
 
 help:
 	@echo "make test    gate + CPython tests + MicroPython tests (sets up .venv)"
 	@echo "make sim     run the app on the host against the simulated meter and HES (ARGS=...)"
 	@echo "make gate    portability gate only (mpy-cross 1.13 + lint)"
 	@echo "make bench   benchmarks (prints figures, ends with a JSON line)"
+	@echo "make soak    long power-cut runs: flash queue kill loop (SOAK_KILLS=300 per interpreter)"
+	@echo "             and the system sim with power cuts on both interpreters"
 	@echo "make deploy PORT=/dev/ttyUSB0 [MPY=1]; make run|shell|ls|wipe PORT=...; make board"
 	@echo "make meter-sim | hes | bench-uart | bench-cloud | test-cloud"
 
@@ -41,6 +43,15 @@ sim: venv
 
 bench: venv
 	$(PY) tools/bench.py $(ARGS)
+
+SOAK_KILLS ?= 300
+SOAK_CUTS ?= 20
+
+soak: venv
+	SOAK_KILLS=$(SOAK_KILLS) $(PY) -m pytest -q -s tests/host/test_pqueue_kill.py
+	$(PY) tools/system_sim.py --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 11
+	$(PY) tools/system_sim.py --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 12 \
+		--interpreter micropython
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
