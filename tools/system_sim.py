@@ -79,8 +79,8 @@ def app_config(hes_port, meter_path=None, dialect="legacy", protocol="usr.hes_pr
                        "device_id": "sim-module-1", "queue_max_bytes": 262144,
                        "queue_retry_s": 0.5},
         "NETWORK": {"boot_timeout_s": 10, "check_s": 0.5, "radio_after_s": 20,
-                    "radio_off_s": 0.5, "radio_cycles": 2, "restart_after_s": 0,
-                    "wdt_s": 0},
+                    "radio_off_s": 0.5, "radio_cycles": 2, "restart_after_s": 0},
+        "WATCHDOG": {"period_s": 0},
     }
     if meter_path:
         config["UART"] = {"port": meter_path, "dialect": dialect, "poll_ms": 2,
