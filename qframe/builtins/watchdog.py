@@ -134,13 +134,13 @@ class Watchdog(AppExtension):
         if wdt is None:
             return
         cause = self.check()
+        if cause is None and self.cause is not None:
+            _log.info("app healthy again: feeding the watchdog")
+        elif cause is not None and self.cause is None:
+            _log.critical("app unhealthy (%s): not feeding the watchdog", cause)
+        self.cause = cause
         if cause is None:
             wdt.feed()
             self.stats["feeds"] += 1
-            if self.cause is not None:
-                _log.info("app healthy again: feeding the watchdog")
         else:
             self.stats["starved"] += 1
-            if self.cause is None:
-                _log.critical("app unhealthy (%s): not feeding the watchdog", cause)
-        self.cause = cause
