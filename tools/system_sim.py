@@ -240,6 +240,7 @@ class ShimControl(object):
     def close(self):
         if self.sock is not None:
             self.sock.close()
+        self.sock = self.file = None      # command() answers None until connect() again
 
 
 class Faults(object):
@@ -473,7 +474,8 @@ class PowerCuts(object):
             self.log("power", "up again after %.1f s" % (window[1] - window[0]))
             if self.system.shim is not None:
                 self.system.shim.close()
-                self.system.shim.connect(10.0)
+                if not self.system.shim.connect(10.0):
+                    self.log("power", "shim control server not back: shim faults off")
 
     def down(self, at, inflight_s):
         """Was a payload sent at `at` sent while the app was down (or just before a cut)?"""
