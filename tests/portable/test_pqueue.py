@@ -244,13 +244,7 @@ def test_flash_full_from_the_shim_never_raises_and_nothing_is_lost():
 def test_randomized_against_a_model_with_faults_and_restarts():
     """Random put/peek/ack/rewind, flash faults (some tearing writes) and restarts; every
     peek must return what a plain list model says."""
-    from usr.qframe import logging
-    level = logging._output.level
-    logging.basicConfig(level=logging.CRITICAL)      # hundreds of expected flash errors
-    try:
-        _model_runs()
-    finally:
-        logging.basicConfig(level=level)
+    _quietly(_model_runs)                           # hundreds of expected flash errors
 
 
 def _model_runs():
@@ -298,11 +292,15 @@ def _model_runs():
                     last_sent = None
 
 
-def _quiet():
+def _quietly(fn, *args):
+    """fn(*args) with logging at CRITICAL (the flash errors it causes are expected)."""
     from usr.qframe import logging
     level = logging._output.level
     logging.basicConfig(level=logging.CRITICAL)
-    return level
+    try:
+        return fn(*args)
+    finally:
+        logging.basicConfig(level=level)
 
 
 def test_ack_on_a_full_flash_then_reset_never_reuses_a_seq():
@@ -312,14 +310,13 @@ def test_ack_on_a_full_flash_then_reset_never_reuses_a_seq():
     q = PersistentQueue(path, segment_bytes=64, retry_ms=0, opener=flash)
     used = [(q.epoch, q.put(_payload(i)), _payload(i)) for i in range(6)]
     flash.free = 0
-    level = _quiet()
-    try:
+
+    def cut():
         q.ack(used[-1][1])
         used.append((q.epoch, q.put(b"ram"), b"ram"))    # deletes the consumed segment
-        again = PersistentQueue(path, segment_bytes=64, retry_ms=0, opener=flash)  # a reset
-    finally:
-        from usr.qframe import logging
-        logging.basicConfig(level=level)
+        return PersistentQueue(path, segment_bytes=64, retry_ms=0, opener=flash)  # a reset
+
+    again = _quietly(cut)
     flash.free = None
     seq = again.put(b"new")
     assert (again.epoch, seq) not in [(e, s) for e, s, _ in used]
@@ -331,16 +328,13 @@ def test_ram_records_lost_in_a_reset_are_counted_and_their_seqs_never_reused():
     path = _fresh("ramlost")
     q = PersistentQueue(path, ram_max_bytes=4096, retry_ms=0)
     q.put(_payload(0))
-    level = _quiet()
     shimctl.set_flash_free(0)       # segments cannot grow; the fixed-size head still fits
     try:
-        ram = [q.put(_payload(i)) for i in range(1, 4)]
+        ram = _quietly(lambda: [q.put(_payload(i)) for i in range(1, 4)])
         assert q.status()["ram_records"] == 3
-        again = PersistentQueue(path, ram_max_bytes=4096, retry_ms=0)    # a reset
+        again = _quietly(PersistentQueue, path)    # a reset
     finally:
         shimctl.set_flash_free(None)
-        from usr.qframe import logging
-        logging.basicConfig(level=level)
     assert again.epoch == q.epoch
     assert again.stats["ram_lost"] == 3 and again.stats["epoch_resets"] == 0
     assert again.put(b"new") == ram[-1] + 1
@@ -355,14 +349,9 @@ def test_no_room_even_for_the_head_starts_a_new_epoch_after_a_reset():
     q = PersistentQueue(path, retry_ms=0, opener=flash)
     q.put(_payload(0))
     flash.free = 0
-    level = _quiet()
-    try:
-        lost_seq = q.put(_payload(1))                 # RAM, head cannot be written
-        assert q.stats["hw_failures"] >= 1
-        again = PersistentQueue(path, retry_ms=0, opener=flash)
-    finally:
-        from usr.qframe import logging
-        logging.basicConfig(level=level)
+    lost_seq = _quietly(q.put, _payload(1))           # RAM, head cannot be written
+    assert q.stats["hw_failures"] >= 1
+    again = _quietly(PersistentQueue, path, 65536, 4096, 8192, 0, "pqueue", flash)
     flash.free = None
     assert again.epoch != q.epoch and again.stats["epoch_resets"] == 1
     assert lost_seq == 2
@@ -378,12 +367,7 @@ def test_epoch_kept_when_the_flash_recovers_before_a_reset():
     q = PersistentQueue(path, retry_ms=0, opener=flash)
     q.put(_payload(0))
     flash.free = 0
-    level = _quiet()
-    try:
-        q.put(_payload(1))
-    finally:
-        from usr.qframe import logging
-        logging.basicConfig(level=level)
+    _quietly(q.put, _payload(1))
     flash.free = None
     q.ack(1)                          # head and marker written again
     again = PersistentQueue(path)
