@@ -7,13 +7,14 @@ BOARD := build/board
 SHIM_MP := tools/shim:tools/shim/micropython
 ARGS ?=
 
-.PHONY: help venv gate test test-py test-mp sim bench clean
+.PHONY: help venv gate test test-py test-mp sim bench fuzz clean
 
 help:
 	@echo "make test    gate + CPython tests + MicroPython tests (sets up .venv)"
 	@echo "make sim     run the app on the host against the simulated meter and HES (ARGS=...)"
 	@echo "make gate    portability gate only (mpy-cross 1.13 + lint)"
 	@echo "make bench   benchmarks (prints figures, ends with a JSON line)"
+	@echo "make fuzz    long fuzz run of every decoder and parser (atheris; FUZZ_RUNS=1000000)"
 	@echo "make deploy PORT=/dev/ttyUSB0 [MPY=1]; make run|shell|ls|wipe PORT=...; make board"
 	@echo "make meter-sim | hes | bench-uart | bench-cloud | test-cloud"
 
@@ -41,6 +42,13 @@ sim: venv
 
 bench: venv
 	$(PY) tools/bench.py $(ARGS)
+
+# tests/fuzz: targets.py (one per decoder/parser), run.py (atheris); `make test` runs a short
+# hypothesis pass (test_fuzz.py). Crash inputs land in build/fuzz.
+FUZZ_RUNS ?= 1000000
+fuzz: venv
+	mkdir -p build/fuzz
+	cd build/fuzz && ../../$(PY) ../../tests/fuzz/run.py --runs $(FUZZ_RUNS) $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

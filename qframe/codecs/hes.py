@@ -124,7 +124,7 @@ class FramedProtocol(object):
         if kind == COMMAND:
             try:
                 command = ujson.loads(body)
-            except ValueError:
+            except Exception:   # ValueError, non-UTF-8, deep nesting (RecursionError/MemoryError)
                 raise ProtocolError("command is not JSON")
             if not isinstance(command, dict):
                 raise ProtocolError("command is not a JSON object")

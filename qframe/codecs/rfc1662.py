@@ -34,8 +34,9 @@ Decoder counters (`Decoder.stats`):
   aborted        standard: abort sequence 7D 7E
   accm_dropped   standard: unescaped octets discarded by the receive ACCM
   overload       legacy: a frame start left unchecked (dropped as a bad frame) because hostile
-                 input used up the FCS budget: WORK_PER_OCTET FCS octets per octet received,
-                 banked up to WORK_BANK frames; normal traffic uses one per octet
+                 input used up the FCS budget. Checking octets no check has covered yet is
+                 free; checking them again (overlapping starts) costs from a budget of
+                 WORK_PER_OCTET octets per octet received, banked up to WORK_BANK frames
 """
 from .crc import fcs16, INIT, GOOD, BLOCK as _BLOCK, T1 as _T1, T2 as _T2, read_words as _words
 
@@ -231,8 +232,13 @@ class Decoder(object):
             buf.extend(data)
             if self._base + len(buf) <= self._wake:     # nothing can complete yet
                 if self._inside:
-                    self._scan_starts(buf, len(buf))
-                    if self._base + len(buf) <= self._wake:
+                    if self._cands or buf.find(_START, self._scan - self._base) >= 0:
+                        self._scan_starts(buf, len(buf))
+                        if self._base + len(buf) <= self._wake:
+                            return []
+                    else:
+                        self.work += self._base + len(buf) - self._scan
+                        self._scan = self._base + len(buf) - 2
                         return []
                 elif self.dialect == LEGACY or _FLAG_B not in data:
                     return []
@@ -262,6 +268,7 @@ class Decoder(object):
         self._inside = False
         self._scan = 0
         self._cands = []
+        self._checked = 0       # octets before this one have been through an FCS check
 
     def flush(self):
         """End of a burst: decode or drop what is buffered; return the Frames recovered.
@@ -311,7 +318,8 @@ class Decoder(object):
         fcs_ff03 = _FCS_FF03
         frames = 0
         work = 0
-        credit = self._credit   # FCS octets this decoder may still spend (hostile input)
+        credit = self._credit   # FCS octets this decoder may still spend on re-checks
+        checked = self._checked - self._base
         quiet = 0               # octets before this index belong to a dropped frame
         self._inside = False
         while s < n:
@@ -354,15 +362,28 @@ class Decoder(object):
             end = s + length + 8
             if end >= n:
                 # Incomplete. If a complete good frame starts inside it, its length is wrong.
-                self._credit = credit
-                later = self._good_frame_inside(buf, s, n)
-                credit = self._credit
-                if later >= 0:
-                    self._bad("bad_length", "length %d runs past the frame (a good frame "
-                                            "starts %d octets in)" % (length, later - s))
-                    s = later
-                    continue
-                wake = self._base + end
+                base = self._base
+                scan = self._scan - base
+                if scan <= s:
+                    scan = s + 1
+                if self._cands or buf.find(_START, scan) >= 0:
+                    self._scan = base + scan
+                    self._credit = credit
+                    self._checked = base + checked
+                    later = self._good_frame_inside(buf, s, n)
+                    credit = self._credit
+                    checked = self._checked - base
+                    if later >= 0:
+                        self._bad("bad_length", "length %d runs past the frame (a good frame "
+                                                "starts %d octets in)" % (length, later - s))
+                        s = later
+                        continue
+                elif n - 2 > scan:      # no start in it yet (the common case)
+                    work += n - scan
+                    self._scan = base + n - 2
+                else:
+                    self._scan = base + scan
+                wake = base + end
                 if self._cands and self._cands[0][0] < wake:
                     wake = self._cands[0][0]
                 self._wake = wake
@@ -375,11 +396,31 @@ class Decoder(object):
                 self._bad("bad_length", "length %d: no closing flag there" % length)
                 sync = False
                 continue
-            if length > credit:
-                self._bad("overload", "FCS budget spent: frame of length %d unchecked" % length)
-                sync = trusted = False
-                continue
-            credit -= length
+            if not trusted:
+                # Resynchronising: a shorter good frame ending inside this one wins, as for an
+                # incomplete frame (earliest end first: a valid frame after garbage is always
+                # checked before any longer start that covers it).
+                base = self._base
+                if self._scan < base + s + 1:
+                    self._scan = base + s + 1
+                self._credit = credit
+                self._checked = base + checked
+                later = self._good_frame_inside(buf, s, end + 1)
+                credit = self._credit
+                checked = self._checked - base
+                if later >= 0:
+                    self._bad("bad_length", "length %d: a good frame ends inside it" % length)
+                    s = later
+                    continue
+            if s < checked:             # octets checked before: a re-check, budgeted
+                if length > credit:
+                    self._bad("overload", "FCS budget spent: frame of length %d unchecked"
+                              % length)
+                    sync = trusted = False
+                    continue
+                credit -= length
+            if end > checked:
+                checked = end
             protocol = buf[s + 2] | (buf[s + 3] << 8)
             payload = buf[s + 7:end - 2]
             work += length
@@ -418,6 +459,7 @@ class Decoder(object):
         self._sync = sync
         self._trusted = trusted
         self._credit = credit
+        self._checked = self._base + checked
         stats["frames"] += frames
         self.work += work
         return s
@@ -429,7 +471,7 @@ class Decoder(object):
         limit = self.max_frame - 8
         cands = self._cands
         while True:
-            found = buf.find(_START, at)
+            found = buf.find(_START, at, n)
             if found < 0:
                 self.work += n - at
                 if n - 2 > at:
@@ -460,8 +502,8 @@ class Decoder(object):
             self._wake = cands[0][0]
 
     def _good_frame_inside(self, buf, s, n):
-        """Header index of a complete, good frame (closing flag included) starting after the
-        incomplete frame at s, or -1. Each start is searched for and checked once."""
+        """Header index of a good frame (closing flag included) starting after the frame at s
+        and ending before n, or -1. Each start is searched for and checked once."""
         base = self._base
         if self._scan < base + s + 1:
             self._scan = base + s + 1
@@ -475,10 +517,14 @@ class Decoder(object):
                 continue                # a start inside a frame already decoded or dropped
             end -= base
             if buf[end] == FLAG:
-                if end - h > self._credit:
-                    self._bad("overload", "FCS budget spent: a start inside a frame unchecked")
-                    continue
-                self._credit -= end - h
+                if h < self._checked - base:
+                    if end - h > self._credit:
+                        self._bad("overload", "FCS budget spent: a start inside a frame "
+                                              "unchecked")
+                        continue
+                    self._credit -= end - h
+                if base + end > self._checked:
+                    self._checked = base + end
                 self.work += end - h
                 fcs = frame_fcs(buf[h + 2] | (buf[h + 3] << 8), end - h - 8, buf[h + 6],
                                 buf[h + 7:end - 2])
