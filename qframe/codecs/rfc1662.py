@@ -320,6 +320,7 @@ class Decoder(object):
         work = 0
         credit = self._credit   # FCS octets this decoder may still spend on re-checks
         checked = self._checked - self._base
+        held = type(buf) is not bytes   # a bytearray: payloads are copied to bytes
         quiet = 0               # octets before this index belong to a dropped frame
         self._inside = False
         while s < n:
@@ -438,8 +439,7 @@ class Decoder(object):
             fcs ^= 0xFFFF
             carried = (buf[end - 2] << 8) | buf[end - 1]
             if fcs == carried:
-                out.append(Frame(protocol, buf[s + 6],
-                                 payload if type(payload) is bytes else bytes(payload)))
+                out.append(Frame(protocol, buf[s + 6], bytes(payload) if held else payload))
                 frames += 1
                 trusted = True
                 if buf[end] == FLAG:
