@@ -523,13 +523,13 @@ class Decoder(object):
                                               "unchecked")
                         continue
                     self._credit -= end - h
-                if base + end > self._checked:
-                    self._checked = base + end
                 self.work += end - h
                 fcs = frame_fcs(buf[h + 2] | (buf[h + 3] << 8), end - h - 8, buf[h + 6],
                                 buf[h + 7:end - 2])
                 if fcs == (buf[end - 2] << 8) | buf[end - 1]:
-                    return h
+                    return h            # unmarked: decoding it next is not a re-check
+                if base + end > self._checked:
+                    self._checked = base + end
         return -1
 
     # -- standard: flags delimit the frame, octets are stuffed ----------------------------
