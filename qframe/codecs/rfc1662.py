@@ -249,9 +249,8 @@ class Decoder(object):
         if rest >= n:
             self._release()
         elif buf is data:
-            self._buf = bytearray(data[rest:] if rest else data)
-            self._base += rest
-            self._at = 0
+            self._buf = bytearray(data)
+            self._at = rest
         elif rest > 256 and rest > n >> 1:              # compact: amortised linear
             self._buf = buf[rest:]
             self._base += rest
