@@ -34,9 +34,11 @@ Decoder counters (`Decoder.stats`):
   aborted        standard: abort sequence 7D 7E
   accm_dropped   standard: unescaped octets discarded by the receive ACCM
   overload       legacy: a frame start left unchecked (dropped as a bad frame) because hostile
-                 input used up the FCS budget. Checking octets no check has covered yet is
-                 free; checking them again (overlapping starts) costs from a budget of
-                 WORK_PER_OCTET octets per octet received, banked up to WORK_BANK frames
+                 input used up the FCS budget. Checking octets no check of the same kind
+                 (following a good frame / resynchronising) has covered is free; checking
+                 them again (overlapping starts) costs from a budget of WORK_PER_OCTET
+                 octets per octet received, banked up to WORK_BANK frames. A start whose
+                 FCS failed is not checked again.
 """
 from .crc import fcs16, INIT, GOOD, BLOCK as _BLOCK, T1 as _T1, T2 as _T2, read_words as _words
 
@@ -197,7 +199,7 @@ class Decoder(object):
         self.stats = {}
         for kind in STAT_KINDS:
             self.stats[kind] = 0
-        self.last_error = None
+        self._error = None
         self.work = 0
         self._drop = [_CONTROLS[code] for code in range(32) if (accm >> code) & 1]
         self._raw_limit = 2 * max_frame
@@ -206,9 +208,10 @@ class Decoder(object):
         self._run = self._run_legacy if dialect == LEGACY else self._run_standard
         # Held back: _buf[_at:] (a bytearray; None when nothing is held), _buf[0] being octet
         # _base of the stream. The decoder runs again once octet _wake has arrived (standard:
-        # or a flag). Legacy, waiting inside a frame (_inside): later 7E FF 03 starts, searched
-        # up to _scan, are candidates (end, -start) sorted in _cands; one that completes with
-        # a flag and a good FCS before the frame around it ends wins (that length was wrong).
+        # or a flag). Legacy, waiting inside a frame (_inside) whose closing flag is octet
+        # _end: later 7E FF 03 starts, searched up to _scan, are candidates (end, -start)
+        # sorted in _cands; one that completes with a flag and a good FCS before the frame
+        # around it ends wins (that length was wrong).
         self.reset()
 
     @property
@@ -230,17 +233,18 @@ class Decoder(object):
             start = 0
         else:
             buf.extend(data)
-            if self._base + len(buf) <= self._wake:     # nothing can complete yet
-                if self._inside:
-                    if self._cands or buf.find(_START, self._scan - self._base) >= 0:
-                        self._scan_starts(buf, len(buf))
-                        if self._base + len(buf) <= self._wake:
-                            return []
-                    else:
-                        self.work += self._base + len(buf) - self._scan
-                        self._scan = self._base + len(buf) - 2
+            if self._inside:                # legacy, inside a frame
+                last = self._base + len(buf)
+                if self._cands or buf.find(_START, self._scan - self._base) >= 0:
+                    if self._waiting(buf):
                         return []
-                elif self.dialect == LEGACY or _FLAG_B not in data:
+                else:                       # no start inside it (the common case)
+                    self.work += last - self._scan
+                    self._scan = last - 2
+                    if last <= self._end:
+                        return []
+            elif self._base + len(buf) <= self._wake:   # nothing can complete yet
+                if self.dialect == LEGACY or _FLAG_B not in data:
                     return []
             start = self._at
         out = []
@@ -255,6 +259,9 @@ class Decoder(object):
             self._buf = buf[rest:]
             self._base += rest
             self._at = 0
+            if self._failed:
+                base = self._base
+                self._failed = set(h for h in self._failed if h >= base)
         else:
             self._at = rest
         return out
@@ -265,9 +272,12 @@ class Decoder(object):
         self._base = 0
         self._wake = 0
         self._inside = False
+        self._end = 0
         self._scan = 0
         self._cands = []
-        self._checked = 0       # octets before this one have been through an FCS check
+        self._checked = 0       # octets before this one went through a resync FCS check
+        self._chained = 0       # ... through a check of a frame following a good one
+        self._failed = set()    # starts whose FCS failed (absolute)
 
     def flush(self):
         """End of a burst: decode or drop what is buffered; return the Frames recovered.
@@ -299,9 +309,18 @@ class Decoder(object):
         self._skip = False
         self._trusted = True
 
-    def _bad(self, kind, detail):
+    def _bad(self, kind, detail, args=None):
+        """Count kind; last_error describes it (formatted when read: hostile input is cheap)."""
         self.stats[kind] += 1
-        self.last_error = "%s: %s" % (kind, detail)
+        self._error = (kind, detail, args)
+
+    @property
+    def last_error(self):
+        """A description of the latest bad input, or None."""
+        if self._error is None:
+            return None
+        kind, detail, args = self._error
+        return "%s: %s" % (kind, detail if args is None else detail % args)
 
     # -- legacy: the length field delimits the frame --------------------------------------
 
@@ -319,6 +338,7 @@ class Decoder(object):
         work = 0
         credit = self._credit   # FCS octets this decoder may still spend on re-checks
         checked = self._checked - self._base
+        chained = self._chained - self._base
         held = type(buf) is not bytes   # a bytearray: payloads are copied to bytes
         quiet = 0               # octets before this index belong to a dropped frame
         self._inside = False
@@ -354,7 +374,7 @@ class Decoder(object):
             length = (buf[s + 4] << 8) | buf[s + 5]
             if length == 0 or length > limit:
                 if length:
-                    self._bad("oversize", "length %d above max_frame" % length)
+                    self._bad("oversize", "length %d above max_frame", length)
                 else:
                     self._bad("bad_length", "length 0 (no CMD)")
                 sync = trusted = False
@@ -366,7 +386,8 @@ class Decoder(object):
                 scan = self._scan - base
                 if scan <= s:
                     scan = s + 1
-                if self._cands or buf.find(_START, scan) >= 0:
+                cands = self._cands
+                if (cands and cands[0][0] < base + n) or buf.find(_START, scan) >= 0:
                     self._scan = base + scan
                     self._credit = credit
                     self._checked = base + checked
@@ -375,25 +396,22 @@ class Decoder(object):
                     checked = self._checked - base
                     if later >= 0:
                         self._bad("bad_length", "length %d runs past the frame (a good frame "
-                                                "starts %d octets in)" % (length, later - s))
+                                                "starts %d octets in)", (length, later - s))
                         s = later
                         continue
-                elif n - 2 > scan:      # no start in it yet (the common case)
+                elif n - 2 > scan:      # no new start, none complete (the common case)
                     work += n - scan
                     self._scan = base + n - 2
                 else:
                     self._scan = base + scan
-                wake = base + end
-                if self._cands and self._cands[0][0] < wake:
-                    wake = self._cands[0][0]
-                self._wake = wake
+                self._end = base + end
                 self._inside = True
                 break
             if not trusted and buf[end] != FLAG and not (
                     buf[end] == ADDRESS and (end + 1 == n or buf[end + 1] == CONTROL)):
                 # Resynchronising: a start is only checked with a flag or the next frame's
                 # header where its length ends (no FCS over every 7E FF 03 of a hostile stream).
-                self._bad("bad_length", "length %d: no closing flag there" % length)
+                self._bad("bad_length", "length %d: no closing flag there", length)
                 sync = False
                 continue
             if not trusted:
@@ -409,17 +427,25 @@ class Decoder(object):
                 credit = self._credit
                 checked = self._checked - base
                 if later >= 0:
-                    self._bad("bad_length", "length %d: a good frame ends inside it" % length)
+                    self._bad("bad_length", "length %d: a good frame ends inside it", length)
                     s = later
                     continue
-            if s < checked:             # octets checked before: a re-check, budgeted
+            if not trusted and self._base + s in self._failed:
+                self._bad("bad_fcs" if buf[end] == FLAG else "bad_length",
+                          "length %d: FCS wrong (checked as a start inside a frame)", length)
+                sync = False
+                continue
+            if s < (chained if trusted else checked):   # a re-check: budgeted
                 if length > credit:
-                    self._bad("overload", "FCS budget spent: frame of length %d unchecked"
-                              % length)
+                    self._bad("overload", "FCS budget spent: frame of length %d unchecked",
+                              length)
                     sync = trusted = False
                     continue
                 credit -= length
-            if end > checked:
+            if trusted:
+                if end > chained:
+                    chained = end
+            elif end > checked:
                 checked = end
             protocol = buf[s + 2] | (buf[s + 3] << 8)
             payload = buf[s + 7:end - 2]
@@ -449,16 +475,17 @@ class Decoder(object):
             elif buf[end] == FLAG:
                 # Delimited as its length says, yet damaged. Hunt for the next flag from its
                 # start anyway (in case the length is what was damaged), counting no garbage.
-                self._bad("bad_fcs", "FCS on the wire 0x%04x, computed 0x%04x" % (carried, fcs))
+                self._bad("bad_fcs", "FCS on the wire 0x%04x, computed 0x%04x", (carried, fcs))
                 quiet = end
                 sync = trusted = False
             else:
-                self._bad("bad_length", "length %d: no closing flag there and bad FCS" % length)
+                self._bad("bad_length", "length %d: no closing flag there and bad FCS", length)
                 sync = trusted = False
         self._sync = sync
         self._trusted = trusted
         self._credit = credit
         self._checked = self._base + checked
+        self._chained = self._base + chained
         stats["frames"] += frames
         self.work += work
         return s
@@ -497,8 +524,17 @@ class Decoder(object):
                 cands.insert(lo, key)
             at = h
         self._scan = base + at
-        if cands and cands[0][0] < self._wake:
-            self._wake = cands[0][0]
+
+    def _waiting(self, buf):
+        """Inside a frame: register new starts, drop the ones whose end came without a flag
+        (they cannot be good); True while neither the frame nor a start can complete."""
+        base = self._base
+        last = base + len(buf)
+        self._scan_starts(buf, len(buf))
+        cands = self._cands
+        while cands and cands[0][0] < last and buf[cands[0][0] - base] != FLAG:
+            cands.pop(0)
+        return last <= self._end and not (cands and cands[0][0] < last)
 
     def _good_frame_inside(self, buf, s, n):
         """Header index of a good frame (closing flag included) starting after the frame at s
@@ -529,6 +565,7 @@ class Decoder(object):
                     return h            # unmarked: decoding it next is not a re-check
                 if base + end > self._checked:
                     self._checked = base + end
+                self._failed.add(base + h)
         return -1
 
     # -- standard: flags delimit the frame, octets are stuffed ----------------------------
@@ -560,7 +597,7 @@ class Decoder(object):
             end = buf.find(_FLAG_B, s)
             if end < 0:
                 if n - s > self._raw_limit:
-                    self._bad("oversize", "more than %d octets without a flag" % self._raw_limit)
+                    self._bad("oversize", "more than %d octets without a flag", self._raw_limit)
                     self._skip = True
                     sync = False
                     s = n
@@ -606,7 +643,7 @@ class Decoder(object):
                 self.stats["garbage_bytes"] += m
                 break
             if m < 6:
-                self._bad("truncated", "%d octets, shorter than a header" % m)
+                self._bad("truncated", "%d octets, shorter than a header", m)
                 break
             length = (buf[a + 4] << 8) | buf[a + 5]
             end = a + length + 8
@@ -614,14 +651,14 @@ class Decoder(object):
                 self._bad("bad_length", "length 0 (no CMD)")
                 break
             if length + 8 > self.max_frame:
-                self._bad("oversize", "length %d above max_frame" % length)
+                self._bad("oversize", "length %d above max_frame", length)
                 break
             if end > b:
                 if final:
-                    self._bad("truncated", "%d of %d octets" % (m, length + 8))
+                    self._bad("truncated", "%d of %d octets", (m, length + 8))
                 else:
-                    self._bad("bad_length", "length %d runs past the %d octets between flags"
-                              % (length, m))
+                    self._bad("bad_length", "length %d runs past the %d octets between flags",
+                              (length, m))
                 break
             protocol = buf[a + 2] | (buf[a + 3] << 8)
             payload = buf[a + 7:end - 2]
@@ -632,10 +669,10 @@ class Decoder(object):
                 carried = buf[end - 2] | (buf[end - 1] << 8)
             if fcs != carried:
                 if end == b:
-                    self._bad("bad_fcs", "FCS on the wire 0x%04x, computed 0x%04x"
-                              % (carried, fcs))
+                    self._bad("bad_fcs", "FCS on the wire 0x%04x, computed 0x%04x",
+                              (carried, fcs))
                 else:
-                    self._bad("bad_length", "length %d: bad FCS where it ends" % length)
+                    self._bad("bad_length", "length %d: bad FCS where it ends", length)
                 break
             out.append(Frame(protocol, buf[a + 6], payload))
             frames += 1

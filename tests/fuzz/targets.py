@@ -59,7 +59,7 @@ def _rfc1662(data, dialect):
             assert 0 <= frame.protocol <= 0xFFFF and 0 <= frame.cmd <= 0xFF
         assert decoder.buffered <= 2 * max_frame + 64, decoder.buffered
     # work stays linear: searches about once per octet, FCS within the budget
-    assert decoder.work <= (rfc1662.WORK_PER_OCTET + 3) * len(body) + \
+    assert decoder.work <= (rfc1662.WORK_PER_OCTET + 4) * len(body) + \
         (rfc1662.WORK_BANK + 1) * max_frame, (decoder.work, len(body))
     # resync probe: a valid frame after the garbage still decodes
     probe = rfc1662.Frame(0x2100, 0xBF, b"probe")

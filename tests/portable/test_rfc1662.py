@@ -433,15 +433,16 @@ def _work_per_octet(dialect, stream, step):
 
 
 def test_work_stays_linear_on_hostile_streams():
-    # Each octet is searched about once, and the FCS runs over at most WORK_PER_OCTET octets
-    # per octet received (the quadratic decoder rescanned every start per 8-octet read: work
-    # grew with the buffered frame, hundreds of octets examined per octet fed).
+    # Each octet is searched about twice at most; the FCS runs over each octet at most once
+    # after a good frame, once while resynchronising, plus WORK_PER_OCTET budgeted re-checks
+    # (the quadratic decoder rescanned every start per 8-octet read: work grew with the
+    # buffered frame, hundreds of octets examined per octet fed).
     for kind in ("nested", "flagged"):
         for dialect in (LEGACY, STANDARD):
             for step in (8, 1, 1000):
                 stream = _hostile(kind, 2)
                 decoder, per_octet = _work_per_octet(dialect, stream, step)
-                assert per_octet <= rfc1662.WORK_PER_OCTET + 3, (kind, dialect, step, per_octet)
+                assert per_octet <= rfc1662.WORK_PER_OCTET + 4, (kind, dialect, step, per_octet)
                 assert decoder.stats["frames"] == 0
                 # the work per octet does not grow with the length of the stream
                 longer = _work_per_octet(dialect, _hostile(kind, 6), step)[1]
