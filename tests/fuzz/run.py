@@ -6,7 +6,8 @@ Without --target, the first input octet picks the target, so one run covers them
 (-timeout, seconds per input) and memory (-rss_limit_mb) are libFuzzer's checks; a crash
 leaves its input as crash-<hash> in the current directory (build/fuzz for `make fuzz`):
 replay it with `python tests/fuzz/run.py crash-<hash>`, fix, and keep it (without its first
-octet, the target selector) as tests/fuzz/crashes/<target>-<what> so `make test` replays it. libFuzzer ends with "Done N runs in S second(s)".
+octet, the target selector) as tests/fuzz/crashes/<target>-<what> so `make test` replays it.
+libFuzzer ends with "Done N runs in S second(s)".
 """
 import os
 import sys
@@ -15,7 +16,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import targets  # noqa: E402
 
 targets.setup_paths()
-import atheris  # noqa: E402
+try:
+    import atheris
+except ImportError:
+    sys.exit("make fuzz needs atheris (requirements-dev.txt installs it on Linux x86-64); "
+             "elsewhere `pytest tests/fuzz` runs every target under hypothesis")
 
 with atheris.instrument_imports():
     import usr.qframe.codecs.rfc1662  # noqa: F401,E402
