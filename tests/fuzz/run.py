@@ -22,6 +22,10 @@ except ImportError:
     sys.exit("make fuzz needs atheris (requirements-dev.txt installs it on Linux x86-64); "
              "elsewhere `pytest tests/fuzz` runs every target under hypothesis")
 
+from usr.qframe import logging  # noqa: E402
+
+logging.basicConfig(level=logging.CRITICAL)     # handlers log every bad input: keep it quiet
+
 with atheris.instrument_imports():
     import usr.qframe.codecs.rfc1662  # noqa: F401,E402
     import usr.qframe.codecs.meter  # noqa: F401,E402
