@@ -233,17 +233,17 @@ class Decoder(object):
             start = 0
         else:
             buf.extend(data)
+            last = self._base + len(buf)
             if self._inside:                # legacy, inside a frame
-                last = self._base + len(buf)
-                if self._cands or buf.find(_START, self._scan - self._base) >= 0:
-                    if self._waiting(buf):
+                if last <= self._end:       # not complete yet
+                    if self._cands or buf.find(_START, self._scan - self._base) >= 0:
+                        if self._waiting(buf):
+                            return []
+                    else:                   # no start inside it (the common case)
+                        self.work += last - self._scan
+                        self._scan = last - 2
                         return []
-                else:                       # no start inside it (the common case)
-                    self.work += last - self._scan
-                    self._scan = last - 2
-                    if last <= self._end:
-                        return []
-            elif self._base + len(buf) <= self._wake:   # nothing can complete yet
+            elif last <= self._wake:    # nothing can complete yet
                 if self.dialect == LEGACY or _FLAG_B not in data:
                     return []
             start = self._at
@@ -267,17 +267,17 @@ class Decoder(object):
         return out
 
     def _release(self):
+        """Nothing held: offsets restart at 0 (_at, _wake and _end are set before use)."""
         self._buf = None
-        self._at = 0
         self._base = 0
-        self._wake = 0
         self._inside = False
-        self._end = 0
         self._scan = 0
-        self._cands = []
         self._checked = 0       # octets before this one went through a resync FCS check
         self._chained = 0       # ... through a check of a frame following a good one
-        self._failed = set()    # starts whose FCS failed (absolute)
+        if self._cands:
+            self._cands = []
+        if self._failed:
+            self._failed = set()    # starts whose FCS failed (absolute)
 
     def flush(self):
         """End of a burst: decode or drop what is buffered; return the Frames recovered.
@@ -304,6 +304,9 @@ class Decoder(object):
 
     def reset(self):
         """Forget buffered octets without counting them (e.g. after reopening the UART)."""
+        self._cands = []
+        self._failed = set()
+        self._at = self._wake = self._end = 0
         self._release()
         self._sync = False
         self._skip = False
@@ -526,15 +529,15 @@ class Decoder(object):
         self._scan = base + at
 
     def _waiting(self, buf):
-        """Inside a frame: register new starts, drop the ones whose end came without a flag
-        (they cannot be good); True while neither the frame nor a start can complete."""
+        """Inside a frame not complete yet: register new starts, drop the ones whose end came
+        without a flag (they cannot be good); True while no start can complete."""
         base = self._base
         last = base + len(buf)
         self._scan_starts(buf, len(buf))
         cands = self._cands
         while cands and cands[0][0] < last and buf[cands[0][0] - base] != FLAG:
             cands.pop(0)
-        return last <= self._end and not (cands and cands[0][0] < last)
+        return not (cands and cands[0][0] < last)
 
     def _good_frame_inside(self, buf, s, n):
         """Header index of a good frame (closing flag included) starting after the frame at s
