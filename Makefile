@@ -8,7 +8,7 @@ BOARD := build/board
 SHIM_MP := tools/shim:tools/shim/micropython
 ARGS ?=
 
-.PHONY: help venv gate test test-py test-mp sim bench soak clean
+.PHONY: help venv gate test test-py test-mp sim bench soak fuzz clean
 
 help:
 	@echo "make test    gate + CPython tests + MicroPython tests (sets up .venv)"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench   benchmarks (prints figures, ends with a JSON line)"
 	@echo "make soak    long power-cut runs: flash queue kill loop (SOAK_KILLS=300 per interpreter)"
 	@echo "             and the system sim with power cuts on both interpreters"
+	@echo "make fuzz    long fuzz run of every decoder and parser (atheris; FUZZ_RUNS=1000000)"
 	@echo "make deploy PORT=/dev/ttyUSB0 [MPY=1]; make run|shell|ls|wipe PORT=...; make board"
 	@echo "make meter-sim | hes | bench-uart | bench-cloud | test-cloud"
 
@@ -53,6 +54,13 @@ soak: venv
 	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 11
 	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 12 \
 		--interpreter micropython
+
+# tests/fuzz: targets.py (one per decoder/parser), run.py (atheris); `make test` runs a short
+# hypothesis pass (test_fuzz.py). Crash inputs land in build/fuzz.
+FUZZ_RUNS ?= 1000000
+fuzz: venv
+	mkdir -p build/fuzz
+	cd build/fuzz && ../../$(PY) ../../tests/fuzz/run.py --runs $(FUZZ_RUNS) $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
