@@ -14,7 +14,7 @@ help:
 	@echo "make test    gate + CPython tests + MicroPython tests (sets up .venv)"
 	@echo "make sim     run the app on the host against the simulated meter and HES (ARGS=...)"
 	@echo "make gate    portability gate only (mpy-cross 1.13 + lint)"
-	@echo "make bench   benchmarks (prints figures, ends with a JSON line)"
+	@echo "make bench   benchmarks: one table of figures vs targets, JSON in build/bench.json (ARGS=\"--only meterlink\")"
 	@echo "make deploy PORT=/dev/ttyUSB0 [MPY=1]; make run|shell|ls|wipe PORT=...; make board"
 	@echo "make meter-sim | hes | bench-uart | bench-cloud | test-cloud"
 
