@@ -56,3 +56,17 @@ def listen_on_free_port(backlog=2):
         sock.settimeout(5)
         return sock, port
     raise AssertionError("no free port")
+
+
+def fresh_folder(root, name):
+    """root/name as an empty folder (created if missing); its path."""
+    import uos
+    path = root + "/" + name
+    for folder in (root, path):
+        try:
+            uos.mkdir(folder)
+        except OSError:
+            pass
+    for entry in uos.listdir(path):
+        uos.remove(path + "/" + entry)
+    return path
