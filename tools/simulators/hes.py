@@ -222,11 +222,13 @@ class HesSim(object):
         threads: "listening" (data: port) and "stopped" (client None); "connected";
         "frame" (data: (frame type, body), after the HES handled it, so client.key is set once
         registered); "disconnected" (data: the reason). client.addr and client.key
-        ((dev, epoch) or None) identify the connection. fn first hears of the connections that
-        are already up, as if they had just connected and registered."""
+        ((dev, epoch) or None) identify the connection. fn first hears what is already up (the
+        listener, connections), as if it had just started, connected and registered."""
         with self.lock:
             self._observers.append(fn)
             clients = list(self._clients)
+        if self._listener is not None:
+            fn("listening", None, self.port)
         for client in clients:
             fn("connected", client, None)
             if client.hello is not None:

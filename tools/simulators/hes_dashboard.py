@@ -61,8 +61,6 @@ class Dashboard(object):
         self.host = host
         self.port = port
         self.fleet = Fleet()
-        if hes._listener is not None:
-            self.fleet.observe("listening", None, hes.port)
         hes.add_observer(self.fleet.observe)
         self._loop = None
         self._thread = None

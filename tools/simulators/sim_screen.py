@@ -106,6 +106,30 @@ class Sampler(object):
         }
 
 
+class LogWatch(object):
+    """A listener on the sim's log: counts the app's ERROR/WARNING lines (`counts`) and puts
+    faults and the app's errors and warnings into the fleet's activity, for the screen."""
+
+    def __init__(self, fleet):
+        self.fleet = fleet
+        self.counts = {}
+
+    def __call__(self, source, text):
+        if source == "fault":
+            self.fleet.note("fault", text)
+        elif source == "app":
+            words = text.split(" ", 2)               # "<ticks> LEVEL name: message"
+            level = words[1] if len(words) > 2 else ""
+            if level == "WARNING":
+                key = "WARNING"
+            elif level in ("ERROR", "CRITICAL") or text.startswith("Traceback"):
+                key = "ERROR"
+            else:
+                return
+            self.counts[key] = self.counts.get(key, 0) + 1
+            self.fleet.note(key.lower(), words[2] if len(words) > 2 else text)
+
+
 def _paint(text, code, color):
     return code + text + RESET if color else text
 
