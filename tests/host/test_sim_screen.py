@@ -20,8 +20,8 @@ def _snap(**changes):
     snap = {
         "interpreter": "cpython", "elapsed_s": 83.4, "log_path": "build/sim/sim.log",
         "dashboard": "http://127.0.0.1:8080/",
-        "link": {"state": "up", "since_s": 12.2, "reconnects": 3, "hes": "127.0.0.1:40123",
-                 "listening": True},
+        "link": {"state": "up", "since_s": 12.2, "module_up_s": 95, "reconnects": 3,
+                 "hes": "127.0.0.1:40123", "listening": True},
         "uplink": {"rate": 5.0, "sent": 415, "received": 413},
         "downlink": {"rate": 0.5, "sent": 41, "received": 40},
         "queue": {"queued": 2, "dropped": 0, "age_s": 3.2},
@@ -40,7 +40,7 @@ def test_one_screen_says_everything_at_a_glance():
     assert "running 0:01:23" in lines[0] and "Ctrl-C to stop" in lines[0]
     assert "build/sim/sim.log" in lines[1] and "--log" in lines[1]
     assert "http://127.0.0.1:8080/" in lines[1]
-    assert re.search(r"link\s+UP for 0:00:12 · reconnects 3", text)
+    assert re.search(r"link\s+UP for 0:00:12 · module up 0:01:35 · reconnects 3", text)
     assert re.search(r"meter → HES\s+5.0 frames/s · sent 415 · at the HES 413 · not yet 2", text)
     assert re.search(r"HES → meter\s+0.5 frames/s · sent 41 · at the meter 40", text)
     assert "2 records on the module · 0 dropped · as of 3 s ago" in text
@@ -52,13 +52,13 @@ def test_one_screen_says_everything_at_a_glance():
 
 def test_the_screen_fits_the_terminal_and_says_what_is_not_there_yet():
     snap = _snap(queue=None, faults=None, readings=[], events=[],
-                 link={"state": "down", "since_s": 2, "reconnects": 0, "hes": "h:1",
-                       "listening": False})
+                 link={"state": "down", "since_s": 2, "module_up_s": None, "reconnects": 0,
+                       "hes": "h:1", "listening": False})
     text = sim_screen.render(snap, width=40, height=12)
     assert len(text.splitlines()) == 12
     assert max(len(line) for line in text.splitlines()) <= 40
     full = sim_screen.render(snap, width=200)
-    assert "DOWN for 0:00:02" in full and "(stopped)" in full
+    assert "DOWN for 0:00:02 · module up ?" in full and "(stopped)" in full
     assert "(no heartbeat yet)" in full and "off (--faults injects them)" in full
     assert full.count("none yet") == 2
     coloured = sim_screen.render(snap, width=30, color=True)

@@ -73,11 +73,14 @@ class Sampler(object):
         module = view["modules"][0] if view["modules"] else None
         meter_got = len(system.meter.transparent) if system.meter is not None else 0
         link = {"state": "connecting", "since_s": time.monotonic() - self.started,
-                "reconnects": max(0, hes.stats["connections"] - 1),
+                "module_up_s": None, "reconnects": max(0, hes.stats["connections"] - 1),
                 "hes": "%s:%s" % (hes.host, hes.port), "listening": view["hes"]["listening"]}
         queue = None
         if module is not None:
             link.update(state=module["state"], since_s=now_wall - module["since"])
+            if module["up_s"] is not None:     # as of the last REGISTER or HEARTBEAT
+                link["module_up_s"] = module["up_s"] + (
+                    now_wall - module["up_at"] if module["state"] == "up" else 0)
             if module["queued"] is not None:
                 queue = {"queued": module["queued"], "dropped": module["dropped"],
                          "age_s": now_wall - module["up_at"] if module["up_at"] else None}
@@ -146,9 +149,11 @@ def render(snap, width=100, height=40, color=False):
             snap["log_path"], " · HES dashboard: %s" % snap["dashboard"]
             if snap["dashboard"] else ""),
         "",
-        " link        %s for %s · reconnects %d · HES %s%s" % (
-            _paint(state, state_color, color), duration(link["since_s"]), link["reconnects"],
-            link["hes"], "" if link["listening"] else _paint(" (stopped)", RED, color)),
+        " link        %s for %s · module up %s · reconnects %d · HES %s%s" % (
+            _paint(state, state_color, color), duration(link["since_s"]),
+            duration(link["module_up_s"]) if link["module_up_s"] is not None else "?",
+            link["reconnects"], link["hes"],
+            "" if link["listening"] else _paint(" (stopped)", RED, color)),
         " meter → HES %5.1f frames/s · sent %d · at the HES %d · not yet %d" % (
             up["rate"], up["sent"], up["received"], max(0, up["sent"] - up["received"])),
         " HES → meter %5.1f frames/s · sent %d · at the meter %d" % (
