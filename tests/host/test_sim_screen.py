@@ -89,7 +89,7 @@ def test_summary_in_words():
     assert "300 sent, 299 stored at the HES, 1 lost, 2 duplicates" in text
     assert "HES → meter: 30 sent, 30 received" in text
     assert "link: 4 reconnects; faults: 3 (dns 1, drop 2)" in text
-    assert "app: 1 errors, 3 warnings, exit code 0; log: build/sim/sim.log" in text
+    assert "app: errors 1, warnings 3, exit code 0; log: build/sim/sim.log" in text
     assert "lost (first): M0000299" in text
 
 

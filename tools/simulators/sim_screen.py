@@ -252,7 +252,7 @@ def summary_text(result, log_path, app_lines):
         "  link: %d reconnects; faults: %s" % (
             result.get("reconnects", 0), "%d (%s)" % (sum(faults.values()), ", ".join(
                 "%s %d" % (k, faults[k]) for k in sorted(faults))) if faults else "none"),
-        "  app: %d errors, %d warnings, exit code %s; log: %s" % (
+        "  app: errors %d, warnings %d, exit code %s; log: %s" % (
             app_lines.get("ERROR", 0), app_lines.get("WARNING", 0), result.get("app_exit"),
             log_path),
     ]
