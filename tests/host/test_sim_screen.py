@@ -154,7 +154,7 @@ def test_make_sim_in_a_terminal_shows_the_screen_and_ends_with_a_summary_on_ctrl
 def test_unattended_sim_keeps_the_log_on_stdout_and_ends_with_the_json_line(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "tools.simulators.system", "--root", str(tmp_path / "sim"),
-         "--duration", "2", "--rate", "10", "--drain-s", "20"],
+         "--duration", "2", "--rate", "10", "--drain-s", "20", "--dashboard", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
         text=True, timeout=120).stdout
     lines = out.strip().splitlines()
@@ -162,3 +162,4 @@ def test_unattended_sim_keeps_the_log_on_stdout_and_ends_with_the_json_line(tmp_
     assert result["lost"] == 0 and result["meter_sent"] >= 10
     assert "\x1b[" not in out                               # no screen without a terminal
     assert any(" hes " in line for line in lines[:-1])      # the live log, as before
+    assert any("HES dashboard: http://127.0.0.1:" in line for line in lines[:-1])

@@ -56,12 +56,15 @@ def parse_command(text):
 class Dashboard(object):
     """The web server (aiohttp, in its own thread and event loop) over a HesSim."""
 
-    def __init__(self, hes, host="127.0.0.1", port=DEFAULT_PORT):
+    def __init__(self, hes, host="127.0.0.1", port=DEFAULT_PORT, fleet=None):
+        """fleet: one the caller already feeds from hes (make sim shares its own), else new."""
         self.hes = hes
         self.host = host
         self.port = port
-        self.fleet = Fleet()
-        hes.add_observer(self.fleet.observe)
+        self.fleet = fleet
+        if fleet is None:
+            self.fleet = Fleet()
+            hes.add_observer(self.fleet.observe)
         self._loop = None
         self._thread = None
         self._runner = None
@@ -193,18 +196,18 @@ class Dashboard(object):
                     self._sockets.discard(ws)
 
 
-def start(hes, port=DEFAULT_PORT, host="127.0.0.1", say=print):
+def start(hes, port=DEFAULT_PORT, host="127.0.0.1", say=print, fleet=None):
     """A dashboard on port, or on a free port when that one is taken (said); None if the port
     is None (disabled)."""
     if port is None:
         return None
     try:
-        dashboard = Dashboard(hes, host, port).start()
+        dashboard = Dashboard(hes, host, port, fleet).start()
     except OSError as exc:
         if not port:
             raise
         say("dashboard: port %d is taken (%s): using a free port" % (port, exc.strerror))
-        dashboard = Dashboard(hes, host, 0).start()
+        dashboard = Dashboard(hes, host, 0, fleet).start()
     say("HES dashboard: %s" % dashboard.url)
     return dashboard
 

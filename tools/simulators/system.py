@@ -519,7 +519,7 @@ def main(argv=None):
     try:
         if dashboard_port is not None:
             dashboard = hes_dashboard.start(system.hes, dashboard_port, say=lambda text: (
-                print(text, flush=True) if screen_mode else log("sim", text)))
+                print(text, flush=True) if screen_mode else log("sim", text)), fleet=fleet)
         system.start()
         log("sim", "running: %s, meter %s, HES port %d%s" % (
             args.interpreter, system.meter.path if system.meter else "none", system.hes.port,
