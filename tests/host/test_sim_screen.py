@@ -43,7 +43,7 @@ def test_one_screen_says_everything_at_a_glance():
     assert re.search(r"link\s+UP for 0:00:12 · module up 0:01:35 · reconnects 3", text)
     assert re.search(r"meter → HES\s+5.0 frames/s · sent 415 · at the HES 413 · not yet 2", text)
     assert re.search(r"HES → meter\s+0.5 frames/s · sent 41 · at the meter 40", text)
-    assert "2 records on the module · 0 dropped · as of 3 s ago" in text
+    assert "2 queued on the module · 0 dropped · as of 3 s ago" in text
     assert "3 so far (drop 1, outage 2) · now: dns" in text
     assert "duplicates 1 · gaps 0 · app errors 0 · app warnings 4" in text
     assert "M0000412..." in text and "link lost: reset by the HES" in text

@@ -163,7 +163,7 @@ def render(snap, width=100, height=40, color=False):
     if queue is None:
         lines.append(" queue       (no heartbeat yet)")
     else:
-        lines.append(" queue       %d records on the module · %s dropped%s" % (
+        lines.append(" queue       %d queued on the module · %s dropped%s" % (
             queue["queued"], queue["dropped"] if queue["dropped"] is not None else "?",
             " · as of %.0f s ago" % queue["age_s"] if queue["age_s"] is not None else ""))
     faults = snap["faults"]
