@@ -59,7 +59,7 @@ def test_the_screen_fits_the_terminal_and_says_what_is_not_there_yet():
     assert max(len(line) for line in text.splitlines()) <= 40
     full = sim_screen.render(snap, width=200)
     assert "DOWN for 0:00:02 · module up ?" in full and "(stopped)" in full
-    assert "(no heartbeat yet)" in full and "off (--faults injects them)" in full
+    assert "(no heartbeat yet)" in full and "off (--faults, --power-cuts N inject them)" in full
     assert full.count("none yet") == 2
     coloured = sim_screen.render(snap, width=30, color=True)
     assert sim_screen.RED + "DOWN" in coloured
@@ -91,6 +91,11 @@ def test_summary_in_words():
     assert "link: 4 reconnects; faults: 3 (dns 1, drop 2)" in text
     assert "app: errors 1, warnings 3, exit code 0; log: build/sim/sim.log" in text
     assert "lost (first): M0000299" in text
+    assert "power cuts" not in text
+    result.update(power_cuts=2, down_s=1.25, sent_while_down=7, lost_while_down=1,
+                  lost_while_up=0)
+    assert "power cuts: 2 (down 1.2 s in all); sent while down 7, of which lost 1; lost while " \
+        "up 0" in sim_screen.summary_text(result, "x", {})
 
 
 # ---------------------------------------------------------------------- make sim in a terminal

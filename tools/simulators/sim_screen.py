@@ -53,7 +53,7 @@ class Rate(object):
 class Sampler(object):
     """Builds snapshots from the running sim (tools/simulators/system.py's objects)."""
 
-    def __init__(self, system, traffic, faults, fleet, app_lines, started, log_path,
+    def __init__(self, system, traffic, faults, fleet, app_lines, started, log_path, cuts=None,
                  dashboard_url=None):
         self.system = system
         self.traffic = traffic
@@ -62,6 +62,7 @@ class Sampler(object):
         self.app_lines = app_lines            # {"ERROR": n, "WARNING": n}, counted by the log
         self.started = started
         self.log_path = log_path
+        self.cuts = cuts                      # system.PowerCuts, or None
         self.dashboard_url = dashboard_url
         self.up_rate = Rate()
         self.down_rate = Rate()
@@ -85,8 +86,13 @@ class Sampler(object):
                 queue = {"queued": module["queued"], "dropped": module["dropped"],
                          "age_s": now_wall - module["up_at"] if module["up_at"] else None}
         faults = None
-        if self.faults is not None:
-            faults = {"counts": dict(self.faults.counts), "current": self.faults.current}
+        if self.faults is not None or self.cuts is not None:
+            faults = {"counts": dict(self.faults.counts) if self.faults else {},
+                      "current": self.faults.current if self.faults else None}
+            if self.cuts is not None:
+                faults["counts"]["power_cut"] = len(self.cuts.windows)
+                if self.cuts.windows and self.cuts.windows[-1][1] is None:
+                    faults["current"] = "power cut"
         entries = view["log"]
         return {
             "interpreter": system.interpreter,
@@ -118,8 +124,8 @@ class LogWatch(object):
         self.counts = {}
 
     def __call__(self, source, text):
-        if source == "fault":
-            self.fleet.note("fault", text)
+        if source in ("fault", "power"):
+            self.fleet.note(source, text)
         elif source == "app":
             words = text.split(" ", 2)               # "<ticks> LEVEL name: message"
             level = words[1] if len(words) > 2 else ""
@@ -168,7 +174,7 @@ def render(snap, width=100, height=40, color=False):
             " · as of %.0f s ago" % queue["age_s"] if queue["age_s"] is not None else ""))
     faults = snap["faults"]
     if faults is None:
-        lines.append(" faults      off (--faults injects them)")
+        lines.append(" faults      off (--faults, --power-cuts N inject them)")
     else:
         counts = faults["counts"]
         text = " faults      %d so far" % sum(counts.values())
@@ -256,6 +262,11 @@ def summary_text(result, log_path, app_lines):
             app_lines.get("ERROR", 0), app_lines.get("WARNING", 0), result.get("app_exit"),
             log_path),
     ]
+    if "power_cuts" in result:
+        lines.append("  power cuts: %d (down %.1f s in all); sent while down %d, of which lost "
+                     "%d; lost while up %d" % (
+                         result["power_cuts"], result["down_s"], result["sent_while_down"],
+                         result["lost_while_down"], result["lost_while_up"]))
     if result.get("lost"):
         lines.append("  lost (first): %s" % ", ".join(result.get("lost_first", [])))
     return "\n".join(lines)
