@@ -5,6 +5,7 @@ threading, logging). QFrame's package-level names for the built-in extensions (`
 `TcpClient`) and ours (`NetWatch`, `Resolver`) load on first use, so an app pays the heap of
 the extensions it touches and no more.
 """
+_namespace = globals     # before `.globals` (QFrame's module name) shadows the builtin here
 from .core import Application, AppExtension, AppExtensionABC, ConfigError, CurrentApp, Field, G
 
 __version__ = "0.2.0"
@@ -12,6 +13,7 @@ __version__ = "0.2.0"
 _LAZY = {
     "Uart": "builtins.uart",
     "TcpClient": "builtins.clients",
+    "SmsClient": "builtins.sms",
     "NetWatch": "builtins.network",
     "Resolver": "protocols.resolver",
 }
@@ -24,5 +26,5 @@ def __getattr__(name):
         raise AttributeError("module 'usr.qframe' has no attribute %r" % name)
     module = __import__("usr.qframe." + where, None, None, [name])
     value = getattr(module, name)
-    globals()[name] = value
+    _namespace()[name] = value
     return value

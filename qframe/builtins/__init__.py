@@ -1,8 +1,12 @@
 """Extensions that own I/O and threads (QFrame's `usr.qframe.builtins`).
 
 Each module is imported when an app uses it; the names below load lazily for the same reason.
+`network` here is the module usr.qframe.builtins.network (QFrame rebinds the name to its
+network extension): its register_net_callback / register_sim_callback / wait_network_ready
+reach the current app's `network` extension, so QFrame code using them runs unchanged.
 """
-_LAZY = {"Uart": "uart", "TcpClient": "clients", "NetWatch": "network"}
+_LAZY = {"Uart": "uart", "TcpClient": "clients", "SmsClient": "sms", "NetWatch": "network",
+         "NetWork": "netready"}
 
 
 def __getattr__(name):
