@@ -7,13 +7,14 @@ reach the current app's `network` extension, so QFrame code using them runs unch
 """
 _LAZY = {"Uart": "uart", "TcpClient": "clients", "SmsClient": "sms", "NetWatch": "network",
          "NetWork": "netready"}
+_MODULES = ("uart", "clients", "network", "netready", "sms", "tls")
 
 
 def __getattr__(name):
     where = _LAZY.get(name)
-    if where is None:
+    if where is None and name not in _MODULES:
         raise AttributeError("module 'usr.qframe.builtins' has no attribute %r" % name)
-    module = __import__("usr.qframe.builtins." + where, None, None, [name])
-    value = getattr(module, name)
+    module = __import__("usr.qframe.builtins." + (where or name), None, None, [name])
+    value = getattr(module, name) if where else module
     globals()[name] = value
     return value

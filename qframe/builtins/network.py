@@ -281,7 +281,10 @@ def _current():
 
 def __getattr__(name):
     if name == "network":
-        return _current()
+        try:
+            return _current()
+        except RuntimeError as exc:
+            raise AttributeError(str(exc))
     raise AttributeError("module 'usr.qframe.builtins.network' has no attribute %r" % name)
 
 
