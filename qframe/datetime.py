@@ -88,7 +88,30 @@ class TimeZone(object):
 UTC = TimeZone(0, "UTC")
 
 
-class TimeDelta(object):
+class _Comparable(object):
+    """Comparisons through _key(other): the signed difference (TypeError for another type);
+    == with another type is False."""
+
+    def __eq__(self, other):
+        return isinstance(other, type(self)) and self._key(other) == 0
+
+    def __ne__(self, other):
+        return not self.__eq__(other)
+
+    def __lt__(self, other):
+        return self._key(other) < 0
+
+    def __le__(self, other):
+        return self._key(other) <= 0
+
+    def __gt__(self, other):
+        return self._key(other) > 0
+
+    def __ge__(self, other):
+        return self._key(other) >= 0
+
+
+class TimeDelta(_Comparable):
     """A duration: days and seconds (0 <= seconds < 86400)."""
 
     def __init__(self, days=0, seconds=0, hours=0, minutes=0, weeks=0):
@@ -122,23 +145,6 @@ class TimeDelta(object):
             raise TypeError("cannot compare TimeDelta with %s" % type(other).__name__)
         return self.total_seconds() - other.total_seconds()
 
-    def __eq__(self, other):
-        return isinstance(other, TimeDelta) and self._key(other) == 0
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    def __lt__(self, other):
-        return self._key(other) < 0
-
-    def __le__(self, other):
-        return self._key(other) <= 0
-
-    def __gt__(self, other):
-        return self._key(other) > 0
-
-    def __ge__(self, other):
-        return self._key(other) >= 0
 
     def __hash__(self):
         return hash(self.total_seconds())
@@ -174,7 +180,7 @@ class _Time(object):
         return "%02d:%02d:%02d" % (self.hour, self.minute, self.second)
 
 
-class DateTime(object):
+class DateTime(_Comparable):
     """A date and time of day, optionally in a TimeZone."""
 
     def __init__(self, year, month=1, day=1, hour=0, minute=0, second=0, tz=None):
@@ -280,23 +286,6 @@ class DateTime(object):
             raise TypeError("cannot compare DateTime with %s" % type(other).__name__)
         return (self - other).total_seconds()
 
-    def __eq__(self, other):
-        return isinstance(other, DateTime) and self._key(other) == 0
-
-    def __ne__(self, other):
-        return not self.__eq__(other)
-
-    def __lt__(self, other):
-        return self._key(other) < 0
-
-    def __le__(self, other):
-        return self._key(other) <= 0
-
-    def __gt__(self, other):
-        return self._key(other) > 0
-
-    def __ge__(self, other):
-        return self._key(other) >= 0
 
     def __hash__(self):
         return hash(self._utc_seconds())

@@ -38,23 +38,18 @@ SIM_READY = 1
 
 
 class NetWatch(NetWork):
-    name = "network"
-    config_section = "NETWORK"
-    config_fields = {
-        "boot_timeout_s": Field(int, 60, lo=1, hi=3600),
+    config_fields = dict(NetWork.config_fields)   # name, section and base fields: NetWork's
+    config_fields.update({
         "check_s": Field(float, 5.0, lo=0.01, hi=3600),
-        "pdp_profile": Field(int, 1, lo=1, hi=7),
         "radio_after_s": Field(float, 120.0, lo=0, hi=86400),
         "radio_off_s": Field(float, 2.0, lo=0, hi=60),
         "radio_cycles": Field(int, 2, lo=0, hi=100),
         "restart_after_s": Field(float, 900.0, lo=0, hi=604800),
         "power_restart": Field(bool, True),
         "escalate_on_tcp": Field(bool, False),
-        "sim_detect": Field(bool, True),
-        "sim_insert_level": Field(int, 0, lo=0, hi=1),
         "wdt_s": Field(int, 0, lo=0, hi=3600),
         "wdt_feed_s": Field(float, 0.0, lo=0, hi=3600),
-    }
+    })
 
     def __init__(self, name=None, app=None):
         self.down_since = None

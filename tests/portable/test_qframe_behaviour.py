@@ -13,14 +13,7 @@ from usr.qframe.threading import (BoundedSemaphore, Condition, Event, PriorityQu
 
 
 class _Ext(AppExtensionABC):
-    def __init__(self, name, app=None):
-        self.name = name
-        self.loaded = False
-        if app is not None:
-            self.init_app(app)
-
-    def init_app(self, app):
-        app.append_extension(self)
+    loaded = False
 
     def load(self):
         self.loaded = True

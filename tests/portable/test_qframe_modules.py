@@ -1,0 +1,90 @@
+"""QFrame's helper modules on the shim: serial (loop://), qsocket (a loopback server), led
+(GPIO levels), ota (a local firmware package)."""
+import uos
+import shimctl
+from checks import listen_on_free_port, raises, wait_until
+
+from usr.qframe.led import Led
+from usr.qframe.ota import Fota
+from usr.qframe.qsocket import TcpSocket
+from usr.qframe.serial import Serial
+
+
+def test_serial_reads_what_was_written_and_times_out():
+    shimctl.reset()
+    port = Serial("loop://")
+    raises(TypeError, getattr, port, "uart")             # not open yet
+    port.open()
+    try:
+        assert port.write(b"ping") in (4, None)
+        got = b""
+        while len(got) < 4:
+            got += port.read(16, timeout=2)
+        assert got == b"ping"
+        raises(Serial.TimeoutError, port.read, 16, 0.02)
+    finally:
+        port.close()
+    raises(TypeError, port.read, 16, 0.02)               # closed: fails, never hangs
+
+
+def test_tcp_socket_round_trip_timeout_and_status():
+    shimctl.reset()
+    listener, port = listen_on_free_port()
+    sock = TcpSocket("127.0.0.1", port, timeout=0.05)
+    assert sock.status_code == 99
+    try:
+        sock.connect()
+        peer = listener.accept()[0]
+        peer.settimeout(5)
+        assert sock.status_code == 4
+        assert sock.write(b"x" * 3000) is True
+        got = b""
+        while len(got) < 3000:
+            got += peer.recv(4096)
+        raises(TcpSocket.TimeoutError, sock.read, 10)
+        peer.send(b"back")
+        assert wait_until(lambda: _read_some(sock)) == b"back"
+        peer.close()
+    finally:
+        sock.disconnect()
+        listener.close()
+    raises(ValueError, getattr, sock, "sock")
+
+
+def _read_some(sock):
+    try:
+        return sock.read(10)
+    except TcpSocket.TimeoutError:
+        return None
+
+
+def test_led_blinks_and_stops():
+    shimctl.reset()
+    led = Led(12)
+    led.on()
+    assert shimctl.gpio[12] == 1
+    levels = []
+
+    def _watch():
+        levels.append(shimctl.gpio[12])
+        return len(levels) > 1 and levels[-1] == 1 and 0 in levels
+    led.off()
+    led.blink(5, 5, 1000)
+    assert wait_until(_watch, 2000, 1)
+    assert led.stop()
+    assert shimctl.gpio[12] == 0
+
+
+def test_fota_local_upgrade_writes_flushes_and_verifies():
+    shimctl.reset()
+    path = "/usr/fw_test.bin"
+    with open(path, "wb") as f:
+        f.write(b"\x5a" * 9000)
+    progress = []
+    try:
+        assert Fota(progress_callback=progress.append).local_upgrade(path) == (True, 0)
+    finally:
+        uos.remove(path)
+    record = shimctl.state["fota"]
+    assert record["written"] == 9000 and record["flushed"] and record["verified"]
+    assert progress[-1] == 100 and record["reset_disable"] == 1
