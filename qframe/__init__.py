@@ -17,14 +17,18 @@ _LAZY = {
     "NetWatch": "builtins.network",
     "Resolver": "protocols.resolver",
 }
+# Submodules `from usr.qframe import <name>` imports (MicroPython does not fall back to
+# importing a submodule when a package's __getattr__ raises).
+_MODULES = ("builtins", "codecs", "protocols", "store", "datetime", "led", "ota", "qsocket",
+            "serial", "sync")
 
 
 def __getattr__(name):
     """PEP 562 hook: import the module behind a lazy name on first use."""
     where = _LAZY.get(name)
-    if where is None:
+    if where is None and name not in _MODULES:
         raise AttributeError("module 'usr.qframe' has no attribute %r" % name)
-    module = __import__("usr.qframe." + where, None, None, [name])
-    value = getattr(module, name)
+    module = __import__("usr.qframe." + (where or name), None, None, [name])
+    value = getattr(module, name) if where else module
     _namespace()[name] = value
     return value

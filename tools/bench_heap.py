@@ -24,6 +24,7 @@ STEPS = [
     ("cloud_link", ["usr.qframe.protocols.backoff", "usr.qframe.codecs.hes",
                     "usr.qframe.store.pqueue", "usr.qframe.builtins.tls",
                     "usr.qframe.builtins.clients"]),
+    ("builtin_network", ["usr.qframe.builtins.netready"]),   # every Application() adds it
     ("network", ["usr.qframe.builtins.network"]),
 ]
 PROBE = r'''

@@ -99,6 +99,16 @@ def test_every_qframe_module_class_and_function_exists():
     assert _missing(QFRAME_NAMES) == []
 
 
+def test_qframe_modules_import_from_the_package():
+    import usr.qframe as package
+    import usr.qframe.builtins as builtins
+    for name in ("core", "globals", "collections", "threading", "serial", "qsocket", "datetime",
+                 "led", "ota", "logging", "builtins"):
+        assert getattr(package, name).__name__ == "usr.qframe." + name
+    for name in ("network", "clients", "uart"):
+        assert getattr(builtins, name).__name__ == "usr.qframe.builtins." + name
+
+
 def test_qframe_instance_attributes_exist():
     from usr.qframe import Uart
     app = Application("names")
