@@ -180,6 +180,16 @@ def test_ordered_dict_and_local_storage():
     assert again.get("UART") == {"port": 2}
     uos.remove(path)
     raises(ValueError, LocalStorage().from_json, "/usr/missing.json")
+    app = Application("a")
+    app.config.update({"UART": {"port": 3}})
+    app.config.save(path)
+    loaded = Application("b").config.from_json(path)
+    assert loaded["UART"] == {"port": 3}
+    loaded["UART"]["port"] = 4
+    loaded.save()                                        # back to the file it read
+    assert Application("c").config.from_json(path)["UART"] == {"port": 4}
+    raises(ValueError, app.config.save)                  # never read from a file
+    uos.remove(path)
 
 
 def test_datetime_arithmetic_and_zones():

@@ -88,3 +88,23 @@ def test_fota_local_upgrade_writes_flushes_and_verifies():
     record = shimctl.state["fota"]
     assert record["written"] == 9000 and record["flushed"] and record["verified"]
     assert progress[-1] == 100 and record["reset_disable"] == 1
+
+
+def test_sms_client_reads_each_message_and_stops():
+    import sms
+    from usr.qframe import Application, SmsClient
+    got = []
+
+    class _Inbox(SmsClient):
+        def recv_callback(self, phone, msg, length):
+            got.append((phone, msg, length))
+
+    app = Application("a")
+    inbox = _Inbox("sms", app)
+    app.load()
+    sms.receive("+8613800000000", "hello")
+    sms.receive("+8613800000001", "second")
+    assert wait_until(lambda: len(got) == 2)
+    assert got == [("+8613800000000", "hello", 5), ("+8613800000001", "second", 6)]
+    assert app.sms.sendTextMsg("+86", "reply") == 0 and sms.sent[-1][1] == "reply"
+    assert app.stop() and inbox.stats["received"] == 2

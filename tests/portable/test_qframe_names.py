@@ -71,6 +71,7 @@ QFRAME_NAMES = {
 # Instance attributes QFrame sets (checked on live objects below).
 APP_ATTRIBUTES = ["name", "config", "business_threads_pool", "submit", "extensions",
                   "append_extension", "mainloop", "network"]
+CONFIG_ATTRIBUTES = ["from_json", "update", "get", "save"]     # QFrame's LocalStorage
 UART_ATTRIBUTES = ["serial", "write", "read", "listen_thread"]
 # In QFrame's clients module, still being split out of qframe/builtins/clients.py here: listed
 # so that moving them into QFRAME_NAMES is one edit once they land.
@@ -116,6 +117,7 @@ def test_qframe_instance_attributes_exist():
     uart = Uart("uart")
     uart.init_app(app)
     missing = [name for name in APP_ATTRIBUTES if not hasattr(app, name)]
+    missing += ["config." + name for name in CONFIG_ATTRIBUTES if not hasattr(app.config, name)]
     missing += ["Uart." + name for name in UART_ATTRIBUTES if not hasattr(uart, name)]
     assert missing == []
 
