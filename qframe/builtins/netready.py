@@ -9,8 +9,8 @@ with the network up, as in QFrame; unlike QFrame it gives up after NETWORK.boot_
 (cb(state): 1 inserted, 2 removed).
 
 Recovery (radio off/on, module restart) is not done here: register `NetWatch(app=app)` from
-`usr.qframe.builtins.network`; an extension named "network" takes this one's place (and
-its registered callbacks) in the app.
+`usr.qframe.builtins.network`; an extension registered as "network" replaces this one (it
+loads where it was registered and adopts the callbacks registered here).
 """
 import utime
 

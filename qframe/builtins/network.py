@@ -20,7 +20,7 @@
   extension with a `healthy()` method says True. Otherwise it starves and resets the module.
 
 NetWatch is QFrame's `NetWork` (the `network` extension every app gets, in netready.py) plus
-the above: registered as "network", it takes the built-in's place in the app. QFrame's API:
+the above: registered as "network", it replaces the built-in (see netready.py). QFrame's API:
 `wait_network_ready()`, `register_net_callback(cb)` (cb(args) with dataCall's (profile, state)
 tuple), `register_sim_callback(cb)` (cb(state) with 1 inserted, 2 removed); as in QFrame,
 `from usr.qframe.builtins import network` then `network.register_net_callback(cb)` reaches the

@@ -68,7 +68,7 @@ class Application(object):
 
     def append_extension(self, ext):
         """Register ext under ext.name (QFrame's name for it). An extension named like the
-        built-in `network` takes its place (and its registered callbacks)."""
+        built-in `network` replaces it (and adopts its registered callbacks)."""
         name = getattr(ext, "name", None)
         if not isinstance(name, str) or not name:
             raise ValueError("an extension needs a non-empty string name")
@@ -78,6 +78,7 @@ class Application(object):
                 raise ValueError("extension %r is already registered" % name)
             if hasattr(ext, "take_over"):
                 ext.take_over(builtin)
+            del self.extensions[name]       # the replacement loads where it was registered
             self._builtin_network = None
         elif hasattr(self, name):
             raise ValueError("extension name %r clashes with an Application attribute" % name)

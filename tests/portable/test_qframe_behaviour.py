@@ -43,14 +43,14 @@ def test_extensions_are_an_ordered_mapping_by_name():
     app.stop()
 
 
-def test_builtin_network_is_replaced_in_place_and_keeps_callbacks():
+def test_builtin_network_is_replaced_and_its_callbacks_kept():
     app = Application("a")
     _Ext("first", app)
     seen = []
     app.network.register_net_callback(seen.append)
     watch = _Watch()
     watch.init_app(app)
-    assert app.network is watch and app.extensions.keys() == ["network", "first"]
+    assert app.network is watch and app.extensions.keys() == ["first", "network"]
     raises(ValueError, _Watch, None, app)            # only the built-in is replaceable
     app.load()
     watch._on_datacall((1, 0))
