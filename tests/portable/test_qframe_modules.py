@@ -5,7 +5,7 @@ import shimctl
 from checks import listen_on_free_port, raises, wait_until
 
 from usr.qframe.led import Led
-from usr.qframe.ota import Fota
+from usr.qframe.ota import FileDecode, Fota
 from usr.qframe.qsocket import TcpSocket
 from usr.qframe.serial import Serial
 
@@ -108,3 +108,32 @@ def test_sms_client_reads_each_message_and_stops():
     assert got == [("+8613800000000", "hello", 5), ("+8613800000001", "second", 6)]
     assert app.sms.sendTextMsg("+86", "reply") == 0 and sms.sent[-1][1] == "reply"
     assert app.stop() and inbox.stats["received"] == 2
+
+
+# app/ (a folder), app/a.txt ("alpha\n" x 100) and b.py, as a gzip'd ustar archive
+_TAR_GZ = ("H4sIAAAAAAACA+3VOw7CMBBF0alZRbpAE/yJw3omFUgIjYKRYPdYKQMlSRRxT/HGnYsne9TsKDNzRde24yym88u5SyFIlWQBj3vWoVwp/0lL/9rkZ16vf+/jtP9Tcl4qR//z93+1s+5I8rcp2IS+sdfq+9/Hj/0fA///Emy43PK+7usDTxYAAAAAAAAAAAAAtuwN03GROAAoAAA=")
+
+
+def test_file_decode_unpacks_a_tar_gz():
+    import ubinascii
+    archive = "/usr/files_test.tar.gz"
+    target = "/usr/unpacked_test/"
+    with open(archive, "wb") as f:
+        f.write(ubinascii.a2b_base64(_TAR_GZ))
+    decoder = FileDecode(archive, parent_dir=target)
+    decoder.unzip()
+    try:
+        assert decoder.unpack() is True
+        with open(target + "app/a.txt") as f:
+            assert f.read() == "alpha\n" * 100
+        with open(target + "b.py") as f:
+            assert f.read() == "print('b')\n"
+        assert decoder.get_update_files() == [{"file_name": "app/a.txt", "size": 600},
+                                              {"file_name": "b.py", "size": 11}]
+    finally:
+        for path in (target + "app/a.txt", target + "b.py", target + "app", target[:-1],
+                     archive):
+            try:
+                uos.remove(path)
+            except OSError:
+                uos.rmdir(path)
