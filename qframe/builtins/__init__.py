@@ -1,31 +1,13 @@
 """Extensions that own I/O and threads (QFrame's `usr.qframe.builtins`).
 
 Each module is imported when an app uses it; the names below load lazily for the same reason.
+`network` here is the module usr.qframe.builtins.network (QFrame rebinds the name to its
+network extension): its register_net_callback / register_sim_callback / wait_network_ready
+reach the current app's `network` extension, so QFrame code using them runs unchanged.
 """
-_LAZY = {"Uart": "uart", "TcpClient": "clients", "TcpServer": "server", "NetWatch": "network",
-         "Watchdog": "watchdog"}
+from ..core.lazy import lazy_names, load_without_pep562
 
-
-def __getattr__(name):
-    if name == "_lazy_probe":
-        return True
-    where = _LAZY.get(name)
-    if where is None:
-        raise AttributeError("module 'usr.qframe.builtins' has no attribute %r" % name)
-    module = __import__("usr.qframe.builtins." + where, None, None, [name])
-    value = getattr(module, name)
-    globals()[name] = value
-    return value
-
-
-def _module_getattr_works():
-    try:
-        import usys
-        return getattr(usys.modules[__name__], "_lazy_probe", None) is True
-    except Exception:
-        return False
-
-
-if not _module_getattr_works():     # a firmware built without PEP 562: load them now
-    for _name in _LAZY:
-        __getattr__(_name)
+_LAZY = {"Uart": "uart", "TcpClient": "clients", "TcpServer": "server", "SmsClient": "sms",
+         "NetWatch": "network", "NetWork": "netready", "Watchdog": "watchdog"}
+__getattr__ = lazy_names(__name__, _LAZY)
+load_without_pep562(__name__, _LAZY)

@@ -24,6 +24,7 @@ is dropped and the link reconnects.
 import usocket
 import utime
 
+from .sms import SmsClient  # noqa: F401  (QFrame's builtins.clients exports it)
 from ..codecs import hes as hesproto
 from ..core.config import ConfigError, Field
 from ..core.ext import AppExtension
@@ -425,10 +426,7 @@ class TcpClient(AppExtension):
 
     # ------------------------------------------------------------------ link thread
     def _extension(self, name):
-        for ext in self.app.extensions:
-            if ext.name == name:
-                return ext
-        return None
+        return self.app.extensions.get(name)
 
     def _connect_timeout(self):
         cfg = self.config
@@ -612,7 +610,7 @@ class TcpClient(AppExtension):
         if not self._start(conn):
             return
         self.state = "connected"
-        rx = Thread(self._rx_loop, (conn,), "tcp-rx").start()
+        rx = Thread(self._rx_loop, (conn,), name="tcp-rx").start()
         endpoint = self._endpoint
         session = self.session
         try:

@@ -20,113 +20,72 @@
   healthy. `wdt_s` / `wdt_feed_s` are that extension's keys of earlier versions (still read
   by it, with a warning).
 
-QFrame compatible: `wait_network_ready()`, `register_net_callback(cb)` (cb(args) with dataCall's
-(profile, state) tuple), `register_sim_callback(cb)` (cb(state) with 1 inserted, 2 removed).
+NetWatch is QFrame's `NetWork` (the `network` extension every app gets, in netready.py) plus
+the above: registered as "network", it replaces the built-in (see netready.py). QFrame's API:
+`wait_network_ready()`, `register_net_callback(cb)` (cb(args) with dataCall's (profile, state)
+tuple), `register_sim_callback(cb)` (cb(state) with 1 inserted, 2 removed); as in QFrame,
+`from usr.qframe.builtins import network` then `network.register_net_callback(cb)` reaches the
+current app's network extension.
 """
 import utime
 
 from ..core.config import Field
-from ..core.ext import AppExtension
 from ..logging import getLogger
 from ..threading import Event, Thread
+from .netready import NetWork
 
 _log = getLogger("network")
 SIM_READY = 1
-SIM_INSERTED = 1
-SIM_REMOVED = 2
-_SLICE_S = 1
 
 
-class NetWatch(AppExtension):
-    name = "network"
-    config_section = "NETWORK"
-    config_fields = {
-        "boot_timeout_s": Field(int, 60, lo=1, hi=3600),
+class NetWatch(NetWork):
+    config_fields = dict(NetWork.config_fields)   # name, section and base fields: NetWork's
+    config_fields.update({
         "check_s": Field(float, 5.0, lo=0.01, hi=3600),
-        "pdp_profile": Field(int, 1, lo=1, hi=7),
         "radio_after_s": Field(float, 120.0, lo=0, hi=86400),
         "radio_off_s": Field(float, 2.0, lo=0, hi=60),
         "radio_cycles": Field(int, 2, lo=0, hi=100),
         "restart_after_s": Field(float, 900.0, lo=0, hi=604800),
         "power_restart": Field(bool, True),
         "escalate_on_tcp": Field(bool, False),
-        "sim_detect": Field(bool, True),
-        "sim_insert_level": Field(int, 0, lo=0, hi=1),
         "wdt_s": Field(int, 0, lo=0, hi=3600),          # deprecated: WATCHDOG.period_s
         "wdt_feed_s": Field(float, 0.0, lo=0, hi=3600),   # deprecated: WATCHDOG.feed_s
-    }
+    })
 
     def __init__(self, name=None, app=None):
-        self.stats = {"down_events": 0, "up_events": 0, "datacall_events": 0, "sim_removed": 0,
-                      "sim_inserted": 0, "radio_cycles": 0, "power_restarts": 0,
-                      "ladder_exhausted": 0, "api_errors": 0, "callback_errors": 0, "boot_wait_failed": 0}
-        self.up = False
-        self.sim_present = True
-        self.reason = "starting"
         self.down_since = None
         self.exhausted = False
         self._radio_done = 0
         self._tcp_up = None
         self._tcp_down_since = None
-        self._net_callbacks = []
-        self._sim_callbacks = []
         self._stop = Event()
         self._changed = Event()
         self._thread = None
-        self._logged_errors = []
-        AppExtension.__init__(self, name, app)
-
-    # ------------------------------------------------------------------ QFrame compatible API
-    def wait_network_ready(self, timeout_s=None):
-        """Block until the network is ready (True) or timeout_s passes / the app stops (False)."""
-        import checkNet
-        timeout_s = self.config["boot_timeout_s"] if timeout_s is None else timeout_s
-        deadline = utime.ticks_add(utime.ticks_ms(), int(timeout_s * 1000))
-        while not self._stop.is_set():
-            remaining = utime.ticks_diff(deadline, utime.ticks_ms())
-            if remaining <= 0:
-                return False
-            try:
-                stage, state = checkNet.waitNetworkReady(max(1, min(_SLICE_S, remaining // 1000)))
-            except Exception as exc:
-                self._api_error("checkNet.waitNetworkReady", exc)
-                self._stop.wait(_SLICE_S)
-                continue
-            if stage == 3 and state == 1:
-                return True
-        return False
-
-    def register_net_callback(self, callback):
-        self._net_callbacks.append(callback)
-
-    def register_sim_callback(self, callback):
-        self._sim_callbacks.append(callback)
-
-    def is_up(self):
-        return self.up
+        NetWork.__init__(self, name, app)
+        for kind in ("radio_cycles", "power_restarts", "ladder_exhausted"):
+            self.stats[kind] = 0
 
     # ------------------------------------------------------------------ lifecycle
     def load(self):
         self._stop = Event()
+        self._stopping = False
         self._install_callbacks()
         self.subscribe("tcp.connected", self._on_tcp)
         self.subscribe("tcp.disconnected", self._on_tcp)
         self._thread = Thread(self._run, name="network").start()
-        if self.config["wdt_s"] and not [e for e in self.app.extensions if e.name == "watchdog"]:
+        if self.config["wdt_s"] and "watchdog" not in self.app.extensions:
             _log.warning("NETWORK.wdt_s is set but nothing feeds a WDT: append "
                          "usr.qframe.builtins.watchdog.Watchdog (section WATCHDOG)")
 
     def stop(self, timeout=2.0):
+        self._stopping = True
         self._stop.set()
         self._changed.set()
         self.unsubscribe_all()
         return self._thread.join(timeout) if self._thread is not None else True
 
     def status(self):
-        report = dict(self.stats)
-        report["up"] = self.up
-        report["reason"] = self.reason
-        report["sim_present"] = self.sim_present
+        report = NetWork.status(self)
         report["exhausted"] = self.exhausted
         report["down_s"] = 0 if self.down_since is None else \
             utime.ticks_diff(utime.ticks_ms(), self.down_since) // 1000
@@ -136,51 +95,9 @@ class NetWatch(AppExtension):
         return self._thread is not None and self._thread.is_alive() and not self.exhausted
 
     # ------------------------------------------------------------------ firmware callbacks
-    def _install_callbacks(self):
-        cfg = self.config
-        try:
-            import dataCall
-            dataCall.setCallback(self._on_datacall)
-        except Exception as exc:
-            self._api_error("dataCall.setCallback", exc)
-        if cfg["sim_detect"]:
-            try:
-                import sim
-                if sim.setSimDet(1, cfg["sim_insert_level"]) != 0:
-                    _log.warning("sim.setSimDet failed: SIM hot-swap events may not come")
-                sim.setCallback(self._on_sim)
-            except Exception as exc:
-                self._api_error("sim hot-swap set-up", exc)
-
-    def _on_datacall(self, args):
-        """dataCall callback (firmware thread): args = (profile, state)."""
-        self.stats["datacall_events"] += 1
-        try:
-            profile, state = args[0], args[1]
-        except (TypeError, IndexError):
-            profile, state = self.config["pdp_profile"], 0
-        if profile == self.config["pdp_profile"]:
-            if state == 1:
-                self._set_state(True, "PDP context %d active" % profile)
-            else:
-                self._set_state(False, "PDP context %d deactivated" % profile)
-        self._call_all(self._net_callbacks, args)
-
     def _on_sim(self, state):
-        """sim callback (firmware thread): 1 inserted, 2 removed."""
-        present = state == SIM_INSERTED
-        if state == SIM_REMOVED:
-            self.stats["sim_removed"] += 1
-        elif present:
-            self.stats["sim_inserted"] += 1
-        if present != self.sim_present:
-            self.sim_present = present
-            _log.warning("SIM %s", "inserted" if present else "removed")
-            self.app.bus.publish("sim.changed", present)
-        if not present:
-            self._set_state(False, "SIM removed")
+        NetWork._on_sim(self, state)
         self._changed.set()
-        self._call_all(self._sim_callbacks, state)
 
     def _on_tcp(self, topic, data):
         now = utime.ticks_ms()
@@ -192,39 +109,17 @@ class NetWatch(AppExtension):
                 self._tcp_down_since = now
             self._tcp_up = False
 
-    def _call_all(self, callbacks, arg):
-        for callback in list(callbacks):
-            try:
-                callback(arg)
-            except Exception as exc:
-                self.stats["callback_errors"] += 1
-                _log.exception("network callback failed", exc)
-
-    def _api_error(self, what, exc):
-        """Count every failure of a firmware call; log the first of each kind only."""
-        self.stats["api_errors"] += 1
-        if what not in self._logged_errors:
-            self._logged_errors.append(what)
-            _log.exception("%s failed (further failures only counted)", exc, what)
-
     # ------------------------------------------------------------------ state
     def _set_state(self, up, reason):
-        if up == self.up:
-            return
-        self.up = up
-        self.reason = reason
+        if not NetWork._set_state(self, up, reason):
+            return False
         if up:
-            self.stats["up_events"] += 1
             self.down_since = None
             self._reset_ladder()
-            _log.info("network up: %s", reason)
-            self.app.bus.publish("network.up", reason)
         else:
-            self.stats["down_events"] += 1
             self.down_since = utime.ticks_ms()
-            _log.warning("network down: %s", reason)
-            self.app.bus.publish("network.down", reason)
         self._changed.set()
+        return True
 
     def _reset_ladder(self):
         self._radio_done = 0
@@ -321,3 +216,32 @@ class NetWatch(AppExtension):
         else:
             self.stats["ladder_exhausted"] += 1
             _log.critical("network down for %d s: escalation ladder exhausted", down_ms // 1000)
+
+
+# ---------------------------------------------------------------------- QFrame's module API
+# QFrame's `usr.qframe.builtins.network` is the built-in extension itself; here it is this
+# module, whose functions (and `network`) reach the current app's network extension.
+def _current():
+    from ..globals import CurrentApp
+    return CurrentApp().network
+
+
+def __getattr__(name):
+    if name == "network":
+        try:
+            return _current()
+        except RuntimeError as exc:
+            raise AttributeError(str(exc))
+    raise AttributeError("module 'usr.qframe.builtins.network' has no attribute %r" % name)
+
+
+def wait_network_ready(timeout_s=None):
+    return _current().wait_network_ready(timeout_s)
+
+
+def register_net_callback(callback):
+    return _current().register_net_callback(callback)
+
+
+def register_sim_callback(callback):
+    return _current().register_sim_callback(callback)

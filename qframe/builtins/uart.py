@@ -11,6 +11,10 @@ default feeds the RFC 1662 Decoder (`dialect` legacy or standard) and dispatches
 frame through `resolver` on the app's worker pool, never on the reader thread; a handler's
 reply (protocol, cmd, payload) is framed and written back. QFrame-style subclasses override
 `recv_callback(data)` to get the raw bytes and call `write(data)` to send raw bytes.
+QFrame's other names: `serial` (the open port: a usr.qframe.serial.Serial unless open_port()
+is overridden), `read(size, timeout)` (reading yourself competes with the reader thread),
+`listen_thread` (the reader Thread; its stop() ends the reading) and `listen_thread_worker`
+(the reader loop).
 
 Defaults: a 0x2100 frame from the meter is published as `meter.transparent` (payload bytes)
 unless a 0x2100 handler was registered before load(); `hes.data` from the bus is framed as
@@ -97,7 +101,8 @@ class Uart(AppExtension):
         self._dir_pin = None
         self._dialect = rfc1662.LEGACY
         self._stop_signal = threads.Event()
-        self._reader = None
+        self.serial = None
+        self.listen_thread = None
         self._write_lock = threads.Lock()
         self._inbox = []
         self._inbox_bytes = 0
@@ -117,7 +122,8 @@ class Uart(AppExtension):
             self.resolver.add(self.on_transparent, meter.PROTO_TRANSPARENT)
         self._stop_signal.clear()
         self.subscribe("hes.data", self._on_hes_data)
-        self._reader = self.app.spawn(self._read_loop, name="uart-reader")
+        self.listen_thread = self.app.spawn(self.listen_thread_worker, name="uart-reader",
+                                            stop_event=self._stop_signal)
 
     def stop(self, timeout=2.0):
         """End the reader, let the inbox drain, close the port; False if a bound expired."""
@@ -125,9 +131,9 @@ class Uart(AppExtension):
         self._stop_signal.set()
         self.unsubscribe_all()
         ok = True
-        if self._reader is not None:
-            ok = self._reader.join(timeout)
-            self._reader = None
+        if self.listen_thread is not None:
+            ok = self.listen_thread.join(timeout)
+            self.listen_thread = None
         while self._pending() and utime.ticks_diff(deadline, utime.ticks_ms()) > 0:
             self._schedule_drain()
             utime.sleep_ms(2)
@@ -243,7 +249,12 @@ class Uart(AppExtension):
             except Exception as exc:
                 _log.exception("transparent frame handling failed", exc)
 
-    def _read_loop(self):
+    def read(self, size, timeout=None):
+        """Read up to size bytes from the port (QFrame's; see the module docstring)."""
+        return self.serial.read(size, timeout)
+
+    def listen_thread_worker(self):
+        """The reader thread: read, pass each chunk to recv_callback, reopen on errors."""
         cfg = self.config
         chunk = cfg["read_chunk"]
         poll_ms = cfg["poll_ms"]
@@ -353,12 +364,12 @@ class Uart(AppExtension):
     # -- the port --------------------------------------------------------------------------
 
     def open_port(self):
-        """A new port object (any/read/write/close) from the config; override to use
+        """A new open port (any/read/write/close) from the config: a Serial; override to use
         another kind of port."""
-        import machine
+        from ..serial import Serial
         cfg = self.config
-        return machine.UART(cfg["port"], cfg["baudrate"], cfg["bytesize"], cfg["parity"],
-                            cfg["stopbits"], cfg["flowctl"])
+        return Serial(cfg["port"], cfg["baudrate"], cfg["bytesize"], cfg["parity"],
+                      cfg["stopbits"], cfg["flowctl"]).open()
 
     def _setup_rs485(self, port):
         """Let the UART drive the RS-485 direction pin, or drive it ourselves around writes."""
@@ -382,7 +393,7 @@ class Uart(AppExtension):
         port = None
         try:
             port = self.open_port()
-            self._setup_rs485(port)
+            self._setup_rs485(getattr(port, "uart", port))
         except Exception as exc:
             if port is not None:
                 try:
@@ -394,7 +405,7 @@ class Uart(AppExtension):
             return False
         if self.decoder is not None:
             self.decoder.reset()
-        self._port = port
+        self._port = self.serial = port
         if self._ever_opened:
             self.stats["reopens"] += 1
             _log.warning("UART %r reopened", self.config["port"])

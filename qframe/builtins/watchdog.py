@@ -97,14 +97,13 @@ class Watchdog(AppExtension):
         app = self.app
         if not app.running:
             return "app not running"
-        pool = app.workers
-        if pool is not None:
-            if pool.alive() < pool.size:
-                return "worker pool: %d of %d threads alive" % (pool.alive(), pool.size)
-            stuck = self._probe_pool(pool)
-            if stuck:
-                return stuck
-        for ext in app.extensions:
+        pool = app.business_threads_pool
+        if pool.dead():
+            return "worker pool: %d of %d threads died" % (pool.dead(), len(pool._threads))
+        stuck = self._probe_pool(pool)
+        if stuck:
+            return stuck
+        for ext in app.extensions.values():
             healthy = getattr(ext, "healthy", None)
             if healthy is not None and ext is not self and not healthy():
                 return "extension %s not healthy" % ext.name

@@ -1,11 +1,12 @@
 """The Application mediator: config, extensions in load order, lifecycle, bus, worker pool."""
 from .bus import EventBus
 from .config import Config, ConfigError, Field
+from ..collections import OrderedDict as _OrderedDict
+from ..globals import AppGlobals, CurrentApp, G
 from ..logging import getLogger, basicConfig, level_from_name
 from .. import threading as threads
 
 _log = getLogger("app")
-_current = [None]
 
 APP_FIELDS = {
     "workers": Field(int, 2, lo=1, hi=16),
@@ -18,75 +19,69 @@ APP_FIELDS = {
 }
 
 
-class AppGlobals(object):
-    """Per-app scratch space returned by G() (QFrame's app-context globals)."""
-
-    def get(self, name, default=None):
-        return getattr(self, name, default)
-
-    def set(self, name, value):
-        setattr(self, name, value)
-
-    def setdefault(self, name, value):
-        if not hasattr(self, name):
-            setattr(self, name, value)
-        return getattr(self, name)
-
-
-def CurrentApp():
-    """The most recently created Application (QFrame's CurrentApp)."""
-    app = _current[0]
-    if app is None:
-        raise RuntimeError("no Application has been created")
-    return app
-
-
-def G():
-    """The current app's globals object (QFrame's G)."""
-    return CurrentApp().g
+class Extensions(_OrderedDict):
+    """app.extensions: name -> extension in registration order (iterating yields the names,
+    as QFrame's OrderedDict does)."""
 
 
 class Application(object):
     """The mediator every extension registers with.
 
-    init_app (extensions register) -> load() (config checked, extensions loaded in order;
-    QFrame's mainloop() is the same) -> stop() (extensions stopped in reverse order, their
-    threads and the worker pool joined within APP.stop_timeout).
+    Application(name) (makes it CurrentApp(), adds the built-in `network` extension) ->
+    init_app (extensions register, in load order) -> load() (config checked, extensions loaded
+    in order; QFrame's mainloop() is the same) -> stop() (extensions stopped in reverse order,
+    their threads and the worker pool joined within APP.stop_timeout).
+
+    `extensions` maps name -> extension in registration order (`'uart' in app.extensions`,
+    `.values()`, `.items()`, `app.extensions[name] = obj`); each is also `app.<name>`.
+    `business_threads_pool` (`submit`) works from the start: its threads start on the first
+    call; load() applies APP.workers and APP.backlog.
     """
 
     def __init__(self, name="app"):
         self.name = name
         self.config = Config()
-        self.extensions = []
+        self.extensions = Extensions()
         self.bus = EventBus()
         self.g = AppGlobals()
-        self.workers = None
+        self.business_threads_pool = self._new_pool()
         self.running = False
         self.stats = {"config_errors": 0, "config_unknown": 0, "load_failures": 0}
         self._threads = []
-        _current[0] = self
+        CurrentApp.set(self)
+        G.set(self.g)
+        from ..builtins.netready import NetWork
+        self._builtin_network = NetWork(app=self)
+
+    def _new_pool(self):
+        return threads.ThreadPoolExecutor(APP_FIELDS["workers"].default, False,
+                                          APP_FIELDS["backlog"].default, self.name + "-worker")
 
     def __getattr__(self, name):
         # Only reached when normal lookup fails: extensions by name.
-        if name != "extensions":
-            for ext in self.extensions:
-                if ext.name == name:
-                    return ext
+        if name != "extensions" and name in self.extensions:
+            return self.extensions[name]
         raise AttributeError("app has no extension %r" % name)
 
     def append_extension(self, ext):
-        """Register ext under ext.name (QFrame's name for it)."""
+        """Register ext under ext.name (QFrame's name for it). An extension named like the
+        built-in `network` replaces it (and adopts its registered callbacks)."""
         name = getattr(ext, "name", None)
         if not isinstance(name, str) or not name:
             raise ValueError("an extension needs a non-empty string name")
-        for other in self.extensions:
-            if other.name == name:
+        if name in self.extensions:
+            builtin = self._builtin_network
+            if builtin is None or self.extensions[name] is not builtin:
                 raise ValueError("extension %r is already registered" % name)
-        if hasattr(self, name):
+            if hasattr(ext, "take_over"):
+                ext.take_over(builtin)
+            del self.extensions[name]       # the replacement loads where it was registered
+            self._builtin_network = None
+        elif hasattr(self, name):
             raise ValueError("extension name %r clashes with an Application attribute" % name)
         if getattr(ext, "app", None) is None:
             ext.app = self
-        self.extensions.append(ext)
+        self.extensions[name] = ext
 
     def check_config(self, repair=False):
         """Fill defaults and check APP and every extension's section.
@@ -96,7 +91,7 @@ class Application(object):
         """
         errors = self.config.resolve("APP", APP_FIELDS, repair)
         declared = {"APP": APP_FIELDS}
-        for ext in self.extensions:
+        for ext in self.extensions.values():
             section = getattr(ext, "config_section", None)
             if section:
                 fields = getattr(ext, "config_fields", {})
@@ -121,7 +116,7 @@ class Application(object):
         """APP values below what an extension needs (its `app_minimums`: {key: (least, why)})."""
         errors = []
         settings = self.config["APP"]
-        for ext in self.extensions:
+        for ext in self.extensions.values():
             minimums = getattr(ext, "app_minimums", None) or {}
             for key in sorted(minimums):
                 least, why = minimums[key]
@@ -144,55 +139,60 @@ class Application(object):
         settings = self.config["APP"]
         basicConfig(level=level_from_name(settings["log_level"]), path=settings["log_file"] or "",
                     max_bytes=settings["log_max_bytes"], backups=settings["log_backups"])
-        self.workers = threads.WorkerPool(settings["workers"], settings["backlog"],
-                                          name=self.name + "-worker").start()
+        if self.business_threads_pool.stopped:
+            self.business_threads_pool = self._new_pool()
+        self.business_threads_pool.resize(settings["workers"], settings["backlog"])
         self.running = True
         loaded = []
-        for ext in self.extensions:
+        for name, ext in self.extensions.items():
             load = getattr(ext, "load", None)
             try:
                 if load is not None:
                     load()
             except Exception as exc:
                 self.stats["load_failures"] += 1
-                _log.exception("extension %s failed to load", exc, ext.name)
+                _log.exception("extension %s failed to load", exc, name)
                 self._stop_extensions(loaded)
                 self.running = False
-                self.workers.stop(settings["stop_timeout"])
+                self._stop_pool(settings["stop_timeout"])
                 raise
-            loaded.append(ext)
-        _log.info("%s loaded: %s", self.name, ", ".join(e.name for e in self.extensions))
+            loaded.append((name, ext))
+        _log.info("%s loaded: %s", self.name, ", ".join(self.extensions.keys()))
 
     mainloop = load
 
-    def submit(self, fn, *args):
-        """Run fn(*args) on the app's worker pool; False if the backlog is full."""
-        if self.workers is None:
-            raise RuntimeError("app not loaded")
-        return self.workers.submit(fn, *args)
+    def submit(self, *args, **kwargs):
+        """Run a call on the app's worker pool, never blocking (see ThreadPoolExecutor):
+        submit(fn, *args) -> False if the backlog is full; QFrame's submit(target=fn,
+        args=(...)) / submit(Task) -> the task's result. After stop() calls are rejected."""
+        return self.business_threads_pool.submit(*args, **kwargs)
 
-    def spawn(self, target, args=(), name="thread"):
+    def _stop_pool(self, timeout):
+        return self.business_threads_pool.stop(timeout)
+
+    def spawn(self, target, args=(), name="thread", stop_event=None):
         """Start a thread the app joins on stop(); target must return once app.running is False
-        or its owner's stop signal is set."""
-        thread = threads.Thread(target, args, name).start()
+        or its stop signal (stop_event, which the thread's stop() sets) is set."""
+        thread = threads.Thread(target, args, name=name, stop_event=stop_event).start()
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         return thread
 
-    def _stop_extensions(self, exts):
+    def _stop_extensions(self, loaded):
+        """Stop the (name, extension) pairs of loaded in reverse order."""
         timeout = self.config.get("APP", {}).get("stop_timeout", 3.0)
         ok = True
-        for index in range(len(exts) - 1, -1, -1):
-            ext = exts[index]
+        for index in range(len(loaded) - 1, -1, -1):
+            name, ext = loaded[index]
             stop = getattr(ext, "stop", None)
             if stop is None:
                 continue
             try:
                 if stop(timeout) is False:
                     ok = False
-                    _log.warning("extension %s did not stop within %s s", ext.name, timeout)
+                    _log.warning("extension %s did not stop within %s s", name, timeout)
             except Exception as exc:
                 ok = False
-                _log.exception("extension %s failed to stop", exc, ext.name)
+                _log.exception("extension %s failed to stop", exc, name)
         return ok
 
     def stop(self):
@@ -204,8 +204,8 @@ class Application(object):
             return True
         self.running = False
         timeout = self.config["APP"]["stop_timeout"]
-        ok = self._stop_extensions(self.extensions)
-        ok = self.workers.stop(timeout) and ok
+        ok = self._stop_extensions(self.extensions.items())
+        ok = self._stop_pool(timeout) and ok
         for thread in self._threads:
             if not thread.join(timeout):
                 ok = False
@@ -215,12 +215,15 @@ class Application(object):
         return ok
 
     def status(self):
-        """A snapshot of every counter: app, bus, workers and each extension."""
+        """A snapshot of every counter: app, bus, workers, the command registry (once an
+        uplink created `app.commands`) and each extension."""
         report = {"app": dict(self.stats), "running": self.running, "bus": dict(self.bus.stats)}
-        if self.workers is not None:
-            report["workers"] = dict(self.workers.stats)
-        for ext in self.extensions:
+        report["workers"] = dict(self.business_threads_pool.stats)
+        commands = getattr(self, "commands", None)
+        if commands is not None:
+            report["commands"] = dict(commands.stats)
+        for name, ext in self.extensions.items():
             status = getattr(ext, "status", None)
-            report[ext.name] = status() if status is not None else {}
+            report[name] = status() if status is not None else {}
         return report
 

@@ -137,10 +137,13 @@ def close_match(name, known):
 
 
 class Config(dict):
-    """`app.config`: a plain dict of sections plus from_json and validation."""
+    """`app.config`: a plain dict of sections plus from_json, save and validation."""
+
+    path = None
 
     def from_json(self, path):
         """Merge the JSON object in path into this config (section by section)."""
+        self.path = path
         try:
             f = open(path)
         except OSError as exc:
@@ -157,6 +160,15 @@ class Config(dict):
             raise ConfigError([(path, None, "nested deeper than %d levels" % MAX_DEPTH)])
         self.merge(data)
         return self
+
+    def save(self, to_path=None):
+        """Write the config as JSON to to_path (default: the file from_json read), as QFrame's
+        LocalStorage.save."""
+        path = to_path or self.path
+        if path is None:
+            raise ValueError("no path to save the config to")
+        with open(path, "w") as f:
+            ujson.dump(self, f)
 
     def merge(self, data):
         """Update sections key by key (a section dict is merged, other values replaced)."""

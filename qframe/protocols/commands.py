@@ -8,9 +8,10 @@
     reply = commands.execute(b'{"id": 7, "cmd": "relay", "args": null}')
     # -> {"id": 7, "cmd": "relay", "ok": True, "result": {"closed": True}}
 
-The registry is an app extension named "commands", so `app.commands` reaches it and
-`app.status()` reports its counters; `commands_of(app)` creates it on first use, so any
-extension (TCP and MQTT uplinks, DLMS, OTA) can register into the same one in any order.
+The registry belongs to the app (`app.commands`, not an extension: QFrame apps see only the
+extensions they added) and `app.status()` reports its counters; `commands_of(app)` creates it
+on first use, so any extension (TCP and MQTT uplinks, DLMS, OTA) can register into the same
+one in any order.
 Every app has `ping` (-> "pong") and `status` (-> app.status()).
 
 `execute(request)` never raises: a request (JSON bytes/str or an already decoded dict) that is
@@ -23,7 +24,6 @@ run in the caller's thread (an uplink's receive thread): keep them short (hand l
 """
 import ujson
 
-from ..core.ext import AppExtension
 from ..logging import getLogger
 
 _log = getLogger("commands")
@@ -34,15 +34,13 @@ MAX_DEPTH = 32
 _INT64 = 1 << 63
 
 
-class CommandRegistry(AppExtension):
+class CommandRegistry(object):
     """See the module docstring."""
 
-    name = "commands"
-
-    def __init__(self, name=None, app=None):
+    def __init__(self, app=None):
+        self.app = app
         self.stats = {"executed": 0, "ok": 0, "unknown": 0, "failed": 0, "rejected": 0}
         self._handlers = {}
-        AppExtension.__init__(self, name, app)
         self.register("ping", _pong)
         self.register("status", self._status)
 
@@ -123,10 +121,10 @@ def _pong(args):
 
 def commands_of(app):
     """The app's CommandRegistry (`app.commands`), created and registered on first use."""
-    for ext in app.extensions:
-        if ext.name == "commands":
-            return ext
-    return CommandRegistry(app=app)
+    registry = getattr(app, "commands", None)
+    if registry is None:
+        registry = app.commands = CommandRegistry(app)
+    return registry
 
 
 def _decode(request):

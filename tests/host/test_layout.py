@@ -51,6 +51,10 @@ def _files(folder):
                 yield os.path.join(root, name)
 
 
+# The one sanctioned exception: every Application gets QFrame's built-in `network` extension.
+ALLOWED = {("qframe/core/app.py", "builtins")}
+
+
 @pytest.mark.parametrize("folder", sorted(RULES))
 def test_layers_do_not_leak(folder):
     banned_modules, banned_folders = RULES[folder]
@@ -60,6 +64,8 @@ def test_layers_do_not_leak(folder):
         for name in sorted(modules & banned_modules):
             problems.append("%s imports %s" % (os.path.relpath(path, board.REPO), name))
         for name in sorted(folders & banned_folders):
+            if (os.path.relpath(path, board.REPO), name) in ALLOWED:
+                continue
             problems.append("%s imports qframe/%s" % (os.path.relpath(path, board.REPO), name))
     assert problems == []
 
@@ -93,5 +99,6 @@ def test_import_usr_qframe_loads_the_core_only_and_extensions_on_first_use(inter
     loaded = set(loaded.split())
     assert loaded == {"usr.qframe", "usr.qframe.core", "usr.qframe.core.app",
                       "usr.qframe.core.bus", "usr.qframe.core.config", "usr.qframe.core.ext",
+                      "usr.qframe.core.lazy", "usr.qframe.collections", "usr.qframe.globals",
                       "usr.qframe.logging", "usr.qframe.threading"}
     assert same == "True"

@@ -1,6 +1,12 @@
-"""An app written for QuecPython's QFrame (tests/host/qframe_app/main.py, a QFrame-style dev.json)
-runs unchanged on qframe, on CPython and MicroPython: meter bytes on a real pty reach a plain
-TCP server and the server's bytes reach the meter, raw, both ways."""
+"""Apps written for QuecPython's QFrame run unchanged on qframe, on CPython and MicroPython,
+with a QFrame-style dev.json: meter bytes on a real pty reach a plain TCP server and the
+server's bytes reach the meter.
+
+- qframe_app/: a raw UART <-> TCP relay (QFrame's demo DTU shape).
+- qframe_meter_app/: a meter gateway in the shape of QFrame's electricity-meter solution
+  (business module, a resolver registered through app.extensions[...], a Thread per frame,
+  logger.warn with several arguments, usys.print_exception on a bad frame).
+"""
 import json
 import os
 import pty
@@ -27,6 +33,94 @@ def _read_until(read, wanted, what):
         assert time.monotonic() < deadline, "%s: got %r, wanted %r" % (what, got, wanted)
         got += read()
     return got
+
+
+class _Rig(object):
+    """A board root holding an app folder's files, a pty meter and a TCP server."""
+
+    def __init__(self, tmp_path, interpreter, app_dir):
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(1)
+        self.meter, self.port_side = pty.openpty()
+        tty.setraw(self.meter)
+        config = {  # QFrame's dev.json keys only, plus a host for the loopback server
+            "TCP_SERVER": {"host": "127.0.0.1", "port": self.server.getsockname()[1],
+                           "timeout": 5, "keep_alive": 5},
+            "UART": {"port": os.ttyname(self.port_side), "baudrate": 115200, "bytesize": 8,
+                     "parity": 0, "stopbits": 1, "flowctl": 0},
+        }
+        root = str(tmp_path / "board")
+        board.stage(root, config)
+        os.remove(os.path.join(root, "usr", "main.py"))
+        folder = os.path.join(HERE, app_dir)
+        for name in os.listdir(folder):
+            if name.endswith(".py"):
+                shutil.copy(os.path.join(folder, name), os.path.join(root, "usr", name))
+        self.app = subprocess.Popen(board.run_command(root, interpreter, 30),
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.server.settimeout(DEADLINE_S)
+        self.conn = None
+        self.output = ""
+
+    def accept(self):
+        self.conn, _ = self.server.accept()
+        self.conn.settimeout(0.2)
+
+    def read_server(self):
+        try:
+            return self.conn.recv(4096)
+        except socket.timeout:
+            return b""
+
+    def read_meter(self):
+        if select.select([self.meter], [], [], 0.2)[0]:
+            return os.read(self.meter, 4096)
+        return b""
+
+    def meter_until_server(self, data, wanted):
+        """Repeat data from the meter until wanted reaches the server (the UART may open
+        after the TCP link)."""
+        deadline = time.monotonic() + DEADLINE_S
+        got = b""
+        while wanted not in got:
+            assert time.monotonic() < deadline, "meter bytes never reached the server: %r" % got
+            os.write(self.meter, data)
+            got += self.read_server()
+
+    def close(self):
+        self.app.send_signal(signal.SIGINT)
+        self.output = self.app.communicate(timeout=30)[0].decode(errors="replace")
+        self.server.close()
+        if self.conn is not None:
+            self.conn.close()
+        os.close(self.meter)
+        os.close(self.port_side)
+        return self.output
+
+
+@pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
+def test_qframe_meter_gateway_runs_unchanged(tmp_path, interpreter):
+    rig = _Rig(tmp_path, interpreter, "qframe_meter_app")
+    try:
+        rig.accept()
+        rig.meter_until_server(b"\x7e\x21\x05hello\x7e", b"hello")
+        rig.conn.sendall(b"down")
+        _read_until(rig.read_meter, b"\x7e\x21\x04down\x7e", "server bytes at the meter")
+        os.write(rig.meter, b"\x7e\x22\x00\x7e")
+        _read_until(rig.read_meter, b"\x7e\x22\x04pong\x7e", "the resolver's reply")
+        os.write(rig.meter, b"\x7e\x21\x09abc\x7e")
+        deadline = time.monotonic() + DEADLINE_S
+        while "dropped bad frame" not in rig.output:
+            assert time.monotonic() < deadline, rig.output
+            rig.output += os.read(rig.app.stdout.fileno(), 65536).decode(errors="replace")
+    finally:
+        output = rig.output + rig.close()
+    assert "GATEWAY loaded: network, framer, uart, client" in output, output
+    assert "QFrame API check ok" in output, output
+    assert "ValueError: length 9 but 3 octets" in output, output      # usys.print_exception
+    assert "Traceback" in output and "framing.py" in output, output
+    assert "GATEWAY stopped" in output, output
 
 
 @pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
@@ -79,6 +173,6 @@ def test_qframe_dtu_relays_raw_bytes_both_ways(tmp_path, interpreter):
         server.close()
         os.close(meter)
         os.close(port_side)
-    assert "DTU loaded: client, uart" in output, output
+    assert "DTU loaded: network, client, uart" in output, output
     assert "Traceback" not in output, output
     assert "DTU stopped" in output, output

@@ -76,6 +76,7 @@ def test_the_app_owns_one_registry_any_extension_can_reach():
     app = Application("cmdapp")
     first = commands_of(app)
     assert commands_of(app) is first and app.commands is first
+    assert "commands" not in app.extensions     # QFrame apps see only their own extensions
     first.register("hello", lambda args: "hi")
     assert app.commands.execute({"cmd": "hello"})["result"] == "hi"
     status = app.commands.execute({"id": 1, "cmd": "status"})

@@ -28,11 +28,13 @@ def test_queue_fifo_bounds_and_timeout():
     queue = Queue(2)
     queue.put(1)
     queue.put(2)
-    raises(QueueFull, queue.put, 3)
+    raises(QueueFull, queue.put, 3, False)
+    raises(QueueFull, queue.put, 3, True, 0.02)
     assert queue.get() == 1
-    assert queue.get(0.1) == 2
+    assert queue.get(timeout=0.1) == 2
+    raises(QueueEmpty, queue.get, False)
     started = utime.ticks_ms()
-    raises(QueueEmpty, queue.get, 0.03)
+    raises(QueueEmpty, queue.get, True, 0.03)
     assert utime.ticks_diff(utime.ticks_ms(), started) >= 25
 
 

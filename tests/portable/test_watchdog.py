@@ -62,7 +62,7 @@ def test_a_stuck_worker_pool_starves_the_watchdog():
     try:
         wd = app.watchdog
         assert shimctl.wait_for(lambda: wd.stats["feeds"] >= 2)
-        for _ in range(app.workers.size):
+        for _ in range(app.business_threads_pool.max_workers):
             app.submit(release.wait)          # every worker blocked
         assert shimctl.wait_for(lambda: wd.stats["starved"] >= 1)
         assert wd.cause.startswith("worker pool stuck")

@@ -25,6 +25,7 @@ STEPS = [
                     "usr.qframe.store.pqueue", "usr.qframe.protocols.commands",
                     "usr.qframe.protocols.uplink", "usr.qframe.builtins.tls",
                     "usr.qframe.builtins.clients"]),
+    ("builtin_network", ["usr.qframe.builtins.netready"]),   # every Application() adds it
     ("network", ["usr.qframe.builtins.network"]),
 ]
 PROBE = r'''

@@ -22,6 +22,7 @@ ALLOWED_IMPORTS = {
     # QuecPython modules
     "machine", "osTimer", "checkNet", "dataCall", "net", "sim", "misc", "fota", "app_fota",
     "ql_fs", "log", "modem", "ntptime", "umqtt", "utils", "queue", "sys_bus", "pm", "atcmd",
+    "sms", "request", "app_fota_download",
     "usr",
 }
 MISSING_NAMES = {

@@ -1,0 +1,40 @@
+"""Names a package loads on first use: its module-level __getattr__ (PEP 562).
+
+    _LAZY = {"Uart": "builtins.uart"}
+    __getattr__ = lazy_names(__name__, _LAZY)
+    load_without_pep562(__name__, _LAZY)
+
+An attribute in the table is imported from its submodule; any other name is tried as a
+submodule of the package, because MicroPython does not fall back to importing a submodule
+(`from usr.qframe import serial`) once a package has a __getattr__. Firmware built without
+PEP 562 support never calls the hook: load_without_pep562 notices and loads the table at once.
+"""
+import usys
+
+
+def lazy_names(package, table):
+    def getattr_(name):
+        if name == "_lazy_probe":
+            return True
+        if name.startswith("__"):
+            raise AttributeError(name)
+        where = table.get(name)
+        try:
+            module = __import__(package + "." + (where or name), None, None, [name])
+        except ImportError:
+            if where is not None:
+                raise
+            raise AttributeError("module '%s' has no attribute '%s'" % (package, name))
+        value = getattr(module, name) if where else module
+        setattr(usys.modules[package], name, value)
+        return value
+    return getattr_
+
+
+def load_without_pep562(package, table):
+    """On firmware whose modules ignore __getattr__, import every name of table now."""
+    module = usys.modules[package]
+    if getattr(module, "_lazy_probe", None) is not True:
+        hook = module.__getattr__
+        for name in table:
+            hook(name)
