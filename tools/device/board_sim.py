@@ -1,8 +1,8 @@
 """The virtual board's peers for `make board SIM=1`: the simulated meter and HES, and the site
 config that points the app at them.
 
-    peers = SimPeers(site_config="build/board-site.json").start()
-    ... make deploy PORT=build/board.tty CONFIG=build/board-site.json; make run ...
+    peers = SimPeers("build/vboard/site.json", "build/vboard/meter.tty").start()
+    ... make deploy PORT=build/board.tty CONFIG=build/vboard/site.json; make run ...
     peers.stop()
 
 The meter (tools/simulators/meter.py) is on a pty linked at `meter_link` and sends a
@@ -16,13 +16,10 @@ import json
 import os
 import threading
 
-from tools.hostrun.board import REPO
 from tools.simulators.hes import HesSim
 from tools.simulators.meter import MeterSim
 from tools.simulators.system import app_config
 
-SITE_CONFIG = os.path.join(REPO, "build", "board-site.json")
-METER_LINK = os.path.join(REPO, "build", "board-meter.tty")
 LOG_FILE = "/usr/log/app.log"
 QUIET_HES = ("heartbeat", "raw")
 
@@ -30,7 +27,7 @@ QUIET_HES = ("heartbeat", "raw")
 class SimPeers(object):
     """Meter and HES simulators plus the site config; see the module docstring."""
 
-    def __init__(self, site_config=SITE_CONFIG, meter_link=METER_LINK, every_s=2.0, say=print):
+    def __init__(self, site_config, meter_link, every_s=2.0, say=print):
         self.site_config = site_config
         self.meter_link = meter_link
         self.every_s = every_s

@@ -281,7 +281,7 @@ def main(argv=None):
                  "" if vboard.ready else "; /usr/main.py is still running (no prompt yet: a "
                  "tool's Ctrl-C interrupts it, as on the module)"))
         if args.sim:
-            peers = _start_peers(port)
+            peers = _start_peers(port, vboard.root)
         print("PORT=%s" % port)
         if peers:
             print("the app is deployed with %s (meter on %s, HES on 127.0.0.1:%d):\n"
@@ -315,10 +315,12 @@ def _short(path):
     return path if rel.startswith("..") else rel
 
 
-def _start_peers(port):
-    """make board SIM=1: meter and HES simulators, then the app deployed with their config."""
+def _start_peers(port, root):
+    """make board SIM=1: meter and HES simulators, then the app deployed with their config
+    (ROOT/site.json; the meter's pty is linked as ROOT/meter.tty)."""
     from tools.device import board_sim, deploy
-    peers = board_sim.SimPeers(say=lambda line: print(line, flush=True)).start()
+    peers = board_sim.SimPeers(os.path.join(root, "site.json"), os.path.join(root, "meter.tty"),
+                               say=lambda line: print(line, flush=True)).start()
     try:
         if deploy.deploy(port, config=_short(peers.site_config)) != 0:
             raise RuntimeError("deploying the app to the board failed")
