@@ -2,7 +2,7 @@
 
 Each module is imported when an app uses it; the names below load lazily for the same reason.
 """
-_LAZY = {"Uart": "uart", "TcpClient": "clients", "NetWatch": "network"}
+_LAZY = {"Uart": "uart", "TcpClient": "clients", "TcpServer": "server", "NetWatch": "network"}
 
 
 def __getattr__(name):

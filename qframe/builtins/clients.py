@@ -1,41 +1,83 @@
-"""The cloud link: a TCP/TLS client (or one-client server) to the HES with store-and-forward uplink.
+"""The cloud link's socket driver: `TcpClient` (dev.json section TCP_SERVER, `app.tcp`).
 
-    TcpClient(app=app)        # dev.json section TCP_SERVER, reachable as app.tcp
+    TcpClient(app=app)                  # or QFrame's way: client = TcpClient("client");
+                                        # client.init_app(app)
 
-Uplink: every `meter.transparent` payload (and every `send(data)`, from any thread) goes into a
-PersistentQueue on flash first and stays there until delivery is confirmed: by the HES's ack in
-the framed protocol ("ack"), or by the socket accepting it in "raw" mode (the default: bytes
-in, bytes out, as QFrame apps and a plain HES expect; see qframe/hesproto.py for both). While the link is down the queue fills (bounded, oldest dropped
-and counted) and drains in order once it is back.
+The uplink's decisions (what to send when, acks, window, heartbeat, timeouts, commands) are
+the UplinkSession's (qframe/protocols/uplink.py); the wire format is the HES-protocol plug-in's
+(qframe/codecs/hes.py, `protocol`). This module only moves bytes: it connects (DNS, TCP, TLS;
+exponential backoff with jitter between attempts, paused between `network.down` and
+`network.up`), feeds the session what arrives and writes what the session hands out, and drops
+the connection when the session says so. The server role (`role: "server"`) accepts instead of
+connecting: qframe/builtins/server.py.
 
-Downlink: received data goes to `recv_callback(data)` (QFrame's hook; the default publishes
-`hes.data`), HES commands are answered (`commands`: name -> fn(args) -> result).
+QFrame's API: `send(data)` (True: accepted into the flash queue, False: rejected), a
+`recv_callback(data)` subclasses override (the default publishes `hes.data`), `connect()` /
+`disconnect()` (True on success; disconnect holds the link down until connect), `sock` (the
+live connection; ValueError when there is none).
 
-Link: DNS + connect with `connect_timeout`, optional TLS in the client role (a CA file and/or a
-pinned SHA-256 fingerprint of the server certificate, see qframe/tls.py), a registration frame on connect, a heartbeat every
-`heartbeat_s`, reconnects with exponential backoff and jitter (`backoff_base_s` .. `backoff_cap_s`),
-paused between `network.down` and `network.up`. Publishes `tcp.connected` (peer) and
-`tcp.disconnected` (reason). Two threads: the link thread (connects, sends) and, per connection,
-a receive thread; both notice stop within `poll_s` (a blocking connect within `connect_timeout`).
+Threads: the link thread (connects, writes) and, per connection, a receive thread; both notice
+stop within `poll_s` (a blocking connect within `connect_timeout`). Neither ends on an
+unexpected exception: it is logged with its cause, counted (`link_exceptions`), the connection
+is dropped and the link reconnects.
 """
 import usocket
 import utime
 
-from ..protocols.backoff import Backoff
-from ..core.config import Field
+from ..codecs import hes as hesproto
+from ..core.config import ConfigError, Field
 from ..core.ext import AppExtension
 from ..logging import getLogger
-from ..store.pqueue import PersistentQueue
+from ..protocols.backoff import Backoff
+from ..protocols.commands import commands_of
+from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS, UplinkSession, open_queue
 from ..threading import Event, Lock, Thread
-from ..codecs import hes as hesproto
+from .identity import device_id
 
 _log = getLogger("tcp")
 _TIMEOUT_ERRNOS = (11, 110, 116)
 _MAX_WAIT_S = 1.0   # longest uninterrupted wait of the link thread (it beats between waits)
 TLS_RECORD = 16384  # a TLS read takes a whole record, so no decrypted bytes wait unseen
 
+# TCP_SERVER keys by concern (docs/CLOUD_LINK.md has the table); QFrame's own are host, port,
+# timeout and keep_alive.
+LINK_FIELDS = {
+    "host": Field(str, "127.0.0.1"),
+    "port": Field(int, 9000, lo=1, hi=65535),
+    "role": Field(str, "client", choices=("client", "server")),
+    "listen_port": Field(int, 0, lo=0, hi=65535),
+    "connect_timeout": Field(float, 10.0, lo=0.1, hi=120),
+    "timeout": Field(float, None, lo=0.1, hi=120, optional=True),
+    "keepalive": Field(int, 0, lo=0, hi=120),
+    "keep_alive": Field(int, None, lo=0, hi=120, optional=True),
+    "nodelay": Field(bool, True),
+    "send_timeout_s": Field(float, 30.0, lo=0.1, hi=3600),
+    "poll_s": Field(float, 0.2, lo=0.01, hi=5),
+    "recv_size": Field(int, 1024, lo=16, hi=65536),
+}
+TLS_FIELDS = {
+    "tls": Field(bool, False),
+    "tls_ca": Field(str, ""),
+    "tls_fingerprint": Field(str, ""),
+    "tls_hostname": Field(str, ""),
+    "tls_verify": Field(str, "required", choices=("required", "none")),
+}
+RECONNECT_FIELDS = {
+    "backoff_base_s": Field(float, 1.0, lo=0.01, hi=3600),
+    "backoff_cap_s": Field(float, 300.0, lo=0.01, hi=86400),
+    "stable_s": Field(float, 10.0, lo=0, hi=3600),
+}
 
-def _is_timeout(exc):
+
+def merge_fields(*groups):
+    """One config_fields dict from several groups."""
+    fields = {}
+    for group in groups:
+        fields.update(group)
+    return fields
+
+
+def is_timeout(exc):
     """A timeout or would-block error (the operation may simply be tried again)."""
     if exc.args and exc.args[0] in _TIMEOUT_ERRNOS:
         return True
@@ -52,7 +94,17 @@ def _since_ms(start):
     return utime.ticks_diff(utime.ticks_ms(), start)
 
 
-class _Connection(object):
+def tls_problem(config):
+    """Why this TCP_SERVER config must not start a TLS link, or None."""
+    if config.get("tls") and not config.get("tls_ca") and not config.get("tls_fingerprint") \
+            and config.get("tls_verify") != "none":
+        return ConfigError([("TCP_SERVER", "tls", "true with neither tls_ca nor tls_fingerprint"
+                             " would accept any server; set one, or tls_verify: \"none\" to"
+                             " accept that")])
+    return None
+
+
+class Connection(object):
     """One connected socket (plain or TLS): whole-buffer send, recv that returns None when
     nothing arrived within `poll_s`.
 
@@ -71,7 +123,6 @@ class _Connection(object):
         self.alive = True
         self.reason = None
         self.opened = _ticks()
-        self.last_rx = self.opened
         self._poller = None
         if tls:
             import uselect
@@ -79,6 +130,9 @@ class _Connection(object):
             self._poller.register(sock, uselect.POLLIN)
         self._write = getattr(sock, "send", None) or sock.write
         self._read = getattr(sock, "recv", None) or sock.read
+
+    def __str__(self):
+        return "Connection(%s%s)" % (self.peer, "" if self.alive else ", closed")
 
     def fail(self, reason):
         """Mark the connection broken (the first reason is kept)."""
@@ -100,7 +154,7 @@ class _Connection(object):
                 else:
                     count = self._write(view[sent:])
             except OSError as exc:
-                if not _is_timeout(exc):
+                if not is_timeout(exc):
                     raise
                 count = 0
             sent += count or 0
@@ -120,15 +174,32 @@ class _Connection(object):
                 try:
                     return self._read(TLS_RECORD)   # None: only part of a record so far
                 except OSError as exc:
-                    if _is_timeout(exc):
+                    if is_timeout(exc):
                         return None
                     raise
         try:
             return self._read(size)
         except OSError as exc:
-            if _is_timeout(exc):
+            if is_timeout(exc):
                 return None
             raise
+
+    # QFrame's TcpSocket-style calls on client.sock (they bypass the flash queue)
+    def write(self, data):
+        """Send data now; True if all of it was written."""
+        try:
+            return self.send(data) == len(data)
+        except OSError:
+            return False
+
+    def read(self, size=1024):
+        """Bytes received within poll_s (b"" if none)."""
+        return self.recv(size) or b""
+
+    @property
+    def status_code(self):
+        """4 (established) while alive, 99 once closed (QuecPython's socket state codes)."""
+        return 4 if self.alive else 99
 
     def close(self):
         self.fail("closed")
@@ -137,84 +208,76 @@ class _Connection(object):
         except OSError:
             pass
 
+    disconnect = close
+
+
+class _Dialer(object):
+    """Client role: each open() is one connect attempt; failures back off."""
+
+    backs_off = True
+    polls = False
+
+    def __init__(self, client):
+        self.client = client
+
+    def open(self):
+        return self.client.dial()
+
+    def replacement(self):
+        return None
+
+    def close(self):
+        pass
+
 
 class TcpClient(AppExtension):
     name = "tcp"
     config_section = "TCP_SERVER"
-    config_fields = {
-        "host": Field(str, "127.0.0.1"),
-        "port": Field(int, 9000, lo=1, hi=65535),
-        "role": Field(str, "client", choices=("client", "server")),
-        "listen_port": Field(int, 0, lo=0, hi=65535),
-        "connect_timeout": Field(float, 10.0, lo=0.1, hi=120),
-        "timeout": Field(float, None, lo=0.1, hi=120, optional=True),
-        "keepalive": Field(int, 0, lo=0, hi=120),
-        "keep_alive": Field(int, None, lo=0, hi=120, optional=True),
-        "nodelay": Field(bool, True),
-        "tls": Field(bool, False),
-        "tls_ca": Field(str, ""),
-        "tls_fingerprint": Field(str, ""),
-        "tls_hostname": Field(str, ""),
-        "backoff_base_s": Field(float, 1.0, lo=0.01, hi=3600),
-        "backoff_cap_s": Field(float, 300.0, lo=0.01, hi=86400),
-        "stable_s": Field(float, 10.0, lo=0, hi=3600),
-        "heartbeat_s": Field(float, 60.0, lo=0, hi=86400),
-        "idle_timeout_s": Field(float, 0.0, lo=0, hi=86400),
-        "protocol": Field(str, "raw"),
-        "window": Field(int, 8, lo=1, hi=256),
-        "ack_timeout_s": Field(float, 30.0, lo=0.1, hi=3600),
-        "send_timeout_s": Field(float, 30.0, lo=0.1, hi=3600),
-        "poll_s": Field(float, 0.2, lo=0.01, hi=5),
-        "recv_size": Field(int, 1024, lo=16, hi=65536),
-        "max_frame": Field(int, 8192, lo=64, hi=65535),
-        "device_id": Field(str, ""),
-        "raw_register": Field(str, ""),
-        "raw_heartbeat": Field(str, ""),
-        "forward_health": Field(bool, False),
-        "queue_path": Field(str, "/usr/queue/uplink"),
-        "queue_max_bytes": Field(int, 65536, lo=64),
-        "queue_segment_bytes": Field(int, 4096, lo=64),
-        "queue_ram_bytes": Field(int, 8192, lo=0),
-        "queue_retry_s": Field(float, 5.0, lo=0, hi=3600),
-    }
+    config_fields = merge_fields(LINK_FIELDS, TLS_FIELDS, RECONNECT_FIELDS, SESSION_FIELDS,
+                                 QUEUE_FIELDS)
+    role = None     # None: TCP_SERVER.role decides; TcpServer sets "server"
 
     def __init__(self, name=None, app=None):
         self.stats = {"connects": 0, "connect_failures": 0, "dns_failures": 0,
                       "tls_failures": 0, "pin_failures": 0, "disconnects": 0, "link_errors": 0,
-                      "ack_timeouts": 0, "idle_timeouts": 0, "protocol_errors": 0,
-                      "registrations": 0, "heartbeats": 0, "pongs": 0, "sent_records": 0,
-                      "sent_bytes": 0, "acked_records": 0, "received_bytes": 0, "hes_data": 0,
-                      "commands": 0, "callback_errors": 0, "uplink_rejected": 0,
-                      "option_errors": 0, "replaced": 0, "net_pauses": 0}
+                      "link_exceptions": 0, "sent_bytes": 0, "received_bytes": 0,
+                      "callback_errors": 0, "uplink_rejected": 0, "option_errors": 0,
+                      "replaced": 0, "net_pauses": 0, "config_errors": 0}
         self.state = "stopped"
         self.last_error = ""
-        self.commands = {"ping": lambda args: "pong", "status": self._status_command}
         self.queue = None
         self.protocol = None
+        self.session = None
         self._conn = None
-        self._listener = None
-        self._pending = None
+        self._endpoint = None
         self._thread = None
         self._stopping = False
+        self._held = False
+        self._reregister = False
+        self._health = None
         self._net_up = True
         self._wake = Event()
         self._kick = Event()
-        self._lock = Lock()
-        self._inflight = []
-        self._ack_base = None
-        self._control = []
+        self._up = Event()
+        self._lock = Lock()          # around every session call (two threads drive it)
         self._beat_at = _ticks()
         self._started = utime.time()
+        self._device = None
         self._backoff = None
         AppExtension.__init__(self, name, app)
+
+    def __str__(self):
+        cfg = self.config if self.app is not None else {}
+        return "%s(host=\"%s\",port=%s)" % (type(self).__name__, cfg.get("host"),
+                                            cfg.get("port"))
 
     # ------------------------------------------------------------------ lifecycle
     def load(self):
         cfg = self.config
         self.protocol = hesproto.load(cfg["protocol"], cfg)
-        self.queue = PersistentQueue(cfg["queue_path"], cfg["queue_max_bytes"],
-                                     cfg["queue_segment_bytes"], cfg["queue_ram_bytes"],
-                                     int(cfg["queue_retry_s"] * 1000), name="uplink")
+        self.queue = open_queue(cfg)
+        self.session = UplinkSession(self.queue, self.protocol, cfg, commands_of(self.app),
+                                     self._info, self.stats)
         self._backoff = Backoff(cfg["backoff_base_s"], cfg["backoff_cap_s"])
         network = self._extension("network")
         self._net_up = network.is_up() if network is not None and hasattr(network,
@@ -223,8 +286,21 @@ class TcpClient(AppExtension):
         self.subscribe("network.down", self._on_network_down)
         self.subscribe("network.up", self._on_network_up)
         self.subscribe("health", self._on_health)
+        self.subscribe("meter.serial", self._on_identity)
         self._stopping = False
         self._started = utime.time()
+        problem = tls_problem(cfg) if self.current_role() == "client" else None
+        if problem is not None:
+            self.stats["config_errors"] += 1
+            self.state = "refused"
+            self.last_error = "link not started: %s" % problem
+            _log.error("%s", self.last_error)
+            return                      # the queue still accepts; nothing leaves unverified
+        if self.current_role() == "server":
+            from .server import Listener
+            self._endpoint = Listener(self)
+        else:
+            self._endpoint = _Dialer(self)
         self._thread = Thread(self._run, name="tcp-link").start()
 
     def stop(self, timeout=2.0):
@@ -236,9 +312,8 @@ class TcpClient(AppExtension):
             conn.fail("stopping")
         ok = self._thread.join(timeout) if self._thread is not None else True
         self.unsubscribe_all()
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        if self._endpoint is not None:
+            self._endpoint.close()
         if self.queue is not None:
             self.queue.close()
         self.state = "stopped"
@@ -248,7 +323,7 @@ class TcpClient(AppExtension):
         report = dict(self.stats)
         report["state"] = self.state
         report["last_error"] = self.last_error
-        report["connected"] = self._conn is not None and self._conn.alive
+        report["connected"] = self.is_connected()
         report["backoff_attempt"] = self._backoff.attempt if self._backoff else 0
         if self.queue is not None:
             queue = self.queue.status()
@@ -257,28 +332,64 @@ class TcpClient(AppExtension):
         return report
 
     def healthy(self):
-        """The link thread is alive and not stuck (it beats at least every connect/send bound)."""
+        """The link thread is alive and not stuck (it beats at least every connect/send bound);
+        a link refused by its config has no thread to watch and a reset would not help."""
+        if self.state == "refused":
+            return True
         if self._thread is None or not self._thread.is_alive():
             return False
-        cfg = self.config
-        bound = (self._connect_timeout() + cfg["send_timeout_s"] + 5) * 1000
+        bound = (self._connect_timeout() + self.config["send_timeout_s"] + 5) * 1000
         return _since_ms(self._beat_at) < bound
 
     def is_connected(self):
         return self._conn is not None and self._conn.alive
 
-    # ------------------------------------------------------------------ public API
+    def current_role(self):
+        return self.role or self.config.get("role") or "client"
+
+    # ------------------------------------------------------------------ public API (QFrame)
+    @property
+    def sock(self):
+        """The live connection (QFrame's TcpClient.sock); ValueError when not connected."""
+        conn = self._conn
+        if conn is None or not conn.alive:
+            raise ValueError("%s is not connected" % self)
+        return conn
+
     def send(self, data):
-        """Queue data for the HES (safe from any thread); its seq, or None if it was rejected."""
+        """Queue data for the HES (safe from any thread): True once accepted (it stays on flash
+        until delivered), False if it was rejected (counted)."""
         seq = self.queue.put(data)
+        self._wake.set()
         if seq is None:
             self.stats["uplink_rejected"] += 1
-        self._wake.set()
-        return seq
+            return False
+        return True
 
     def recv_callback(self, data):
         """Data received from the HES; QFrame-style subclasses override it."""
         self.app.bus.publish("hes.data", data)
+
+    def connect(self):
+        """(Re)enable the link and connect now; True once connected (within connect_timeout)."""
+        if self._thread is None:
+            return False
+        self._held = False
+        if self._backoff is not None:
+            self._backoff.reset()
+        self._kick.set()
+        self._wake.set()
+        return self._up.wait(self._connect_timeout() + 1.0)
+
+    def disconnect(self):
+        """Close the connection and keep the link down until connect(); True."""
+        self._held = True
+        conn = self._conn
+        if conn is not None:
+            conn.fail("disconnected by the app")
+        self._kick.set()
+        self._wake.set()
+        return True
 
     # ------------------------------------------------------------------ bus
     def _on_meter(self, topic, data):
@@ -301,9 +412,16 @@ class TcpClient(AppExtension):
         self._wake.set()
         self._kick.set()
 
+    # Bus callbacks only leave a note for the link thread: they may run inside a command
+    # handler, which runs under the session lock.
     def _on_health(self, topic, status):
         if self.config.get("forward_health") and self.is_connected():
-            self._queue_control(self.protocol.event("health", status))
+            self._health = status
+            self._wake.set()
+
+    def _on_identity(self, topic, value):
+        self._reregister = True          # the HES learns the meter's serial without a reconnect
+        self._wake.set()
 
     # ------------------------------------------------------------------ link thread
     def _extension(self, name):
@@ -319,6 +437,10 @@ class TcpClient(AppExtension):
     def _beat(self):
         self._beat_at = _ticks()
 
+    def pause(self, seconds):
+        """Wait up to seconds; a network change, connect() or stop() ends it early."""
+        self._wait(self._kick, seconds)
+
     def _wait(self, event, seconds):
         """Wait for event up to seconds, beating at least every _MAX_WAIT_S; True if it fired."""
         deadline = utime.ticks_add(_ticks(), int(seconds * 1000))
@@ -332,66 +454,76 @@ class TcpClient(AppExtension):
         return True
 
     def _run(self):
-        server = self.config["role"] == "server"
         while not self._stopping:
-            self._beat()
-            self._kick.clear()
-            if not self._net_up:
-                self.state = "waiting for network"
-                self._wait(self._kick, _MAX_WAIT_S)
-                continue
-            if server:
-                conn, self._pending = self._pending, None
-                if conn is None:
-                    self.state = "listening"
-                    conn = self._accept(self.config["poll_s"])
-            else:
-                conn = self._connect()
-            if conn is None:
-                if not server and not self._stopping and self._net_up:
-                    delay = self._backoff.next()
-                    self.state = "backoff"
-                    _log.info("reconnecting in %d ms (attempt %d)", int(delay * 1000),
-                              self._backoff.attempt)
-                    self._wait(self._kick, delay)
-                continue
-            self._serve(conn)
-            if _since_ms(conn.opened) >= self.config["stable_s"] * 1000:
-                self._backoff.reset()
-            if not server and not self._stopping:
-                self.state = "backoff"       # jittered pause: devices that lost the same
-                self._wait(self._kick, self._backoff.next())   # server come back spread out
-        self._close_listener()
+            try:
+                self._step()
+            except Exception as exc:        # a bug must not end the link: log, drop, go on
+                self.stats["link_exceptions"] += 1
+                self.last_error = "link thread: %s: %s" % (type(exc).__name__, exc)
+                _log.exception("link thread failed; reconnecting", exc)
+                conn = self._conn
+                if conn is not None:
+                    conn.close()
+                self._conn = None
+                self._up.clear()
+                self.pause(self._backoff.next())
+        self._endpoint.close()
 
-    def _fail(self, counter, message, exc=None):
+    def _step(self):
+        """One pass of the link thread: wait for the network, open a connection, serve it."""
+        self._beat()
+        self._kick.clear()
+        if not self._net_up or self._held:
+            self.state = "waiting for network" if not self._net_up else "disconnected"
+            self.pause(_MAX_WAIT_S)
+            return
+        endpoint = self._endpoint
+        conn = endpoint.open()
+        if conn is None:
+            if endpoint.backs_off and not self._stopping and self._net_up:
+                delay = self._backoff.next()
+                self.state = "backoff"
+                _log.info("reconnecting in %d ms (attempt %d)", int(delay * 1000),
+                          self._backoff.attempt)
+                self.pause(delay)
+            return
+        self._serve(conn)
+        if _since_ms(conn.opened) >= self.config["stable_s"] * 1000:
+            self._backoff.reset()
+        if endpoint.backs_off and not self._stopping and not self._held:
+            self.state = "backoff"       # jittered pause: devices that lost the same
+            self.pause(self._backoff.next())   # server come back spread out
+
+    def note_failure(self, counter, message, exc=None):
+        """Count and log a failed link step."""
         self.stats[counter] += 1
         self.last_error = message if exc is None else "%s (%s)" % (message, exc)
         _log.warning("%s", self.last_error)
 
-    def _connect(self):
+    def dial(self):
+        """Client role: one connection attempt; a Connection, or None (counted, logged)."""
         cfg = self.config
         host, port = cfg["host"], cfg["port"]
         self.state = "connecting"
         try:
             addr = usocket.getaddrinfo(host, port)[0][-1]
         except (OSError, IndexError) as exc:
-            self._fail("dns_failures", "cannot resolve %s" % host, exc)
+            self.note_failure("dns_failures", "cannot resolve %s" % host, exc)
             return None
         sock = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
         try:
             sock.settimeout(self._connect_timeout())
-            self._set_options(sock)
+            self.set_options(sock)
             sock.connect(addr)
         except OSError as exc:
             sock.close()
-            self._fail("connect_failures", "cannot connect to %s:%d" % (host, port), exc)
+            self.note_failure("connect_failures", "cannot connect to %s:%d" % (host, port), exc)
             return None
-        return self._open(sock, "%s:%d" % (host, port))
+        return self.adopt(sock, "%s:%d" % (host, port), cfg["tls"])
 
-    def _open(self, sock, peer):
-        """Finish a connected socket: TLS, timeouts, registration. None (closed) on failure."""
+    def adopt(self, sock, peer, tls=False):
+        """A Connection over a connected socket (TLS handshake first if tls); None on failure."""
         cfg = self.config
-        tls = cfg["tls"] and cfg["role"] == "client"
         if tls:
             sock = self._wrap_tls(sock)
             if sock is None:
@@ -400,31 +532,16 @@ class TcpClient(AppExtension):
             sock.settimeout(0 if tls else cfg["poll_s"])
         except (OSError, AttributeError):
             pass
-        conn = _Connection(sock, peer, tls, cfg["poll_s"], cfg["send_timeout_s"])
-        try:
-            self._send(conn, self.protocol.registration(self._info()))
-        except OSError as exc:
-            conn.close()
-            self._fail("connect_failures", "registration to %s failed" % peer, exc)
-            return None
-        self.stats["registrations"] += 1
-        self.stats["connects"] += 1
-        self.last_error = ""
-        _log.info("connected to %s (%s%s)", peer, self.protocol.name, ", TLS" if tls else "")
-        self.app.bus.publish("tcp.connected", peer)
-        return conn
+        return Connection(sock, peer, tls, cfg["poll_s"], cfg["send_timeout_s"])
 
-    def _set_options(self, sock):
+    def set_options(self, sock):
         """TCP_NODELAY (small frames go out at once) where the stack has it, and keepalive."""
-        if self.config["nodelay"] and hasattr(usocket, "TCP_NODELAY"):
+        cfg = self.config
+        if cfg["nodelay"] and hasattr(usocket, "TCP_NODELAY"):
             try:
                 sock.setsockopt(getattr(usocket, "IPPROTO_TCP", 6), usocket.TCP_NODELAY, 1)
             except (OSError, AttributeError) as exc:
-                self._fail("option_errors", "cannot set TCP_NODELAY", exc)
-        self._set_keepalive(sock)
-
-    def _set_keepalive(self, sock):
-        cfg = self.config
+                self.note_failure("option_errors", "cannot set TCP_NODELAY", exc)
         minutes = cfg["keep_alive"] if cfg.get("keep_alive") is not None else cfg["keepalive"]
         if not minutes:
             return
@@ -434,245 +551,167 @@ class TcpClient(AppExtension):
             else:
                 sock.setsockopt(usocket.SOL_SOCKET, usocket.SO_KEEPALIVE, 1)
         except (OSError, AttributeError) as exc:
-            self._fail("option_errors", "cannot set keepalive", exc)
+            self.note_failure("option_errors", "cannot set keepalive", exc)
 
     def _wrap_tls(self, sock):
         from .tls import wrap, PinError
         cfg = self.config
+        if not cfg["tls_ca"] and not cfg["tls_fingerprint"]:
+            _log.warning("TLS without verification (tls_verify \"none\"): any server "
+                         "certificate is accepted")
         try:
             return wrap(sock, cfg["tls_hostname"] or cfg["host"], cfg["tls_ca"],
                         cfg["tls_fingerprint"])
         except PinError as exc:
             sock.close()
-            self._fail("pin_failures", "server certificate rejected", exc)
+            self.note_failure("pin_failures", "server certificate rejected", exc)
         except (OSError, ValueError) as exc:
             sock.close()
-            self._fail("tls_failures", "TLS handshake failed", exc)
+            self.note_failure("tls_failures", "TLS handshake failed", exc)
         return None
 
-    def _accept(self, wait_s):
-        """Server role: a connection from the HES within wait_s seconds, else None."""
-        cfg = self.config
+    def _write(self, conn, outgoing):
+        """Write the session's Transmits in order, then tell it which were written."""
+        done = 0
         try:
-            if self._listener is None:
-                listener = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
-                listener.setsockopt(usocket.SOL_SOCKET, usocket.SO_REUSEADDR, 1)
-                addr = usocket.getaddrinfo("0.0.0.0", cfg["listen_port"] or cfg["port"])[0][-1]
-                listener.bind(addr)
-                listener.listen(1)
-                self._listener = listener
-            self._listener.settimeout(wait_s)
-            sock, addr = self._listener.accept()
+            for out in outgoing:
+                conn.send(out.data)
+                self.stats["sent_bytes"] += len(out.data)
+                done += 1
+        finally:
+            if done:
+                now = _ticks()
+                with self._lock:
+                    for index in range(done):
+                        self.session.written(outgoing[index], now)
+
+    def _start(self, conn):
+        """Open the session on conn and write the registration; False (closed) on failure."""
+        with self._lock:
+            self.session.open(_ticks())
+            outgoing = self.session.take()
+        try:
+            self._write(conn, outgoing)
         except OSError as exc:
-            if not _is_timeout(exc):
-                self._close_listener()
-                self._fail("connect_failures", "cannot accept", exc)
-                self._wait(self._kick, max(wait_s, self.config["poll_s"]))
-            return None
-        self._set_options(sock)
-        return self._open(sock, "%s" % (addr,))
-
-    def _close_listener(self):
-        if self._listener is not None:
-            try:
-                self._listener.close()
-            except OSError:
-                pass
-            self._listener = None
-
-    def _send(self, conn, data):
-        if data:
-            conn.send(data)
-            self.stats["sent_bytes"] += len(data)
-
-    def _queue_control(self, data):
-        if data:
+            conn.close()
             with self._lock:
-                self._control.append(data)
-            self._wake.set()
+                self.session.close()
+            self.note_failure("connect_failures", "registration to %s failed" % conn.peer, exc)
+            return False
+        self.stats["connects"] += 1
+        self.last_error = ""
+        _log.info("connected to %s (%s%s)", conn.peer, self.protocol.name,
+                  ", TLS" if conn.lock is not None else "")
+        self._conn = conn
+        self._up.set()
+        self.app.bus.publish("tcp.connected", conn.peer)
+        return True
 
     def _serve(self, conn):
-        """Send queued records, heartbeats and replies until the connection breaks."""
-        cfg = self.config
-        proto = self.protocol
-        self._conn = conn
+        """Drive the session over conn until the connection breaks or the session ends it."""
+        if not self._start(conn):
+            return
         self.state = "connected"
-        with self._lock:
-            self._inflight = []
-            self._ack_base = None
-            self._control = []
-        self.protocol.reset()            # the previous receive thread has ended
         rx = Thread(self._rx_loop, (conn,), "tcp-rx").start()
-        heartbeat_ms = int(cfg["heartbeat_s"] * 1000)
-        next_heartbeat = utime.ticks_add(_ticks(), heartbeat_ms)
-        last_sent = None
-        server = cfg["role"] == "server"
+        endpoint = self._endpoint
+        session = self.session
         try:
-            while conn.alive and not self._stopping and self._net_up:
+            while conn.alive and not self._stopping and self._net_up and not self._held:
                 self._wake.clear()
                 self._beat()
-                with self._lock:
-                    control, self._control = self._control, []
-                for data in control:
-                    self._send(conn, data)
-                last_sent = self._send_records(conn, last_sent)
                 now = _ticks()
-                if heartbeat_ms and utime.ticks_diff(now, next_heartbeat) >= 0:
-                    self._send(conn, proto.heartbeat(self._info()))
-                    self.stats["heartbeats"] += 1
-                    next_heartbeat = utime.ticks_add(now, heartbeat_ms)
-                if self._ack_overdue():
-                    self.stats["ack_timeouts"] += 1
-                    conn.fail("no ack within %s s" % cfg["ack_timeout_s"])
+                reregister, self._reregister = self._reregister, False
+                health, self._health = self._health, None
+                with self._lock:
+                    if reregister:
+                        session.register()
+                    if health is not None:
+                        session.event("health", health)
+                    session.tick(now)
+                    reason = session.close_reason
+                    outgoing = session.take()
+                    wait_ms = session.next_wakeup(now)
+                if reason:
+                    conn.fail(reason)
                     break
-                if cfg["idle_timeout_s"] and utime.ticks_diff(now, conn.last_rx) > \
-                        cfg["idle_timeout_s"] * 1000:
-                    self.stats["idle_timeouts"] += 1
-                    conn.fail("nothing received for %s s" % cfg["idle_timeout_s"])
+                if outgoing:
+                    self._write(conn, outgoing)
+                    continue            # more may fit in the window now
+                if wait_ms is None or wait_ms > _MAX_WAIT_S * 1000:
+                    wait_ms = _MAX_WAIT_S * 1000
+                if endpoint.polls:          # a replacing connection is noticed within poll_s
+                    wait_ms = min(wait_ms, self.config["poll_s"] * 1000)
+                incoming = endpoint.replacement()
+                if incoming is not None:
+                    self.stats["replaced"] += 1
+                    conn.fail("replaced by a new connection from %s" % incoming.peer)
                     break
-                wait_ms = _MAX_WAIT_S * 1000
-                if heartbeat_ms:
-                    wait_ms = min(wait_ms, max(1, utime.ticks_diff(next_heartbeat, now)))
-                if server:
-                    wait_ms = min(wait_ms, cfg["poll_s"] * 1000)
-                    incoming = self._accept(0)
-                    if incoming is not None:
-                        self.stats["replaced"] += 1
-                        conn.fail("replaced by a new connection from %s" % incoming.peer)
-                        self._pending = incoming
-                        break
-                self._wake.wait(wait_ms / 1000.0)
+                self._wake.wait(max(wait_ms, 1) / 1000.0)
         except OSError as exc:
             conn.fail("send failed (%s)" % exc)
+        self._end(conn, rx)
+
+    def _end(self, conn, rx):
         reason = conn.reason or "closed"
         if self._stopping:
             reason = "stopping"
         elif not self._net_up and not reason.startswith("network down"):
             reason = "network down"
         conn.close()
-        if not rx.join(max(1.0, cfg["poll_s"] * 4)):
+        if not rx.join(max(1.0, self.config["poll_s"] * 4)):
             _log.warning("receive thread did not end in time")
+        self._up.clear()
         self._conn = None
+        with self._lock:
+            self.session.close(reason)
         self.stats["disconnects"] += 1
-        if not self._stopping:
+        if not self._stopping and not self._held:
             self.stats["link_errors"] += 1
             self.last_error = reason
         _log.warning("disconnected from %s: %s", conn.peer, reason)
         self.app.bus.publish("tcp.disconnected", reason)
 
-    def _send_records(self, conn, last_sent):
-        """Send queued records after last_sent within the window; the new last_sent."""
-        proto = self.protocol
-        window = self.config["window"]
-        while conn.alive:
-            if proto.acked and len(self._inflight) >= window:
-                break
-            record = self.queue.peek(last_sent)
-            if record is None:
-                break
-            seq, payload = record
-            self._send(conn, proto.data(seq, payload))
-            self.stats["sent_records"] += 1
-            last_sent = seq
-            if proto.acked:
-                with self._lock:
-                    if not self._inflight:
-                        self._ack_base = _ticks()
-                    self._inflight.append(seq)
-            else:
-                self.stats["acked_records"] += self.queue.ack(seq)
-        return last_sent
-
-    def _ack_overdue(self):
-        with self._lock:
-            if not self._inflight or self._ack_base is None:
-                return False
-            return _since_ms(self._ack_base) > self.config["ack_timeout_s"] * 1000
-
     # ------------------------------------------------------------------ receive thread
     def _rx_loop(self, conn):
         size = self.config["recv_size"]
-        while conn.alive and not self._stopping:
-            try:
-                chunk = conn.recv(size)
-            except OSError as exc:
-                conn.fail("receive failed (%s)" % exc)
-                break
-            if chunk is None:
-                continue
-            if not chunk:
-                conn.fail("closed by the HES")
-                break
-            conn.last_rx = _ticks()
-            self.stats["received_bytes"] += len(chunk)
-            try:
-                events = self.protocol.feed(chunk)
-            except hesproto.ProtocolError as exc:
-                self.stats["protocol_errors"] += 1
-                conn.fail("protocol error: %s" % exc)
-                break
-            for kind, value in events:
-                self._dispatch(kind, value)
-        self._wake.set()
-
-    def _dispatch(self, kind, value):
-        if kind == "ack":
-            self._on_ack(value)
-        elif kind == "data":
-            self.stats["hes_data"] += 1
-            try:
-                self.recv_callback(value)
-            except Exception as exc:
-                self.stats["callback_errors"] += 1
-                _log.exception("recv_callback failed", exc)
-        elif kind == "command":
-            self._queue_control(self.protocol.response(self._run_command(value)))
-        elif kind == "pong":
-            self.stats["pongs"] += 1
-
-    def _on_ack(self, seq):
-        removed = self.queue.ack(seq)
-        self.stats["acked_records"] += removed
-        with self._lock:
-            self._inflight = [s for s in self._inflight if s > seq]
-            self._ack_base = _ticks() if self._inflight else None
-        self._wake.set()
-
-    def _run_command(self, command):
-        self.stats["commands"] += 1
-        name = command.get("cmd")
-        reply = {"id": command.get("id"), "cmd": name}
-        handler = self.commands.get(name)
-        if handler is None:
-            reply["ok"] = False
-            reply["error"] = "unknown command"
-            return reply
         try:
-            reply["result"] = handler(command.get("args"))
-            reply["ok"] = True
+            while conn.alive and not self._stopping:
+                try:
+                    chunk = conn.recv(size)
+                except OSError as exc:
+                    conn.fail("receive failed (%s)" % exc)
+                    break
+                if chunk is None:
+                    continue
+                if not chunk:
+                    conn.fail("closed by the HES")
+                    break
+                self.stats["received_bytes"] += len(chunk)
+                with self._lock:
+                    downlink = self.session.receive(chunk, _ticks())
+                    reason = self.session.close_reason
+                self._wake.set()
+                for data in downlink:
+                    self._deliver(data)
+                if reason:
+                    conn.fail(reason)
+                    break
+        except Exception as exc:    # never end silently: fail the connection, say why
+            self.stats["link_exceptions"] += 1
+            _log.exception("receive path failed; dropping the connection", exc)
+            conn.fail("receive path failed (%s: %s)" % (type(exc).__name__, exc))
+        self._wake.set()
+
+    def _deliver(self, data):
+        try:
+            self.recv_callback(data)
         except Exception as exc:
             self.stats["callback_errors"] += 1
-            _log.exception("command %s failed", exc, name)
-            reply["ok"] = False
-            reply["error"] = str(exc)
-        return reply
-
-    def _status_command(self, args):
-        return self.app.status()
+            _log.exception("recv_callback failed", exc)
 
     def _info(self):
-        """What registration and heartbeat frames report."""
-        return {"dev": self._device_id(), "epoch": self.queue.epoch, "app": self.app.name,
-                "up": utime.time() - self._started, "queued": len(self.queue),
-                "dropped": self.queue.stats["dropped"], "proto": self.protocol.name}
-
-    def _device_id(self):
-        device = self.config["device_id"]
-        if device:
-            return device
-        try:
-            import modem
-            device = modem.getDevImei()
-        except Exception:
-            device = None
-        return device if isinstance(device, str) and device else "unknown"
+        """What the driver adds to registration and heartbeat frames."""
+        if self._device is None or self._device == "unknown":
+            self._device = device_id(self.config["device_id"])
+        return {"dev": self._device, "app": self.app.name, "up": utime.time() - self._started,
+                "meter": self.app.bus.retained("meter.serial", "") or ""}

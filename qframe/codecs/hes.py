@@ -1,8 +1,8 @@
 """Wire formats between the module and the HES (codecs only: no sockets, no threads).
 
-`TCP_SERVER.protocol` picks one: "ack" (FramedProtocol, the default), "raw" (RawProtocol) or
-the name of a module in /usr (e.g. "usr.hes_protocol") whose `create(config)` returns an object
-with the same methods.
+`TCP_SERVER.protocol` picks one: "ack" (FramedProtocol), "raw" (RawProtocol, the default) or
+the name of a module in /usr (e.g. "usr.hes_protocol") whose `create(config)` returns a
+`Protocol` (the plug-in contract below).
 
 Framed ("ack") frames are `TYPE (1) | LENGTH (2, big endian) | BODY`:
 
@@ -38,7 +38,86 @@ HEADER_SIZE = 3
 
 
 class ProtocolError(ValueError):
-    """The peer sent something this protocol cannot parse: the connection should be reset."""
+    """The peer sent something this protocol cannot frame: the connection should be reset."""
+
+
+# -- what feed() returns: one small object per thing the peer said ------------------------
+class Acked(object):
+    """The peer has stored every record up to `seq` (cumulative)."""
+    kind = "acked"
+
+    def __init__(self, seq):
+        self.seq = seq
+
+
+class Downlink(object):
+    """Bytes for the application (QFrame's recv_callback, bus topic hes.data)."""
+    kind = "downlink"
+
+    def __init__(self, data):
+        self.data = data
+
+
+class Command(object):
+    """A command request; `body` is its undecoded JSON (qframe/protocols/commands.py decodes
+    and checks it, so hostile bodies get an error reply, not an exception)."""
+    kind = "command"
+
+    def __init__(self, body):
+        self.body = body
+
+
+class Pong(object):
+    """The peer heard a heartbeat."""
+    kind = "pong"
+
+
+class Protocol(object):
+    """The HES-protocol plug-in contract: what the uplink session needs from a wire format.
+
+    Encoders return the bytes to send (b"" or None: nothing to send); `feed` decodes what the
+    peer sent. A plug-in subclasses this (or FramedProtocol / RawProtocol) and overrides what
+    its format has; the defaults send nothing and accept nothing.
+
+      name          short name, reported in REGISTER's "proto" and in logs
+      acked         True: the peer confirms records with Acked events (kept on flash until
+                    then); False: a record counts as delivered once the transport took it
+      reset()       a new connection starts: forget partial input
+      registration(info)   first bytes on every connection (info: dev, epoch, meter, ...)
+      heartbeat(info)      sent every heartbeat_s
+      data(seq, payload)   one queued record
+      response(reply)      the answer to a Command (a dict from the command registry)
+      event(name, data)    an unsolicited report (e.g. the app's health)
+      feed(chunk)          bytes received -> list of Acked / Downlink / Command / Pong;
+                           raises ProtocolError when the stream cannot be framed
+    """
+
+    name = "base"
+    acked = False
+
+    def __init__(self, config=None):
+        self.config = config or {}
+
+    def reset(self):
+        pass
+
+    def registration(self, info):
+        return b""
+
+    def heartbeat(self, info):
+        return b""
+
+    def data(self, seq, payload):
+        raise NotImplementedError("%s cannot send records" % self.name)
+
+    def response(self, reply):
+        return b""
+
+    def event(self, name, data):
+        return b""
+
+    def feed(self, chunk):
+        raise NotImplementedError("%s cannot decode input" % self.name)
 
 
 def frame(kind, body=b""):
@@ -63,18 +142,18 @@ def seq_from(body):
     return (body[0] << 24) | (body[1] << 16) | (body[2] << 8) | body[3]
 
 
-class FramedProtocol(object):
-    """The default acknowledged protocol (see the module docstring)."""
+class FramedProtocol(Protocol):
+    """The acknowledged protocol (see the module docstring)."""
 
     acked = True
     name = "ack"
 
     def __init__(self, config=None, max_frame=8192):
-        self.max_frame = (config or {}).get("max_frame", max_frame)
+        Protocol.__init__(self, config)
+        self.max_frame = self.config.get("max_frame", max_frame)
         self._buffer = bytearray()
 
     def reset(self):
-        """Forget partial input (a new connection starts)."""
         self._buffer = bytearray()
 
     # module -> HES
@@ -85,7 +164,14 @@ class FramedProtocol(object):
         return frame(HEARTBEAT, _json(info))
 
     def data(self, seq, payload):
-        return frame(DATA, seq_bytes(seq) + bytes(payload))
+        out = frame(DATA, seq_bytes(seq))
+        out.extend(payload)
+        size = len(out) - HEADER_SIZE
+        if size > 0xFFFF:
+            raise ValueError("frame body too long: %d" % size)
+        out[1] = size >> 8
+        out[2] = size & 0xFF
+        return out
 
     def response(self, reply):
         return frame(RESPONSE, _json(reply))
@@ -95,62 +181,58 @@ class FramedProtocol(object):
 
     # HES -> module
     def feed(self, chunk):
-        """Parse received bytes; return a list of (kind, value) with kind one of
-        "ack" (seq), "data" (bytes), "command" (dict), "pong" (None)."""
         self._buffer.extend(chunk)
         events = []
         buffer = self._buffer
-        while len(buffer) >= HEADER_SIZE:
-            kind = buffer[0]
-            size = (buffer[1] << 8) | buffer[2]
+        start = 0
+        end = len(buffer)
+        while end - start >= HEADER_SIZE:
+            size = (buffer[start + 1] << 8) | buffer[start + 2]
             if size > self.max_frame:
-                raise ProtocolError("frame of %d bytes is over max_frame %d" % (size,
-                                                                                self.max_frame))
-            if len(buffer) < HEADER_SIZE + size:
+                self._buffer = bytearray()
+                raise ProtocolError("frame of %d bytes is over max_frame %d" % (
+                    size, self.max_frame))
+            if end - start < HEADER_SIZE + size:
                 break
-            body = bytes(buffer[HEADER_SIZE:HEADER_SIZE + size])
-            buffer = buffer[HEADER_SIZE + size:]
+            kind = buffer[start]
+            body = bytes(buffer[start + HEADER_SIZE:start + HEADER_SIZE + size])
+            start += HEADER_SIZE + size
             events.append(self._decode(kind, body))
-        self._buffer = buffer
+        if start:
+            self._buffer = buffer[start:]
         return events
 
     def _decode(self, kind, body):
         if kind == ACK and len(body) == 4:
-            return ("ack", seq_from(body))
+            return Acked(seq_from(body))
         if kind == DOWN_DATA:
-            return ("data", body)
+            return Downlink(body)
         if kind == PONG:
-            return ("pong", None)
+            return Pong()
         if kind == COMMAND:
-            try:
-                command = ujson.loads(body)
-            except ValueError:
-                raise ProtocolError("command is not JSON")
-            if not isinstance(command, dict):
-                raise ProtocolError("command is not a JSON object")
-            return ("command", command)
+            return Command(body)
+        self._buffer = bytearray()
         raise ProtocolError("unknown frame type 0x%02x (%d bytes)" % (kind, len(body)))
 
 
-class RawProtocol(object):
-    """Transparent bytes both ways; optional fixed registration/heartbeat strings from config
-    (`raw_register`, `raw_heartbeat`; "{dev}" is replaced by the device id)."""
+class RawProtocol(Protocol):
+    """Transparent bytes both ways; optional fixed registration/heartbeat texts from config
+    (`raw_register`, `raw_heartbeat`; "{dev}" and "{meter}" are replaced by the device id and
+    the meter's serial)."""
 
     acked = False
     name = "raw"
 
     def __init__(self, config=None):
-        config = config or {}
-        self.register_text = config.get("raw_register") or ""
-        self.heartbeat_text = config.get("raw_heartbeat") or ""
-
-    def reset(self):
-        pass
+        Protocol.__init__(self, config)
+        self.register_text = self.config.get("raw_register") or ""
+        self.heartbeat_text = self.config.get("raw_heartbeat") or ""
 
     def _text(self, template, info):
         if not template:
             return b""
-        return template.replace("{dev}", str(info.get("dev", ""))).encode()
+        text = template.replace("{dev}", str(info.get("dev", "")))
+        return text.replace("{meter}", str(info.get("meter", ""))).encode()
 
     def registration(self, info):
         return self._text(self.register_text, info)
@@ -161,21 +243,19 @@ class RawProtocol(object):
     def data(self, seq, payload):
         return payload
 
-    def response(self, reply):
-        return b""
-
-    def event(self, name, data):
-        return b""
-
     def feed(self, chunk):
-        return [("data", bytes(chunk))]
+        return [Downlink(bytes(chunk))]
 
 
 def load(name, config=None):
-    """The protocol object for TCP_SERVER.protocol: "ack", "raw" or a module name."""
+    """The Protocol for TCP_SERVER.protocol: "ack", "raw" or a module name with create(config)."""
     if name in ("", "ack"):
         return FramedProtocol(config)
     if name == "raw":
         return RawProtocol(config)
     __import__(name)
-    return usys.modules[name].create(config or {})
+    protocol = usys.modules[name].create(config or {})
+    if not isinstance(protocol, Protocol):
+        raise TypeError("%s.create() must return a usr.qframe.codecs.hes.Protocol, not %s" % (
+            name, type(protocol)))
+    return protocol

@@ -10,6 +10,8 @@ import shutil
 import threading
 import time
 
+import pytest
+
 from tools.hostrun import board
 
 from tools.simulators.condwait import wait_on
@@ -138,3 +140,19 @@ def _first_difference(a, b):
 
 def budget(*parts):
     return sum(parts) + MARGIN_S
+
+
+@pytest.fixture
+def rig(request):
+    """make(name=None, **CloudRig kwargs) -> a CloudRig named after the test; every rig made
+    is closed at the end, and must stop within its bound."""
+    rigs = []
+
+    def make(name=None, **kwargs):
+        r = CloudRig(name or request.node.name[5:25], **kwargs)
+        rigs.append(r)
+        return r
+
+    yield make
+    for r in rigs:
+        assert r.close(), "app did not stop within its bound"

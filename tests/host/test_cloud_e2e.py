@@ -31,12 +31,17 @@ def _send(system, first, count):
 
 @pytest.mark.parametrize("interpreter", INTERPRETERS)
 def test_meter_to_hes_and_back_through_faults(interpreter, tmp_path):
-    system = system_sim.System(interpreter, str(tmp_path / "board"), control=True)
+    system = system_sim.System(interpreter, str(tmp_path / "board"), control=True,
+                               extra_config={"METER": {"serial": "MTR-E2E-0001"}})
     sent = []
     try:
         system.start(BOOT_S)
         assert system.shim is not None, "no shim control server in the app"
         hes = system.hes
+        assert hes.wait_for(lambda h: h.registrations and
+                            h.registrations[-1].get("meter") == "MTR-E2E-0001", 5), \
+            "the HES never learned the meter's serial: %r" % (hes.registrations,)
+        assert hes.registrations[-1]["kind"] == "smart-meter-module"
         sent += _send(system, 0, 30)
         assert hes.wait_for(lambda h: len(h.received) == len(sent), 10)
         for index in range(3):

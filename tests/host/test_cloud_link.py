@@ -8,22 +8,8 @@ pytest.importorskip("usocket", reason="needs the QuecPython shim (tools/shim)")
 import os
 import time
 
-from cloud_helpers import CloudRig, budget, host_path
+from cloud_helpers import CloudRig, budget, host_path, rig  # noqa: F401 (fixture)
 from tools.simulators.hes import HesSim
-
-
-@pytest.fixture
-def rig(request):
-    rigs = []
-
-    def make(name=None, **kwargs):
-        r = CloudRig(name or request.node.name[5:25], **kwargs)
-        rigs.append(r)
-        return r
-
-    yield make
-    for r in rigs:
-        assert r.close(), "app did not stop within its bound"
 
 
 def test_uplink_in_order_downlink_and_commands(rig):
@@ -41,6 +27,30 @@ def test_uplink_in_order_downlink_and_commands(rig):
     assert r.hes.wait_for(lambda h: h.stats["heartbeats"] >= 1, budget(r.tcp_config["heartbeat_s"]))
     assert r.wait(lambda: r.tcp.queue.status()["records"] == 0, 2), "acked records stay queued"
     assert r.wait(lambda: r.tcp.stats["pongs"] >= 1, 2)
+
+
+def test_registration_carries_the_meter_serial_the_meter_link_learned(rig):
+    known = rig(name="serial1")
+    known.app.bus.publish("meter.serial", "MTR00000042", retain=True)   # as code/params.py does
+    known.start()
+    assert known.hes.wait_for(lambda h: h.registrations, 2)
+    assert known.hes.registrations[0]["meter"] == "MTR00000042"
+    later = rig(name="serial2").start()
+    assert later.hes.wait_for(lambda h: h.registrations, 2)
+    assert later.hes.registrations[0]["meter"] == ""      # not known yet
+    later.app.bus.publish("meter.serial", "MTR00000043", retain=True)
+    assert later.hes.wait_for(lambda h: len(h.registrations) == 2, 2)  # no reconnect needed
+    assert later.hes.registrations[1]["meter"] == "MTR00000043"
+    assert later.hes.stats["connections"] == 1
+    # a command handler runs under the session lock; what it publishes must not deadlock
+    later.app.commands.register(
+        "set_serial", lambda args: later.app.bus.publish("meter.serial", args, retain=True))
+    assert later.hes.command("set_serial", "MTR00000044", timeout=3)["ok"] is True
+    assert later.hes.wait_for(lambda h: len(h.registrations) == 3, 2)
+    assert later.hes.registrations[2]["meter"] == "MTR00000044"
+    later.publish(3)
+    assert later.wait_delivered(3)
+    later.check_exact()
 
 
 def test_tcp_reset_recovers_within_budget_and_resends_unacked(rig):

@@ -93,3 +93,36 @@ def test_ca_file_verifies_the_server(tls_hes, certs, tmp_path):
         assert wrong.tcp.stats["connects"] == 0
     finally:
         assert wrong.close()
+
+
+def test_tls_with_nothing_to_verify_against_refuses_to_start(tls_hes):
+    r = _rig("tlsnone", tls_hes)                 # tls: true, neither tls_ca nor tls_fingerprint
+    try:
+        r.start(connected=False)
+        assert r.tcp.state == "refused" and r.tcp.stats["config_errors"] == 1
+        assert "tls_ca" in r.tcp.last_error and "tls_verify" in r.tcp.last_error
+        r.publish(3)
+        assert len(r.tcp.queue) == 3             # accepted and kept: nothing leaves unverified
+        assert r.tcp.healthy()                   # a module reset would not fix the config
+        assert r.tcp.connect() is False
+        assert tls_hes.stats["connections"] == 0 and tls_hes.registrations == []
+    finally:
+        assert r.close()
+
+
+def test_tls_verify_none_is_explicit_and_warned_at_every_connect(tls_hes):
+    from usr.qframe import logging as qlogging
+    warnings = []
+    token = qlogging.add_listener(
+        lambda level, line: "without verification" in line and warnings.append(line))
+    r = _rig("tlsnonev", tls_hes, tls_verify="none")
+    try:
+        r.start()                                # any certificate: the impostor is accepted
+        r.publish(3)
+        assert r.wait_delivered(5)
+        tls_hes.drop_clients()
+        assert tls_hes.wait_for(lambda h: h.stats["connections"] >= 2, 5)
+        assert r.wait(lambda: len(warnings) >= 2, 2)
+    finally:
+        qlogging.remove_listener(token)
+        assert r.close()

@@ -96,3 +96,17 @@ class captured(object):
             if text in line:
                 return True
         return False
+
+
+def fresh_folder(root, name):
+    """root/name as an empty folder (created if missing); its path."""
+    import uos
+    path = root + "/" + name
+    for folder in (root, path):
+        try:
+            uos.mkdir(folder)
+        except OSError:
+            pass
+    for entry in uos.listdir(path):
+        uos.remove(path + "/" + entry)
+    return path

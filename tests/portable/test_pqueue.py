@@ -1,21 +1,14 @@
 """The persistent queue: order, bound, drop-oldest, restart, torn records, flash full."""
 import uos
 
+from checks import fresh_folder
 from usr.qframe.store.pqueue import PersistentQueue, encode_record, HEADER_SIZE
 
 _ROOT = "/usr/test_pqueue"
 
 
 def _fresh(name):
-    path = _ROOT + "/" + name
-    for folder in (_ROOT, path):
-        try:
-            uos.mkdir(folder)
-        except OSError:
-            pass
-    for entry in uos.listdir(path):
-        uos.remove(path + "/" + entry)
-    return path
+    return fresh_folder(_ROOT, name)
 
 
 def _payload(index, size=20):

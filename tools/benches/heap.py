@@ -22,7 +22,8 @@ STEPS = [
     ("meter_link", ["usr.qframe.codecs.rfc1662", "usr.qframe.codecs.meter",
                     "usr.qframe.protocols.resolver", "usr.qframe.builtins.uart"]),
     ("cloud_link", ["usr.qframe.protocols.backoff", "usr.qframe.codecs.hes",
-                    "usr.qframe.store.pqueue", "usr.qframe.builtins.tls",
+                    "usr.qframe.store.pqueue", "usr.qframe.protocols.commands",
+                    "usr.qframe.protocols.uplink", "usr.qframe.builtins.tls",
                     "usr.qframe.builtins.clients"]),
     ("network", ["usr.qframe.builtins.network"]),
 ]

@@ -7,6 +7,7 @@ Library (tests, tools/simulators/system.py):
     hes.wait_for(lambda h: h.registrations, 5)
     hes.send_data(b"\\x01\\x02")                   # downlink to the meter (hes.data)
     reply = hes.command("status", timeout=5)     # a COMMAND frame, the RESPONSE's dict
+    hes.send_frame(0x83, b'{"cmd": {}}')          # any frame, as a faulty or hostile HES would
     hes.stop(); hes.start()                      # server down / back (same port, same records)
     hes.refuse = True                            # accept, then reset at once
     hes.drop_clients()                           # reset every live connection (RST)
@@ -101,10 +102,11 @@ class HesSim(object):
         self.registrations = []
         self.heartbeats = []
         self.events = []
-        self.responses = {}
+        self.responses = {}       # id -> the RESPONSE's dict
+        self.replies = []         # every RESPONSE in arrival order
         self.stats = {"connections": 0, "refused": 0, "registrations": 0, "heartbeats": 0,
                       "data": 0, "duplicates": 0, "gaps": 0, "gap_records": 0, "acks": 0,
-                      "protocol_errors": 0, "downlink": 0, "commands": 0, "resets": 0,
+                      "protocol_errors": 0, "downlink": 0, "commands": 0, "frames": 0, "resets": 0,
                       "tls_errors": 0}
         self._last_seq = {}
         self._clients = []
@@ -179,6 +181,10 @@ class HesSim(object):
         body = json.dumps({"id": command_id, "cmd": name, "args": args}).encode()
         self._broadcast(frame(COMMAND, body), "commands")
         return command_id
+
+    def send_frame(self, kind, body=b""):
+        """One frame of any type and body to every connected module; how many got it."""
+        return self._broadcast(frame(kind, body), "frames")
 
     def command(self, name, args=None, timeout=5.0):
         command_id = self.send_command(name, args)
@@ -325,6 +331,7 @@ class HesSim(object):
             reply = json.loads(body)
             with self.lock:
                 self.responses[reply.get("id")] = reply
+                self.replies.append(reply)
             self._emit("response", "id %s ok=%s" % (reply.get("id"), reply.get("ok")))
         elif kind == EVENT:
             with self.lock:
