@@ -22,6 +22,22 @@ shimctl.install_fs(board.DEFAULT_ROOT)
 
 
 import pytest  # noqa: E402
+from shimlib import notes  # noqa: E402
+from usr.qframe import logging as qlog  # noqa: E402
+
+# Between tests (when pytest does not capture) a thread a test left behind must not write to the
+# terminal: the qframe console and the shim's notes are on only while a test runs.
+qlog.basicConfig(console=False)
+notes.quiet(True)
+
+
+@pytest.fixture(autouse=True)
+def _console_only_inside_tests():
+    qlog.basicConfig(console=True)
+    notes.quiet(False)
+    yield
+    qlog.basicConfig(console=False)
+    notes.quiet(True)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -25,8 +25,22 @@ try:
 except ImportError:  # pragma: no cover - only without the dev venv
     raise SystemExit("mpremote is not installed: run `make venv` (it pins mpremote)")
 
-# Seconds a device command waits for the device to answer (--timeout, QFRAME_PORT_TIMEOUT).
-DEFAULT_TIMEOUT = float(os.environ.get("QFRAME_PORT_TIMEOUT") or 5.0)
+
+
+def _env_timeout(default=5.0):
+    """Seconds a device command waits for the device (QFRAME_PORT_TIMEOUT, make PORT_TIMEOUT)."""
+    text = os.environ.get("QFRAME_PORT_TIMEOUT") or ""
+    try:
+        value = float(text) if text.strip() else default
+    except ValueError:
+        value = -1
+    if not value > 0:
+        raise SystemExit("QFRAME_PORT_TIMEOUT (make PORT_TIMEOUT) must be a positive number of "
+                         "seconds, got %r" % text)
+    return value
+
+
+DEFAULT_TIMEOUT = _env_timeout()
 
 DEVICE_IMPORTS = ("uos", "usys", "utime", "ubinascii", "uhashlib")
 
