@@ -1,6 +1,7 @@
 """Shared by the device tests (test_deploy.py, test_device_commands.py, test_virtual_board.py):
 a snapshot of the repo's device files, a virtual board, the deploy tool and mpremote as
 subprocesses, and line readers with deadlines."""
+import contextlib
 import os
 import queue
 import re
@@ -131,3 +132,17 @@ def read_until(port, marker, timeout=5.0):
     return data
 
 
+
+
+@contextlib.contextmanager
+def running(argv):
+    """(process, LineReader of its stdout and stderr) for a tool started from the repo root;
+    killed if it is still running when the block ends."""
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        yield proc, LineReader(proc.stdout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

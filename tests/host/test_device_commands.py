@@ -10,9 +10,8 @@ import time
 
 import pytest
 
-from device_helpers import (DEPLOY, REPO, TIMEOUT, LineReader, board,  # noqa: F401
-                            board_files, deploy_to, expected_files, ours, progress, run_tool,
-                            source)
+from device_helpers import (DEPLOY, REPO, TIMEOUT, board, board_files,  # noqa: F401
+                            deploy_to, expected_files, ours, progress, run_tool, running, source)
 from tools.device import deploy, virtual_board
 
 
@@ -110,10 +109,7 @@ def test_log_follow_prints_what_the_app_appends(board, source):
     os.makedirs(os.path.dirname(path))
     with open(path, "w") as f:
         f.write("first line\n")
-    proc = subprocess.Popen(DEPLOY + ["log", "--port", board.port, "--follow"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        reader = LineReader(proc.stdout)
+    with running(DEPLOY + ["log", "--port", board.port, "--follow"]) as (proc, reader):
         reader.wait_for("^first line")
         reader.wait_for("following /usr/log/app.log")
         with open(path, "a") as f:
@@ -125,10 +121,6 @@ def test_log_follow_prints_what_the_app_appends(board, source):
         reader.wait_for("^after rotation")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(TIMEOUT) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_reset_reboots_the_board_and_runs_main_py(tmp_path, source):
@@ -188,16 +180,10 @@ def test_the_board_port_has_a_stable_name(tmp_path):
     finally:
         vb.stop()
     assert not os.path.lexists(link)
-    proc = subprocess.Popen([sys.executable, "-m", "tools.device.virtual_board", "--root",
-                             str(tmp_path / "b2"), "--link", link], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        reader = LineReader(proc.stdout)
+    with running([sys.executable, "-m", "tools.device.virtual_board", "--root",
+                  str(tmp_path / "b2"), "--link", link]) as (proc, reader):
         assert reader.wait_for("^PORT=").strip() == "PORT=%s" % link
         assert os.path.islink(link)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(TIMEOUT) == 0
         assert not os.path.lexists(link)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

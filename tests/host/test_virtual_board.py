@@ -10,8 +10,8 @@ import time
 
 import serial
 
-from device_helpers import (DEPLOY, MPREMOTE, OS_ALIAS, REPO, TIMEOUT, LineReader,  # noqa: F401
-                            board, deploy_to, mpremote, read_until, source)
+from device_helpers import (DEPLOY, MPREMOTE, OS_ALIAS, TIMEOUT, board,  # noqa: F401
+                            deploy_to, mpremote, read_until, running, source)
 from tools.device import board_sim, virtual_board
 
 
@@ -75,10 +75,7 @@ def test_board_with_sim_peers_shows_the_app_working(tmp_path, source):
     try:
         with virtual_board.VirtualBoard(str(tmp_path / "board")) as vb:
             deploy_to(vb, source, "--config", peers.site_config)
-            proc = subprocess.Popen(DEPLOY + ["run", "--port", vb.port], cwd=REPO,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            try:
-                reader = LineReader(proc.stdout)
+            with running(DEPLOY + ["run", "--port", vb.port]) as (proc, reader):
                 reader.wait_for(r"tcp: connected to 127\.0\.0\.1:%d" % peers.hes.port, 20)
                 reader.wait_for(r"uart: UART .*meter\.tty' open", 20)
                 assert peers.hes.wait_for(
@@ -86,10 +83,6 @@ def test_board_with_sim_peers_shows_the_app_working(tmp_path, source):
                 proc.send_signal(signal.SIGINT)
                 reader.wait_for(r"run: interrupted", TIMEOUT)
                 proc.wait(TIMEOUT)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
             log = os.path.join(vb.root, "usr", "log", "app.log")
             with open(log) as f:
                 assert "meter-module loaded" in f.read()      # make log has a file to follow
@@ -99,12 +92,8 @@ def test_board_with_sim_peers_shows_the_app_working(tmp_path, source):
 
 
 def test_make_board_sim_prints_how_to_use_it(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "tools.device.virtual_board", "--sim",
-                             "--root", str(tmp_path / "board"), "--link",
-                             str(tmp_path / "board.tty")], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    try:
-        reader = LineReader(proc.stdout)
+    with running([sys.executable, "-m", "tools.device.virtual_board", "--sim", "--root",
+                  str(tmp_path / "board"), "--link", str(tmp_path / "board.tty")]) as (proc, reader):
         reader.wait_for(r"^deploy: \d+ copied, 0 unchanged", 30)
         assert reader.wait_for("^PORT=").strip() == "PORT=%s" % (tmp_path / "board.tty")
         reader.wait_for(r"make run PORT=%s" % re.escape(str(tmp_path / "board.tty")))
@@ -113,7 +102,3 @@ def test_make_board_sim_prints_how_to_use_it(tmp_path):
         reader.wait_for(r"Ctrl-C stops the board")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(TIMEOUT) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
