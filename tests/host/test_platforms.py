@@ -69,3 +69,29 @@ def test_requirements_install_micropython_only_where_a_wheel_exists():
     assert marker.evaluate(dict(base, sys_platform="darwin", platform_machine="arm64"))
     assert not marker.evaluate(dict(base, platform_machine="aarch64"))
     assert not marker.evaluate(dict(base, sys_platform="win32", platform_machine="AMD64"))
+
+
+def test_pytest_skips_tests_that_need_micropython_where_no_wheel_exists(tmp_path):
+    """tests/conftest.py turns MicropythonMissing into a skip with the reason (faked platform,
+    MicroPython hidden, through a sitecustomize the pytest subprocess picks up)."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import platform, shutil\n"
+        "platform.machine = lambda: 'aarch64'\n"
+        "_which = shutil.which\n"
+        "shutil.which = lambda name, *a, **k: None if name == 'micropython' "
+        "else _which(name, *a, **k)\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    argv = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+            "tests/host/test_quecpython_names.py"]
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "skipped" in done.stdout and "no wheel for linux aarch64" in done.stdout
+    assert "failed" not in done.stdout
+    if not board.micropython_wheel_exists():
+        return
+    (tmp_path / "sitecustomize.py").write_text(
+        "import shutil\n_which = shutil.which\n"
+        "shutil.which = lambda name, *a, **k: None if name == 'micropython' "
+        "else _which(name, *a, **k)\n")
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "micropython not found" in done.stdout   # CI's platform
