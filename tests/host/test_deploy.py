@@ -15,9 +15,9 @@ import serial
 
 from tools.device import deploy, repl_session, virtual_board
 
-from device_helpers import (DEPLOY, MPREMOTE, OS_ALIAS, REPO, TIMEOUT, LineReader,  # noqa: F401
-                            board, board_files, deploy_to, expected_files, mpremote, ours,
-                            progress, read_until, run_tool, source)
+from device_helpers import (DEPLOY, MPREMOTE, OS_ALIAS, REPO, TIMEOUT, board,  # noqa: F401
+                            board_files, deploy_to, expected_files, mpremote, ours, progress,
+                            read_until, run_tool, running, source)
 
 
 # -- deploy -----------------------------------------------------------------------------------
@@ -221,22 +221,15 @@ def test_board_stops_in_bounded_time_without_leftovers(tmp_path):
 
 def _run_app(vb, until, timeout=10.0):
     """`make run`: start /usr/main.py, wait for a log line matching `until`, then Ctrl-C.
-    Returns (all output, exit code). The hook for end-to-end checks: call it with the meter and
-    HES simulators attached and assert on their records once the links exist."""
-    proc = subprocess.Popen(DEPLOY + ["run", "--port", vb.port], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        reader = LineReader(proc.stdout)
+    Returns (all output, exit code). The end-to-end run with the meter and HES simulators
+    attached is test_deployed_app_moves_data_between_the_meter_and_the_hes below."""
+    with running(DEPLOY + ["run", "--port", vb.port]) as (proc, reader):
         reader.wait_for(until, timeout)
         proc.send_signal(signal.SIGINT)
         reader.wait_for(r"run: interrupted", timeout)
         code = proc.wait(timeout)
         reader.wait_for(r"stopped", 1.0)
         return "".join(reader.lines), code
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(REPO, "tools", "shim", "osTimer.py")),
@@ -267,10 +260,7 @@ def test_deployed_app_moves_data_between_the_meter_and_the_hes(board, source):
         with open(os.path.join(source, "dev.json"), "w") as f:
             json.dump(system_sim.app_config(hes.port, meter.path), f)
         deploy_to(board, source)
-        proc = subprocess.Popen(DEPLOY + ["run", "--port", board.port], cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            reader = LineReader(proc.stdout)
+        with running(DEPLOY + ["run", "--port", board.port]) as (proc, reader):
             reader.wait_for(r"INFO uart: UART .* open", TIMEOUT)
             meter.send_transparent(b"meter reading 1")
             assert hes.wait_for(lambda h: b"meter reading 1" in h.received, TIMEOUT), \
@@ -281,10 +271,6 @@ def test_deployed_app_moves_data_between_the_meter_and_the_hes(board, source):
             proc.send_signal(signal.SIGINT)
             reader.wait_for(r"INFO app: meter-module stopped", TIMEOUT)
             assert proc.wait(TIMEOUT) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     finally:
         meter.stop()
         hes.stop()
