@@ -164,10 +164,10 @@ def _qd_run(path, ms):
     if app is None or not app.running:
         print('run: %s returned and no qframe app is running' % path)
         return
-    print('run: %s returned; following the app' % path)
     t0 = utime.ticks_ms()
     why = 'the app stopped by itself'
     try:
+        print('run: %s returned; following the app' % path)
         while app.running:
             if ms and utime.ticks_diff(utime.ticks_ms(), t0) >= ms:
                 why = 'duration over'
