@@ -8,13 +8,15 @@ BOARD := build/board
 SHIM_MP := tools/shim:tools/shim/micropython
 ARGS ?=
 
-.PHONY: help venv gate test test-py test-mp sim bench clean
+.PHONY: help venv gate test test-py test-mp sim bench soak clean
 
 help:
 	@echo "make test    gate + CPython tests + MicroPython tests (sets up .venv)"
 	@echo "make sim     run the app on the host against the simulated meter and HES (ARGS=...)"
 	@echo "make gate    portability gate only (mpy-cross 1.13 + lint)"
 	@echo "make bench   benchmarks (prints figures, ends with a JSON line)"
+	@echo "make soak    long power-cut runs: flash queue kill loop (SOAK_KILLS=300 per interpreter)"
+	@echo "             and the system sim with power cuts on both interpreters"
 	@echo "make deploy PORT=/dev/ttyUSB0 [MPY=1] [CONFIG=site.json] [DRY_RUN=1]; make board [SIM=1]"
 	@echo "make run|shell|ls|wipe|log|reset PORT=...; make fetch PORT=... FILE=/usr/...; make check-config [CONFIG=...]"
 	@echo "make meter-sim | hes | bench-uart | bench-cloud | test-cloud"
@@ -46,6 +48,15 @@ sim: venv
 
 bench: venv
 	$(PY) -m tools.benches.all $(ARGS)
+
+SOAK_KILLS ?= 300
+SOAK_CUTS ?= 20
+
+soak: venv
+	SOAK_KILLS=$(SOAK_KILLS) $(PY) -m pytest -q -s tests/host/test_pqueue_kill.py
+	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 11
+	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 12 \
+		--interpreter micropython
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
@@ -133,10 +144,12 @@ hes: venv
 bench-cloud: venv
 	$(PY) -m tools.benches.cloud $(ARGS)
 
+CLOUD_PORTABLE := test_pqueue test_tcp_backoff test_hes_codec test_uplink_session test_commands
+
 test-cloud: venv
-	$(PY) -m pytest -q tests/portable/test_pqueue.py tests/portable/test_tcp_backoff.py \
-		tests/portable/test_tcp_protocol.py tests/host/test_cloud_*.py
+	$(PY) -m pytest -q $(CLOUD_PORTABLE:%=tests/portable/%.py) tests/host/test_cloud_*.py
 	$(PY) tools/board.py stage $(BOARD) >/dev/null
-	$(MICROPYTHON) tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable test_pqueue
-	$(MICROPYTHON) tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable test_tcp_
+	for name in $(CLOUD_PORTABLE); do \
+		$(MICROPYTHON) tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable $$name || exit 1; \
+	done
 # --- end cloud link (issue 4) ---
