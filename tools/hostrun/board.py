@@ -38,9 +38,9 @@ def _link(src, dst):
 def stage(root=DEFAULT_ROOT, config=None, source=REPO):
     """Lay out ROOT/usr with symlinks into source (the repo); return the root.
 
-    config: None links source's dev.json; a dict is written as ROOT/usr/dev.json; a str is a
-    file linked as ROOT/usr/dev.json. Files the app writes at run time (logs, queues) stay in
-    ROOT/usr and survive restaging.
+    config: None links source's dev.json; a dict is written as ROOT/usr/dev.json, a string
+    as it is (a broken file reaches the app, which reports it as on the module).
+    Files the app writes at run time (logs, queues) stay in ROOT/usr and survive restaging.
     """
     usr = os.path.join(root, "usr")
     os.makedirs(usr, exist_ok=True)
@@ -50,13 +50,16 @@ def stage(root=DEFAULT_ROOT, config=None, source=REPO):
         if name != "__pycache__":
             _link(os.path.join(code, name), os.path.join(usr, name))
     dev_json = os.path.join(usr, "dev.json")
-    if config is None or isinstance(config, str):
-        _link(os.path.abspath(config or os.path.join(source, "dev.json")), dev_json)
+    if config is None:
+        _link(os.path.join(source, "dev.json"), dev_json)
     else:
         if os.path.islink(dev_json):
             os.remove(dev_json)
         with open(dev_json, "w") as f:
-            json.dump(config, f, indent=2)
+            if isinstance(config, str):
+                f.write(config)
+            else:
+                json.dump(config, f, indent=2)
     return root
 
 
@@ -130,8 +133,12 @@ def main(argv=None):
         return 0
     config = None
     if args.config:
-        with open(args.config) as f:
-            config = json.load(f)
+        try:
+            with open(args.config) as f:
+                config = f.read()
+        except (OSError, UnicodeError) as exc:
+            print("board.py: --config %s: cannot read it (%s)" % (args.config, exc))
+            return 2
     stage(args.root, config)
     try:
         return subprocess.call(run_command(args.root, args.interpreter, args.duration))

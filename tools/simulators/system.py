@@ -1,11 +1,17 @@
 """Run the whole system on the host: the app (a subprocess through tools/hostrun/board.py's
 runner, CPython or MicroPython), the simulated meter on a pty (tools/simulators/meter.py) and the
-simulated HES on loopback (tools/simulators/hes.py), with a live log of frames, link state and
-counters.
+simulated HES on loopback (tools/simulators/hes.py).
 
     python -m tools.simulators.system                                  # until Ctrl-C
     python -m tools.simulators.system --duration 60 --faults --seed 7  # unattended, link faults
     python -m tools.simulators.system --interpreter micropython --rate 20 --downlink 1
+
+In a terminal it shows a live status screen (tools/simulators/sim_screen.py: link state and
+uptime, meter frames/s each way, the module's queue, reconnects, faults, the last readings and
+events), the log goes to <root>/sim.log (`--log`: the log on the console instead), the HES's
+web dashboard runs (its URL on the screen; `--dashboard PORT|off`), and Ctrl-C ends with a
+summary in words and the JSON line. Without a terminal (or with --log) the log lines go to
+stdout, as they happen.
 
 The meter sends `--rate` transparent payloads per second (each unique: `M<n>` padded to
 `--size` bytes); the HES sends `--downlink` payloads per second to the meter. With `--faults`,
@@ -40,9 +46,12 @@ import time
 
 from tools.hostrun import board
 from tools.hostrun.board import REPO
+from tools.simulators import hes_dashboard, sim_screen
+from tools.simulators.fleet import Fleet
 from tools.simulators.hes import HesSim
 
 DEFAULT_ROOT = os.path.join(REPO, "build", "sim")
+CTRL_C_DRAIN_S = 3.0     # after Ctrl-C on the status screen: wait this long for the queue
 SHIM_COMMANDS = {   # fault: (start, end, shortest and longest hold in s)
     "outage": ("network down", "network up", 1.0, 6.0),
     "pdp": ("pdp down", "pdp up", 0.5, 3.0),
@@ -86,15 +95,20 @@ def app_config(hes_port, meter_path=None, dialect="legacy", protocol="usr.hes_pr
 
 
 class Log(object):
-    """The live log: one line per event, time since start first."""
+    """The sim's log: one line per event (seconds since the start, where it came from, what) to
+    stream (stdout, or the log file behind the status screen), and to each of `listeners`
+    (fn(source, text)) even when quiet."""
 
     def __init__(self, quiet=False, stream=sys.stdout):
         self.start = time.monotonic()
         self.quiet = quiet
         self.stream = stream
         self.lock = threading.Lock()
+        self.listeners = []
 
     def __call__(self, source, text):
+        for listener in self.listeners:
+            listener(source, text)
         if self.quiet:
             return
         with self.lock:
@@ -251,6 +265,7 @@ class Faults(object):
         self.log = log
         self.stop_event = stop_event
         self.counts = {}
+        self.current = None       # the fault in progress
         kinds = list(HES_FAULTS)
         if shim is not None:
             kinds += list(SHIM_FAULTS)
@@ -268,11 +283,13 @@ class Faults(object):
         while not self.stop_event.wait(self.rng.expovariate(1.0 / self.every_s)):
             kind = self.rng.choice(self.kinds)
             self.counts[kind] = self.counts.get(kind, 0) + 1
+            self.current = kind
             self.log("fault", kind)
             try:
                 self._inject(kind)
             except Exception as exc:     # a fault that cannot be injected is reported, not fatal
                 self.log("fault", "%s failed: %r" % (kind, exc))
+            self.current = None
             self.log("fault", "%s over" % kind)
 
     def _inject(self, kind):
@@ -559,20 +576,48 @@ def main(argv=None):
     parser.add_argument("--root", default=DEFAULT_ROOT)
     parser.add_argument("--keep-flash", action="store_true", help="keep the queue of a past run")
     parser.add_argument("--quiet", action="store_true", help="only the final JSON line")
+    parser.add_argument("--log", action="store_true",
+                        help="the live log on the console instead of the status screen")
+    parser.add_argument("--dashboard", default="auto", metavar="PORT|auto|off",
+                        help="the HES's web dashboard (auto: port %d, or a free one, with the "
+                             "status screen; off otherwise)" % hes_dashboard.DEFAULT_PORT)
     parser.add_argument("--power-cuts", type=int, default=0,
                         help="SIGKILL and reboot the app N times at random moments")
     parser.add_argument("--cut-inflight-s", type=float, default=0.5,
                         help="payloads sent this long before a cut count as sent while down")
     args = parser.parse_args(argv)
 
-    log = Log(quiet=args.quiet)
+    screen_mode = sys.stdout.isatty() and not args.log and not args.quiet
+    if args.dashboard == "auto":
+        dashboard_port = hes_dashboard.DEFAULT_PORT if screen_mode else None
+    else:
+        try:
+            dashboard_port = hes_dashboard.port_option(args.dashboard)
+        except ValueError:
+            parser.error("--dashboard takes a port number, auto or off")
+    log_path = None
+    if screen_mode:
+        os.makedirs(args.root, exist_ok=True)
+        log_path = os.path.join(args.root, "sim.log")
+        log = Log(stream=open(log_path, "w"))
+        print("qframe simulation: starting the app (%s); the log goes to %s" % (
+            args.interpreter, log_path), flush=True)
+    else:
+        log = Log(quiet=args.quiet)
     stop_event = threading.Event()
     system = System(args.interpreter, args.root, log, dialect=args.dialect,
                     protocol=args.protocol, control=args.faults, keep_flash=args.keep_flash)
-    faults = traffic = cuts = None
+    fleet = Fleet()
+    system.hes.add_observer(fleet.observe)
+    watch = sim_screen.LogWatch(fleet)
+    log.listeners.append(watch)
+    dashboard = screen = faults = traffic = cuts = None
     started = time.monotonic()
     interrupted = False
     try:
+        if dashboard_port is not None:
+            dashboard = hes_dashboard.start(system.hes, dashboard_port, say=lambda text: (
+                print(text, flush=True) if screen_mode else log("sim", text)), fleet=fleet)
         system.start()
         log("sim", "running: %s, meter %s, HES port %d%s" % (
             args.interpreter, system.meter.path if system.meter else "none", system.hes.port,
@@ -584,6 +629,10 @@ def main(argv=None):
         if args.power_cuts:
             cuts = PowerCuts(system, args.power_cuts, args.duration, args.seed, stop_event,
                              log).start()
+        if screen_mode:
+            screen = sim_screen.StatusScreen(sim_screen.Sampler(
+                system, traffic, faults, fleet, watch.counts, started, log_path, cuts,
+                dashboard.url if dashboard else None)).start()
         next_report = time.monotonic() + 5
         while not args.duration or time.monotonic() - started < args.duration:
             time.sleep(0.2)
@@ -595,6 +644,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         interrupted = True
         log("sim", "Ctrl-C: stopping")
+    if screen is not None:
+        screen.stop()
     stop_event.set()
     if cuts is not None:
         cuts.thread.join(90)
@@ -607,15 +658,27 @@ def main(argv=None):
         if cuts is not None:     # what was sent while the app was down may never arrive
             sent = set(p for p, at in zip(traffic.sent, traffic.sent_at)
                        if not cuts.down(at, args.cut_inflight_s))
-        if not interrupted:
+        drain_s = args.drain_s
+        if interrupted and screen_mode:
+            drain_s = min(drain_s, CTRL_C_DRAIN_S)
+            print("Ctrl-C: stopping; up to %.0f s for the module's queue to reach the HES "
+                  "(Ctrl-C again: do not wait)" % drain_s, flush=True)
+        elif screen_mode:
+            print("%d s are up: up to %.0f s for the module's queue to reach the HES" % (
+                args.duration, drain_s), flush=True)
+        if not interrupted or screen_mode:
             log("sim", "draining: waiting for %d payloads" % len(traffic.sent))
             try:
-                system.hes.wait_for(lambda h: sent <= set(h.received), args.drain_s)
+                system.hes.wait_for(lambda h: sent <= set(h.received), drain_s)
             except KeyboardInterrupt:
                 pass
     elapsed = time.monotonic() - started
     result = summarize(system, traffic, faults, args, elapsed, cuts) if traffic else {}
     result["app_exit"] = system.stop()
+    if dashboard is not None:
+        dashboard.stop()
+    if screen_mode and traffic is not None:
+        print(sim_screen.summary_text(result, log_path, watch.counts))
     print(json.dumps(result, sort_keys=True))
     key = "lost_while_up" if cuts is not None else "lost"
     return 0 if traffic is not None and result.get(key) == 0 else 1
