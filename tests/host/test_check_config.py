@@ -47,9 +47,26 @@ def test_each_problem_is_named_with_the_default_that_would_be_used(tmp_path):
     assert "error   TCP_SERVER.port: expected int in 1..65535, got 70000 (default 9000 would " \
         "be used)" in lines
     assert any(line.startswith("error   HEALTH.interval_s: expected number") for line in lines)
-    assert any(line.startswith("warning UART.baud_rate") for line in lines), lines
-    assert any(line.startswith("warning TCP_SERVR") for line in lines), lines
+    assert "warning UART.baud_rate (did you mean UART.baudrate?): no extension reads it" in lines
+    assert "warning TCP_SERVR (did you mean TCP_SERVER?): no extension reads it" in lines
     assert lines[-1].endswith("site.json: 3 error(s), 2 warning(s)")
+
+
+def test_what_the_app_refuses_beyond_types(tmp_path):
+    def change(config):
+        config["APP"]["workers"] = 1                     # below what the uart extension needs
+        config["TCP_SERVER"]["connect_timeout"] = float("inf")
+    done = _check(_config(tmp_path, change))
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("error   APP.workers: uart needs at least 2") and
+               line.endswith("got 1 (default 2 would be used)") for line in lines), lines
+    assert any(line.startswith("error   TCP_SERVER.connect_timeout: expected a finite number")
+               for line in lines), lines
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"APP": ' + "[" * 40 + "]" * 40 + "}")
+    done = _check(str(deep))
+    assert done.returncode == 1 and "nested deeper than" in done.stdout
 
 
 def test_warnings_alone_pass(tmp_path):

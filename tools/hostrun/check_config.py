@@ -5,9 +5,11 @@
 Builds the app as code/main.py does (its `create_app`, in a board root whose /usr/dev.json is
 FILE, on CPython with the shim) and runs the app's own check, `Application.check_config`
 (qframe/core/config.py and every registered extension's `config_fields`), without loading any
-extension. One line per problem: `error   SECTION.key: what is wrong (default X would be
-used)` for a bad value, `warning SECTION.key ...` for a key or section no extension reads; then
-a summary. Exit 1 when there are errors (warnings alone exit 0), 2 on a usage problem.
+extension. One line per problem: `error   SECTION.key: what is wrong (default X would be used)`
+for a bad value (X: what the app's repair puts there; an extension's minimum for APP values
+below it),
+`warning SECTION.key (did you mean ...?)` for a key or section no extension reads; then a
+summary. Exit 1 when there are errors (warnings alone exit 0), 2 on a usage problem.
 tools/device/deploy.py runs it before copying a config.
 """
 import argparse
@@ -30,17 +32,6 @@ def _boot_paths(root):
     shimctl.install_fs(root)
 
 
-def _fields(app):
-    """{section: {key: Field}} the app checks: APP's plus each extension's."""
-    from usr.qframe.core.app import APP_FIELDS
-    declared = {"APP": dict(APP_FIELDS)}
-    for ext in app.extensions:
-        section = getattr(ext, "config_section", None)
-        if section:
-            declared.setdefault(section, {}).update(getattr(ext, "config_fields", {}))
-    return declared
-
-
 def check(path, source=board.REPO):
     """(errors, warnings): lists of lines about the config file at path."""
     root = tempfile.mkdtemp(prefix="qframe-check-config-")
@@ -58,6 +49,7 @@ def check(path, source=board.REPO):
 def _check(path):
     try:
         from usr.qframe import Application, ConfigError, CurrentApp
+        from usr.qframe import logging as qlog
         from usr.qframe.core.config import Config
     except Exception as exc:            # a broken qframe/: the app could not start either
         return ["error   cannot import usr.qframe to check the config: %s: %s"
@@ -80,29 +72,31 @@ def _check(path):
               file=sys.stderr)
         app = Application("check-config")
         app.config.from_json("/usr/dev.json")
-    declared = _fields(app)
     errors = []
     try:
         app.check_config(repair=False)
     except ConfigError as exc:
+        qlog.basicConfig(console=False)      # the repair pass logs what it replaces
+        app.check_config(repair=True)        # ... and shows the value the app would use
+        declared = app.declared_config()
         for section, key, message in exc.errors:
-            field = declared.get(section, {}).get(key)
             where = section if key is None else "%s.%s" % (section, key)
-            default = "" if field is None else " (default %r would be used)" % (field.default,)
-            errors.append("error   %s: %s%s" % (where, message, default))
-    warnings = ["warning %s: no extension reads it" % name for name in _unknown(app, declared)]
+            errors.append("error   %s: %s%s" % (where, message,
+                                                 _used(app.config, declared, section, key)))
+    warnings = ["warning %s: no extension reads it" % name
+                for name in app.config.unknown(app.declared_config())]
     return errors, warnings
 
 
-def _unknown(app, declared):
-    found = []
-    for section in sorted(app.config):
-        if section not in declared:
-            found.append(section)
-        elif isinstance(app.config[section], dict):
-            found.extend("%s.%s" % (section, key) for key in sorted(app.config[section])
-                         if key not in declared[section])
-    return found
+def _used(config, declared, section, key):
+    """' (default X would be used)' or ' (X would be used)': what the repair left there."""
+    values = config.get(section)
+    if key is None or not isinstance(values, dict) or key not in values:
+        return ""
+    field = declared.get(section, {}).get(key)
+    if field is not None and values[key] == field.default:
+        return " (default %r would be used)" % (values[key],)
+    return " (%r would be used)" % (values[key],)
 
 
 def main(argv=None):
