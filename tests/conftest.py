@@ -19,3 +19,32 @@ for _path in reversed([board.DEFAULT_ROOT] + board.shim_paths("cpython")
 import shimctl  # noqa: E402
 
 shimctl.install_fs(board.DEFAULT_ROOT)
+
+
+import pytest  # noqa: E402
+from shimlib import notes  # noqa: E402
+from usr.qframe import logging as qlog  # noqa: E402
+
+# Between tests (when pytest does not capture) a thread a test left behind must not write to the
+# terminal: the qframe console and the shim's notes are on only while a test runs.
+qlog.basicConfig(console=False)
+notes.quiet(True)
+
+
+@pytest.fixture(autouse=True)
+def _console_only_inside_tests():
+    qlog.basicConfig(console=True)
+    notes.quiet(False)
+    yield
+    qlog.basicConfig(console=False)
+    notes.quiet(True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """A test that needs MicroPython is skipped, saying why, only where no wheel of it exists
+    (Windows, Linux aarch64); on Linux x86_64 and macOS (CI) it fails."""
+    outcome = yield
+    error = outcome.excinfo[1] if outcome.excinfo else None
+    if isinstance(error, board.MicropythonMissing) and not board.micropython_wheel_exists():
+        outcome.force_exception(pytest.skip.Exception(str(error), _use_item_location=True))

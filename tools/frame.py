@@ -5,9 +5,12 @@
                                   --protocol 0x2100 --cmd 0xbf [PAYLOAD_HEX]
 
 decode prints one frame's fields (0x2200 messages decoded too); with --json exactly one JSON
-line: protocol and cmd as integers, payload as lowercase hex, plus the message fields. A bad
-frame exits 1 with the reason on stderr. HEX may contain spaces or colons. The default dialect
-is legacy. encode prints the frame as lowercase hex. It uses the device codec (qframe/).
+line: protocol, cmd, pid, rid, tag and ack as hex strings ("0x2100", "0xbf"), payload as
+lowercase hex, the dialect, plus the message fields. Without --dialect the frame is tried as
+legacy, then as standard (the dialect that decodes it is named); a frame that decodes in
+neither exits 1 with both reasons, one with --dialect that only the other dialect decodes says
+so. HEX may contain spaces or colons. encode prints the frame as lowercase hex (default dialect
+legacy). It uses the device codec (qframe/).
 """
 import argparse
 import binascii
@@ -41,8 +44,20 @@ def _hex_arg(parts):
         raise SystemExit("error: not hex: %r" % "".join(parts)) from None
 
 
+HEX_FIELDS = {"protocol": 4, "cmd": 2, "pid": 4, "rid": 4, "tag": 2, "ack": 2}
+
+
+def _json_fields(fields):
+    """fields with the numbers the text shows in hex as hex strings ("0x2100")."""
+    out = dict(fields)
+    for key, width in HEX_FIELDS.items():
+        if isinstance(out.get(key), int):
+            out[key] = "0x%0*x" % (width, out[key])
+    return out
+
+
 def _fields(frame):
-    """JSON-ready fields of a decoded frame; 'error' names a malformed 0x2200 payload."""
+    """Fields of a decoded frame; 'error' names a malformed 0x2200 payload."""
     out = {"protocol": frame.protocol, "cmd": frame.cmd, "payload": frame.payload.hex(),
            "length": len(frame.payload) + 1,
            "protocol_name": meter.PROTOCOL_NAMES.get(frame.protocol, "unknown"),
@@ -86,19 +101,45 @@ def _text(fields, dialect, size):
     return "\n".join(lines)
 
 
+def _other(dialect):
+    return rfc1662.STANDARD if dialect == rfc1662.LEGACY else rfc1662.LEGACY
+
+
+def _decode_any(data, dialect, accm):
+    """(frame, dialect, how): the given dialect only, else legacy then standard. Raises
+    ValueError naming each dialect's reason (and the other dialect if it would decode)."""
+    tries = [dialect] if dialect else [rfc1662.LEGACY, rfc1662.STANDARD]
+    reasons = []
+    for name in tries:
+        try:
+            return rfc1662.decode_frame(data, name, accm), name, "given" if dialect else "detected"
+        except ValueError as exc:
+            reasons.append("%s dialect: %s" % (name, exc))
+    if dialect:
+        try:
+            rfc1662.decode_frame(data, _other(dialect), accm)
+        except ValueError:
+            raise ValueError(reasons[0])
+        raise ValueError("%s; it decodes as the %s dialect: try --dialect %s (or leave "
+                         "--dialect out to detect it)" % (reasons[0], _other(dialect),
+                                                         _other(dialect)))
+    raise ValueError("not a frame in either dialect: " + "; ".join(reasons))
+
+
 def _decode(args):
     data = _hex_arg(args.hex)
     try:
-        frame = rfc1662.decode_frame(data, args.dialect, args.accm)
+        frame, dialect, how = _decode_any(data, args.dialect, args.accm)
     except ValueError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 1
     fields = _fields(frame)
     if args.json:
-        fields["dialect"] = args.dialect
-        print(json.dumps(fields, sort_keys=True))
+        fields["dialect"] = dialect
+        print(json.dumps(_json_fields(fields), sort_keys=True))
     else:
-        print(_text(fields, args.dialect, len(data)))
+        print(_text(fields, dialect if how == "given" else dialect + " (detected)",
+                    len(data)))
     if "error" in fields:
         print("error: %s" % fields["error"], file=sys.stderr)
         return 1
@@ -122,7 +163,8 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     dec = sub.add_parser("decode", help="decode one frame given in hex")
-    dec.add_argument("--dialect", choices=rfc1662.DIALECTS, default=rfc1662.LEGACY)
+    dec.add_argument("--dialect", choices=rfc1662.DIALECTS, default=None,
+                     help="default: detected (legacy tried first)")
     dec.add_argument("--accm", type=_int, default=rfc1662.RX_ACCM,
                      help="receive ACCM (standard dialect; default 0)")
     dec.add_argument("--json", action="store_true", help="print one JSON line")

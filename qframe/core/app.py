@@ -89,18 +89,10 @@ class Application(object):
         Raises ConfigError listing every problem; with repair=True logs and counts each
         problem, uses the defaults instead, and returns the list.
         """
-        errors = self.config.resolve("APP", APP_FIELDS, repair)
-        declared = {"APP": APP_FIELDS}
-        for ext in self.extensions.values():
-            section = getattr(ext, "config_section", None)
-            if section:
-                fields = getattr(ext, "config_fields", {})
-                errors.extend(self.config.resolve(section, fields, repair))
-                known = declared.get(section, {})
-                if known is not None:   # sections shared by extensions: the union of keys
-                    merged = dict(known)
-                    merged.update(fields)
-                    declared[section] = merged
+        declared = self.declared_config()
+        errors = []
+        for section in sorted(declared):
+            errors.extend(self.config.resolve(section, declared[section], repair))
         errors.extend(self._check_minimums(repair))
         if errors and not repair:
             raise ConfigError(errors)
@@ -111,6 +103,18 @@ class Application(object):
             self.stats["config_unknown"] += 1
             _log.warning("config: unknown %s, ignored", name)
         return errors
+
+    def declared_config(self):
+        """{section: {key: Field}}: APP's fields and every extension's (a section shared by
+        extensions has the union of their keys)."""
+        declared = {"APP": APP_FIELDS}
+        for ext in self.extensions.values():
+            section = getattr(ext, "config_section", None)
+            if section:
+                merged = dict(declared.get(section, {}))
+                merged.update(getattr(ext, "config_fields", {}))
+                declared[section] = merged
+        return declared
 
     def _check_minimums(self, repair):
         """APP values below what an extension needs (its `app_minimums`: {key: (least, why)})."""

@@ -20,7 +20,8 @@ _reported = []
 
 
 def _guard(name, *args):
-    if name in BLOCKED:
+    relative = len(args) > 3 and args[3] > 0       # `from ..collections import x` is ours
+    if name in BLOCKED and not relative:
         if name not in _reported:
             _reported.append(name)
             usys.stderr.write("BLOCKED import %s\n" % name)

@@ -1,15 +1,13 @@
 """`make deploy` and friends against the virtual board: real MicroPython on a pty, real
 mpremote (tools/device/deploy.py drives mpremote's serial transport; `ls` and the os checks run the
-mpremote command), on a snapshot of the repo's device files."""
+mpremote command), on a snapshot of the repo's device files. test_device_commands.py covers the
+other device commands (ls, fetch, log, reset, ports, configs), test_virtual_board.py the board's
+console (whole output, mount, SIM=1)."""
 import ast
 import os
-import queue
 import re
-import shutil
 import signal
 import subprocess
-import sys
-import threading
 import time
 
 import pytest
@@ -17,121 +15,9 @@ import serial
 
 from tools.device import deploy, repl_session, virtual_board
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEPLOY = [sys.executable, "-m", "tools.device.deploy"]
-MPREMOTE = os.path.join(os.path.dirname(sys.executable), "mpremote")
-OS_ALIAS = "import usys, uos; usys.modules['os'] = uos"
-TIMEOUT = 30
-
-
-# -- helpers ----------------------------------------------------------------------------------
-
-@pytest.fixture
-def source(tmp_path):
-    """A snapshot of the repo's device files (others edit the tree while tests run)."""
-    src = tmp_path / "src"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(os.path.join(REPO, "qframe"), src / "qframe", ignore=ignore)
-    shutil.copytree(os.path.join(REPO, "code"), src / "code", ignore=ignore)
-    shutil.copy(os.path.join(REPO, "dev.json"), src / "dev.json")
-    return str(src)
-
-
-@pytest.fixture
-def board(tmp_path):
-    vb = virtual_board.VirtualBoard(str(tmp_path / "board"))
-    with vb:
-        yield vb
-    assert not vb.alive
-
-
-def run_tool(*args):
-    return subprocess.run(DEPLOY + list(args), capture_output=True, text=True, cwd=REPO,
-                          timeout=TIMEOUT)
-
-
-def deploy_to(vb, source, *extra):
-    result = run_tool("deploy", "--port", vb.port, "--source", source, *extra)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
-def mpremote(vb, *args):
-    return subprocess.run([MPREMOTE, "connect", vb.port, "resume"] + list(args),
-                          capture_output=True, text=True, timeout=TIMEOUT)
-
-
-def progress(output):
-    """{'copied': [...], 'skipped': [...], 'removed': [...]} from deploy's progress lines."""
-    found = {"copied": [], "skipped": [], "removed": []}
-    for action, path in re.findall(r"^  (copied|skipped|removed) +(\S+)", output, re.M):
-        found[action].append(path)
-    return found
-
-
-def board_files(vb):
-    """{device path: bytes} of every file under the board's /usr."""
-    files = {}
-    usr = os.path.join(vb.root, "usr")
-    for folder, _, names in os.walk(usr):
-        for name in names:
-            path = os.path.join(folder, name)
-            with open(path, "rb") as f:
-                files["/usr/" + os.path.relpath(path, usr).replace(os.sep, "/")] = f.read()
-    return files
-
-
-def expected_files(source):
-    return dict(deploy.read_sources(deploy.device_files(source)))
-
-
-def ours(files):
-    return dict((p, d) for p, d in files.items() if p != deploy.MANIFEST)
-
-
-class LineReader(object):
-    """Lines of a stream collected by a thread, awaited with a deadline (no sleeps)."""
-
-    def __init__(self, stream):
-        self.lines = []
-        self._queue = queue.Queue()
-        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
-
-    def _pump(self, stream):
-        for line in stream:
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def wait_for(self, pattern, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        for line in self.lines:
-            if re.search(pattern, line):
-                return line
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-            if re.search(pattern, line):
-                return line
-        raise AssertionError("no line matching %r within %.1f s; got:\n%s"
-                             % (pattern, timeout, "".join(self.lines)))
-
-
-def read_until(port, marker, timeout=5.0):
-    data = b""
-    deadline = time.monotonic() + timeout
-    while marker not in data:
-        if time.monotonic() > deadline:
-            raise AssertionError("no %r within %.1f s; got %r" % (marker, timeout, data))
-        data += port.read(max(1, port.in_waiting))
-    return data
+from device_helpers import (DEPLOY, MPREMOTE, OS_ALIAS, REPO, TIMEOUT, board,  # noqa: F401
+                            board_files, deploy_to, expected_files, mpremote, ours, progress,
+                            read_until, run_tool, running, source)
 
 
 # -- deploy -----------------------------------------------------------------------------------
@@ -144,12 +30,15 @@ def test_deploy_copies_every_device_file(board, source):
     steps = progress(result.stdout)
     assert sorted(steps["copied"]) == sorted(expected) and not steps["skipped"]
     assert ours(board_files(board)) == expected
-    assert re.search(r"deploy: %d copied, 0 skipped, 0 removed" % len(expected), result.stdout)
+    assert re.search(r"deploy: %d copied, 0 unchanged, 0 removed" % len(expected), result.stdout)
 
 
 def test_redeploy_copies_only_what_differs_on_the_device(board, source):
     deploy_to(board, source)
-    assert progress(deploy_to(board, source).stdout)["copied"] == []
+    again = deploy_to(board, source)
+    assert progress(again.stdout) == {"copied": [], "skipped": [], "removed": []}
+    assert "deploy: 0 copied, %d unchanged, 0 removed" % len(expected_files(source)) in again.stdout
+    assert len(again.stdout.splitlines()) == 2      # a header and a one-line summary
 
     before = board_files(board)
     with open(os.path.join(source, "code", "health.py"), "a") as f:
@@ -157,7 +46,7 @@ def test_redeploy_copies_only_what_differs_on_the_device(board, source):
     dry = deploy_to(board, source, "--dry-run")
     assert re.search(r"^  would copy /usr/health.py", dry.stdout, re.M), dry.stdout
     assert board_files(board) == before
-    result = deploy_to(board, source)
+    result = deploy_to(board, source, "--verbose")
     steps = progress(result.stdout)
     assert steps["copied"] == ["/usr/health.py"]
     assert len(steps["skipped"]) == len(expected_files(source)) - 1
@@ -171,22 +60,29 @@ def test_redeploy_copies_only_what_differs_on_the_device(board, source):
 
 
 def test_deploy_removes_files_it_no_longer_ships(board, source):
+    extra = os.path.join(source, "qframe", "codecs", "extra.py")
+    with open(extra, "w") as f:
+        f.write("X = 1\n")
     deploy_to(board, source)
-    os.remove(os.path.join(source, "qframe", "core", "bus.py"))
+    assert "/usr/qframe/codecs/extra.py" in board_files(board)
+    os.remove(extra)
     steps = progress(deploy_to(board, source).stdout)
-    assert steps["removed"] == ["/usr/qframe/core/bus.py"]
-    assert "/usr/qframe/core/bus.py" not in board_files(board)
+    assert steps["removed"] == ["/usr/qframe/codecs/extra.py"]
+    assert "/usr/qframe/codecs/extra.py" not in board_files(board)
 
 
 def test_deploy_to_a_missing_port_fails_with_a_clear_message():
     result = run_tool("deploy", "--port", "/dev/ttyQFRAME-missing")
     assert result.returncode == 2
-    assert "cannot open /dev/ttyQFRAME-missing" in result.stderr
-    assert "Traceback" not in result.stderr
-    made = subprocess.run(["make", "-s", "-o", ".venv/.installed", "deploy",
-                           "PORT=/dev/ttyQFRAME-missing"], cwd=REPO, capture_output=True,
-                          text=True, timeout=TIMEOUT)
-    assert made.returncode != 0 and "cannot open /dev/ttyQFRAME-missing" in made.stderr
+    assert "cannot open /dev/ttyQFRAME-missing: no such port" in result.stderr
+    assert "in use" not in result.stderr and "Traceback" not in result.stderr
+    for target in ("deploy", "ls", "shell", "log", "reset", "run", "wipe"):
+        made = subprocess.run(["make", "-s", "-o", ".venv/.installed", target,
+                               "PORT=/dev/ttyQFRAME-missing"], cwd=REPO, capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        assert made.returncode != 0, target
+        assert "cannot open /dev/ttyQFRAME-missing: no such port" in made.stderr, made.stderr
+        assert "in use" not in made.stderr + made.stdout, target
     no_port = subprocess.run(["make", "-s", "-o", ".venv/.installed", "deploy", "PORT="],
                              cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
     assert no_port.returncode != 0 and "PORT is required" in no_port.stderr
@@ -325,22 +221,15 @@ def test_board_stops_in_bounded_time_without_leftovers(tmp_path):
 
 def _run_app(vb, until, timeout=10.0):
     """`make run`: start /usr/main.py, wait for a log line matching `until`, then Ctrl-C.
-    Returns (all output, exit code). The hook for end-to-end checks: call it with the meter and
-    HES simulators attached and assert on their records once the links exist."""
-    proc = subprocess.Popen(DEPLOY + ["run", "--port", vb.port], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        reader = LineReader(proc.stdout)
+    Returns (all output, exit code). The end-to-end run with the meter and HES simulators
+    attached is test_deployed_app_moves_data_between_the_meter_and_the_hes below."""
+    with running(DEPLOY + ["run", "--port", vb.port]) as (proc, reader):
         reader.wait_for(until, timeout)
         proc.send_signal(signal.SIGINT)
         reader.wait_for(r"run: interrupted", timeout)
         code = proc.wait(timeout)
         reader.wait_for(r"stopped", 1.0)
         return "".join(reader.lines), code
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(REPO, "tools", "shim", "osTimer.py")),
@@ -371,10 +260,7 @@ def test_deployed_app_moves_data_between_the_meter_and_the_hes(board, source):
         with open(os.path.join(source, "dev.json"), "w") as f:
             json.dump(system_sim.app_config(hes.port, meter.path), f)
         deploy_to(board, source)
-        proc = subprocess.Popen(DEPLOY + ["run", "--port", board.port], cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            reader = LineReader(proc.stdout)
+        with running(DEPLOY + ["run", "--port", board.port]) as (proc, reader):
             reader.wait_for(r"INFO uart: UART .* open", TIMEOUT)
             meter.send_transparent(b"meter reading 1")
             assert hes.wait_for(lambda h: b"meter reading 1" in h.received, TIMEOUT), \
@@ -385,10 +271,6 @@ def test_deployed_app_moves_data_between_the_meter_and_the_hes(board, source):
             proc.send_signal(signal.SIGINT)
             reader.wait_for(r"INFO app: meter-module stopped", TIMEOUT)
             assert proc.wait(TIMEOUT) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     finally:
         meter.stop()
         hes.stop()

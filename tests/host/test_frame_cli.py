@@ -36,9 +36,9 @@ def test_decode_json_fields():
         lines = out.stdout.strip().splitlines()
         assert len(lines) == 1
         fields = json.loads(lines[0])
-        assert fields["protocol"] == protocol and fields["cmd"] == cmd
-        assert fields["payload"] == payload
-        assert fields.get("pid") == pid
+        assert fields["protocol"] == "0x%04x" % protocol and fields["cmd"] == "0x%02x" % cmd
+        assert fields["payload"] == payload and fields["dialect"] == "legacy"
+        assert fields.get("pid") == (None if pid is None else "0x%04x" % pid)
 
 
 def test_decode_standard_dialect_and_spaced_hex():
@@ -46,8 +46,22 @@ def test_decode_standard_dialect_and_spaced_hex():
                "68:65:6c:6c:6f", "e937 7e")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["payload"] == "68656c6c6f"
-    # the legacy default rejects the same octets: its FCS order differs
-    assert _run("decode", "7eff0300210006bf68656c6c6fe9377e").returncode == 1
+    # legacy rejects the same octets (its FCS order differs) and says which dialect fits
+    out = _run("decode", "--dialect", "legacy", "7eff0300210006bf68656c6c6fe9377e")
+    assert out.returncode == 1 and "try --dialect standard" in out.stderr
+
+
+def test_decode_detects_the_dialect_of_the_readmes_standard_frame():
+    frame = _run("encode", "--dialect", "standard", "--protocol", "0x2100", "--cmd", "0xbf",
+                 "68656c6c6f").stdout.strip()
+    out = _run("decode", frame)
+    assert out.returncode == 0, out.stderr
+    assert "standard (detected) dialect" in out.stdout and "b'hello'" in out.stdout
+    fields = json.loads(_run("decode", "--json", frame).stdout)
+    assert fields["dialect"] == "standard" and fields["cmd"] == "0xbf"
+    out = _run("decode", "0000")
+    assert out.returncode == 1
+    assert "legacy dialect: garbage" in out.stderr and "standard dialect: garbage" in out.stderr
 
 
 def test_decode_typed_set_and_responses():
@@ -55,11 +69,11 @@ def test_decode_typed_set_and_responses():
     payload = "0780" + "06" + "00010a026162"
     frame = _run("encode", "--protocol", "0x2200", "--cmd", "0xc1", payload).stdout.strip()
     fields = json.loads(_run("decode", "--json", frame).stdout)
-    assert fields["pid"] == 0x8007 and fields["rid"] == 1 and fields["tag"] == 0x0A
+    assert fields["pid"] == "0x8007" and fields["rid"] == "0x0001" and fields["tag"] == "0x0a"
     assert fields["data"] == "ab" and fields["value"] == "00010a026162"
     frame = _run("encode", "--protocol", "0x2200", "--cmd", "0xc5", "0780010c").stdout.strip()
     fields = json.loads(_run("decode", "--json", frame).stdout)
-    assert fields["pid"] == 0x8007 and fields["ack"] == 0x0C
+    assert fields["pid"] == "0x8007" and fields["ack"] == "0x0c"
 
 
 def test_encode_matches_vectors():

@@ -58,6 +58,46 @@ def listen_on_free_port(backlog=2):
     raise AssertionError("no free port")
 
 
+class captured(object):
+    """Keeps what a test provokes on purpose off the console: qframe log lines and shim notes
+    (tools/shim/shimlib/notes.py) written inside the block.
+
+        with captured() as out:
+            ...inject the fault...
+        assert out.has("thread failing died")
+
+    Nests (tools/testing/run_portable.py wraps every test in one and prints `lines` only when
+    the test fails, as pytest does on CPython)."""
+
+    def __enter__(self):
+        from usr.qframe import logging as qlog
+        from shimlib import notes
+        self.lines = []
+        self._qlog, self._notes = qlog, notes
+        self._token = qlog.add_listener(self._add)
+        self._console = qlog._output.console
+        qlog.basicConfig(console=False)
+        notes.quiet(True)
+        self._mark = notes.mark()
+        return self
+
+    def _add(self, level, line):
+        self.lines.append(line)
+
+    def __exit__(self, *exc):
+        self._qlog.remove_listener(self._token)
+        self._qlog.basicConfig(console=self._console)
+        self._notes.quiet(False)
+        self.lines.extend(self._notes.since(self._mark))
+        return False
+
+    def has(self, text):
+        for line in self.lines:
+            if text in line:
+                return True
+        return False
+
+
 def fresh_folder(root, name):
     """root/name as an empty folder (created if missing); its path."""
     import uos

@@ -6,7 +6,7 @@ import shimctl
 import fota
 import app_fota
 import ql_fs
-from checks import listen_on_free_port
+from checks import captured, listen_on_free_port
 
 
 def _http_server(bodies):
@@ -89,7 +89,9 @@ def test_app_fota_download_fails_on_flash_full_and_leaves_nothing():
     shimctl.reset()
     port = _http_server([(200, b"x" * 5000)])
     shimctl.set_flash_free(1000)
-    assert app_fota.new().download("http://127.0.0.1:%d/big" % port, "/usr/_big.bin") == -1
+    with captured() as out:
+        assert app_fota.new().download("http://127.0.0.1:%d/big" % port, "/usr/_big.bin") == -1
+    assert out.has("shim app_fota: download of http://127.0.0.1:%d/big failed" % port)
     assert not ql_fs.path_exists(app_fota.UPDATER_DIR + "/usr/_big.bin")
     shimctl.reset()
     if ql_fs.path_exists(app_fota.UPDATER_DIR):

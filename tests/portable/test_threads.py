@@ -1,5 +1,5 @@
 import utime
-from checks import raises
+from checks import captured, raises
 
 from usr.qframe.threading import Event, Lock, Queue, QueueClosed, QueueEmpty, QueueFull, Thread
 
@@ -63,9 +63,11 @@ def test_thread_join_and_error_capture():
     def _fail():
         raise ValueError("inside thread")
 
-    thread = Thread(_fail, name="failing").start()
-    assert thread.join(2)
+    with captured() as out:
+        thread = Thread(_fail, name="failing").start()
+        assert thread.join(2)
     assert isinstance(thread.error, ValueError)
+    assert out.has("ERROR threads: thread failing died (ValueError: inside thread)")
     assert not thread.is_alive()
     blocker = Event()
     slow = Thread(blocker.wait, name="slow").start()

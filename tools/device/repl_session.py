@@ -12,14 +12,35 @@ in the middle of a copy.
 """
 import ast
 import base64
+import contextlib
 import hashlib
+import io
+import os
 import signal
 
 try:
     from mpremote.transport import TransportError, TransportExecError
     from mpremote.transport_serial import SerialTransport
+    from serial.tools import list_ports
 except ImportError:  # pragma: no cover - only without the dev venv
     raise SystemExit("mpremote is not installed: run `make venv` (it pins mpremote)")
+
+
+
+def _env_timeout(default=5.0):
+    """Seconds a device command waits for the device (QFRAME_PORT_TIMEOUT, make PORT_TIMEOUT)."""
+    text = os.environ.get("QFRAME_PORT_TIMEOUT") or ""
+    try:
+        value = float(text) if text.strip() else default
+    except ValueError:
+        value = -1
+    if not value > 0:
+        raise SystemExit("QFRAME_PORT_TIMEOUT (make PORT_TIMEOUT) must be a positive number of "
+                         "seconds, got %r" % text)
+    return value
+
+
+DEFAULT_TIMEOUT = _env_timeout()
 
 DEVICE_IMPORTS = ("uos", "usys", "utime", "ubinascii", "uhashlib")
 
@@ -79,6 +100,27 @@ def _qd_commit(tmp, p, want):
     except OSError:
         uos.remove(p)
         uos.rename(tmp, p)
+def _qd_cat(p, off, n):
+    f = open(p, 'rb')
+    try:
+        f.seek(off)
+        b = f.read(n)
+    finally:
+        f.close()
+    print(uos.stat(p)[6], ubinascii.b2a_base64(b).decode().strip())
+def _qd_size(p):
+    try:
+        print(uos.stat(p)[6])
+    except OSError:
+        print(-1)
+def _qd_tree(d):
+    for e in uos.ilistdir(d):
+        p = d + '/' + e[0]
+        if e[1] == 0x4000:
+            print('d', 0, p)
+            _qd_tree(p)
+        else:
+            print('f', uos.stat(p)[6], p)
 def _qd_rm(paths):
     for p in paths:
         try:
@@ -122,10 +164,10 @@ def _qd_run(path, ms):
     if app is None or not app.running:
         print('run: %s returned and no qframe app is running' % path)
         return
-    print('run: %s returned; following the app' % path)
     t0 = utime.ticks_ms()
     why = 'the app stopped by itself'
     try:
+        print('run: %s returned; following the app' % path)
         while app.running:
             if ms and utime.ticks_diff(utime.ticks_ms(), t0) >= ms:
                 why = 'duration over'
@@ -149,27 +191,34 @@ def sha256_hex(data):
 class Device(object):
     """A raw-REPL session (no soft reset) with the device on PORT."""
 
-    def __init__(self, port, read_timeout=2.0):
+    def __init__(self, port, timeout=None):
         self.port = port
-        self.read_timeout = read_timeout
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         self.transport = None
 
     def open(self):
+        """Open the port and enter the raw REPL, waiting at most `timeout` s for the device."""
+        if not port_exists(self.port):
+            present = sorted(p.device for p in list_ports.comports())
+            raise DeviceError("cannot open %s: no such port (is the module plugged in? ports "
+                              "present: %s; `make board` starts a virtual one)"
+                              % (self.port, ", ".join(present) or "none"))
         try:
             self.transport = SerialTransport(self.port, baudrate=115200,
-                                             timeout=self.read_timeout)
+                                             timeout=min(self.timeout, 1.0))
         except TransportError as exc:
-            raise DeviceError("cannot open %s (%s): is the module plugged in, is this its "
-                              "REPL port, and is no other program (QPYcom, a terminal) "
-                              "holding it? `make board` starts a virtual one"
+            raise DeviceError("cannot open %s: %s (another program - QPYcom, a terminal, "
+                              "make shell - may be holding it)"
                               % (self.port, exc.args[0] if exc.args else exc))
         try:
-            self.transport.enter_raw_repl(soft_reset=False)
-        except (TransportError, OSError) as exc:
+            with contextlib.redirect_stdout(io.StringIO()):   # mpremote prints what it got
+                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=self.timeout)
+        except (TransportError, OSError):
             self.close()
-            raise DeviceError("%s does not answer as a MicroPython REPL (%s): QuecPython "
-                              "modules have several USB serial ports; use the REPL one"
-                              % (self.port, exc))
+            raise DeviceError("%s did not answer as a MicroPython REPL within %g s (QuecPython "
+                              "modules have several USB serial ports: use the REPL one; "
+                              "--timeout or QFRAME_PORT_TIMEOUT waits longer)"
+                              % (self.port, self.timeout))
         self.exec(HELPERS)
         return self
 
@@ -196,11 +245,13 @@ class Device(object):
     def exec(self, code):
         """Run code on the device; its stdout as text. A device exception -> DeviceError."""
         try:
-            return self.transport.exec(code).decode("utf-8", "replace")
-        except TransportExecError as exc:
-            raise DeviceError("device error:\n%s" % exc.error_output.strip())
+            out, err = self.transport.exec_raw(code, timeout=self.timeout)
         except (TransportError, OSError) as exc:
-            raise DeviceError("lost the device on %s: %s" % (self.port, exc))
+            raise DeviceError("lost the device on %s (no answer within %g s: %s)"
+                              % (self.port, self.timeout, exc))
+        if err:
+            raise DeviceError("device error:\n%s" % err.decode("utf-8", "replace").strip())
+        return out.decode("utf-8", "replace")
 
     def mpy_version(self):
         """The .mpy major version the device loads (0 when it does not say)."""
@@ -223,6 +274,41 @@ class Device(object):
     def read_text(self, path):
         """The text of a device file, or None when it does not exist."""
         return ast.literal_eval(self.exec("_qd_read(%r)" % path).strip())
+
+    def read_bytes(self, path, start=0, chunk=4096):
+        """(bytes of path from offset start, file size); DeviceError if it does not exist."""
+        if int(self.exec("_qd_size(%r)" % path).strip()) < 0:
+            raise DeviceError("%s: no such file on the device" % path)
+        data = bytearray()
+        while True:
+            size, _, b64 = self.exec("_qd_cat(%r, %d, %d)" % (path, start + len(data), chunk)
+                                     ).strip().partition(" ")
+            piece = base64.b64decode(b64)
+            data.extend(piece)
+            if not piece or start + len(data) >= int(size):
+                return bytes(data), int(size)
+
+    def size(self, path):
+        """Size of a device file in bytes, or None when it does not exist."""
+        size = int(self.exec("_qd_size(%r)" % path).strip())
+        return None if size < 0 else size
+
+    def tree(self, folder):
+        """[(kind 'd' or 'f', size, path)] of everything under folder, depth first."""
+        entries = []
+        for line in _lines(self.exec("_qd_tree(%r)" % folder)):
+            kind, size, path = line.split(" ", 2)
+            entries.append((kind, int(size), path))
+        return entries
+
+    def restart(self):
+        """Send misc.Power.powerRestart() (QuecPython's reboot) without waiting for an answer:
+        the module reboots and its USB ports go away for a while."""
+        try:
+            self.transport.exec_raw_no_follow("from misc import Power\nPower.powerRestart()")
+        except (TransportError, OSError) as exc:
+            raise DeviceError("lost the device on %s: %s" % (self.port, exc))
+        self.transport.in_raw_repl = False
 
     def makedirs(self, dirs):
         """Create each folder (parents first in the list); existing ones are fine."""
@@ -291,6 +377,13 @@ class Device(object):
             signal.signal(signal.SIGINT, previous)
         interrupted = presses[0] > 0
         return errors.decode("utf-8", "replace").strip(), interrupted
+
+
+def port_exists(port):
+    """False only when port is a file path that is not there (COM5 and URLs pass)."""
+    if "://" in port or "/" not in port and os.sep not in port:
+        return True
+    return os.path.exists(port)
 
 
 def _lines(text):

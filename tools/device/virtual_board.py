@@ -1,8 +1,12 @@
 """A virtual QuecPython module: real MicroPython (unix port) on a pty that mpremote can open.
 
-    python -m tools.device.virtual_board [--root DIR] [--no-autorun] [--allow-std] [--heapsize 512K]
+    python -m tools.device.virtual_board [--root DIR] [--link build/board.tty] [--sim]
+                                         [--no-autorun] [--allow-std] [--heapsize 512K]
 
-Prints `PORT=/dev/pts/N` once the board shows its prompt and serves until Ctrl-C. From tests:
+Prints `PORT=build/board.tty` (a stable link to the pty, made at start, removed at stop) once
+the board is up and serves until Ctrl-C. `--sim` wires it to the simulated meter and HES
+(tools/device/board_sim.py) and deploys the app with a site config that points at them. From
+tests:
 
     with VirtualBoard(root) as board:
         subprocess.run([..., "--port", board.port])
@@ -10,9 +14,12 @@ Prints `PORT=/dev/pts/N` once the board shows its prompt and serves until Ctrl-C
 How: the board (tools/device/virtual_board_firmware.py under MicroPython) has pty B as its
 controlling terminal, so the tty turns Ctrl-C into SIGINT while code runs; mpremote opens pty
 A's slave; a thread copies bytes between the two masters. The bridge holds A's slave open, so
-the port keeps its settings and the board sees no hang-up between tool runs; output nobody reads
-is dropped past MAX_UNREAD bytes (a USB port with no host). Closing B's master hangs the board
-up (SIGHUP), so the MicroPython process cannot outlive the process that started it.
+the port keeps its settings and the board sees no hang-up between tool runs. Nothing the board
+prints is dropped while a host reads: past MAX_UNREAD bytes held for the host the bridge stops
+reading the board, whose writes then block (back-pressure, as a flow-controlled UART). Only when
+the host side has accepted nothing for NO_READER_S (no tool has the port open: a USB port with
+no host) is output discarded, until a reader shows up. Closing B's master hangs the board up
+(SIGHUP), so the MicroPython process cannot outlive the process that started it.
 """
 import argparse
 import fcntl
@@ -32,8 +39,10 @@ from tools.hostrun import board
 
 FIRMWARE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "virtual_board_firmware.py")
 DEFAULT_ROOT = os.path.join(board.REPO, "build", "vboard")
+DEFAULT_LINK = os.path.join(board.REPO, "build", "board.tty")
 PROMPT = b">>> "
-MAX_UNREAD = 4096
+MAX_UNREAD = 65536
+NO_READER_S = 3.0
 TRANSCRIPT_BYTES = 16384
 
 # Bound before fork: the child only calls it (no imports, no locks) between fork and exec.
@@ -59,8 +68,11 @@ def _set_console_mode(fd):
 class VirtualBoard(object):
     """Start, address (`port`) and stop one virtual board whose /usr is ROOT/usr."""
 
-    def __init__(self, root=DEFAULT_ROOT, autorun=True, allow_std=False, heapsize=None):
+    def __init__(self, root=DEFAULT_ROOT, autorun=True, allow_std=False, heapsize=None,
+                 link=None):
         self.root = os.path.abspath(root)
+        self.link = link
+        self.discarded = 0
         self.autorun = autorun
         self.allow_std = allow_std
         self.heapsize = heapsize
@@ -103,6 +115,8 @@ class VirtualBoard(object):
             tty.setraw(self._a_slave)
             _set_console_mode(b_slave)
             self.port = os.ttyname(self._a_slave)
+            if self.link:
+                _replace_link(self.port, self.link)
             self.process = subprocess.Popen(
                 self.command(), stdin=b_slave, stdout=b_slave, stderr=b_slave,
                 start_new_session=True, preexec_fn=_take_controlling_tty, cwd=self.root)
@@ -155,6 +169,8 @@ class VirtualBoard(object):
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self.link and os.path.islink(self.link) and os.readlink(self.link) == self.port:
+            os.remove(self.link)
         self._close_fds()
 
     def _close_fds(self):
@@ -179,12 +195,16 @@ class VirtualBoard(object):
                 self._ready.set()
 
     def _bridge(self):
-        """Copy host (A) <-> board (B) until stopped or the board is gone."""
+        """Copy host (A) <-> board (B) until stopped or the board is gone. Board output waits
+        for the host (the board is not read past MAX_UNREAD); see the module docstring."""
         host, dev = self._a_master, self._b_master
         to_board, to_host = bytearray(), bytearray()
         board_open = True
+        stalled_since = None    # host side full since (monotonic), None while it drains
+        no_reader = False
         while not self._stopping.is_set():
-            readers = [host] + ([dev] if board_open else [])
+            take_board = board_open and (no_reader or len(to_host) < MAX_UNREAD)
+            readers = [host] + ([dev] if take_board else [])
             writers = ([dev] if to_board and board_open else []) + ([host] if to_host else [])
             try:
                 readable, writable, _ = select.select(readers, writers, [], 0.1)
@@ -200,15 +220,32 @@ class VirtualBoard(object):
                         to_board.clear()
                     self._record(data)
                     to_host.extend(data)
-                    del to_host[:-MAX_UNREAD]
                 if dev in writable:
                     del to_board[:os.write(dev, to_board)]
                 if host in writable:
                     del to_host[:os.write(host, to_host)]
+                    stalled_since, no_reader = None, False
+                elif to_host:
+                    now = time.monotonic()
+                    if stalled_since is None:
+                        stalled_since = now
+                    elif now - stalled_since > NO_READER_S:
+                        no_reader = True
+                if no_reader and len(to_host) > MAX_UNREAD:
+                    self.discarded += len(to_host) - MAX_UNREAD
+                    del to_host[:-MAX_UNREAD]
             except (BlockingIOError, InterruptedError):
                 continue
             except (OSError, ValueError):
                 return  # fds closed under us by stop()
+
+
+def _replace_link(target, link):
+    """Point link at target (a symlink; an existing one is replaced)."""
+    os.makedirs(os.path.dirname(os.path.abspath(link)), exist_ok=True)
+    tmp = "%s.%d.tmp" % (link, os.getpid())
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
 
 
 def _interrupt(signum, frame):
@@ -225,32 +262,72 @@ def main(argv=None):
     parser.add_argument("--allow-std", action="store_true",
                         help="let code import os, time, json... (QuecPython cannot)")
     parser.add_argument("--heapsize", help="MicroPython heap, e.g. 512K (module-sized RAM)")
+    parser.add_argument("--link", default=DEFAULT_LINK,
+                        help="stable name for the port, a symlink (default build/board.tty)")
+    parser.add_argument("--sim", action="store_true",
+                        help="wire the board to the simulated meter and HES and deploy the app "
+                        "with a site config for them (make board SIM=1)")
     args = parser.parse_args(argv)
+    link = _short(args.link) if args.link else None
     vboard = VirtualBoard(args.root, autorun=not args.no_autorun, allow_std=args.allow_std,
-                          heapsize=args.heapsize)
+                          heapsize=args.heapsize, link=link)
     signal.signal(signal.SIGTERM, _interrupt)
+    peers = None
     try:
         vboard.start(require_prompt=False)
-    except BoardError as exc:
-        print("vboard: %s" % exc, file=sys.stderr)
-        return 1
-    if vboard.ready:
-        print("virtual board ready, /usr is %s/usr" % vboard.root)
-    else:
-        print("virtual board up, /usr is %s/usr; /usr/main.py is still running (no prompt "
-              "yet: a tool's Ctrl-C interrupts it, as on the module)" % vboard.root)
-    print("PORT=%s" % vboard.port)
-    print("e.g. make deploy PORT=%s; make shell PORT=%s. Ctrl-C stops the board."
-          % (vboard.port, vboard.port), flush=True)
-    try:
+        port = link or vboard.port
+        print("virtual board on %s%s, /usr is %s/usr%s"
+              % (vboard.port, " (linked as %s)" % link if link else "", vboard.root,
+                 "" if vboard.ready else "; /usr/main.py is still running (no prompt yet: a "
+                 "tool's Ctrl-C interrupts it, as on the module)"))
+        if args.sim:
+            peers = _start_peers(port, vboard.root)
+        print("PORT=%s" % port)
+        if peers:
+            print("the app is deployed with %s (meter on %s, HES on 127.0.0.1:%d):\n"
+                  "  make run PORT=%s      start it and watch it work\n"
+                  "  make log PORT=%s      follow its log file\n"
+                  "  make deploy PORT=%s CONFIG=%s   after a change"
+                  % (_short(peers.site_config), _short(peers.meter_link),
+                     peers.hes.port, port, port, port, _short(peers.site_config)))
+        else:
+            print("e.g. make deploy PORT=%s; make run PORT=%s; make shell PORT=%s"
+                  % (port, port, port))
+        print("Ctrl-C stops the board.", flush=True)
         code = vboard.process.wait()
         print("vboard: the board exited with code %s; its last output:\n%s"
               % (code, vboard.transcript()[-2000:]), file=sys.stderr)
+        return 1
+    except (BoardError, RuntimeError) as exc:
+        print("vboard: %s" % exc, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 0
     finally:
         vboard.stop()
+        if peers:
+            peers.stop()
+
+
+def _short(path):
+    """path relative to the current folder when it is below it (build/board.tty)."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _start_peers(port, root):
+    """make board SIM=1: meter and HES simulators, then the app deployed with their config
+    (ROOT/site.json; the meter's pty is linked as ROOT/meter.tty)."""
+    from tools.device import board_sim, deploy
+    peers = board_sim.SimPeers(os.path.join(root, "site.json"), os.path.join(root, "meter.tty"),
+                               say=lambda line: print(line, flush=True)).start()
+    try:
+        if deploy.deploy(port, config=_short(peers.site_config)) != 0:
+            raise RuntimeError("deploying the app to the board failed")
+    except (deploy.DeployError, deploy.DeviceError) as exc:
+        peers.stop()
+        raise RuntimeError("deploying the app to the board failed: %s" % exc)
+    return peers
 
 
 if __name__ == "__main__":

@@ -14,6 +14,12 @@ What it gives a host tool, as the module does:
 - Console: friendly REPL (`>>> `), raw REPL (Ctrl-A) with raw-paste mode, Ctrl-B back to the
   friendly REPL, Ctrl-C interrupts running code (ISIG is on only while code runs, so the tty
   turns 0x03 into SIGINT), Ctrl-D on an empty line soft-resets.
+- mpremote mount: mpremote's filesystem hook (RemoteFS) is host tooling; the board runs it with
+  its imports mapped to u-names and `micropython.kbd_intr` switching the tty's Ctrl-C (so the
+  binary protocol's 0x03 bytes are data), and '' ends sys.path, so code under /remote imports.
+- Reset: `misc.Power.powerRestart()` typed at a REPL (what `make reset` sends) reboots the board:
+  a soft reset that runs /usr/main.py, then the friendly REPL. From an app thread it stays the
+  shim's (counted, returns).
 - Boot: /usr/main.py runs at power-on (as QuecPython's firmware does) and after a soft reset
   from the friendly REPL. A soft reset from the raw REPL does not run it, so a tool's reset
   never starts the old app in the middle of a copy. A soft reset stops a running qframe app,
@@ -37,8 +43,20 @@ CTRL_A, CTRL_B, CTRL_C, CTRL_D, CTRL_E = 1, 2, 3, 4, 5
 FRIENDLY, RAW = "friendly", "raw"
 
 
+# mpremote's fs hook (transport_serial.fs_hook_code) as QuecPython would need it: u-names.
+HOOK_MARK = b"class RemoteFS"
+HOOK_REWRITES = ((b"import os, io, struct, micropython",
+                  b"import uos as os, uio as io, ustruct as struct, micropython"),
+                 (b"import select, sys", b"import uselect as select, usys as sys"),
+                 (b"micropython.kbd_intr(", b"_qvb_kbd_intr("))
+
+
 class Hangup(Exception):
     """The host side of the pty went away."""
+
+
+class Reboot(BaseException):
+    """misc.Power.powerRestart() called from REPL code: the board reboots."""
 
 
 class Console(object):
@@ -113,6 +131,21 @@ def set_interrupts(on):
         termios.tcsetattr(0, termios.TCSANOW, attrs)
     except OSError:
         pass
+
+
+def kbd_intr(char):
+    """micropython.kbd_intr for host tooling: -1 also stops the tty raising SIGINT on 0x03."""
+    set_interrupts(char >= 0)
+
+
+def host_tool_code(code):
+    """code with mpremote's fs hook made QuecPython-clean (u-names), else code unchanged."""
+    if HOOK_MARK not in code:
+        return code
+    code = bytes(code)
+    for old, new in HOOK_REWRITES:
+        code = code.replace(old, new)
+    return code
 
 
 def _raise_pending():
@@ -196,6 +229,11 @@ class Board(object):
         self.console.write("MPY: soft reboot\n")
         if run_main:
             self.run_main()
+
+    def reboot(self):
+        """What a power restart looks like from the console: reset, main.py, banner next."""
+        self.console.write("\n")
+        self.soft_reset(run_main=True)
 
     def stop_app(self):
         """A real reset ends the app's threads; here the running qframe app is stopped."""
@@ -284,7 +322,10 @@ class Board(object):
                 source += "\n" + more
             if source:
                 exc = self.run(source + "\n", "<stdin>", "single")
-                if exc is not None:
+                if isinstance(exc, Reboot):
+                    self.reboot()
+                    self.banner()
+                elif exc is not None:
                     usys.print_exception(exc)
 
     # -- raw REPL -----------------------------------------------------------------------------
@@ -303,7 +344,11 @@ class Board(object):
                 continue
             if kind == "code":
                 console.write("OK")
-            exc = self.run(bytes(code).decode(), "<stdin>")
+            self.namespace["_qvb_kbd_intr"] = kbd_intr
+            exc = self.run(host_tool_code(code).decode(), "<stdin>")
+            if isinstance(exc, Reboot):
+                self.reboot()
+                return FRIENDLY
             console.write("\x04")
             if exc is not None:
                 usys.print_exception(exc)
@@ -389,16 +434,32 @@ class HostDirVfs(uos.VfsPosix):
         uos.rename(self.host_dir + old, self.host_dir + new)
 
 
+def install_reboot():
+    """powerRestart() from the REPL's thread raises Reboot; other threads keep the shim's."""
+    import _thread
+    import misc
+    shim_restart = misc.Power.powerRestart
+    repl_thread = _thread.get_ident()
+
+    def power_restart():
+        if _thread.get_ident() == repl_thread:
+            raise Reboot()
+        return shim_restart()
+
+    misc.Power.powerRestart = staticmethod(power_restart)
+
+
 def _setup(root, shim_paths, allow_std):
     # Imports read ROOT/usr through the port's native '/' mount: MicroPython cannot import
     # through a Python subclass of a VFS (HostDirVfs), which file operations on /usr use.
-    usys.path[:] = [root] + [p for p in shim_paths.split(":") if p]
+    usys.path[:] = [root] + [p for p in shim_paths.split(":") if p] + [""]
     from shimlib import devicefs
     devicefs.install_fs(root)
     for top in devicefs.DEVICE_DIRS:
         uos.umount(top)
         uos.mount(HostDirVfs(devicefs.board_root + top), top)
     uos.chdir("/")
+    install_reboot()
     if not allow_std:
         install_import_guard([p for p in shim_paths.split(":") if p] + [__file__])
 

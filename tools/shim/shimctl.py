@@ -4,6 +4,8 @@ Runs on CPython and MicroPython. The machinery lives in shimlib/ (one module per
 module gathers what tests and tools drive:
 
     state                      dict of what the shim modules report (shimlib/core.py DEFAULTS)
+    notes                      what the shim said (WDT, failed downloads, crashed threads):
+                               notes.mark()/since(m)/quiet(on) (shimlib/notes.py)
     reset()                    defaults back, shim threads stopped, callbacks forgotten
     install_fs(root)           /usr and /bak of device code inside the board root ROOT
     set_network(up)            forced outage on/off (registration + PDP; sockets aborted)
@@ -35,6 +37,7 @@ if __name__ == "__main__" and sys.implementation.name != "micropython":
 from shimlib.core import (state, uart_map, gpio, reset, wait_for,  # noqa: E402,F401
                           set_gpio)
 from shimlib.devicefs import install_fs  # noqa: E402,F401
+from shimlib import notes  # noqa: E402,F401
 from shimlib.dispatch import fire  # noqa: E402,F401
 from shimlib.network import (net_ready, set_network, set_pdp, set_sim,  # noqa: E402,F401
                              set_modem_fun, set_csq, set_dns_fail)

@@ -64,7 +64,7 @@ HES_FAULTS = ("drop", "server_restart", "refuse")
 
 
 def _load_meter_sim():
-    """tools/simulators/meter.MeterSim, or None while the meter-link side is not there."""
+    """tools/simulators/meter.MeterSim, or None if it cannot be imported."""
     try:
         from tools.simulators.meter import MeterSim
     except ImportError:

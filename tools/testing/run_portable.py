@@ -3,7 +3,9 @@
     micropython tools/testing/run_portable.py BOARD_ROOT SHIM_PATHS TEST_DIR [NAME_FILTER]
 
 Imports every tests/portable/test_*.py, calls each test_* function, prints a line per failure
-and ends with `N passed, N failed`; exits 1 if anything failed. Imports u-names first (QuecPython
+and ends with `N passed, N failed`; exits 1 if anything failed. What a test logs (qframe log
+lines, shim notes) is captured (tests/portable/checks.py `captured`) and printed only with its
+failure, as pytest does, so a green run is quiet. Imports u-names first (QuecPython
 and 1.13 builds configured like it have `usys`, `uos` only), so `make test-mp
 MICROPYTHON=/path/to/micropython` can run the suite on such a build.
 """
@@ -30,6 +32,7 @@ def _run(root, shim_paths, test_dir, name_filter):
         sys.path.insert(0, path)
     import shimctl
     shimctl.install_fs(root)
+    from checks import captured
     passed = failed = 0
     for filename in sorted(uos.listdir(test_dir)):
         if not (filename.startswith("test_") and filename.endswith(".py")):
@@ -46,13 +49,18 @@ def _run(root, shim_paths, test_dir, name_filter):
         for name in names:
             if name_filter and name_filter not in modname + "." + name:
                 continue
+            out = captured()
             try:
-                getattr(module, name)()
+                with out:
+                    getattr(module, name)()
                 passed += 1
             except Exception as exc:
                 failed += 1
                 print("FAIL %s.%s: %r" % (modname, name, exc))
                 _print_exc(exc)
+                if out.lines:
+                    print("captured output of %s.%s:\n  %s" % (modname, name,
+                                                                 "\n  ".join(out.lines)))
     print("%d passed, %d failed" % (passed, failed))
     return failed
 

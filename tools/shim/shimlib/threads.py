@@ -8,6 +8,7 @@ CPython. The socket exists only once somebody waits, and `close()` releases it.
 import _thread
 import utime
 
+from shimlib import notes
 from shimlib.hostio import IS_MICROPYTHON, os, print_exception, select, socket
 
 _counter = [0]
@@ -142,8 +143,7 @@ class Worker(object):
         try:
             self._target(self)
         except Exception as exc:
-            print("shim thread %s crashed:" % self.name)
-            print_exception(exc)
+            notes.note("shim thread %s crashed: %r" % (self.name, exc), exc)
         finally:
             self.running = False
             self.stopping.close()       # only this thread waits on it
@@ -190,7 +190,7 @@ class Ticker(object):
             try:
                 self.fn()
             except Exception as exc:
-                print_exception(exc)
+                notes.note("shim timer callback failed: %r" % (exc,), exc)
             if not self.periodic or worker.stopping.is_set():
                 return
             deadline = utime.ticks_add(deadline, self.period_ms)

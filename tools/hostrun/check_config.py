@@ -1,0 +1,122 @@
+"""Check a dev.json as the app would, without starting it (make check-config [CONFIG=file]).
+
+    python -m tools.hostrun.check_config [--source DIR] [FILE]     (default: the repo's dev.json)
+
+Builds the app as code/main.py does (its `create_app`, in a board root whose /usr/dev.json is
+FILE, on CPython with the shim) and runs the app's own check, `Application.check_config`
+(qframe/core/config.py and every registered extension's `config_fields`), without loading any
+extension. One line per problem: `error   SECTION.key: what is wrong (default X would be used)`
+for a bad value (X: what the app's repair puts there; an extension's minimum for APP values
+below it),
+`warning SECTION.key (did you mean ...?)` for a key or section no extension reads; then a
+summary. Exit 1 when there are errors (warnings alone exit 0), 2 on a usage problem.
+tools/device/deploy.py runs it before copying a config.
+"""
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+
+from tools.hostrun import board
+
+MAIN = "/usr/main.py"
+
+
+def _boot_paths(root):
+    for path in reversed([root] + board.shim_paths("cpython")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    import shimctl
+    shimctl.install_fs(root)
+
+
+def check(path, source=board.REPO):
+    """(errors, warnings): lists of lines about the config file at path."""
+    root = tempfile.mkdtemp(prefix="qframe-check-config-")
+    try:
+        board.stage(root, source=source)
+        dev_json = os.path.join(root, "usr", "dev.json")
+        os.remove(dev_json)
+        shutil.copyfile(path, dev_json)        # the bytes as they are: the app judges them
+        _boot_paths(root)
+        return _check(path)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _check(path):
+    try:
+        from usr.qframe import Application, ConfigError, CurrentApp
+        from usr.qframe import logging as qlog
+        from usr.qframe.core.config import Config
+    except Exception as exc:            # a broken qframe/: the app could not start either
+        return ["error   cannot import usr.qframe to check the config: %s: %s"
+                % (type(exc).__name__, exc)], []
+    try:
+        Config().from_json("/usr/dev.json")
+    except ConfigError as exc:
+        return ["error   %s: %s" % (path, exc.errors[0][2])], []
+    main = {"__name__": "qframe_check_config", "__file__": MAIN}   # not __main__: no load()
+    try:
+        with open(MAIN) as f, contextlib.redirect_stdout(sys.stderr):
+            exec(compile(f.read(), MAIN, "exec"), main)
+    except Exception as exc:
+        return ["error   %s: building the app failed: %s: %s"
+                % (MAIN, type(exc).__name__, exc)], []
+    try:
+        app = CurrentApp()
+    except RuntimeError:
+        print("check-config: %s creates no qframe Application: only APP is checked" % MAIN,
+              file=sys.stderr)
+        app = Application("check-config")
+        app.config.from_json("/usr/dev.json")
+    errors = []
+    try:
+        app.check_config(repair=False)
+    except ConfigError as exc:
+        qlog.basicConfig(console=False)      # the repair pass logs what it replaces
+        app.check_config(repair=True)        # ... and shows the value the app would use
+        declared = app.declared_config()
+        for section, key, message in exc.errors:
+            where = section if key is None else "%s.%s" % (section, key)
+            errors.append("error   %s: %s%s" % (where, message,
+                                                 _used(app.config, declared, section, key)))
+    warnings = ["warning %s: no extension reads it" % name
+                for name in app.config.unknown(app.declared_config())]
+    return errors, warnings
+
+
+def _used(config, declared, section, key):
+    """' (default X would be used)' or ' (X would be used)': what the repair left there."""
+    values = config.get(section)
+    if key is None or not isinstance(values, dict) or key not in values:
+        return ""
+    field = declared.get(section, {}).get(key)
+    if field is not None and values[key] == field.default:
+        return " (default %r would be used)" % (values[key],)
+    return " (%r would be used)" % (values[key],)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", nargs="?", help="the dev.json to check (default: the repo's)")
+    parser.add_argument("--source", default=board.REPO,
+                        help="folder holding the qframe/ and code/ whose app checks it")
+    args = parser.parse_args(argv)
+    path = args.config or os.path.join(args.source, "dev.json")
+    if not os.path.isfile(path):
+        print("check-config: %s: no such file" % path, file=sys.stderr)
+        return 2
+    errors, warnings = check(path, args.source)
+    for line in errors + warnings:
+        print(line)
+    print("check-config: %s: %d error(s), %d warning(s)%s"
+          % (path, len(errors), len(warnings), "" if errors else "; the app accepts it"))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
