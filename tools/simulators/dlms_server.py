@@ -267,6 +267,7 @@ class Session(object):
         if kind == "DISC":
             was = self.connected
             self._reset_link()
+            self.our_address, self.client_address = frame.dest, frame.src
             return [self._frame((hdlc.UA if was else hdlc.DM) | hdlc.POLL)]
         if not self.connected:
             return [self._frame(hdlc.DM | hdlc.POLL)]
