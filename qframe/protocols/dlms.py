@@ -482,14 +482,16 @@ class Client(object):
             out["error"] = str(exc)
         return out
 
-    def profile(self, obis, start=None, end=None, entries=None, on_row=None):
+    def profile(self, obis, start=None, end=None, entries=None, on_row=None, on_columns=None):
         """{"obis", "columns", "rows" (or "count" when on_row takes them), "status"}.
-        start/end: DateTime; entries: the newest N."""
+        start/end: DateTime; entries: the newest N; on_columns(columns) before any row."""
         from ..codecs import cosem
         out = {"obis": cosem.obis_text(obis)}
         try:
             columns = cosem.capture_objects(self.run(self.assoc.get(cosem.PROFILE_GENERIC, obis, 3)))
             out["columns"] = [[c, o, a] for c, o, a in columns]
+            if on_columns is not None:
+                on_columns(out["columns"])
             access = None
             if start is not None or end is not None:
                 access = cosem.by_range(start or axdr.DateTime(2000, 1, 1, 0, 0, 0, 0, None, 0),
