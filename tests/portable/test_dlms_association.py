@@ -4,70 +4,10 @@ from checks import raises
 from usr.qframe.codecs import acse, axdr, cosem, hdlc, wrapper, xdlms
 from usr.qframe.protocols import dlms
 
+from dlms_peer import ScriptedMeter
+
 ENERGY = cosem.obis("1.0.1.8.0.255")
 PROFILE = cosem.obis("1.0.99.1.0.255")
-
-
-class _Meter(object):
-    """HDLC server 1 for client 16: UA, AARE, then replies[request APDU] (a list for several
-    blocks: GET-next requests take the next one). max_info cuts replies in segments."""
-
-    def __init__(self, replies, max_info=128, ua_info=True):
-        self.replies = replies
-        self.max_info = max_info
-        self.ua_info = ua_info
-        self.rx = hdlc.Receiver()
-        self.ns = self.nr = 0
-        self.pending = []
-        self.parts = []
-        self.seen = []
-        self.blocks = []
-
-    def _f(self, control, info=b"", seg=False):
-        return hdlc.encode(b"\x21", b"\x03", control, info, seg)
-
-    def feed(self, data):
-        out = b""
-        for f in self.rx.feed(data):
-            self.seen.append(f.kind)
-            if f.kind == "SNRM":
-                info = hdlc.encode_params(self.max_info, self.max_info) if self.ua_info else b""
-                out += self._f(hdlc.UA | hdlc.POLL, info)
-            elif f.kind == "DISC":
-                out += self._f(hdlc.UA | hdlc.POLL)
-            elif f.kind == "RR":
-                out += self._next()
-            elif f.kind == "I":
-                self.nr = (self.nr + 1) & 7
-                self.parts.append(f.info)
-                if f.segmented:
-                    out += self._f(hdlc.rr_control(self.nr))
-                    continue
-                apdu = b"".join(self.parts)[3:]
-                self.parts = []
-                reply = self._answer(apdu)
-                self.pending = hdlc.segments(hdlc.LLC_RESPONSE + reply, self.max_info)
-                out += self._next()
-        return out
-
-    def _answer(self, apdu):
-        if apdu[0] == acse.AARQ:
-            return acse.aare(0, 0, acse.CONFORMANCE, 512)
-        if apdu[0] == acse.RLRQ:
-            return acse.rlre()
-        if apdu[:2] == b"\xc0\x02":
-            return self.blocks.pop(0)
-        reply = self.replies[apdu]
-        if isinstance(reply, list):
-            self.blocks = reply[1:]
-            return reply[0]
-        return reply
-
-    def _next(self):
-        part = self.pending.pop(0)
-        frame = self._f(hdlc.i_control(self.ns, self.nr), part, bool(self.pending))
-        self.ns = (self.ns + 1) & 7
-        return frame
 
 
 def _run(op, meter, drop=0):
@@ -94,7 +34,7 @@ def _assoc(**kw):
 
 def test_open_get_close():
     get = xdlms.get(3, ENERGY, 2)
-    meter = _Meter({get: xdlms.get_response(axdr.encode(axdr.Typed(axdr.DOUBLE_LONG_UNSIGNED, 12345)))})
+    meter = ScriptedMeter({get: xdlms.get_response(axdr.encode(axdr.Typed(axdr.DOUBLE_LONG_UNSIGNED, 12345)))})
     a = _assoc()
     info = _run(a.open(), meter)
     assert a.associated and info["max_pdu"] == 512 and a.max_info_tx == 128
@@ -105,14 +45,14 @@ def test_open_get_close():
 
 def test_ua_without_parameters_uses_defaults():
     a = _assoc(max_info=512)
-    _run(a.open(), _Meter({}, ua_info=False))
+    _run(a.open(), ScriptedMeter({}, ua_info=False))
     assert a.max_info_tx == 128
 
 
 def test_segmented_reply_and_request():
     big = axdr.encode(b"x" * 700)
     setreq = xdlms.set_(1, ENERGY, 2, axdr.encode(b"y" * 300))
-    meter = _Meter({xdlms.get(1, ENERGY, 2): xdlms.get_response(big),
+    meter = ScriptedMeter({xdlms.get(1, ENERGY, 2): xdlms.get_response(big),
                     setreq: xdlms.set_response()}, max_info=64)
     a = _assoc(max_info=64)
     _run(a.open(), meter)
@@ -127,7 +67,7 @@ def test_block_transfer_streams_rows():
     raw = axdr.encode(rows)
     blocks = [raw[i:i + 100] for i in range(0, len(raw), 100)]
     replies = [xdlms.get_block(n + 1, b, n == len(blocks) - 1) for n, b in enumerate(blocks)]
-    meter = _Meter({xdlms.get(7, PROFILE, 2): replies})
+    meter = ScriptedMeter({xdlms.get(7, PROFILE, 2): replies})
     a = _assoc()
     _run(a.open(), meter)
     got = []
@@ -137,20 +77,20 @@ def test_block_transfer_streams_rows():
 
 def test_block_transfer_bounds():
     endless = [xdlms.get_block(n + 1, b"\x00", False) for n in range(20)]
-    meter = _Meter({xdlms.get(7, PROFILE, 2): endless})
+    meter = ScriptedMeter({xdlms.get(7, PROFILE, 2): endless})
     a = _assoc(max_blocks=5)
     _run(a.open(), meter)
     e = raises(dlms.ProtocolError, _run, a.get(7, PROFILE, 2), meter)
     assert "5 blocks" in str(e) and a.broken
     wrong = [xdlms.get_block(1, b"\x01", False), xdlms.get_block(3, b"\x00", True)]
-    meter = _Meter({xdlms.get(7, PROFILE, 2): wrong})
+    meter = ScriptedMeter({xdlms.get(7, PROFILE, 2): wrong})
     a = _assoc()
     _run(a.open(), meter)
     assert "expected 2" in str(raises(dlms.ProtocolError, _run, a.get(7, PROFILE, 2), meter))
 
 
 def test_refusals_are_clear_errors():
-    meter = _Meter({xdlms.get(3, ENERGY, 2): xdlms.get_response(error=4),
+    meter = ScriptedMeter({xdlms.get(3, ENERGY, 2): xdlms.get_response(error=4),
                     xdlms.get(3, ENERGY, 3): xdlms.exception(1, 2),
                     xdlms.action(70, ENERGY, 1): xdlms.action_response(3)})
     a = _assoc()
@@ -162,7 +102,7 @@ def test_refusals_are_clear_errors():
 
 
 def test_rejected_association():
-    class Refuser(_Meter):
+    class Refuser(ScriptedMeter):
         def _answer(self, apdu):
             return acse.aare(1, 13)
     a = _assoc(password="bad")
@@ -172,7 +112,7 @@ def test_rejected_association():
 
 def test_timeouts_retry_then_fail_and_recover():
     get = xdlms.get(3, ENERGY, 2)
-    meter = _Meter({get: xdlms.get_response(axdr.encode(1))})
+    meter = ScriptedMeter({get: xdlms.get_response(axdr.encode(1))})
     a = _assoc(retries=2)
     _run(a.open(), meter)
     assert _run(a.get(3, ENERGY, 2), meter, drop=1) == 1          # one retransmission
@@ -182,14 +122,14 @@ def test_timeouts_retry_then_fail_and_recover():
     for _ in range(3):
         op.timeout()
     assert op.done and isinstance(op.error, dlms.DlmsTimeout) and a.broken
-    meter2 = _Meter({get: xdlms.get_response(axdr.encode(2))})
+    meter2 = ScriptedMeter({get: xdlms.get_response(axdr.encode(2))})
     _run(a.open(), meter2)                                          # the next cycle recovers
     assert not a.broken and _run(a.get(3, ENERGY, 2), meter2) == 2
 
 
 def test_misaddressed_and_unexpected_frames():
     a = _assoc()
-    _run(a.open(), _Meter({}))
+    _run(a.open(), ScriptedMeter({}))
     op = a.get(3, ENERGY, 2)
     op.start()
     other = hdlc.encode(b"\x23", b"\x03", hdlc.i_control(0, 1), hdlc.LLC_RESPONSE + b"\xc4")
@@ -218,7 +158,7 @@ def test_wrapper_transport():
 
 def test_get_list():
     items = [(3, ENERGY, 2), (1, ENERGY, 2)]
-    meter = _Meter({xdlms.get_list(items): xdlms.get_list_response([(axdr.encode(5), 0), (None, 4)])})
+    meter = ScriptedMeter({xdlms.get_list(items): xdlms.get_list_response([(axdr.encode(5), 0), (None, 4)])})
     a = _assoc()
     _run(a.open(), meter)
     got = _run(a.get_list(items), meter)
@@ -227,7 +167,7 @@ def test_get_list():
 
 def test_client_read_and_profile():
     reg = xdlms.get(3, ENERGY, 2)
-    meter = _Meter({
+    meter = ScriptedMeter({
         reg: xdlms.get_response(axdr.encode(axdr.Typed(axdr.DOUBLE_LONG_UNSIGNED, 77))),
         xdlms.get(3, ENERGY, 3): xdlms.get_response(axdr.encode((axdr.Typed(axdr.INTEGER, -2),
                                                                 axdr.Typed(axdr.ENUM, 30)))),
