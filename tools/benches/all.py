@@ -16,7 +16,8 @@ SHIM_MP = ":".join(board.shim_paths("micropython"))
 
 def _benches():
     """(name, argv) for every run: the codec in-process on each interpreter, the UART and cloud
-    benches as host drivers that start the app on each interpreter themselves."""
+    benches as host drivers that start the app on each interpreter themselves, the DLMS bench
+    (ours against gurux-dlms on CPython, ours on MicroPython, the 500-row profile heap)."""
     py = [sys.executable, "-m"]
     micropython = board.interpreter_command("micropython")
     return [
@@ -27,6 +28,7 @@ def _benches():
         ("uart.micropython", py + ["tools.benches.uart", "--interpreter", "micropython"]),
         ("cloud", py + ["tools.benches.cloud", "--interpreters", "cpython,micropython"]),
         ("heap.micropython", py + ["tools.benches.heap"]),
+        ("dlms", py + ["tools.benches.dlms"]),
     ]
 
 
