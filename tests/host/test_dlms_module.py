@@ -226,3 +226,60 @@ def test_gurux_reads_the_meter_through_the_module(linked):
     assert reg.value == 1234.5
     exchange(c.disconnectRequest())
     assert ext.arbiter.stats["hes_passed"] >= 5
+
+
+def test_gurux_over_tcp_through_the_module(tmp_path):
+    """TCP -> module -> meter link -> meter and back: gurux's client (the HES side) connects
+    to the module's transparent TCP port (server role, raw protocol), reads a register, the
+    clock and load-profile rows; then the module's own client reads over the same link."""
+    import socket
+    from gurux_dlms.objects import GXDLMSClock, GXDLMSProfileGeneric, GXDLMSRegister
+    from gurux_peer import GuruxSession
+    from usr.qframe.builtins.clients import TcpClient
+    shimctl.reset()
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    session = dlms_server.Server().session("hdlc")
+    sim = MeterSim(link=str(tmp_path / "meter.tty"), dlms=session).start()
+    app = Application("dlms-tcp-path")
+    app.config.update({"APP": {"stop_timeout": 3.0, "workers": 3},
+                       "UART": {"port": sim.path, "poll_ms": 2, "reopen_delay_s": 0.05},
+                       "TCP_SERVER": {"role": "server", "port": port, "protocol": "raw",
+                                      "queue_path": str(tmp_path / "queue"), "poll_s": 0.05,
+                                      "heartbeat_s": 0},
+                       "DLMS": dict(FAST, transport="meter_link", hes_hold_ms=1000)})
+    Uart(app=app)
+    TcpClient(app=app)
+    ext = Dlms(app=app)
+    app.load()
+    try:
+        deadline = time.monotonic() + 5
+        gx = None
+        while gx is None and time.monotonic() < deadline:
+            try:
+                gx = GuruxSession("127.0.0.1", port, "hdlc")
+            except OSError:
+                time.sleep(0.05)
+        gx.open()
+        reg = GXDLMSRegister("1.0.1.8.0.255")
+        gx.read(reg, 3)
+        gx.read(reg, 2)
+        assert reg.value == 1234.5
+        clock = GXDLMSClock("0.0.1.0.0.255")
+        gx.read(clock, 2)
+        assert clock.time.value.year >= 2024
+        pg = GXDLMSProfileGeneric(dlms_server.PROFILE)
+        gx.read(pg, 3)
+        gx.rows_by_entry(pg, 1, 10)
+        assert [row[2] for row in pg.buffer] == list(range(5000, 5010))
+        gx.close()
+        # the module's job waits until the HES's hold on the link (1 s) has expired
+        assert _cmd(app, "dlms.read", {"obis": "1.0.2.8.0.255"})["value"] == 678
+        assert ext.arbiter.stats["dlms_deferred"] >= 1
+        assert ext.arbiter.stats["to_dlms"] >= 4 and ext.arbiter.stats["hes_overflow"] == 0
+    finally:
+        assert app.stop()
+        sim.stop()
+        shimctl.reset()
