@@ -68,8 +68,11 @@ class _TcpPort(object):
         self.sock.settimeout(timeout_ms / 1000)
         try:
             data = self.sock.recv(2048)
-        except OSError:
-            return None                 # a timeout (QuecPython raises OSError ETIMEDOUT)
+        except OSError as exc:
+            from .clients import is_timeout
+            if is_timeout(exc):
+                return None
+            raise
         if not data:
             raise OSError("meter closed the connection")
         return data

@@ -168,12 +168,7 @@ def parse_request(data):
         pos += 4
     elif tag == GET_REQUEST and kind == WITH_LIST:
         req = Request("get-list", invoke)
-        try:
-            count, pos = axdr.length(data, pos)
-        except axdr.AxdrError as exc:
-            raise XdlmsError(str(exc))
-        if count * 10 > len(data) - pos:
-            raise XdlmsError("GET with list of %d items in %d octets" % (count, len(data) - pos))
+        count, pos = _count(data, pos, 10)
         for _ in range(count):
             cls, obis, attr, pos = _take_descriptor(data, pos)
             access, pos = _take_access(data, pos)
@@ -198,6 +193,17 @@ def parse_request(data):
     if pos != len(data):
         raise XdlmsError("%d octets after the request" % (len(data) - pos))
     return req
+
+
+def _count(data, pos, least):
+    """(count, next position) of a list whose items take at least `least` octets each."""
+    try:
+        count, pos = axdr.length(data, pos)
+    except axdr.AxdrError as exc:
+        raise XdlmsError(str(exc))
+    if count * least > len(data) - pos:
+        raise XdlmsError("list of %d items in %d octets" % (count, len(data) - pos))
+    return count, pos
 
 
 def _data(data, pos):
@@ -277,12 +283,7 @@ def parse_response(data):
             pos += 2
     elif tag == GET_RESPONSE and kind == WITH_LIST:
         resp = Response("get-list", invoke)
-        try:
-            count, pos = axdr.length(data, pos)
-        except axdr.AxdrError as exc:
-            raise XdlmsError(str(exc))
-        if count * 2 > len(data) - pos:
-            raise XdlmsError("GET list response of %d items in %d octets" % (count, len(data) - pos))
+        count, pos = _count(data, pos, 2)
         resp.items = []
         for _ in range(count):
             _need(data, pos, 2)

@@ -327,9 +327,35 @@ class Association(object):
             for item in stream.feed(resp.data):
                 on_row(item)
             return stream.seen
-        stream = axdr.ArrayStream(self.settings.max_element) if on_row is not None else None
+        if on_row is None:
+            chunks, take = self._collector()
+            yield from self._blocks(resp, take)
+            return axdr.decode(b"".join(chunks), typed)
+        stream = axdr.ArrayStream(self.settings.max_element)
+
+        def rows(raw):
+            for item in stream.feed(raw):
+                on_row(item)
+        yield from self._blocks(resp, rows)
+        if not stream.done:
+            raise ProtocolError("last block ends inside the array")
+        return stream.seen
+
+    def _collector(self):
+        """(chunks, take): take(raw) appends to chunks, at most max_response octets in all."""
         chunks = []
-        size = 0
+        size = [0]
+
+        def take(raw):
+            size[0] += len(raw)
+            if size[0] > self.settings.max_response:
+                raise ProtocolError("response above %d octets" % self.settings.max_response)
+            chunks.append(raw)
+        return chunks, take
+
+    def _blocks(self, resp, consume):
+        """Generator: consume(raw) for each block of a GET answered in blocks, asking for the
+        next one until the last (at most max_blocks, numbered 1, 2, ...)."""
         expected = 1
         while True:
             if resp.error is not None:
@@ -337,25 +363,13 @@ class Association(object):
             if resp.block != expected:
                 raise ProtocolError("block %d, expected %d" % (resp.block, expected))
             self.stats["blocks"] += 1
-            if stream is not None:
-                for item in stream.feed(resp.raw):
-                    on_row(item)
-            else:
-                size += len(resp.raw)
-                if size > self.settings.max_response:
-                    raise ProtocolError("response above %d octets" % self.settings.max_response)
-                chunks.append(resp.raw)
+            consume(resp.raw)
             if resp.last:
-                break
+                return
             if expected >= self.settings.max_blocks:
                 raise ProtocolError("block transfer longer than %d blocks" % self.settings.max_blocks)
             expected += 1
             resp = yield from self._service(xdlms.get_next(resp.block), ("get-block",))
-        if stream is not None:
-            if not stream.done:
-                raise ProtocolError("last block ends inside the array")
-            return stream.seen
-        return axdr.decode(b"".join(chunks), typed)
 
     def get_list(self, items, typed=False):
         """GET with list: [(cls, obis, attr[, access])] -> [(value, error)] in order."""
@@ -364,20 +378,8 @@ class Association(object):
     def _get_list(self, items, typed):
         resp = yield from self._service(xdlms.get_list(items), ("get-list", "get-block"))
         if resp.service == "get-block":
-            chunks = []
-            expected = 1
-            while True:
-                if resp.error is not None:
-                    raise resp.error
-                if resp.block != expected:
-                    raise ProtocolError("block %d, expected %d" % (resp.block, expected))
-                chunks.append(resp.raw)
-                if resp.last:
-                    break
-                if expected >= self.settings.max_blocks:
-                    raise ProtocolError("block transfer longer than %d blocks" % self.settings.max_blocks)
-                expected += 1
-                resp = yield from self._service(xdlms.get_next(resp.block), ("get-block",))
+            chunks, take = self._collector()
+            yield from self._blocks(resp, take)
             resp = xdlms.parse_response(bytes((xdlms.GET_RESPONSE, xdlms.WITH_LIST, xdlms.INVOKE))
                                         + b"".join(chunks))
         if len(resp.items) != len(items):
