@@ -283,3 +283,38 @@ def test_gurux_over_tcp_through_the_module(tmp_path):
         assert app.stop()
         sim.stop()
         shimctl.reset()
+
+
+def test_readings_reach_the_hes_as_events(tmp_path):
+    """The periodic readings and the profile rows go up the cloud link as EVENT frames."""
+    from tools.simulators.hes import HesSim
+    from usr.qframe.builtins.clients import TcpClient
+    shimctl.reset()
+    hes = HesSim().start()
+    server = dlms_server.Server()
+    port = server.listen("wrapper")
+    app = Application("dlms-uplink")
+    app.config.update({"APP": {"stop_timeout": 3.0},
+                       "TCP_SERVER": {"port": hes.port, "protocol": "ack",
+                                      "queue_path": str(tmp_path / "queue"),
+                                      "heartbeat_s": 0, "poll_s": 0.05},
+                       "DLMS": dict(FAST, transport="tcp", port=port, read_period_s=3600,
+                                    objects=["1.0.1.8.0.255"], profile_chunk_rows=100)})
+    TcpClient(app=app)
+    Dlms(app=app)
+    try:
+        app.load()
+        assert hes.wait_for(lambda h: h.client_count() >= 1, 5)
+        # the first periodic cycle may run before the link is up: ask again through a command
+        assert _cmd(app, "dlms.profile", {"obis": "1.0.99.1.0.255", "entries": 250})["count"] == 250
+        assert hes.wait_for(lambda h: sum(1 for e in h.events if e["event"] == "dlms.profile") == 3, 5)
+        chunks = [e["data"] for e in hes.events if e["event"] == "dlms.profile"]
+        assert [len(c["rows"]) for c in chunks] == [100, 100, 50] and chunks[-1]["last"]
+        app.bus.publish("dlms.readings", {"readings": [{"obis": "1.0.1.8.0.255", "value": 1}],
+                                          "status": "ok"})
+        assert hes.wait_for(lambda h: any(e["event"] == "dlms.readings" for e in h.events), 5)
+    finally:
+        assert app.stop()
+        server.stop()
+        hes.stop()
+        shimctl.reset()
