@@ -117,3 +117,18 @@ def test_meter_faults(server):
     server.faults.mute = True                        # a meter that stopped answering
     rc, _, err = _cli(*at, "--timeout", "0.3", "--retries", "1", "clock")
     assert rc == 2 and "no answer" in err
+
+
+def test_hdlc_on_a_serial_port():
+    """--hdlc SERIALPORT: the simulated meter's DLMS server on a pty (the optical/RS-485 port)."""
+    import pty
+    import tty
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    with dlms_server.Server() as srv:
+        srv.serve_fd(master)
+        rc, lines, err = _cli("--hdlc", os.ttyname(slave), "--baud", "9600", "read", "1.0.1.8.0.255")
+    os.close(slave)
+    os.close(master)
+    assert rc == 0, err
+    assert lines[0]["value"] == 12345 and lines[0]["scaler"] == -1
