@@ -17,7 +17,7 @@ A GET answered in blocks asks for the next block until the last (at most Setting
 with on_row, the elements of an array result are handed over one by one as blocks arrive
 (a load profile never sits whole in memory). Counters in Association.stats.
 """
-from ..codecs import acse, axdr, hdlc, wrapper, xdlms
+from ..codecs import acse, axdr, cosem, hdlc, wrapper, xdlms
 from ..codecs.acse import AssociationRejected
 from ..codecs.xdlms import DataAccessError, ServiceError
 
@@ -413,7 +413,7 @@ class Association(object):
 
 # --- COSEM reads as JSON-ready dicts (shared by the extension and tools/dlms.py) ----------
 
-CLOCK_OBIS = b"\x00\x00\x01\x00\x00\xff"
+CLOCK_OBIS = cosem.CLOCK_OBIS
 _NOT_THIS_CLASS = (4, 9)          # object-undefined, object-class-inconsistent
 
 
@@ -465,7 +465,6 @@ class Client(object):
     def read(self, obis, attr=2, cls=None):
         """{"obis", "class", "attr", "value", ["scaler", "unit"], "status"}; a refusal is
         reported in "status" (and "error"), a link failure raises."""
-        from ..codecs import cosem
         out = {"obis": cosem.obis_text(obis), "class": cls, "attr": attr}
         try:
             cls, typed = self._class_for(obis, attr, cls)
@@ -487,7 +486,6 @@ class Client(object):
     def profile(self, obis, start=None, end=None, entries=None, on_row=None, on_columns=None):
         """{"obis", "columns", "rows" (or "count" when on_row takes them), "status"}.
         start/end: DateTime; entries: the newest N; on_columns(columns) before any row."""
-        from ..codecs import cosem
         out = {"obis": cosem.obis_text(obis)}
         try:
             columns = cosem.capture_objects(self.run(self.assoc.get(cosem.PROFILE_GENERIC, obis, 3)))
@@ -524,7 +522,6 @@ class Client(object):
     def write(self, obis, attr, value, cls=None):
         """SET with the type the meter uses for the attribute (read first). value: plain
         JSON value, or {"type": name, "value": v} for an explicit type."""
-        from ..codecs import cosem
         out = {"obis": cosem.obis_text(obis), "class": cls, "attr": attr}
         try:
             cls, current = self._class_for(obis, attr, cls)
@@ -544,7 +541,6 @@ class Client(object):
 
     def set_clock(self, when):
         """Set the meter's clock to when (DateTime)."""
-        from ..codecs import cosem
         out = {"obis": cosem.obis_text(CLOCK_OBIS), "value": when.iso()}
         try:
             self.run(self.assoc.set(8, CLOCK_OBIS, 2, axdr.encode(when)))
