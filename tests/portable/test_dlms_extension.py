@@ -201,3 +201,53 @@ def test_bad_config():
     raises(ConfigError, app.load)
     app, ext = _app({"transport": "uart", "objects": ["1.2.3"]})
     raises(ValueError, app.load)
+
+
+def _wrapper_meter(listener, replies, served):
+    """One WRAPPER connection on a host socket: AARE, replies[apdu], RLRE."""
+    from usr.qframe.codecs import acse, wrapper
+    conn = listener.accept()[0]
+    conn.settimeout(5)
+    rx = wrapper.Receiver()
+    try:
+        while True:
+            data = conn.recv(512)
+            if not data:
+                break
+            for packet in rx.feed(data):
+                apdu = packet.apdu
+                if apdu[0] == acse.AARQ:
+                    reply = acse.aare(0, 0, acse.CONFORMANCE, 512)
+                elif apdu[0] == acse.RLRQ:
+                    reply = acse.rlre()
+                else:
+                    reply = replies[apdu]
+                conn.send(wrapper.encode(1, 16, reply))
+                served.append(apdu[0])
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+def test_wrapper_over_a_real_socket():
+    import _thread
+    from checks import listen_on_free_port
+    import shimctl
+    shimctl.reset()
+    listener, port = listen_on_free_port()
+    served = []
+    _thread.start_new_thread(_wrapper_meter, (listener, _replies(), served))
+    app = Application("dlms-wrapper")
+    app.config.update({"APP": {"stop_timeout": 2.0},
+                       "DLMS": dict(FAST, transport="tcp", port=port, timeout_ms=2000)})
+    Dlms(app=app)
+    app.load()
+    try:
+        out = _cmd(app, "dlms.read", {"obis": "1.0.1.8.0.255"})
+        assert out["value"] == 99 and out["unit"] == 30
+        assert wait_until(lambda: len(served) == 4)          # AARQ, GET x2, RLRQ
+        assert served[0] == 0x60 and served[-1] == 0x62
+    finally:
+        app.stop()
+        listener.close()
