@@ -8,13 +8,16 @@ BOARD := build/board
 SHIM_MP := tools/shim:tools/shim/micropython
 ARGS ?=
 
-.PHONY: help venv gate test test-py test-mp sim bench clean
+.PHONY: help venv browser gate test test-py test-mp sim bench soak fuzz clean
 
 help:
 	@echo "make test    gate + CPython tests + MicroPython tests (sets up .venv)"
 	@echo "make sim     run the app on the host against the simulated meter and HES (ARGS=...)"
 	@echo "make gate    portability gate only (mpy-cross 1.13 + lint)"
-	@echo "make bench   benchmarks (prints figures, ends with a JSON line)"
+	@echo "make bench   benchmarks: one table of figures vs targets, JSON in build/bench.json (ARGS=\"--only meterlink\")"
+	@echo "make soak    long power-cut runs: flash queue kill loop (SOAK_KILLS=300 per interpreter)"
+	@echo "             and the system sim with power cuts on both interpreters"
+	@echo "make fuzz    long fuzz run of every decoder and parser (atheris; FUZZ_RUNS=1000000)"
 	@echo "make deploy PORT=/dev/ttyUSB0 [MPY=1]; make run|shell|ls|wipe PORT=...; make board"
 	@echo "make meter-sim | hes | bench-uart | bench-cloud | test-cloud"
 
@@ -25,11 +28,26 @@ $(VENV)/.installed: requirements-dev.txt
 
 venv: $(VENV)/.installed
 
+# The HES dashboard's browser test needs Debian's chromium and chromium-driver: installed here
+# when missing (as root, with apt-get); where that cannot be done the test is skipped, loudly.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium and chromium-driver (the HES dashboard's browser test)"; \
+			mkdir -p build; { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+				chromium chromium-driver; } >build/browser-install.log 2>&1 \
+			&& rm -f build/browser-install.log \
+			|| echo "*** apt-get could not install chromium/chromium-driver (build/browser-install.log): the HES dashboard's browser test will be SKIPPED ***"; \
+		else \
+			echo "*** chromium/chromium-driver missing and not installable here (needs root and apt-get): the HES dashboard's browser test will be SKIPPED ***"; \
+		fi; \
+	fi
+
 gate: venv
 	$(PY) -m tools.gate.gate
 
-test-py: venv
-	$(PY) -m pytest -q tests
+test-py: venv browser
+	$(PY) -m pytest -q -rs tests
 
 test-mp: venv
 	$(PY) tools/board.py stage $(BOARD) >/dev/null
@@ -42,6 +60,22 @@ sim: venv
 
 bench: venv
 	$(PY) -m tools.benches.all $(ARGS)
+
+SOAK_KILLS ?= 300
+SOAK_CUTS ?= 20
+
+soak: venv
+	SOAK_KILLS=$(SOAK_KILLS) $(PY) -m pytest -q -s tests/host/test_pqueue_kill.py
+	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 11
+	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 12 \
+		--interpreter micropython
+
+# tests/fuzz: targets.py (one per decoder/parser), run.py (atheris); `make test` runs a short
+# hypothesis pass (test_fuzz.py). Crash inputs land in build/fuzz.
+FUZZ_RUNS ?= 1000000
+fuzz: venv
+	mkdir -p build/fuzz
+	cd build/fuzz && ../../$(PY) ../../tests/fuzz/run.py --runs $(FUZZ_RUNS) $(ARGS)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
@@ -94,7 +128,8 @@ bench-uart: venv
 # --- end meter link (issue 3) ---
 
 # --- cloud link (issue 4) ---
-# make hes [HES_PORT=9000] [HES_ARGS="--raw"]   the simulated HES alone (commands on stdin)
+# make hes [HES_PORT=9000] [HES_ARGS="--raw --dashboard 8081"]   the simulated HES alone
+#   (commands on stdin; its web dashboard's URL is printed, --dashboard off disables it)
 # make bench-cloud [ARGS="--interpreters cpython"]  cloud round trip and throughput
 # make test-cloud                                the cloud link's tests (both interpreters)
 .PHONY: hes bench-cloud test-cloud
@@ -107,10 +142,12 @@ hes: venv
 bench-cloud: venv
 	$(PY) -m tools.benches.cloud $(ARGS)
 
+CLOUD_PORTABLE := test_pqueue test_tcp_backoff test_hes_codec test_uplink_session test_commands
+
 test-cloud: venv
-	$(PY) -m pytest -q tests/portable/test_pqueue.py tests/portable/test_tcp_backoff.py \
-		tests/portable/test_tcp_protocol.py tests/host/test_cloud_*.py
+	$(PY) -m pytest -q $(CLOUD_PORTABLE:%=tests/portable/%.py) tests/host/test_cloud_*.py
 	$(PY) tools/board.py stage $(BOARD) >/dev/null
-	$(MICROPYTHON) tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable test_pqueue
-	$(MICROPYTHON) tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable test_tcp_
+	for name in $(CLOUD_PORTABLE); do \
+		$(MICROPYTHON) tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable $$name || exit 1; \
+	done
 # --- end cloud link (issue 4) ---

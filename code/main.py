@@ -4,6 +4,7 @@ from usr.qframe.builtins.uart import Uart
 from usr.qframe.logging import getLogger
 from usr.qframe.builtins.network import NetWatch
 from usr.qframe.builtins.clients import TcpClient
+from usr.qframe.builtins.watchdog import Watchdog
 from usr.health import Health
 from usr.params import ModuleParams
 
@@ -24,6 +25,7 @@ def create_app(name="meter-module", config_path=CONFIG_PATH):
     TcpClient(app=app)
     ModuleParams(app=app)     # before the link: its handlers are in place when frames arrive
     Uart(app=app)
+    Watchdog(app=app)         # last: the first feed checks every other extension
     return app
 
 

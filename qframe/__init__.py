@@ -2,7 +2,7 @@
 
 `import usr.qframe` loads the core only (Application, extensions' base, config, bus,
 threading, logging). QFrame's package-level names for the built-in extensions (`Uart`,
-`TcpClient`) and ours (`NetWatch`, `Resolver`) load on first use, so an app pays the heap of
+`TcpClient`) and ours (`NetWatch`, `Watchdog`, `Resolver`) load on first use, so an app pays the heap of
 the extensions it touches and no more.
 """
 from .core import Application, AppExtension, AppExtensionABC, ConfigError, CurrentApp, Field, G
@@ -13,6 +13,7 @@ _LAZY = {
     "Uart": "builtins.uart",
     "TcpClient": "builtins.clients",
     "NetWatch": "builtins.network",
+    "Watchdog": "builtins.watchdog",
     "Resolver": "protocols.resolver",
 }
 

@@ -220,6 +220,10 @@ class WorkerPool(object):
     def pending(self):
         return len(self._queue)
 
+    def alive(self):
+        """How many of the pool's threads are running."""
+        return len([t for t in self._threads if t.is_alive()])
+
     def _work(self):
         while True:
             try:

@@ -1,4 +1,4 @@
-"""The network watchdog: cellular state on the bus, an escalation ladder, SIM hot-swap, a WDT.
+"""The network watchdog: cellular state on the bus, an escalation ladder, SIM hot-swap.
 
     NetWatch(app=app)         # dev.json section NETWORK, reachable as app.network
 
@@ -15,9 +15,10 @@
   gets through).
 * SIM hot-swap (`sim_detect`): `sim.setCallback` -> `sim.changed` (True inserted / False removed);
   a removed SIM is also `network.down`.
-* Hardware watchdog (`wdt_s` > 0): `machine.WDT(wdt_s)` fed every `wdt_feed_s` only while the
-  app is healthy: app running, the watchdog thread alive, the ladder not exhausted, and every
-  extension with a `healthy()` method says True. Otherwise it starves and resets the module.
+* `healthy()`: its thread alive and the ladder not exhausted; the hardware watchdog extension
+  (qframe/builtins/watchdog.py) feeds the WDT only while this and the rest of the app are
+  healthy. `wdt_s` / `wdt_feed_s` are that extension's keys of earlier versions (still read
+  by it, with a warning).
 
 QFrame compatible: `wait_network_ready()`, `register_net_callback(cb)` (cb(args) with dataCall's
 (profile, state) tuple), `register_sim_callback(cb)` (cb(state) with 1 inserted, 2 removed).
@@ -27,7 +28,7 @@ import utime
 from ..core.config import Field
 from ..core.ext import AppExtension
 from ..logging import getLogger
-from ..threading import Event, Thread, Timer
+from ..threading import Event, Thread
 
 _log = getLogger("network")
 SIM_READY = 1
@@ -51,15 +52,14 @@ class NetWatch(AppExtension):
         "escalate_on_tcp": Field(bool, False),
         "sim_detect": Field(bool, True),
         "sim_insert_level": Field(int, 0, lo=0, hi=1),
-        "wdt_s": Field(int, 0, lo=0, hi=3600),
-        "wdt_feed_s": Field(float, 0.0, lo=0, hi=3600),
+        "wdt_s": Field(int, 0, lo=0, hi=3600),          # deprecated: WATCHDOG.period_s
+        "wdt_feed_s": Field(float, 0.0, lo=0, hi=3600),   # deprecated: WATCHDOG.feed_s
     }
 
     def __init__(self, name=None, app=None):
         self.stats = {"down_events": 0, "up_events": 0, "datacall_events": 0, "sim_removed": 0,
                       "sim_inserted": 0, "radio_cycles": 0, "power_restarts": 0,
-                      "ladder_exhausted": 0, "wdt_feeds": 0, "wdt_starved": 0,
-                      "api_errors": 0, "callback_errors": 0, "boot_wait_failed": 0}
+                      "ladder_exhausted": 0, "api_errors": 0, "callback_errors": 0, "boot_wait_failed": 0}
         self.up = False
         self.sim_present = True
         self.reason = "starting"
@@ -73,9 +73,6 @@ class NetWatch(AppExtension):
         self._stop = Event()
         self._changed = Event()
         self._thread = None
-        self._wdt = None
-        self._feeder = None
-        self._starving = False
         self._logged_errors = []
         AppExtension.__init__(self, name, app)
 
@@ -115,22 +112,13 @@ class NetWatch(AppExtension):
         self.subscribe("tcp.connected", self._on_tcp)
         self.subscribe("tcp.disconnected", self._on_tcp)
         self._thread = Thread(self._run, name="network").start()
-        cfg = self.config
-        if cfg["wdt_s"]:
-            self._start_wdt(cfg["wdt_s"], cfg["wdt_feed_s"] or cfg["wdt_s"] / 3.0)
+        if self.config["wdt_s"] and not [e for e in self.app.extensions if e.name == "watchdog"]:
+            _log.warning("NETWORK.wdt_s is set but nothing feeds a WDT: append "
+                         "usr.qframe.builtins.watchdog.Watchdog (section WATCHDOG)")
 
     def stop(self, timeout=2.0):
         self._stop.set()
         self._changed.set()
-        if self._feeder is not None:
-            self._feeder.stop()
-            self._feeder = None
-        if self._wdt is not None:
-            try:
-                self._wdt.stop()
-            except Exception as exc:
-                self._api_error("WDT.stop", exc)
-            self._wdt = None
         self.unsubscribe_all()
         return self._thread.join(timeout) if self._thread is not None else True
 
@@ -333,39 +321,3 @@ class NetWatch(AppExtension):
         else:
             self.stats["ladder_exhausted"] += 1
             _log.critical("network down for %d s: escalation ladder exhausted", down_ms // 1000)
-
-    # ------------------------------------------------------------------ hardware watchdog
-    def _start_wdt(self, period_s, feed_s):
-        try:
-            from machine import WDT
-            self._wdt = WDT(period_s)
-        except Exception as exc:
-            self._api_error("machine.WDT", exc)
-            return
-        self._feeder = Timer(int(feed_s * 1000), self._feed).start()
-
-    def app_healthy(self):
-        """The WDT's definition of healthy (see the module docstring)."""
-        if not self.app.running or not self.healthy():
-            return False
-        for ext in self.app.extensions:
-            check = getattr(ext, "healthy", None)
-            if check is not None and ext is not self and not check():
-                return False
-        return True
-
-    def _feed(self):
-        wdt = self._wdt
-        if wdt is None:
-            return
-        if self.app_healthy():
-            wdt.feed()
-            self.stats["wdt_feeds"] += 1
-            if self._starving:
-                self._starving = False
-                _log.info("app healthy again: feeding the watchdog")
-        else:
-            self.stats["wdt_starved"] += 1
-            if not self._starving:
-                self._starving = True
-                _log.critical("app unhealthy: not feeding the watchdog")

@@ -25,8 +25,8 @@ still left when the stop bound expires is counted `transparent_abandoned` and lo
 default handler hands the payload over when a `meter.transparent` subscriber returns; with
 none, `transparent_unheard`. Other frames (0x2200) are submitted to the pool one by one; when
 the pool is full they are dropped, counted `dispatch_dropped` and logged: the meter's request
-times out and it retries. The drain task holds one worker while frames keep coming: keep
-APP.workers >= 2 so parameter requests are answered meanwhile.
+times out and it retries. The drain task holds one worker while frames keep coming, so the
+link needs APP.workers >= 2 (`app_minimums`: load() refuses less, naming why).
 
 I/O errors (read, write, open) close the port; the reader reopens it every `reopen_delay_s`
 (`io_errors`, `open_failures`, `reopens`). The decoder is reset on reopen. stop() ends the
@@ -64,6 +64,8 @@ class Uart(AppExtension):
 
     name = "uart"
     config_section = "UART"
+    app_minimums = {"workers": (2, "the inbox drain holds one worker while frames arrive; "
+                                   "parameter requests need another")}
     config_fields = {
         "port": Field((int, str), 2),
         "baudrate": Field(int, 115200, lo=300, hi=4000000),

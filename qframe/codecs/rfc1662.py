@@ -33,6 +33,12 @@ Decoder counters (`Decoder.stats`):
                  without an opening flag)
   aborted        standard: abort sequence 7D 7E
   accm_dropped   standard: unescaped octets discarded by the receive ACCM
+  overload       legacy: a frame start left unchecked (dropped as a bad frame) because hostile
+                 input used up the FCS budget. Checking octets no check of the same kind
+                 (following a good frame / resynchronising) has covered is free; checking
+                 them again (overlapping starts) costs from a budget of WORK_PER_OCTET
+                 octets per octet received, banked up to WORK_BANK frames. A start whose
+                 FCS failed is not checked again.
 """
 from .crc import fcs16, INIT, GOOD, BLOCK as _BLOCK, T1 as _T1, T2 as _T2, read_words as _words
 
@@ -49,7 +55,10 @@ TX_ACCM = 0xFFFFFFFF
 RX_ACCM = 0
 OVERHEAD = 9                # octets around the payload between the flags: FF 03 P P L L CMD F F
 MAX_FRAME = 2048
-ERROR_KINDS = ("bad_fcs", "bad_length", "oversize", "truncated", "aborted", "missing_flag")
+WORK_PER_OCTET = 3
+WORK_BANK = 3
+ERROR_KINDS = ("bad_fcs", "bad_length", "oversize", "truncated", "aborted", "missing_flag",
+               "overload")
 STAT_KINDS = ("frames", "garbage_bytes") + ERROR_KINDS + ("accm_dropped",)
 
 _FLAG_B = b"\x7e"
@@ -176,6 +185,10 @@ class Decoder(object):
     Bad input is dropped and counted in `stats` (see the module docstring); `last_error` holds
     a description of the latest one. Buffered octets stay below max_frame (legacy) or twice it
     (standard, stuffed). flush() ends a burst (call it after an idle gap on the line).
+
+    Work is linear in the input for every input: octets held back are searched once for frame
+    starts, and the decoder runs again only when something can complete (`work` counts the
+    octets searched or run through the FCS, so tests can bound it).
     """
 
     def __init__(self, dialect=LEGACY, max_frame=MAX_FRAME, accm=RX_ACCM):
@@ -186,61 +199,85 @@ class Decoder(object):
         self.stats = {}
         for kind in STAT_KINDS:
             self.stats[kind] = 0
-        self.last_error = None
+        self._error = None
+        self.work = 0
         self._drop = [_CONTROLS[code] for code in range(32) if (accm >> code) & 1]
         self._raw_limit = 2 * max_frame
+        self._bank = WORK_BANK * max_frame
+        self._credit = self._bank
         self._run = self._run_legacy if dialect == LEGACY else self._run_standard
-        # Buffered: _pending (a partial frame, from just after its opening flag) then the
-        # reads in _more that arrived while nothing could complete. The decoder runs again
-        # once _need octets are buffered, or a read brings 7E FF 03 (a frame start), or a
-        # flag when _on_flag (standard: a closing flag; legacy: a later frame may end).
+        # Held back: _buf[_at:] (a bytearray; None when nothing is held), _buf[0] being octet
+        # _base of the stream. The decoder runs again once octet _wake has arrived (standard:
+        # or a flag). Legacy, waiting inside a frame (_inside) whose closing flag is octet
+        # _end: later 7E FF 03 starts, searched up to _scan, are candidates (end, -start)
+        # sorted in _cands; one that completes with a flag and a good FCS before the frame
+        # around it ends wins (that length was wrong).
         self.reset()
 
     @property
     def buffered(self):
         """Octets held back waiting for the rest of a frame."""
-        return self._pending_len
+        return 0 if self._buf is None else len(self._buf) - self._at
 
     def feed(self, data):
         """Decode data (bytes-like); return a list of Frames (possibly empty)."""
         if type(data) is not bytes:
             data = bytes(data)
-        pending = self._pending
-        if pending:
-            more = self._more
-            size = self._pending_len + len(data)
-            if (size < self._need and not (self._on_flag and _FLAG_B in data)
-                    and _START not in data and _START not in self._tail() + data[:2]):
-                more.append(data)           # nothing can complete yet: just keep it
-                self._pending_len = size
+        credit = self._credit + WORK_PER_OCTET * len(data)
+        self._credit = credit if credit < self._bank else self._bank
+        buf = self._buf
+        if buf is None:
+            if not data:
                 return []
-            if more:
-                more.append(data)
-                buf = pending + b"".join(more)
-                self._more = []
-            else:
-                buf = pending + data
-        elif data:
             buf = data
+            start = 0
         else:
-            return []
+            buf.extend(data)
+            last = self._base + len(buf)
+            if self._inside:                # legacy, inside a frame
+                if last <= self._end:       # not complete yet
+                    if self._cands or buf.find(_START, self._scan - self._base) >= 0:
+                        if self._waiting(buf):
+                            return []
+                    else:                   # no start inside it (the common case)
+                        self.work += last - self._scan
+                        self._scan = last - 2
+                        return []
+            elif last <= self._wake:    # nothing can complete yet
+                if self.dialect == LEGACY or _FLAG_B not in data:
+                    return []
+            start = self._at
         out = []
-        rest = self._run(buf, out)
-        if rest < len(buf):
-            self._pending = buf[rest:] if rest else buf
-            self._pending_len = len(buf) - rest
-        elif pending:
-            self._pending = b""
-            self._pending_len = 0
+        rest = self._run(buf, start, out)
+        n = len(buf)
+        if rest >= n:
+            self._release()
+        elif buf is data:
+            self._buf = bytearray(data)
+            self._at = rest
+        elif rest > 256 and rest > n >> 1:              # compact: amortised linear
+            self._buf = buf[rest:]
+            self._base += rest
+            self._at = 0
+            if self._failed:
+                base = self._base
+                self._failed = set(h for h in self._failed if h >= base)
+        else:
+            self._at = rest
         return out
 
-    def _tail(self):
-        """The last two buffered octets (a 7E FF 03 may straddle two feeds)."""
-        more = self._more
-        last = more[-1] if more else self._pending
-        if len(last) > 1 or not more:
-            return last[-2:]
-        return (more[-2] if len(more) > 1 else self._pending)[-1:] + last
+    def _release(self):
+        """Nothing held: offsets restart at 0 (_at, _wake and _end are set before use)."""
+        self._buf = None
+        self._base = 0
+        self._inside = False
+        self._scan = 0
+        self._checked = 0       # octets before this one went through a resync FCS check
+        self._chained = 0       # ... through a check of a frame following a good one
+        if self._cands:
+            self._cands = []
+        if self._failed:
+            self._failed = set()    # starts whose FCS failed (absolute)
 
     def flush(self):
         """End of a burst: decode or drop what is buffered; return the Frames recovered.
@@ -248,7 +285,7 @@ class Decoder(object):
         A frame complete but for its closing flag is kept (counted missing_flag); anything
         else buffered counts as truncated. The decoder then hunts for the next opening flag.
         """
-        buf = self._pending + b"".join(self._more)
+        buf = b"" if self._buf is None else bytes(self._buf[self._at:])
         sync = self._sync
         self.reset()
         out = []
@@ -267,36 +304,52 @@ class Decoder(object):
 
     def reset(self):
         """Forget buffered octets without counting them (e.g. after reopening the UART)."""
-        self._pending = b""
-        self._more = []
-        self._pending_len = 0
+        self._cands = []
+        self._failed = set()
+        self._at = self._wake = self._end = 0
+        self._release()
         self._sync = False
         self._skip = False
-        self._need = 0
-        self._on_flag = False
+        self._trusted = True
 
-    def _bad(self, kind, detail):
+    def _bad(self, kind, detail, args=None):
+        """Count kind; last_error describes it (formatted when read: hostile input is cheap)."""
         self.stats[kind] += 1
-        self.last_error = "%s: %s" % (kind, detail)
+        self._error = (kind, detail, args)
+
+    @property
+    def last_error(self):
+        """A description of the latest bad input, or None."""
+        if self._error is None:
+            return None
+        kind, detail, args = self._error
+        return "%s: %s" % (kind, detail if args is None else detail % args)
 
     # -- legacy: the length field delimits the frame --------------------------------------
 
-    def _run_legacy(self, buf, out):
+    def _run_legacy(self, buf, s, out):
         stats = self.stats
         n = len(buf)
-        s = 0
         sync = self._sync
+        trusted = self._trusted         # False while resynchronising after an error
         limit = self.max_frame - 8
         t1 = _T1
         t2 = _T2
         words = _words
         fcs_ff03 = _FCS_FF03
         frames = 0
+        work = 0
+        credit = self._credit   # FCS octets this decoder may still spend on re-checks
+        checked = self._checked - self._base
+        chained = self._chained - self._base
+        held = type(buf) is not bytes   # a bytearray: payloads are copied to bytes
         quiet = 0               # octets before this index belong to a dropped frame
+        self._inside = False
         while s < n:
             if not sync:
                 at = buf.find(_FLAG_B, s)
                 stop = n if at < 0 else at
+                work += stop - s
                 if stop > s and stop > quiet:
                     stats["garbage_bytes"] += stop - (s if s > quiet else quiet)
                 if at < 0:
@@ -310,42 +363,96 @@ class Decoder(object):
                 s += 1
                 continue
             if octet != ADDRESS:
-                sync = False
+                sync = trusted = False
                 continue
             if n - s < 6:
                 if n - s > 1 and buf[s + 1] != CONTROL:
-                    sync = False
+                    sync = trusted = False
                     continue
-                self._need = 6
-                self._on_flag = False
+                self._wake = self._base + s + 5
                 break
             if buf[s + 1] != CONTROL:
-                sync = False
+                sync = trusted = False
                 continue
             length = (buf[s + 4] << 8) | buf[s + 5]
             if length == 0 or length > limit:
                 if length:
-                    self._bad("oversize", "length %d above max_frame" % length)
+                    self._bad("oversize", "length %d above max_frame", length)
                 else:
                     self._bad("bad_length", "length 0 (no CMD)")
-                sync = False
+                sync = trusted = False
                 continue
             end = s + length + 8
             if end >= n:
                 # Incomplete. If a complete good frame starts inside it, its length is wrong.
-                at = buf.find(_START, s + 1)
-                if at >= 0:
-                    later = self._good_frame_after(buf, at, n)
+                base = self._base
+                scan = self._scan - base
+                if scan <= s:
+                    scan = s + 1
+                cands = self._cands
+                if (cands and cands[0][0] < base + n) or buf.find(_START, scan) >= 0:
+                    self._scan = base + scan
+                    self._credit = credit
+                    self._checked = base + checked
+                    later = self._good_frame_inside(buf, s, n)
+                    credit = self._credit
+                    checked = self._checked - base
                     if later >= 0:
                         self._bad("bad_length", "length %d runs past the frame (a good frame "
-                                                "starts %d octets in)" % (length, later - s))
+                                                "starts %d octets in)", (length, later - s))
                         s = later
                         continue
-                self._need = end + 1 - s
-                self._on_flag = at >= 0
+                elif n - 2 > scan:      # no new start, none complete (the common case)
+                    work += n - scan
+                    self._scan = base + n - 2
+                else:
+                    self._scan = base + scan
+                self._end = base + end
+                self._inside = True
                 break
+            if not trusted and buf[end] != FLAG and not (
+                    buf[end] == ADDRESS and (end + 1 == n or buf[end + 1] == CONTROL)):
+                # Resynchronising: a start is only checked with a flag or the next frame's
+                # header where its length ends (no FCS over every 7E FF 03 of a hostile stream).
+                self._bad("bad_length", "length %d: no closing flag there", length)
+                sync = False
+                continue
+            if not trusted:
+                # Resynchronising: a shorter good frame ending inside this one wins, as for an
+                # incomplete frame (earliest end first: a valid frame after garbage is always
+                # checked before any longer start that covers it).
+                base = self._base
+                if self._scan < base + s + 1:
+                    self._scan = base + s + 1
+                self._credit = credit
+                self._checked = base + checked
+                later = self._good_frame_inside(buf, s, end + 1)
+                credit = self._credit
+                checked = self._checked - base
+                if later >= 0:
+                    self._bad("bad_length", "length %d: a good frame ends inside it", length)
+                    s = later
+                    continue
+            if not trusted and self._base + s in self._failed:
+                self._bad("bad_fcs" if buf[end] == FLAG else "bad_length",
+                          "length %d: FCS wrong (checked as a start inside a frame)", length)
+                sync = False
+                continue
+            if s < (chained if trusted else checked):   # a re-check: budgeted
+                if length > credit:
+                    self._bad("overload", "FCS budget spent: frame of length %d unchecked",
+                              length)
+                    sync = trusted = False
+                    continue
+                credit -= length
+            if trusted:
+                if end > chained:
+                    chained = end
+            elif end > checked:
+                checked = end
             protocol = buf[s + 2] | (buf[s + 3] << 8)
             payload = buf[s + 7:end - 2]
+            work += length
             # frame_fcs(protocol, length, cmd, payload), inlined: this is the hot path
             x = fcs_ff03 ^ protocol
             fcs = t2[x & 0xFF] ^ t1[x >> 8]
@@ -360,8 +467,9 @@ class Decoder(object):
             fcs ^= 0xFFFF
             carried = (buf[end - 2] << 8) | buf[end - 1]
             if fcs == carried:
-                out.append(Frame(protocol, buf[s + 6], payload))
+                out.append(Frame(protocol, buf[s + 6], bytes(payload) if held else payload))
                 frames += 1
+                trusted = True
                 if buf[end] == FLAG:
                     s = end + 1
                 else:
@@ -370,38 +478,109 @@ class Decoder(object):
             elif buf[end] == FLAG:
                 # Delimited as its length says, yet damaged. Hunt for the next flag from its
                 # start anyway (in case the length is what was damaged), counting no garbage.
-                self._bad("bad_fcs", "FCS on the wire 0x%04x, computed 0x%04x" % (carried, fcs))
+                self._bad("bad_fcs", "FCS on the wire 0x%04x, computed 0x%04x", (carried, fcs))
                 quiet = end
-                sync = False
+                sync = trusted = False
             else:
-                self._bad("bad_length", "length %d: no closing flag there and bad FCS" % length)
-                sync = False
+                self._bad("bad_length", "length %d: no closing flag there and bad FCS", length)
+                sync = trusted = False
         self._sync = sync
+        self._trusted = trusted
+        self._credit = credit
+        self._checked = self._base + checked
+        self._chained = self._base + chained
         stats["frames"] += frames
+        self.work += work
         return s
 
-    def _good_frame_after(self, buf, at, n):
-        """Header index of the first complete, good frame whose 7E FF 03 is at or after at,
-        or -1."""
+    def _scan_starts(self, buf, n):
+        """Register the 7E FF 03 starts of buf[:n] not searched yet as candidates."""
+        base = self._base
+        at = self._scan - base
         limit = self.max_frame - 8
-        while 0 <= at < n - 10:
-            h = at + 1
+        cands = self._cands
+        while True:
+            found = buf.find(_START, at, n)
+            if found < 0:
+                self.work += n - at
+                if n - 2 > at:
+                    at = n - 2
+                break
+            self.work += found - at
+            if found + 7 > n:           # its length field has not arrived yet
+                at = found
+                break
+            h = found + 1
             length = (buf[h + 4] << 8) | buf[h + 5]
-            end = h + length + 8
-            if 0 < length <= limit and end < n and buf[end] == FLAG:
-                fcs = frame_fcs(buf[h + 2] | (buf[h + 3] << 8), length, buf[h + 6],
+            if 0 < length <= limit:
+                key = (base + h + length + 8, -base - h)
+                lo = len(cands)
+                if lo and cands[lo - 1] > key:
+                    lo = 0
+                    hi = len(cands)
+                    while lo < hi:
+                        mid = (lo + hi) >> 1
+                        if cands[mid] < key:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                cands.insert(lo, key)
+            at = h
+        self._scan = base + at
+
+    def _waiting(self, buf):
+        """Inside a frame not complete yet: register new starts, drop the ones whose end came
+        without a flag (they cannot be good); True while no start can complete."""
+        base = self._base
+        last = base + len(buf)
+        self._scan_starts(buf, len(buf))
+        cands = self._cands
+        while cands and cands[0][0] < last and buf[cands[0][0] - base] != FLAG:
+            cands.pop(0)
+        return not (cands and cands[0][0] < last)
+
+    def _good_frame_inside(self, buf, s, n):
+        """Header index of a good frame (closing flag included) starting after the frame at s
+        and ending before n, or -1. Each start is searched for and checked once."""
+        base = self._base
+        if self._scan < base + s + 1:
+            self._scan = base + s + 1
+        self._scan_starts(buf, n)
+        cands = self._cands
+        last = base + n
+        while cands and cands[0][0] < last:
+            end, h = cands.pop(0)
+            h = -h - base
+            if h <= s:
+                continue                # a start inside a frame already decoded or dropped
+            end -= base
+            if buf[end] == FLAG:
+                if h < self._checked - base:
+                    if end - h > self._credit:
+                        self._bad("overload", "FCS budget spent: a start inside a frame "
+                                              "unchecked")
+                        continue
+                    self._credit -= end - h
+                self.work += end - h
+                fcs = frame_fcs(buf[h + 2] | (buf[h + 3] << 8), end - h - 8, buf[h + 6],
                                 buf[h + 7:end - 2])
                 if fcs == (buf[end - 2] << 8) | buf[end - 1]:
-                    return h
-            at = buf.find(_START, h)
+                    return h            # unmarked: decoding it next is not a re-check
+                if base + end > self._checked:
+                    self._checked = base + end
+                self._failed.add(base + h)
         return -1
 
     # -- standard: flags delimit the frame, octets are stuffed ----------------------------
 
-    def _run_standard(self, buf, out):
+    def _run_standard(self, buf, s, out):
+        offset = 0
+        if type(buf) is not bytes:      # held back: up to the last flag, decoded once
+            offset = s
+            buf = bytes(buf[s:])
+            s = 0
         stats = self.stats
         n = len(buf)
-        s = 0
         sync = self._sync
         frames = 0
         while s < n:
@@ -421,20 +600,20 @@ class Decoder(object):
             end = buf.find(_FLAG_B, s)
             if end < 0:
                 if n - s > self._raw_limit:
-                    self._bad("oversize", "more than %d octets without a flag" % self._raw_limit)
+                    self._bad("oversize", "more than %d octets without a flag", self._raw_limit)
                     self._skip = True
                     sync = False
                     s = n
                     break
-                self._need = self._raw_limit + 1
-                self._on_flag = True
+                self._wake = self._base + offset + s + self._raw_limit
                 break
             if end > s:
                 frames += self._content(buf, s, end, out, False)
             s = end + 1
         self._sync = sync
         stats["frames"] += frames
-        return s
+        self.work += s
+        return s + offset
 
     def _content(self, buf, start, end, out, final):
         """Decode the octets between two flags; return the number of frames appended."""
@@ -467,7 +646,7 @@ class Decoder(object):
                 self.stats["garbage_bytes"] += m
                 break
             if m < 6:
-                self._bad("truncated", "%d octets, shorter than a header" % m)
+                self._bad("truncated", "%d octets, shorter than a header", m)
                 break
             length = (buf[a + 4] << 8) | buf[a + 5]
             end = a + length + 8
@@ -475,14 +654,14 @@ class Decoder(object):
                 self._bad("bad_length", "length 0 (no CMD)")
                 break
             if length + 8 > self.max_frame:
-                self._bad("oversize", "length %d above max_frame" % length)
+                self._bad("oversize", "length %d above max_frame", length)
                 break
             if end > b:
                 if final:
-                    self._bad("truncated", "%d of %d octets" % (m, length + 8))
+                    self._bad("truncated", "%d of %d octets", (m, length + 8))
                 else:
-                    self._bad("bad_length", "length %d runs past the %d octets between flags"
-                              % (length, m))
+                    self._bad("bad_length", "length %d runs past the %d octets between flags",
+                              (length, m))
                 break
             protocol = buf[a + 2] | (buf[a + 3] << 8)
             payload = buf[a + 7:end - 2]
@@ -493,10 +672,10 @@ class Decoder(object):
                 carried = buf[end - 2] | (buf[end - 1] << 8)
             if fcs != carried:
                 if end == b:
-                    self._bad("bad_fcs", "FCS on the wire 0x%04x, computed 0x%04x"
-                              % (carried, fcs))
+                    self._bad("bad_fcs", "FCS on the wire 0x%04x, computed 0x%04x",
+                              (carried, fcs))
                 else:
-                    self._bad("bad_length", "length %d: bad FCS where it ends" % length)
+                    self._bad("bad_length", "length %d: bad FCS where it ends", length)
                 break
             out.append(Frame(protocol, buf[a + 6], payload))
             frames += 1

@@ -62,7 +62,7 @@ class Application(object):
         self.g = AppGlobals()
         self.workers = None
         self.running = False
-        self.stats = {"config_errors": 0, "load_failures": 0}
+        self.stats = {"config_errors": 0, "config_unknown": 0, "load_failures": 0}
         self._threads = []
         _current[0] = self
 
@@ -95,16 +95,42 @@ class Application(object):
         problem, uses the defaults instead, and returns the list.
         """
         errors = self.config.resolve("APP", APP_FIELDS, repair)
+        declared = {"APP": APP_FIELDS}
         for ext in self.extensions:
             section = getattr(ext, "config_section", None)
             if section:
-                errors.extend(self.config.resolve(section, getattr(ext, "config_fields", {}),
-                                                  repair))
+                fields = getattr(ext, "config_fields", {})
+                errors.extend(self.config.resolve(section, fields, repair))
+                known = declared.get(section, {})
+                if known is not None:   # sections shared by extensions: the union of keys
+                    merged = dict(known)
+                    merged.update(fields)
+                    declared[section] = merged
+        errors.extend(self._check_minimums(repair))
         if errors and not repair:
             raise ConfigError(errors)
         for error in errors:
             self.stats["config_errors"] += 1
             _log.error("config %s: using the default", ConfigError([error]))
+        for name in self.config.unknown(declared):
+            self.stats["config_unknown"] += 1
+            _log.warning("config: unknown %s, ignored", name)
+        return errors
+
+    def _check_minimums(self, repair):
+        """APP values below what an extension needs (its `app_minimums`: {key: (least, why)})."""
+        errors = []
+        settings = self.config["APP"]
+        for ext in self.extensions:
+            minimums = getattr(ext, "app_minimums", None) or {}
+            for key in sorted(minimums):
+                least, why = minimums[key]
+                value = settings.get(key, least)
+                if type(value) in (int, float) and value < least:
+                    errors.append(("APP", key, "%s needs at least %d (%s), got %r"
+                                   % (ext.name, least, why, settings[key])))
+                    if repair:
+                        settings[key] = least
         return errors
 
     def load(self, repair_config=False):

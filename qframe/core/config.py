@@ -1,12 +1,16 @@
 """The app's configuration: a dict of UPPERCASE sections (as in dev.json) with typed fields.
 
 Extensions declare their section and fields; `Application.load()` fills defaults and checks
-every value, raising ConfigError that names each bad key and what was expected.
+every value, raising ConfigError that names each bad key and what was expected. Numbers must
+be finite (NaN and infinity are refused); a file nested deeper than MAX_DEPTH, unreadable or not
+JSON is one ConfigError naming the file. Keys and sections nobody declared are reported by
+unknown() with a "did you mean" (the app logs them as warnings and counts them).
 
     fields = {"port": Field((int, str), 2), "baudrate": Field(int, 115200, lo=300, hi=4000000)}
 """
 import ujson
 
+MAX_DEPTH = 16
 _TYPE_NAMES = {int: "int", float: "number", str: "string", bool: "bool", list: "list",
                dict: "object"}
 
@@ -63,6 +67,8 @@ class Field(object):
             else:
                 ok_type = ok_type or isinstance(value, kind)
         bad = not ok_type
+        if ok_type and isinstance(value, float) and value - value != 0:
+            return "expected a finite %s, got %s" % (self.expected(), value)  # NaN, inf
         if ok_type and self.choices is not None and value not in self.choices:
             bad = True
         if ok_type and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -70,8 +76,64 @@ class Field(object):
                                                             and value > self.hi):
                 bad = True
         if bad:
-            return "expected %s, got %r" % (self.expected(), value)
+            return "expected %s, got %s" % (self.expected(), _show(value))
         return None
+
+
+def _show(value):
+    """A short description of a config value (never recursing into a nested one)."""
+    if isinstance(value, dict):
+        return "an object of %d keys" % len(value)
+    if isinstance(value, list):
+        return "a list of %d items" % len(value)
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _depth(value):
+    """How deeply value nests lists and objects (iterative: no recursion limit)."""
+    deepest = 0
+    todo = [(value, 1)]
+    while todo:
+        value, level = todo.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        elif not isinstance(value, list):
+            continue
+        if level > deepest:
+            deepest = level
+            if deepest > MAX_DEPTH:
+                break
+        for item in value:
+            todo.append((item, level + 1))
+    return deepest
+
+
+def _distance(a, b, most):
+    """Edit distance between a and b, or most + 1 when it is above most."""
+    if abs(len(a) - len(b)) > most:
+        return most + 1
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        prev = row[0]
+        row[0] = i
+        for j in range(1, len(b) + 1):
+            cur = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] != b[j - 1]))
+            prev = cur
+    return row[len(b)]
+
+
+def close_match(name, known):
+    """The name in known closest to name (case-insensitive, at most 2 edits), or None."""
+    best = None
+    best_d = 3
+    lowered = name.lower()
+    for candidate in sorted(known):
+        d = _distance(lowered, candidate.lower(), 2)
+        if d < best_d:
+            best, best_d = candidate, d
+    return best
 
 
 class Config(dict):
@@ -80,14 +142,19 @@ class Config(dict):
     def from_json(self, path):
         """Merge the JSON object in path into this config (section by section)."""
         try:
-            with open(path) as f:
-                data = ujson.load(f)
+            f = open(path)
         except OSError as exc:
             raise ConfigError([(path, None, "cannot read file (%s)" % exc)])
-        except ValueError as exc:
-            raise ConfigError([(path, None, "not valid JSON (%s)" % exc)])
+        try:
+            data = ujson.load(f)
+        except Exception as exc:    # ValueError, a deep file's RecursionError/MemoryError...
+            raise ConfigError([(path, None, "not valid JSON (%s)" % (exc or type(exc).__name__))])
+        finally:
+            f.close()
         if not isinstance(data, dict):
             raise ConfigError([(path, None, "expected a JSON object at top level")])
+        if _depth(data) > MAX_DEPTH:
+            raise ConfigError([(path, None, "nested deeper than %d levels" % MAX_DEPTH)])
         self.merge(data)
         return self
 
@@ -104,7 +171,7 @@ class Config(dict):
         """Fill defaults into config[section] and check it; return the list of errors.
 
         repair=True replaces each bad value by its default (the caller logs the errors).
-        Unknown keys are kept (extensions may read extra keys) and not reported.
+        Unknown keys are kept and not reported here (see unknown()).
         """
         values = self.get(section)
         if values is None:
@@ -128,3 +195,28 @@ class Config(dict):
                 if repair:
                     values[key] = field.default
         return errors
+
+    def unknown(self, declared):
+        """Sections and keys nobody declared: a list of "SECTION[.key] (did you mean X?)".
+
+        declared: {section: fields or None}; None accepts any key of that section.
+        """
+        found = []
+        for section in sorted(self):
+            if section not in declared:
+                found.append(_guess(section, declared))
+                continue
+            fields = declared[section]
+            values = self[section]
+            if fields is None or not isinstance(values, dict):
+                continue
+            for key in sorted(values):
+                if key not in fields:
+                    found.append(_guess(key, fields, section + "."))
+        return found
+
+
+def _guess(name, known, prefix=""):
+    near = close_match(name, known)
+    text = prefix + name
+    return text if near is None else "%s (did you mean %s%s?)" % (text, prefix, near)

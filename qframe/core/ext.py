@@ -7,6 +7,7 @@ class AppExtension(object):
     Subclasses may set:
       config_section  the dev.json section they read (e.g. "UART"), or None
       config_fields   {key: Field} with defaults, checked by `app.load()`
+      app_minimums    {APP key: (least value, why)} the extension needs (e.g. workers)
     and override load() (start work; must not block), stop() (end it; join threads within
     the given timeout) and status() (counters). QFrame-style subclasses that only set
     `self.name` in their own __init__ work too.
@@ -14,6 +15,7 @@ class AppExtension(object):
 
     config_section = None
     config_fields = {}
+    app_minimums = {}
 
     def __init__(self, name=None, app=None):
         if name is not None:

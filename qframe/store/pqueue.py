@@ -8,10 +8,20 @@
 
 Layout: numbered segment files `NNNNNNNN.seg` holding records
 `A7 | length (2, big endian) | seq (4, big endian) | CRC-16 (2)` + payload, where the CRC
-(CRC-16/X.25) covers length, seq and payload; and `head0.json`/`head1.json` with the acknowledged position and
-the queue's epoch (a random id chosen when the queue is created, so a receiver can tell a fresh
-queue whose sequence numbers restart from one it has seen before). The two head files are written
-alternately with a counter (no rename needed), so a torn write spoils only the older copy.
+(CRC-16/X.25) covers length, seq and payload; `head0.json`/`head1.json` with the acknowledged
+position, the queue's epoch (a random id, so a receiver can tell a queue whose sequence numbers
+restart from one it has seen before) and `hw`, the seq high-water mark; and `epoch`, a marker
+holding the epoch. The two head files are written alternately with a counter (no rename needed),
+so a torn write spoils only the older copy; they are padded to a fixed size, so rewriting one
+needs no more flash than it has.
+
+Sequence numbers are never reused within an epoch, whatever fails when: a seq that may vanish
+from flash (a record kept in RAM, a segment about to be deleted) is first covered by `hw` in a
+head on flash; opening continues after max(hw, newest record, acked). If that head cannot be
+written, the `epoch` marker is removed (removing needs no room) and the next open starts a new
+epoch (`epoch_resets`); a later head write puts the marker back. RAM records lost in a reset are
+counted on the next open (`ram_lost`: the seqs between the newest record and `hw`). A queue
+written before `hw` existed opens with its epoch and is migrated on the spot.
 
 * Appends go to the newest segment; a segment is deleted once every record in it is gone, so
   flash holds at most `max_bytes` of live records plus one partly consumed segment.
@@ -24,6 +34,7 @@ alternately with a counter (no rename needed), so a torn write spoils only the o
   and the RAM tier moves to flash once a write succeeds again (retried every `retry_ms`).
 * The head is rewritten on ack; if that write fails the records are
   delivered again after a restart: delivery is at-least-once, receivers dedupe on (epoch, seq).
+* `hw_failures` counts heads that could not cover a seq (the marker was removed then).
 
 `opener` replaces the built-in `open` (tests inject flash faults with it).
 """
@@ -42,6 +53,8 @@ HEADER_SIZE = 9
 MAX_RECORD = 0xFFFF
 _SUFFIX = ".seg"
 _ENOSPC = 28
+_ENOENT = 2
+_HEAD_BYTES = 160
 
 
 def encode_record(seq, data):
@@ -83,6 +96,7 @@ class _Segment(object):
         self.number = number
         self.end = end
         self.records = 0
+        self.last = 0       # highest seq written in it
 
 
 class PersistentQueue(object):
@@ -99,7 +113,8 @@ class PersistentQueue(object):
         self.name = name
         self.stats = {"put": 0, "acked": 0, "dropped": 0, "rejected": 0, "flash_errors": 0,
                       "flash_full": 0, "ram_put": 0, "ram_dropped": 0, "recovered": 0, "torn": 0,
-                      "corrupt_bytes": 0, "meta_errors": 0, "read_errors": 0}
+                      "corrupt_bytes": 0, "meta_errors": 0, "read_errors": 0, "ram_lost": 0,
+                      "hw_failures": 0, "epoch_resets": 0}
         self.epoch = 0
         self._lock = Lock()
         self._segments = []     # oldest first; the last one is the append target when open
@@ -116,6 +131,9 @@ class PersistentQueue(object):
         self._last_drop_log = None
         self._meta_count = 0
         self._failing = False
+        self._hw = 0            # seq high-water mark in the newest head on flash
+        self._lost_to = 0       # seqs up to this are counted as lost in a reset
+        self._proven = False    # the epoch marker is on flash: the head's hw covers every seq
         self._open()
 
     # ------------------------------------------------------------------ opening and recovery
@@ -124,6 +142,9 @@ class PersistentQueue(object):
 
     def _meta_path(self, which):
         return "%s/head%d.json" % (self.path, which)
+
+    def _marker_path(self):
+        return self.path + "/epoch"
 
     def _makedirs(self):
         current = ""
@@ -139,6 +160,7 @@ class PersistentQueue(object):
     def _open(self):
         self._makedirs()
         meta = self._read_meta()
+        marker = self._read_marker()
         numbers = []
         try:
             names = uos.listdir(self.path)
@@ -157,9 +179,10 @@ class PersistentQueue(object):
         head_offset = meta.get("off", 0)
         self._acked = meta.get("acked", 0)
         self._next_seq = self._acked + 1
+        stale = []               # removed once the head covers their seqs
         for number in numbers:
             if number < head_seg:
-                self._remove(number)
+                stale.append(_Segment(number))
                 continue
             start = head_offset if number == head_seg else 0
             segment = self._scan(number, start)
@@ -168,16 +191,45 @@ class PersistentQueue(object):
                     self._head_offset = start
                 self._segments.append(segment)
             else:
-                self._remove(number)
+                stale.append(segment)
         if not self._segments:   # numbers never go back: older ones would look consumed
             self._segments.append(_Segment(max(numbers[-1] if numbers else 0, head_seg)))
             self._head_offset = 0
-        self.epoch = meta.get("epoch") or self._new_epoch()
-        if not meta:
-            self._write_meta()
+        self._resume(meta, marker, stale)
         if self._records:
             _log.info("%s: recovered %d records (%d bytes) from flash", self.name, self._records,
                       self._bytes)
+
+    def _resume(self, meta, marker, stale):
+        """Pick the epoch and the next seq so that no seq is ever reused within an epoch."""
+        top = self._next_seq - 1          # highest seq acked or on flash
+        hw = meta.get("hw")
+        self.epoch = meta.get("epoch") or 0
+        trusted = bool(meta) and (hw is None or marker == self.epoch)   # hw None: migrate
+        self._proven = trusted and marker == self.epoch
+        if hw is None:                    # empty, or a head of a version without the mark
+            hw = top
+        self._hw = hw
+        self._lost_to = max(meta.get("lost_to", 0), top)
+        if hw > self._lost_to:            # seqs given out after the newest record: RAM only
+            lost = hw - self._lost_to
+            self.stats["ram_lost"] += lost
+            _log.warning("%s: %d records kept in RAM (flash full) were lost in a reset (seqs "
+                         "%d..%d)", self.name, lost, self._lost_to + 1, hw)
+            self._lost_to = hw
+        self._next_seq = max(top, hw) + 1
+        if not trusted:
+            if meta or self._records:
+                self.stats["epoch_resets"] += 1
+                _log.warning("%s: cannot prove that seqs after %d were never used (epoch %s): "
+                             "new epoch", self.name, top, self.epoch)
+            self.epoch = self._new_epoch()
+            self._remove_marker()
+        self._write_meta()
+        if meta.get("hw") is None:        # both heads at their fixed size from the start
+            self._write_meta()
+        for segment in stale:
+            self._delete_segment(segment)
 
     def _new_epoch(self):
         try:
@@ -232,6 +284,8 @@ class PersistentQueue(object):
                 self.stats["recovered"] += 1
             if seq >= self._next_seq:
                 self._next_seq = seq + 1
+            if seq > segment.last:
+                segment.last = seq
             offset += HEADER_SIZE + length
             segment.end = offset
         if bad_from is not None:
@@ -273,6 +327,7 @@ class PersistentQueue(object):
                 self._migrate()
             if self._ram or not self._append_to_flash(seq, data):
                 self._put_ram(seq, bytes(data))
+                self._cover(seq)      # before seq leaves: a reset must not give it out again
             return seq
 
     def peek(self, after=None):
@@ -363,6 +418,7 @@ class PersistentQueue(object):
                       self.stats["flash_errors"])
         tail.end += size
         tail.records += 1
+        tail.last = seq
         self._records += 1
         self._bytes += size
         return True
@@ -371,7 +427,7 @@ class PersistentQueue(object):
         """Start a new tail segment; forget an empty tail and a fully consumed head."""
         number = self._segments[-1].number + 1
         if self._segments[-1].records == 0:
-            self._remove(self._segments.pop().number)
+            self._delete_segment(self._segments.pop())
             if not self._segments:
                 self._head_offset = 0
         segment = _Segment(number)
@@ -420,17 +476,75 @@ class PersistentQueue(object):
                          self.name, seq, self.stats["dropped"])
 
     def _write_meta(self):
+        """Write the head (position, epoch, seq high-water mark); True if it reached flash.
+
+        The head is padded to a fixed size, so rewriting it needs no more room than it has."""
         count = self._meta_count + 1
+        hw = self._next_seq - 1
         meta = {"n": count, "seg": self._segments[0].number if self._segments else 0,
-                "off": self._head_offset, "acked": self._acked, "epoch": self.epoch}
+                "off": self._head_offset, "acked": self._acked, "epoch": self.epoch, "hw": hw,
+                "lost_to": self._lost_to}
+        text = ujson.dumps(meta)
         try:
             with self._file(self._meta_path(count & 1), "w") as f:
-                f.write(ujson.dumps(meta))
+                f.write(text + " " * (_HEAD_BYTES - len(text)))
             self._meta_count = count  # a failed write is retried on the same file: the other
         except OSError as exc:        # one keeps the last good head
             self.stats["meta_errors"] += 1
             _log.warning("%s: cannot write head (%s): records may be delivered twice after a "
                          "restart", self.name, exc)
+            return False
+        self._hw = hw
+        if not self._proven:
+            try:
+                with self._file(self._marker_path(), "w") as f:
+                    f.write("%d" % self.epoch)
+                self._proven = True
+                if self.stats["hw_failures"]:
+                        _log.info("%s: seq high-water mark saved again (epoch %d kept)",
+                              self.name, self.epoch)
+            except OSError as exc:
+                self.stats["meta_errors"] += 1
+                _log.warning("%s: cannot write the epoch marker (%s)", self.name, exc)
+        return True
+
+    def _read_marker(self):
+        """The epoch in the marker file, None if it is missing or unreadable."""
+        try:
+            with self._file(self._marker_path()) as f:
+                return int(f.read())
+        except (OSError, ValueError):
+            return None
+
+    def _remove_marker(self):
+        self._proven = False
+        try:
+            uos.remove(self._marker_path())
+        except OSError as exc:
+            if _errno(exc) != _ENOENT:
+                self.stats["meta_errors"] += 1
+                _log.error("%s: cannot remove the epoch marker (%s)", self.name, exc)
+
+    def _cover(self, seq):
+        """Make sure the head on flash has a high-water mark >= seq before seq may be lost from
+        flash (a RAM record, a segment about to be deleted). If the head cannot be written,
+        remove the epoch marker (removing needs no room): the next open starts a new epoch."""
+        if seq <= self._hw:
+            return
+        if not self._proven and self._retry_at is not None \
+                and utime.ticks_diff(self._retry_at, utime.ticks_ms()) > 0:
+            return                    # already marked unproven; flash retried every retry_ms
+        if self._write_meta():
+            return
+        self.stats["hw_failures"] += 1
+        if self._proven:
+            _log.error("%s: cannot save the seq high-water mark: a reset before it is saved "
+                       "starts a new epoch", self.name)
+            self._remove_marker()
+
+    def _delete_segment(self, segment):
+        self._cover(segment.last)
+        self._remove(segment.number)
 
     def _remove(self, number):
         try:
@@ -511,8 +625,8 @@ class PersistentQueue(object):
 
     def _drop_segment(self):
         old = self._segments.pop(0)
-        self._remove(old.number)
-        self._head_offset = 0
+        self._head_offset = 0        # before the head may be written: it starts the next one
+        self._delete_segment(old)
         if self._cursor is not None:
             self._cursor[0] -= 1
             if self._cursor[0] < 0:

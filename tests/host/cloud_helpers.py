@@ -18,6 +18,7 @@ from tools.simulators.condwait import wait_on
 from tools.simulators.hes import HesSim
 from usr.qframe import Application
 from usr.qframe.builtins.network import NetWatch
+from usr.qframe.builtins.watchdog import Watchdog
 from usr.qframe.builtins.clients import TcpClient
 
 QUEUE_ROOT = "/usr/test_cloud"
@@ -54,7 +55,8 @@ def clear_queue(name):
 
 
 class CloudRig(object):
-    def __init__(self, name, hes=None, tcp=None, network=None, with_network=False, clear=True):
+    def __init__(self, name, hes=None, tcp=None, network=None, with_network=False, clear=True,
+                 watchdog=None):
         self.name = name
         self.hes = hes if hes is not None else HesSim().start()
         self.own_hes = hes is None
@@ -70,6 +72,9 @@ class CloudRig(object):
         if with_network:
             NetWatch(app=self.app)
         self.tcp = TcpClient(app=self.app)
+        if watchdog is not None:          # a WATCHDOG section: the WDT extension, last
+            self.app.config.merge({"WATCHDOG": watchdog})
+            Watchdog(app=self.app)
         self.sent = []
         self.downlink = []
         self.events = []

@@ -157,13 +157,14 @@ def test_escalation_ladder_radio_cycles_then_restart(rig):
 
 def test_ladder_without_power_restart_is_exhausted_and_starves_the_watchdog(rig):
     r = rig(network={"radio_after_s": 0, "restart_after_s": 0.3, "power_restart": False,
-                     "check_s": 0.05, "wdt_s": 1, "wdt_feed_s": 0.05})
+                     "check_s": 0.05}, watchdog={"period_s": 1, "feed_s": 0.05})
     r.start()
     assert shimctl.wait_for(lambda: shimctl.state["wdt_feeds"] >= 3, 2000)
     shimctl.set_network(False)
-    net = r.app.network
+    net, wd = r.app.network, r.app.watchdog
     assert r.wait(lambda: net.stats["ladder_exhausted"] == 1, budget(0.3))
-    assert r.wait(lambda: net.stats["wdt_starved"] >= 3, 2)
+    assert r.wait(lambda: wd.stats["starved"] >= 3, 2)
+    assert wd.cause == "extension network not healthy"
     feeds = shimctl.state["wdt_feeds"]
     time.sleep(0.3)
     assert shimctl.state["wdt_feeds"] == feeds
@@ -173,17 +174,30 @@ def test_ladder_without_power_restart_is_exhausted_and_starves_the_watchdog(rig)
 
 
 def test_watchdog_starves_when_a_link_thread_dies(rig):
-    r = rig(network={"wdt_s": 2, "wdt_feed_s": 0.05})
+    r = rig(watchdog={"period_s": 2, "feed_s": 0.05})
     r.start()
-    net = r.app.network
-    assert r.wait(lambda: net.stats["wdt_feeds"] >= 2, 2)
-    assert net.app_healthy()
+    wd = r.app.watchdog
+    assert r.wait(lambda: wd.stats["feeds"] >= 2, 2)
+    assert wd.check() is None
     r.tcp._stopping = True                     # the link thread ends as if it had died
     r.tcp._wake.set()
     assert r.wait(lambda: not r.tcp._thread.is_alive(), 3)
-    assert r.wait(lambda: net.stats["wdt_starved"] >= 2, 2)
-    assert not net.app_healthy()
+    assert r.wait(lambda: wd.stats["starved"] >= 2, 2)
+    assert wd.check() == "extension tcp not healthy"
     r.tcp._stopping = False
+
+
+def test_network_wdt_keys_of_earlier_versions_still_feed_the_watchdog(rig):
+    from usr.qframe import logging
+    lines = []
+    token = logging.add_listener(lambda level, line: lines.append(line))
+    try:
+        r = rig(network={"wdt_s": 1, "wdt_feed_s": 0.05}, watchdog={}).start()
+    finally:
+        logging.remove_listener(token)
+    assert r.app.watchdog.period_s == 1
+    assert [line for line in lines if "NETWORK.wdt_s / wdt_feed_s are deprecated" in line]
+    assert shimctl.wait_for(lambda: shimctl.state["wdt_feeds"] >= 3, 2000)
 
 
 def test_qframe_callbacks_and_wait_network_ready(rig):

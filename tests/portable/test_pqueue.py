@@ -237,13 +237,7 @@ def test_flash_full_from_the_shim_never_raises_and_nothing_is_lost():
 def test_randomized_against_a_model_with_faults_and_restarts():
     """Random put/peek/ack/rewind, flash faults (some tearing writes) and restarts; every
     peek must return what a plain list model says."""
-    from usr.qframe import logging
-    level = logging._output.level
-    logging.basicConfig(level=logging.CRITICAL)      # hundreds of expected flash errors
-    try:
-        _model_runs()
-    finally:
-        logging.basicConfig(level=level)
+    _quietly(_model_runs)                           # hundreds of expected flash errors
 
 
 def _model_runs():
@@ -289,3 +283,105 @@ def _model_runs():
                         q.close()
                     q = reopen()
                     last_sent = None
+
+
+def _quietly(fn, *args):
+    """fn(*args) with logging at CRITICAL (the flash errors it causes are expected)."""
+    from usr.qframe import logging
+    level = logging._output.level
+    logging.basicConfig(level=logging.CRITICAL)
+    try:
+        return fn(*args)
+    finally:
+        logging.basicConfig(level=level)
+
+
+def test_ack_on_a_full_flash_then_reset_never_reuses_a_seq():
+    """The head cannot be written after an ack deleted the segment holding the newest seq."""
+    path = _fresh("ackfull")
+    flash = _Flash()
+    q = PersistentQueue(path, segment_bytes=64, retry_ms=0, opener=flash)
+    used = [(q.epoch, q.put(_payload(i)), _payload(i)) for i in range(6)]
+    flash.free = 0
+
+    def cut():
+        q.ack(used[-1][1])
+        used.append((q.epoch, q.put(b"ram"), b"ram"))    # deletes the consumed segment
+        return PersistentQueue(path, segment_bytes=64, retry_ms=0, opener=flash)  # a reset
+
+    again = _quietly(cut)
+    flash.free = None
+    seq = again.put(b"new")
+    assert (again.epoch, seq) not in [(e, s) for e, s, _ in used]
+    assert again.epoch != q.epoch or seq > used[-1][1]
+
+
+def test_ram_records_lost_in_a_reset_are_counted_and_their_seqs_never_reused():
+    import shimctl
+    path = _fresh("ramlost")
+    q = PersistentQueue(path, ram_max_bytes=4096, retry_ms=0)
+    q.put(_payload(0))
+    shimctl.set_flash_free(0)       # segments cannot grow; the fixed-size head still fits
+    try:
+        ram = _quietly(lambda: [q.put(_payload(i)) for i in range(1, 4)])
+        assert q.status()["ram_records"] == 3
+        again = _quietly(PersistentQueue, path)    # a reset
+    finally:
+        shimctl.set_flash_free(None)
+    assert again.epoch == q.epoch
+    assert again.stats["ram_lost"] == 3 and again.stats["epoch_resets"] == 0
+    assert again.put(b"new") == ram[-1] + 1
+    assert _drain(again) == [_payload(0), b"new"]
+    third = PersistentQueue(path)
+    assert third.stats["ram_lost"] == 0          # counted once
+
+
+def test_no_room_even_for_the_head_starts_a_new_epoch_after_a_reset():
+    path = _fresh("unproven")
+    flash = _Flash()
+    q = PersistentQueue(path, retry_ms=0, opener=flash)
+    q.put(_payload(0))
+    flash.free = 0
+    lost_seq = _quietly(q.put, _payload(1))           # RAM, head cannot be written
+    assert q.stats["hw_failures"] >= 1
+    again = _quietly(PersistentQueue, path, 65536, 4096, 8192, 0, "pqueue", flash)
+    flash.free = None
+    assert again.epoch != q.epoch and again.stats["epoch_resets"] == 1
+    assert lost_seq == 2
+    again.put(b"new")                               # seqs restart in a new epoch
+    assert _drain(again) == [_payload(0), b"new"]    # the flash record is still delivered
+    third = PersistentQueue(path)
+    assert third.epoch == again.epoch and third.stats["epoch_resets"] == 0
+
+
+def test_epoch_kept_when_the_flash_recovers_before_a_reset():
+    path = _fresh("recovers")
+    flash = _Flash()
+    q = PersistentQueue(path, retry_ms=0, opener=flash)
+    q.put(_payload(0))
+    flash.free = 0
+    _quietly(q.put, _payload(1))
+    flash.free = None
+    q.ack(1)                          # head and marker written again
+    again = PersistentQueue(path)
+    assert again.epoch == q.epoch and again.stats["epoch_resets"] == 0
+    assert _drain(again) == [_payload(1)]
+
+
+def test_queue_of_the_previous_format_keeps_its_epoch_and_records():
+    import ujson
+    path = _fresh("oldformat")
+    q = PersistentQueue(path)
+    for i in range(3):
+        q.put(_payload(i))
+    q.ack(1)
+    for name in uos.listdir(path):
+        if not name.endswith(".seg"):
+            uos.remove(path + "/" + name)
+    with open(path + "/head1.json", "w") as f:    # what the previous version wrote
+        f.write(ujson.dumps({"n": 1, "seg": 0, "off": 0, "acked": 1, "epoch": 1234}))
+    again = PersistentQueue(path)
+    assert again.epoch == 1234 and again.stats["epoch_resets"] == 0
+    assert again.put(b"new") == 4
+    assert _drain(again) == [_payload(1), _payload(2), b"new"]
+    assert PersistentQueue(path).epoch == 1234

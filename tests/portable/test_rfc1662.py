@@ -412,3 +412,66 @@ def test_reset_forgets_without_counting():
     assert decoder.buffered == 0
     assert decoder.feed(_b(V_HELLO)) == [Frame(0x2100, 0xBF, b"hello")]
     assert _errors(decoder) == {}
+
+
+# -- linear work on hostile streams (issue 9.3) ---------------------------------------------
+
+def _hostile(kind, repeats):
+    """Legacy-looking starts whose lengths reach far ahead: 'nested' is the issue's stream
+    (a long frame full of shorter ones), 'flagged' puts a flag where every length ends."""
+    if kind == "nested":
+        unit = _b("7eff03002107f8") + _b("7eff030021029a") * 292
+    else:
+        unit = _b("7eff03002107f3") * 300
+    return unit * repeats
+
+
+def _work_per_octet(dialect, stream, step):
+    decoder = Decoder(dialect)
+    _feed(decoder, stream, step)
+    return decoder, decoder.work / len(stream)
+
+
+def test_work_stays_linear_on_hostile_streams():
+    # Each octet is searched about twice at most; the FCS runs over each octet at most once
+    # after a good frame, once while resynchronising, plus WORK_PER_OCTET budgeted re-checks
+    # (the quadratic decoder rescanned every start per 8-octet read: work grew with the
+    # buffered frame, hundreds of octets examined per octet fed).
+    for kind in ("nested", "flagged"):
+        for dialect in (LEGACY, STANDARD):
+            for step in (8, 1, 1000):
+                stream = _hostile(kind, 2)
+                decoder, per_octet = _work_per_octet(dialect, stream, step)
+                assert per_octet <= rfc1662.WORK_PER_OCTET + 4, (kind, dialect, step, per_octet)
+                assert decoder.stats["frames"] == 0
+                # the work per octet does not grow with the length of the stream
+                longer = _work_per_octet(dialect, _hostile(kind, 6), step)[1]
+                assert longer <= per_octet * 1.2 + 0.5, (kind, dialect, step, per_octet, longer)
+
+
+def test_nested_stream_counts_as_before():
+    # the exact accounting of the rescanning decoder is kept for the issue's stream
+    decoder, _ = _work_per_octet(LEGACY, _hostile("nested", 1), 8)
+    assert _errors(decoder) == {"garbage_bytes": 1182, "bad_length": 197}, _errors(decoder)
+    assert decoder.stats["overload"] == 0
+
+
+def test_good_frame_after_hostile_streams_decodes():
+    for kind in ("nested", "flagged"):
+        for dialect, good in ((LEGACY, _good()), (STANDARD, _good_std())):
+            for step in (8, 1000):
+                decoder = Decoder(dialect)
+                stream = _hostile(kind, 2) + good + good
+                out = _feed(decoder, stream, step) + decoder.flush()
+                assert out[-2:] == [AFTER, AFTER], (kind, dialect, step, out, decoder.stats)
+
+
+def test_overload_is_counted_and_normal_traffic_never_overloads():
+    decoder = Decoder(LEGACY)
+    _feed(decoder, _hostile("flagged", 2), 8)
+    assert decoder.stats["overload"] > 0
+    assert "overload" in decoder.last_error
+    decoder = Decoder(LEGACY)
+    frames = [Frame(0x2100, 0xBF, bytes(2030))] * 3 + _frames()
+    assert _feed(decoder, _stream(frames, LEGACY), 1) == frames
+    assert _errors(decoder) == {}

@@ -227,24 +227,26 @@ def test_write_error_is_counted_and_the_port_reopened():
 
 
 def test_full_pool_drops_parameter_frames_but_holds_transparent_ones():
-    app = _app(workers=1, backlog=1, inbox_bytes=4)
+    app = _app(workers=2, backlog=1, inbox_bytes=4)    # the link's minimum of workers
     release = Event()
     got = _collect(app, "meter.transparent")
     link = _Link(app)
-    blocked = Event()
+    blocked = []
 
     @link.resolver.register(meter.PROTO_PARAMETERS, cmd=meter.CMD_EVENT)
     def _slow(frame):
-        blocked.set()
+        blocked.append(frame)
         release.wait(5)
         return meter.event_response()
 
     app.load()
     assert wait_until(lambda: link.is_open)
-    link.port.feed(meter.pack(meter.event(0x3005, b"1")))   # occupies the only worker
-    assert blocked.wait(2)
-    link.port.feed(meter.pack(meter.event(0x3005, b"2")))   # waits in the backlog
-    link.port.feed(meter.pack(meter.event(0x3005, b"3")))   # pool full: dropped
+    link.port.feed(meter.pack(meter.event(0x3005, b"1")))   # occupies one worker
+    assert wait_until(lambda: len(blocked) == 1)
+    link.port.feed(meter.pack(meter.event(0x3005, b"2")))   # and the other
+    assert wait_until(lambda: len(blocked) == 2)
+    link.port.feed(meter.pack(meter.event(0x3005, b"3")))   # waits in the backlog
+    link.port.feed(meter.pack(meter.event(0x3005, b"4")))   # pool full: dropped
     assert wait_until(lambda: link.stats["dispatch_dropped"] == 1)
     payloads = [b"t%d" % i for i in range(6)]
     link.port.feed(b"".join(meter.pack(meter.transparent(p)) for p in payloads))
@@ -258,7 +260,7 @@ def test_full_pool_drops_parameter_frames_but_holds_transparent_ones():
 
 
 def test_stop_drains_accepted_transparent_frames():
-    app = _app(workers=1)
+    app = _app(workers=2)
     got = _collect(app, "meter.transparent")
     link = _start(app)
     payloads = [b"p%d" % i for i in range(20)]

@@ -12,7 +12,10 @@ escaped (our default transmit ACCM; reported, not part of the mix). The baseline
 per-bit FCS loop over the same octets, timed in the same round right before the decoder, so
 both see the same machine state. Per round the ratio is baseline time / decode time; the
 figures are medians of the rounds (times: best of the rounds). Also swept: other read sizes,
-and fcs16 alone over a whole stream (fcs16_ratio). Readable lines first, then one JSON line:
+and fcs16 alone over a whole stream (fcs16_ratio), and hostile streams fed in 8-octet reads
+(issue 9.3: "nested", a long frame full of shorter ones; "flagged", every length ending on a
+flag) beside a normal legacy stream in 8-octet reads (hostile_<name>_vs_normal: their rate over
+the normal rate; target <= 3). Readable lines first, then one JSON line:
   <interp>_ratio    baseline / (decode + dispatch) time for the legacy + standard mix
   wire_time_share   (decode + dispatch) time / the octets' time on a 115200 8N1 line
 """
@@ -82,6 +85,29 @@ def _payloads(count):
             data[i] = (seed >> 16) & 0xFF
         out.append(bytes(data))
     return out
+
+
+def _hostile(unhexlify):
+    """The issue's adversarial legacy streams, about 40 KB each."""
+    nested = unhexlify("7eff03002107f8") + unhexlify("7eff030021029a") * 292
+    flagged = unhexlify("7eff03002107f3") * 300
+    return (("nested", nested * 20), ("flagged", flagged * 20))
+
+
+def _feed_rate(rfc1662, dialect, stream, read):
+    """Octets per second decoding stream in read-sized pieces (best of 3)."""
+    import utime
+    view = memoryview(stream)
+    chunks = [bytes(view[i:i + read]) for i in range(0, len(stream), read)]
+    best = None
+    for _ in range(3):
+        decoder = rfc1662.Decoder(dialect)
+        start = utime.ticks_us()
+        for chunk in chunks:
+            decoder.feed(chunk)
+        elapsed = utime.ticks_diff(utime.ticks_us(), start)
+        best = elapsed if best is None or elapsed < best else best
+    return int(len(stream) * 1e6 / max(best, 1))
 
 
 def _median(values):
@@ -229,6 +255,19 @@ def main(argv):
                                                      for s in SWEEP))
     print("  rfc1662.fcs16 alone over the legacy stream: fcs16_ratio %.2fx"
           % results["fcs16_ratio"])
+    import ubinascii
+    normal = _feed_rate(rfc1662, rfc1662.LEGACY, make_stream(rfc1662.LEGACY, 0), 8)
+    hostile = {"normal_8_bytes_per_s": normal}
+    for name, stream in _hostile(ubinascii.unhexlify):
+        for dialect in (rfc1662.LEGACY, rfc1662.STANDARD):
+            rate = _feed_rate(rfc1662, dialect, stream, 8)
+            hostile["%s_%s_bytes_per_s" % (name, dialect)] = rate
+            hostile["%s_%s_vs_normal" % (name, dialect)] = round(normal / rate, 2)
+    results["hostile"] = hostile
+    print("  hostile streams, 8-octet reads: normal legacy %d B/s; %s" % (normal, ", ".join(
+        "%s %s %d B/s (%.2fx slower)" % (name, dialect, hostile["%s_%s_bytes_per_s" % (
+            name, dialect)], hostile["%s_%s_vs_normal" % (name, dialect)])
+        for name in ("nested", "flagged") for dialect in (rfc1662.LEGACY, rfc1662.STANDARD))))
     print(ujson.dumps(results))
 
 

@@ -37,7 +37,8 @@ def _link(src, dst):
 def stage(root=DEFAULT_ROOT, config=None):
     """Lay out ROOT/usr with symlinks into the repo; return the root.
 
-    config: None links the repo's dev.json; a dict is written as ROOT/usr/dev.json.
+    config: None links the repo's dev.json; a dict is written as ROOT/usr/dev.json, a string
+    as it is (a broken file reaches the app, which reports it as on the module).
     Files the app writes at run time (logs, queues) stay in ROOT/usr and survive restaging.
     """
     usr = os.path.join(root, "usr")
@@ -54,7 +55,10 @@ def stage(root=DEFAULT_ROOT, config=None):
         if os.path.islink(dev_json):
             os.remove(dev_json)
         with open(dev_json, "w") as f:
-            json.dump(config, f, indent=2)
+            if isinstance(config, str):
+                f.write(config)
+            else:
+                json.dump(config, f, indent=2)
     return root
 
 
@@ -114,8 +118,12 @@ def main(argv=None):
         return 0
     config = None
     if args.config:
-        with open(args.config) as f:
-            config = json.load(f)
+        try:
+            with open(args.config) as f:
+                config = f.read()
+        except (OSError, UnicodeError) as exc:
+            print("board.py: --config %s: cannot read it (%s)" % (args.config, exc))
+            return 2
     stage(args.root, config)
     try:
         return subprocess.call(run_command(args.root, args.interpreter, args.duration))

@@ -12,6 +12,7 @@ Library (tests, tools/simulators/system.py):
     hes.refuse = True                            # accept, then reset at once
     hes.drop_clients()                           # reset every live connection (RST)
     hes.connect_to("127.0.0.1", 9100)            # dial a module in the server role
+    hes.add_observer(fn)                         # fn(kind, client, data) on every change
 
 What it checks (the framed "ack" protocol of qframe/codecs/hes.py): a REGISTER must come first;
 DATA sequence numbers are deduplicated per (dev, epoch) (`duplicates`), gaps counted (`gaps`,
@@ -19,7 +20,10 @@ records the module dropped); each DATA is acknowledged (cumulative ACK) once rec
 mode every received byte is appended to `raw`.
 
 CLI:  python -m tools.simulators.hes [--port 9000] [--raw] [--tls-cert C --tls-key K]
+                                     [--dashboard PORT|off]
 then type `data HEX`, `cmd NAME`, `stop`, `start`, `refuse on|off`, `drop`, `stats`, `quit`.
+The web dashboard (tools/simulators/hes_dashboard.py, default port 8080 or a free one when that
+is taken) shows every module live and has a command box; its URL is printed at start.
 """
 import argparse
 import json
@@ -50,6 +54,8 @@ class _Client(object):
         self.sock = sock
         self.addr = addr
         self.key = None          # (dev, epoch) after REGISTER
+        self.hello = None        # the REGISTER frame's body
+        self.reset_by_hes = False
         self.lock = threading.Lock()
         self.buffer = bytearray()
         self.opened = time.monotonic()
@@ -64,6 +70,7 @@ class _Client(object):
         With a reader thread blocked in recv, shut the read side to wake it: it closes the
         socket (and the RST goes out) itself.
         """
+        self.reset_by_hes = True
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except OSError:
@@ -114,6 +121,7 @@ class HesSim(object):
         self._thread = None
         self._running = False
         self._command_id = 0
+        self._observers = []
 
     # ------------------------------------------------------------------ lifecycle
     def start(self):
@@ -129,6 +137,7 @@ class HesSim(object):
         self._thread = threading.Thread(target=self._accept_loop, name="hes-accept", daemon=True)
         self._thread.start()
         self._emit("listening", "%s:%d%s" % (self.host, self.port, " TLS" if self.tls else ""))
+        self._observe("listening", None, self.port)
         return self
 
     def stop(self):
@@ -142,6 +151,7 @@ class HesSim(object):
             self._listener = None
         self.drop_clients()
         self._emit("stopped", "")
+        self._observe("stopped", None, None)
 
     def restart(self, down_s=0.0):
         self.stop()
@@ -173,13 +183,14 @@ class HesSim(object):
         data = frame(DOWN_DATA, payload) if self.protocol == "ack" else bytes(payload)
         return self._broadcast(data, "downlink")
 
-    def send_command(self, name, args=None):
-        """Send a COMMAND; its id (the reply lands in responses[id])."""
+    def send_command(self, name, args=None, dev=None):
+        """Send a COMMAND (to every module, or those registered as dev); its id (the reply
+        lands in responses[id])."""
         with self.lock:
             self._command_id += 1
             command_id = self._command_id
         body = json.dumps({"id": command_id, "cmd": name, "args": args}).encode()
-        self._broadcast(frame(COMMAND, body), "commands")
+        self._broadcast(frame(COMMAND, body), "commands", dev)
         return command_id
 
     def send_frame(self, kind, body=b""):
@@ -192,9 +203,9 @@ class HesSim(object):
             return self.responses[command_id]
         return None
 
-    def _broadcast(self, data, counter):
+    def _broadcast(self, data, counter, dev=None):
         with self.lock:
-            clients = list(self._clients)
+            clients = [c for c in self._clients if dev is None or (c.key and c.key[0] == dev)]
         sent = 0
         for client in clients:
             try:
@@ -204,6 +215,31 @@ class HesSim(object):
                 pass
         self.stats[counter] += sent
         return sent
+
+    # ------------------------------------------------------------------ observers
+    def add_observer(self, fn):
+        """Call fn(kind, client, data) after every change (the dashboard's feed), from the HES's
+        threads: "listening" (data: port) and "stopped" (client None); "connected";
+        "frame" (data: (frame type, body), after the HES handled it, so client.key is set once
+        registered); "disconnected" (data: the reason). client.addr and client.key
+        ((dev, epoch) or None) identify the connection. fn first hears what is already up (the
+        listener, connections), as if it had just started, connected and registered."""
+        with self.lock:
+            self._observers.append(fn)
+            clients = list(self._clients)
+        if self._listener is not None:
+            fn("listening", None, self.port)
+        for client in clients:
+            fn("connected", client, None)
+            if client.hello is not None:
+                fn("frame", client, (REGISTER, client.hello))
+
+    def _observe(self, kind, client, data):
+        for fn in list(self._observers):
+            try:
+                fn(kind, client, data)
+            except Exception as exc:        # an observer's bug must not take the HES down
+                self._emit("observer-error", repr(exc))
 
     # ------------------------------------------------------------------ server threads
     def _emit(self, kind, detail):
@@ -262,6 +298,7 @@ class HesSim(object):
             self._clients.append(client)
             self.stats["connections"] += 1
         self._emit("connected", "%s:%d" % addr)
+        self._observe("connected", client, None)
         threading.Thread(target=self._client_loop, args=(client,), daemon=True,
                          name="hes-client").start()
         self._notify()
@@ -284,6 +321,8 @@ class HesSim(object):
                 self._notify()
         except (OSError, ValueError) as exc:
             reason = str(exc)
+        if client.reset_by_hes:
+            reason = "reset by the HES"
         with self.lock:
             if client in self._clients:
                 self._clients.remove(client)
@@ -292,6 +331,7 @@ class HesSim(object):
         except OSError:
             pass
         self._emit("disconnected", "%s:%d %s" % (client.addr[0], client.addr[1], reason))
+        self._observe("disconnected", client, reason)
         self._notify()
 
     def _parse(self, client):
@@ -306,6 +346,9 @@ class HesSim(object):
             body = bytes(buffer[3:3 + size])
             del buffer[:3 + size]
             self._handle(client, kind, body)
+            if kind == REGISTER:
+                client.hello = body
+            self._observe("frame", client, (kind, body))
 
     def _handle(self, client, kind, body):
         if kind == REGISTER:
@@ -365,6 +408,7 @@ class HesSim(object):
 
 
 def _cli(argv=None):
+    from tools.simulators import hes_dashboard       # aiohttp: only the CLI needs it
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
@@ -373,6 +417,9 @@ def _cli(argv=None):
     parser.add_argument("--no-ack", action="store_true", help="never acknowledge DATA")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
+    parser.add_argument("--dashboard", type=hes_dashboard.port_option,
+                        default=hes_dashboard.DEFAULT_PORT, metavar="PORT|off",
+                        help="web dashboard port (default %(default)s; 0: any free port)")
     args = parser.parse_args(argv)
 
     def show(kind, detail):
@@ -380,6 +427,7 @@ def _cli(argv=None):
 
     hes = HesSim(args.host, args.port, "raw" if args.raw else "ack", not args.no_ack,
                  args.tls_cert, args.tls_key, on_event=show).start()
+    dashboard = hes_dashboard.start(hes, args.dashboard, say=lambda text: show("web", text))
     try:
         for line in sys.stdin:
             words = line.split()
@@ -406,6 +454,8 @@ def _cli(argv=None):
                 show("?", "data HEX | cmd NAME | stop | start | refuse on|off | drop | stats | quit")
     except KeyboardInterrupt:
         pass
+    if dashboard is not None:
+        dashboard.stop()
     hes.stop()
     return 0
 

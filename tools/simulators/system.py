@@ -1,11 +1,17 @@
 """Run the whole system on the host: the app (a subprocess through tools/hostrun/board.py's
 runner, CPython or MicroPython), the simulated meter on a pty (tools/simulators/meter.py) and the
-simulated HES on loopback (tools/simulators/hes.py), with a live log of frames, link state and
-counters.
+simulated HES on loopback (tools/simulators/hes.py).
 
     python -m tools.simulators.system                                  # until Ctrl-C
     python -m tools.simulators.system --duration 60 --faults --seed 7  # unattended, link faults
     python -m tools.simulators.system --interpreter micropython --rate 20 --downlink 1
+
+In a terminal it shows a live status screen (tools/simulators/sim_screen.py: link state and
+uptime, meter frames/s each way, the module's queue, reconnects, faults, the last readings and
+events), the log goes to <root>/sim.log (`--log`: the log on the console instead), the HES's
+web dashboard runs (its URL on the screen; `--dashboard PORT|off`), and Ctrl-C ends with a
+summary in words and the JSON line. Without a terminal (or with --log) the log lines go to
+stdout, as they happen.
 
 The meter sends `--rate` transparent payloads per second (each unique: `M<n>` padded to
 `--size` bytes); the HES sends `--downlink` payloads per second to the meter. With `--faults`,
@@ -15,6 +21,14 @@ the app process (tools/shim/shimctl.py) - network outages, PDP deactivation, SIM
 failures, module-side socket resets and a full flash. At the end the faults stop, the queue
 drains (up to `--drain-s`), and one JSON line reports `meter_sent`, `hes_received`, `lost`
 (payloads the meter sent that never reached the HES), `duplicates` and more.
+
+With `--power-cuts N`, the app process is killed (SIGKILL) N times at random moments drawn from
+`--seed` and started again on the same flash after a short off time, as the module reboots,
+while the meter keeps sending. `lost` is then split into `lost_while_down` (sent from
+`--cut-inflight-s` before a cut until the restarted app opened its UART: nothing can receive
+them, or they were still between the UART and the flash queue) and `lost_while_up` (everything
+else: must be 0); the exit status is non-zero when `lost_while_up` > 0. With `--faults` too,
+the flash-full fault is left out: RAM records lost in a cut are a documented, counted limit.
 
 The app's dev.json is generated (see `app_config`) into the board root `--root` (default
 build/sim, a fresh flash each run unless --keep-flash).
@@ -32,9 +46,12 @@ import time
 
 from tools.hostrun import board
 from tools.hostrun.board import REPO
+from tools.simulators import hes_dashboard, sim_screen
+from tools.simulators.fleet import Fleet
 from tools.simulators.hes import HesSim
 
 DEFAULT_ROOT = os.path.join(REPO, "build", "sim")
+CTRL_C_DRAIN_S = 3.0     # after Ctrl-C on the status screen: wait this long for the queue
 SHIM_COMMANDS = {   # fault: (start, end, shortest and longest hold in s)
     "outage": ("network down", "network up", 1.0, 6.0),
     "pdp": ("pdp down", "pdp up", 0.5, 3.0),
@@ -68,8 +85,8 @@ def app_config(hes_port, meter_path=None, dialect="legacy", protocol="usr.hes_pr
                        "device_id": "sim-module-1", "queue_max_bytes": 262144,
                        "queue_retry_s": 0.5},
         "NETWORK": {"boot_timeout_s": 10, "check_s": 0.5, "radio_after_s": 20,
-                    "radio_off_s": 0.5, "radio_cycles": 2, "restart_after_s": 0,
-                    "wdt_s": 0},
+                    "radio_off_s": 0.5, "radio_cycles": 2, "restart_after_s": 0},
+        "WATCHDOG": {"period_s": 0},
     }
     if meter_path:
         config["UART"] = {"port": meter_path, "dialect": dialect, "poll_ms": 2,
@@ -78,15 +95,20 @@ def app_config(hes_port, meter_path=None, dialect="legacy", protocol="usr.hes_pr
 
 
 class Log(object):
-    """The live log: one line per event, time since start first."""
+    """The sim's log: one line per event (seconds since the start, where it came from, what) to
+    stream (stdout, or the log file behind the status screen), and to each of `listeners`
+    (fn(source, text)) even when quiet."""
 
     def __init__(self, quiet=False, stream=sys.stdout):
         self.start = time.monotonic()
         self.quiet = quiet
         self.stream = stream
         self.lock = threading.Lock()
+        self.listeners = []
 
     def __call__(self, source, text):
+        for listener in self.listeners:
+            listener(source, text)
         if self.quiet:
             return
         with self.lock:
@@ -139,6 +161,7 @@ class AppProcess(object):
         self._reader = None
 
     def start(self):
+        self.lines = []
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(board.run_command(self.root, self.interpreter),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -170,6 +193,14 @@ class AppProcess(object):
                 if remaining <= 0 or (self.proc.poll() is not None and not self._reader.is_alive()):
                     return None
                 self.cond.wait(min(remaining, 0.1))
+
+    def power_cut(self):
+        """SIGKILL the app's process group, as a power cut stops the module."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        if self._reader is not None:
+            self._reader.join(5)
 
     def stop(self, timeout=10.0):
         """Ctrl-C the app (it stops its extensions and exits); kill it if it does not."""
@@ -220,12 +251,13 @@ class ShimControl(object):
     def close(self):
         if self.sock is not None:
             self.sock.close()
+        self.sock = self.file = None      # command() answers None until connect() again
 
 
 class Faults(object):
     """Random link faults from a seed, one at a time, each undone before the next."""
 
-    def __init__(self, seed, every_s, hes, shim, log, stop_event):
+    def __init__(self, seed, every_s, hes, shim, log, stop_event, exclude=()):
         self.rng = random.Random(seed)
         self.every_s = every_s
         self.hes = hes
@@ -233,10 +265,11 @@ class Faults(object):
         self.log = log
         self.stop_event = stop_event
         self.counts = {}
+        self.current = None       # the fault in progress
         kinds = list(HES_FAULTS)
         if shim is not None:
             kinds += list(SHIM_FAULTS)
-        self.kinds = kinds
+        self.kinds = [kind for kind in kinds if kind not in exclude]
         self.thread = threading.Thread(target=self._run, daemon=True, name="faults")
 
     def start(self):
@@ -250,11 +283,13 @@ class Faults(object):
         while not self.stop_event.wait(self.rng.expovariate(1.0 / self.every_s)):
             kind = self.rng.choice(self.kinds)
             self.counts[kind] = self.counts.get(kind, 0) + 1
+            self.current = kind
             self.log("fault", kind)
             try:
                 self._inject(kind)
             except Exception as exc:     # a fault that cannot be injected is reported, not fatal
                 self.log("fault", "%s failed: %r" % (kind, exc))
+            self.current = None
             self.log("fault", "%s over" % kind)
 
     def _inject(self, kind):
@@ -371,6 +406,7 @@ class Traffic(object):
         self.stop_event = stop_event
         self.log = log
         self.sent = []
+        self.sent_at = []         # time.monotonic() of each payload in sent
         self.downlink_sent = []
         self.errors = 0
         self.threads = []
@@ -395,6 +431,7 @@ class Traffic(object):
             payload = self.payload(len(self.sent))
             try:
                 self.system.meter.send_transparent(payload)
+                self.sent_at.append(time.monotonic())
                 self.sent.append(payload)
             except OSError as exc:
                 self.errors += 1
@@ -414,7 +451,69 @@ class Traffic(object):
             thread.join(5)
 
 
-def summarize(system, traffic, faults, args, elapsed):
+class PowerCuts(object):
+    """SIGKILL the app at random moments (seeded) and boot it again on the same flash; keeps
+    the down windows (cut time, time the restarted app opened its UART)."""
+
+    def __init__(self, system, count, duration_s, seed, stop_event, log):
+        self.system = system
+        self.rng = random.Random(seed * 7919 + 1)
+        step = max(1.0, (duration_s or 10.0 * count) - 2.0) / max(1, count)
+        self.at = [1.0 + (i + self.rng.random()) * step for i in range(count)]   # one per step
+        self.stop_event = stop_event
+        self.log = log
+        self.windows = []         # [down_at, up_at or None]
+        self.thread = threading.Thread(target=self._run, daemon=True, name="power-cuts")
+
+    def start(self):
+        self.started = time.monotonic()
+        self.thread.start()
+        return self
+
+    def _run(self):
+        app = self.system.app
+        for at in self.at:
+            if self.stop_event.wait(max(0.0, self.started + at - time.monotonic())):
+                return
+            window = [time.monotonic(), None]
+            self.windows.append(window)
+            app.power_cut()
+            self.log("power", "cut %d/%d" % (len(self.windows), len(self.at)))
+            self.stop_event.wait(self.rng.uniform(0.2, 1.5))     # off time
+            app.start()
+            if app.wait_line("uart: UART", 60) is None:
+                self.log("power", "the app did not come back up")
+                return
+            window[1] = time.monotonic()
+            self.log("power", "up again after %.1f s" % (window[1] - window[0]))
+            if self.system.shim is not None:
+                self.system.shim.close()
+                if not self.system.shim.connect(10.0):
+                    self.log("power", "shim control server not back: shim faults off")
+
+    def down(self, at, inflight_s):
+        """Was a payload sent at `at` sent while the app was down (or just before a cut)?"""
+        for start, end in self.windows:
+            if start - inflight_s <= at and (end is None or at <= end):
+                return True
+        return False
+
+    def split(self, sent, sent_at, lost, inflight_s):
+        """(lost while up, lost while down) and how many payloads were sent while down."""
+        lost_set = set(lost)
+        while_up = while_down = sent_down = 0
+        for payload, at in zip(sent, sent_at):
+            is_down = self.down(at, inflight_s)
+            sent_down += is_down
+            if payload in lost_set:
+                if is_down:
+                    while_down += 1
+                else:
+                    while_up += 1
+        return while_up, while_down, sent_down
+
+
+def summarize(system, traffic, faults, args, elapsed, cuts=None):
     hes = system.hes
     received = list(hes.received)
     received_set = set(received)
@@ -425,7 +524,7 @@ def summarize(system, traffic, faults, args, elapsed):
         status = reply.get("result") if reply else None
     tcp = (status or {}).get("tcp", {})
     downlink_got = len(system.meter.transparent) if system.meter is not None else 0
-    return {
+    result = {
         "interpreter": args.interpreter,
         "seed": args.seed,
         "duration_s": round(elapsed, 1),
@@ -443,6 +542,18 @@ def summarize(system, traffic, faults, args, elapsed):
         "shim_faults": system.shim is not None,
         "app_exit": None,
     }
+    if cuts is not None:
+        result.update(_summary_cuts(traffic, lost, cuts, args))
+    return result
+
+
+def _summary_cuts(traffic, lost, cuts, args):
+    while_up, while_down, sent_down = cuts.split(traffic.sent, traffic.sent_at, lost,
+                                                 args.cut_inflight_s)
+    return {"power_cuts": len(cuts.windows), "sent_while_down": sent_down,
+            "lost_while_down": while_down, "lost_while_up": while_up,
+            "down_s": round(sum((end or time.monotonic()) - start
+                                for start, end in cuts.windows), 1)}
 
 
 def main(argv=None):
@@ -465,16 +576,48 @@ def main(argv=None):
     parser.add_argument("--root", default=DEFAULT_ROOT)
     parser.add_argument("--keep-flash", action="store_true", help="keep the queue of a past run")
     parser.add_argument("--quiet", action="store_true", help="only the final JSON line")
+    parser.add_argument("--log", action="store_true",
+                        help="the live log on the console instead of the status screen")
+    parser.add_argument("--dashboard", default="auto", metavar="PORT|auto|off",
+                        help="the HES's web dashboard (auto: port %d, or a free one, with the "
+                             "status screen; off otherwise)" % hes_dashboard.DEFAULT_PORT)
+    parser.add_argument("--power-cuts", type=int, default=0,
+                        help="SIGKILL and reboot the app N times at random moments")
+    parser.add_argument("--cut-inflight-s", type=float, default=0.5,
+                        help="payloads sent this long before a cut count as sent while down")
     args = parser.parse_args(argv)
 
-    log = Log(quiet=args.quiet)
+    screen_mode = sys.stdout.isatty() and not args.log and not args.quiet
+    if args.dashboard == "auto":
+        dashboard_port = hes_dashboard.DEFAULT_PORT if screen_mode else None
+    else:
+        try:
+            dashboard_port = hes_dashboard.port_option(args.dashboard)
+        except ValueError:
+            parser.error("--dashboard takes a port number, auto or off")
+    log_path = None
+    if screen_mode:
+        os.makedirs(args.root, exist_ok=True)
+        log_path = os.path.join(args.root, "sim.log")
+        log = Log(stream=open(log_path, "w"))
+        print("qframe simulation: starting the app (%s); the log goes to %s" % (
+            args.interpreter, log_path), flush=True)
+    else:
+        log = Log(quiet=args.quiet)
     stop_event = threading.Event()
     system = System(args.interpreter, args.root, log, dialect=args.dialect,
                     protocol=args.protocol, control=args.faults, keep_flash=args.keep_flash)
-    faults = traffic = None
+    fleet = Fleet()
+    system.hes.add_observer(fleet.observe)
+    watch = sim_screen.LogWatch(fleet)
+    log.listeners.append(watch)
+    dashboard = screen = faults = traffic = cuts = None
     started = time.monotonic()
     interrupted = False
     try:
+        if dashboard_port is not None:
+            dashboard = hes_dashboard.start(system.hes, dashboard_port, say=lambda text: (
+                print(text, flush=True) if screen_mode else log("sim", text)), fleet=fleet)
         system.start()
         log("sim", "running: %s, meter %s, HES port %d%s" % (
             args.interpreter, system.meter.path if system.meter else "none", system.hes.port,
@@ -482,7 +625,14 @@ def main(argv=None):
         traffic = Traffic(system, args.rate, args.size, args.downlink, stop_event, log).start()
         if args.faults:
             faults = Faults(args.seed, args.fault_every, system.hes, system.shim, log,
-                            stop_event).start()
+                            stop_event, ("flash_full",) if args.power_cuts else ()).start()
+        if args.power_cuts:
+            cuts = PowerCuts(system, args.power_cuts, args.duration, args.seed, stop_event,
+                             log).start()
+        if screen_mode:
+            screen = sim_screen.StatusScreen(sim_screen.Sampler(
+                system, traffic, faults, fleet, watch.counts, started, log_path, cuts,
+                dashboard.url if dashboard else None)).start()
         next_report = time.monotonic() + 5
         while not args.duration or time.monotonic() - started < args.duration:
             time.sleep(0.2)
@@ -494,24 +644,44 @@ def main(argv=None):
     except KeyboardInterrupt:
         interrupted = True
         log("sim", "Ctrl-C: stopping")
+    if screen is not None:
+        screen.stop()
     stop_event.set()
+    if cuts is not None:
+        cuts.thread.join(90)
     if faults is not None:
         faults.thread.join(10)
         faults.heal()
     if traffic is not None:
         traffic.join()
         sent = set(traffic.sent)
-        if not interrupted:
+        if cuts is not None:     # what was sent while the app was down may never arrive
+            sent = set(p for p, at in zip(traffic.sent, traffic.sent_at)
+                       if not cuts.down(at, args.cut_inflight_s))
+        drain_s = args.drain_s
+        if interrupted and screen_mode:
+            drain_s = min(drain_s, CTRL_C_DRAIN_S)
+            print("Ctrl-C: stopping; up to %.0f s for the module's queue to reach the HES "
+                  "(Ctrl-C again: do not wait)" % drain_s, flush=True)
+        elif screen_mode:
+            print("%d s are up: up to %.0f s for the module's queue to reach the HES" % (
+                args.duration, drain_s), flush=True)
+        if not interrupted or screen_mode:
             log("sim", "draining: waiting for %d payloads" % len(traffic.sent))
             try:
-                system.hes.wait_for(lambda h: sent <= set(h.received), args.drain_s)
+                system.hes.wait_for(lambda h: sent <= set(h.received), drain_s)
             except KeyboardInterrupt:
                 pass
     elapsed = time.monotonic() - started
-    result = summarize(system, traffic, faults, args, elapsed) if traffic else {}
+    result = summarize(system, traffic, faults, args, elapsed, cuts) if traffic else {}
     result["app_exit"] = system.stop()
+    if dashboard is not None:
+        dashboard.stop()
+    if screen_mode and traffic is not None:
+        print(sim_screen.summary_text(result, log_path, watch.counts))
     print(json.dumps(result, sort_keys=True))
-    return 0 if traffic is not None and result.get("lost") == 0 else 1
+    key = "lost_while_up" if cuts is not None else "lost"
+    return 0 if traffic is not None and result.get(key) == 0 else 1
 
 
 if __name__ == "__main__":

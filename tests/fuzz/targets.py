@@ -1,0 +1,230 @@
+"""Fuzz targets: every decoder and parser the module exposes to the outside.
+
+A target is a function taking the fuzzer's bytes; it drives one decoder and asserts its
+contract: only the documented exception escapes, memory and work stay bounded, and a valid
+frame after the garbage still decodes. Add one with `@target("name")`; run.py (atheris, long
+runs) and test_fuzz.py (hypothesis, a few seconds in `make test`) pick every target up.
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def setup_paths():
+    """Stage the board root and put it and the shim on sys.path (as tests/conftest.py)."""
+    if REPO not in sys.path:
+        sys.path.append(REPO)
+    from tools.hostrun import board
+    board.stage()
+    for path in reversed([board.DEFAULT_ROOT] + board.shim_paths("cpython")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    import shimctl
+    shimctl.install_fs(board.DEFAULT_ROOT)
+
+
+TARGETS = {}
+
+
+def target(name):
+    def register(fn):
+        TARGETS[name] = fn
+        return fn
+    return register
+
+
+def _chunks(data, seed):
+    """Split data into pieces of 1..64 octets chosen by seed (deterministic)."""
+    out = []
+    at = 0
+    while at < len(data):
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        size = 1 + (seed >> 16) % 64
+        out.append(data[at:at + size])
+        at += size
+    return out
+
+
+def _rfc1662(data, dialect):
+    from usr.qframe.codecs import rfc1662
+    max_frame = 256
+    decoder = rfc1662.Decoder(dialect, max_frame, accm=data[0] if data else 0)
+    body = data[2:]
+    for chunk in _chunks(body, data[1] if len(data) > 1 else 0):
+        for frame in decoder.feed(chunk):
+            assert type(frame.payload) is bytes
+            assert 0 <= frame.protocol <= 0xFFFF and 0 <= frame.cmd <= 0xFF
+        assert decoder.buffered <= 2 * max_frame + 64, decoder.buffered
+        assert len(decoder._cands) + len(decoder._failed) <= max_frame, "bookkeeping grows"
+    # work stays linear: searches about once per octet, FCS within the budget
+    assert decoder.work <= (rfc1662.WORK_PER_OCTET + 4) * len(body) + \
+        (rfc1662.WORK_BANK + 1) * max_frame, (decoder.work, len(body))
+    # resync probe: a valid frame after the garbage still decodes
+    probe = rfc1662.Frame(0x2100, 0xBF, b"probe")
+    wire = b"\x7e" + rfc1662.encode(0x2100, 0xBF, b"probe", dialect)
+    got = []
+    for chunk in _chunks(wire, len(body)):
+        got += decoder.feed(chunk)
+    assert got and got[-1] == probe, (got, decoder.stats, decoder.last_error)
+    decoder.flush()
+    assert decoder.buffered == 0
+
+
+@target("rfc1662_legacy")
+def rfc1662_legacy(data):
+    _rfc1662(data, "legacy")
+
+
+@target("rfc1662_standard")
+def rfc1662_standard(data):
+    _rfc1662(data, "standard")
+
+
+@target("meter")
+def meter_messages(data):
+    """0x2200 payloads through describe() and the typed-value parser: ValueError only."""
+    from usr.qframe.codecs import meter
+    if len(data) < 1:
+        return
+    cmd = data[0]
+    payload = data[1:]
+    for protocol in (meter.PROTO_PARAMETERS, meter.PROTO_TRANSPARENT):
+        try:
+            fields = meter.describe(protocol, cmd, payload)
+        except ValueError:
+            continue
+        assert isinstance(fields, dict) and "kind" in fields
+    try:
+        meter.parse_typed_value(payload)
+    except ValueError:
+        pass
+
+
+@target("hes_framed")
+def hes_framed(data):
+    """HES -> module frames (ack, data, command, pong): ProtocolError only, bounded buffer;
+    every COMMAND body gets a reply from the command registry, which never raises."""
+    from usr.qframe.codecs import hes
+    proto = hes.FramedProtocol(max_frame=1024)
+    for chunk in _chunks(data[1:], data[0] if data else 0):
+        try:
+            events = proto.feed(chunk)
+        except hes.ProtocolError:
+            return              # the link resets the connection
+        for event in events:
+            assert isinstance(event, (hes.Acked, hes.Downlink, hes.Command, hes.Pong)), event
+            if isinstance(event, hes.Command):
+                _check_reply(_commands().execute(event.body))
+        assert len(proto._buffer) <= 1024 + hes.HEADER_SIZE + 64
+
+
+_COMMANDS = []
+
+
+def _commands():
+    """The app's command registry with the built-in commands and one that fails."""
+    if not _COMMANDS:
+        from usr.qframe import Application
+        from usr.qframe.protocols.commands import commands_of
+        registry = commands_of(Application("fuzz-commands"))
+
+        @registry.register("boom")
+        def boom(args):
+            raise RuntimeError("handler bug")
+        _COMMANDS.append(registry)
+    return _COMMANDS[0]
+
+
+def _check_reply(reply):
+    import json
+    assert isinstance(reply, dict) and isinstance(reply.get("ok"), bool), reply
+    assert ("result" in reply) if reply["ok"] else isinstance(reply.get("error"), str), reply
+    json.dumps(reply)           # the uplink can always send it
+
+
+@target("commands")
+def commands(data):
+    """Any COMMAND body (bytes): a reply dict with ok true/false, never an exception."""
+    _check_reply(_commands().execute(data))
+
+
+@target("hes_raw")
+def hes_raw(data):
+    from usr.qframe.codecs import hes
+    proto = hes.RawProtocol({})
+    for chunk in _chunks(data, 7):
+        for event in proto.feed(chunk):
+            assert isinstance(event, hes.Downlink) and event.data == chunk
+
+
+_RESOLVER = []
+
+
+def _resolver():
+    """A resolver wired like the app's: parameter handlers that parse, one that fails."""
+    if _RESOLVER:
+        return _RESOLVER[0]
+    from usr.qframe.codecs import meter
+    from usr.qframe.protocols.resolver import Resolver
+    resolver = Resolver()
+
+    @resolver.register(meter.PROTO_TRANSPARENT)
+    def transparent(frame):
+        return None
+
+    @resolver.register(meter.PROTO_PARAMETERS, meter.CMD_GET, 0x2801)
+    def get_2801(frame):
+        return meter.get_response(meter.parse_get_request(frame.payload), b"\x01")
+
+    @resolver.register(meter.PROTO_PARAMETERS, meter.CMD_SET, 0x8002)
+    def set_8002(frame):
+        pid, value = meter.parse_set_request(frame.payload)
+        return meter.set_response(pid)
+
+    @resolver.register(meter.PROTO_PARAMETERS, meter.CMD_ACTION, 0x8005)
+    def fails(frame):
+        raise RuntimeError("handler bug")
+
+    _RESOLVER.append(resolver)
+    return resolver
+
+
+@target("resolver")
+def resolver_dispatch(data):
+    """Any frame dispatched: never raises; the reply is None or (protocol, cmd, payload)."""
+    from usr.qframe.codecs import rfc1662
+    if len(data) < 3:
+        return
+    frame = rfc1662.Frame(0x2200 if data[0] & 1 else (data[0] << 8) | data[1], data[2],
+                          data[3:])
+    reply = _resolver().dispatch(frame)
+    if reply is not None:
+        protocol, cmd, payload = reply
+        rfc1662.encode(protocol, cmd, payload)  # a reply the link can send
+
+
+@target("config")
+def config_file(data):
+    """dev.json of any bytes: ConfigError only; load(repair_config=True)-style repair never
+    crashes and leaves every declared value valid."""
+    from usr.qframe import Application, ConfigError
+    from usr.qframe.builtins.uart import Uart
+    from usr.qframe.builtins.clients import TcpClient
+    from usr.qframe.builtins.network import NetWatch
+    path = "/usr/fuzz_dev.json"
+    with open(path, "wb") as f:
+        f.write(data)
+    app = Application("fuzz")
+    exts = [Uart(app=app), TcpClient(app=app), NetWatch(app=app)]
+    try:
+        app.config.from_json(path)
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and path in str(exc)
+        return
+    app.check_config(repair=True)
+    for ext in exts:
+        for key, field in ext.config_fields.items():
+            assert field.problem(app.config[ext.config_section][key]) is None, key
+    assert app.config["APP"]["workers"] >= 2
