@@ -284,6 +284,8 @@ def decode_at(data, pos, typed=False, depth=0):
         if tag == OCTET_STRING:
             value = raw
         elif tag == BCD:
+            if raw[0] >> 4 > 9 or raw[0] & 0x0F > 9:
+                raise AxdrError("bcd %02x is not two decimal digits" % raw[0])
             value = (raw[0] >> 4) * 10 + (raw[0] & 0x0F)
         else:
             try:
@@ -443,7 +445,9 @@ def _encode_into(value, out, tag=None):
     elif tag == BOOLEAN:
         out.append(b"\x01" if value else b"\x00")
     elif tag == BCD:
-        out.append(bytes((((value // 10) % 10) << 4 | (value % 10),)))
+        if not isinstance(value, int) or not 0 <= value <= 99:
+            raise AxdrError("bcd holds 0..99, not %r" % (value,))
+        out.append(bytes(((value // 10) << 4 | (value % 10),)))
     elif tag == BIT_STRING:
         bits = value.bits if isinstance(value, BitString) else value
         out.append(encode_length(len(bits)))

@@ -260,7 +260,13 @@ class Receiver(object):
                 buf = buf[1:]
                 continue
             if len(buf) < length + 2:
-                break
+                later = _later_frame(buf)       # a bogus header must not hide a good frame
+                if later is None:
+                    break
+                stats["garbage_bytes"] += later
+                self.last_error = "a frame start whose length runs past a good frame"
+                buf = buf[later:]
+                continue
             if buf[length + 1] != FLAG:
                 stats["bad_frames"] += 1
                 self.last_error = "no closing flag where the length ends"
@@ -271,7 +277,7 @@ class Receiver(object):
             except HdlcError as exc:
                 stats["bad_frames"] += 1
                 self.last_error = str(exc)
-                buf = buf[length + 1:]
+                buf = buf[1:]               # no stuffing: a good frame may start inside
                 continue
             stats["frames"] += 1
             out.append(frame)
@@ -280,6 +286,28 @@ class Receiver(object):
                 buf = b""
         self._buf = buf
         return out
+
+
+def _later_frame(buf):
+    """Index of the first flag after buf[0] that opens a complete, valid frame, or None."""
+    end = len(buf)
+    at = buf.find(b"\x7e", 1)
+    while at > 0 and at < end - 8:
+        if buf[at + 1] & 0xF0 == FORMAT:
+            length = ((buf[at + 1] & 7) << 8) | buf[at + 2]
+            close = at + length + 1
+            if length >= 7 and close < end and buf[close] == FLAG and _valid(buf[at + 1:close]):
+                return at
+        at = buf.find(b"\x7e", at + 1)
+    return None
+
+
+def _valid(body):
+    try:
+        _decode_body(body)
+    except HdlcError:
+        return False
+    return True
 
 
 # --- SNRM/UA parameters ----------------------------------------------------------------------
