@@ -25,6 +25,9 @@ def create_app(name="meter-module", config_path=CONFIG_PATH):
     TcpClient(app=app)
     ModuleParams(app=app)     # before the link: its handlers are in place when frames arrive
     Uart(app=app)
+    if "DLMS" in app.config:  # DLMS-lite only when dev.json configures it (its code is heap)
+        from usr.qframe.builtins.dlms import Dlms
+        Dlms(app=app)
     Watchdog(app=app)         # last: the first feed checks every other extension
     return app
 

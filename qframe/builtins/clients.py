@@ -37,6 +37,8 @@ from .identity import device_id
 
 _log = getLogger("tcp")
 _TIMEOUT_ERRNOS = (11, 110, 116)
+FORWARDED_TOPICS = ("dlms.readings", "dlms.profile")   # sent as EVENTs (forward_dlms)
+MAX_PENDING_EVENTS = 16
 _MAX_WAIT_S = 1.0   # longest uninterrupted wait of the link thread (it beats between waits)
 TLS_RECORD = 16384  # a TLS read takes a whole record, so no decrypted bytes wait unseen
 
@@ -243,7 +245,7 @@ class TcpClient(AppExtension):
                       "tls_failures": 0, "pin_failures": 0, "disconnects": 0, "link_errors": 0,
                       "link_exceptions": 0, "sent_bytes": 0, "received_bytes": 0,
                       "callback_errors": 0, "uplink_rejected": 0, "option_errors": 0,
-                      "replaced": 0, "net_pauses": 0, "config_errors": 0}
+                      "replaced": 0, "net_pauses": 0, "config_errors": 0, "events_dropped": 0}
         self.state = "stopped"
         self.last_error = ""
         self.queue = None
@@ -256,6 +258,7 @@ class TcpClient(AppExtension):
         self._held = False
         self._reregister = False
         self._health = None
+        self._events = []            # (name, data) bus reports waiting for the link thread
         self._net_up = True
         self._wake = Event()
         self._kick = Event()
@@ -287,6 +290,8 @@ class TcpClient(AppExtension):
         self.subscribe("network.down", self._on_network_down)
         self.subscribe("network.up", self._on_network_up)
         self.subscribe("health", self._on_health)
+        for topic in FORWARDED_TOPICS:
+            self.subscribe(topic, self._on_report)
         self.subscribe("meter.serial", self._on_identity)
         self._stopping = False
         self._started = utime.time()
@@ -419,6 +424,16 @@ class TcpClient(AppExtension):
         if self.config.get("forward_health") and self.is_connected():
             self._health = status
             self._wake.set()
+
+    def _on_report(self, topic, data):
+        """A DLMS report (readings, profile rows): an EVENT for the HES while connected."""
+        if not self.config.get("forward_dlms") or not self.is_connected():
+            return
+        if len(self._events) >= MAX_PENDING_EVENTS:
+            self.stats["events_dropped"] += 1
+            return
+        self._events.append((topic, data))
+        self._wake.set()
 
     def _on_identity(self, topic, value):
         self._reregister = True          # the HES learns the meter's serial without a reconnect
@@ -620,11 +635,14 @@ class TcpClient(AppExtension):
                 now = _ticks()
                 reregister, self._reregister = self._reregister, False
                 health, self._health = self._health, None
+                events, self._events = self._events, []
                 with self._lock:
                     if reregister:
                         session.register()
                     if health is not None:
                         session.event("health", health)
+                    for name, data in events:
+                        session.event(name, data)
                     session.tick(now)
                     reason = session.close_reason
                     outgoing = session.take()

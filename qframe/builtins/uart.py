@@ -109,6 +109,7 @@ class Uart(AppExtension):
         self._inbox_lock = threads.Lock()
         self._draining = False
         self._retry_at = None
+        self.arbiter = None         # the dlms extension when it shares the link (meter_data/hes_data)
         AppExtension.__init__(self, name, app)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -182,7 +183,11 @@ class Uart(AppExtension):
                          frame.protocol, frame.cmd)
 
     def on_transparent(self, frame):
-        """Default 0x2100 handler: publish the payload as `meter.transparent`."""
+        """Default 0x2100 handler: publish the payload as `meter.transparent` (unless the
+        arbiter of a shared link takes it for the module's own DLMS client)."""
+        arbiter = self.arbiter
+        if arbiter is not None and arbiter.meter_data(frame.payload):
+            return
         self.stats["transparent_in"] += 1
         if not self.app.bus.publish("meter.transparent", frame.payload):
             self.stats["transparent_unheard"] += 1
@@ -356,6 +361,9 @@ class Uart(AppExtension):
         return self.send(meter.transparent(data))
 
     def _on_hes_data(self, topic, data):
+        arbiter = self.arbiter
+        if arbiter is not None and not arbiter.hes_data(data):
+            return                  # it waits in the arbiter (sent in order on release)
         if self.send_transparent(data):
             self.stats["hes_frames"] += 1
         else:

@@ -51,6 +51,7 @@ SESSION_FIELDS = {
     "raw_register": Field(str, ""),
     "raw_heartbeat": Field(str, ""),
     "forward_health": Field(bool, False),
+    "forward_dlms": Field(bool, True),
 }
 
 QUEUE_FIELDS = {

@@ -32,6 +32,12 @@ with atheris.instrument_imports():
     import usr.qframe.codecs.hes  # noqa: F401,E402
     import usr.qframe.protocols.resolver  # noqa: F401,E402
     import usr.qframe.core.config  # noqa: F401,E402
+    import usr.qframe.codecs.hdlc  # noqa: F401,E402
+    import usr.qframe.codecs.wrapper  # noqa: F401,E402
+    import usr.qframe.codecs.axdr  # noqa: F401,E402
+    import usr.qframe.codecs.acse  # noqa: F401,E402
+    import usr.qframe.codecs.xdlms  # noqa: F401,E402
+    import usr.qframe.protocols.dlms  # noqa: F401,E402
 
 
 def main(argv):

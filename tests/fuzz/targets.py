@@ -228,3 +228,99 @@ def config_file(data):
         for key, field in ext.config_fields.items():
             assert field.problem(app.config[ext.config_section][key]) is None, key
     assert app.config["APP"]["workers"] >= 2
+
+
+# --- DLMS (docs/DLMS.md) --------------------------------------------------------------------
+
+@target("hdlc")
+def hdlc_stream(data):
+    """HDLC frames from a stream: nothing but Frames out, the buffer bounded, one-frame decode
+    and SNRM/UA parameters raise HdlcError only; a valid frame after the garbage decodes."""
+    from usr.qframe.codecs import hdlc
+    receiver = hdlc.Receiver(max_frame=256)
+    for chunk in _chunks(data[1:], data[0] if data else 0):
+        for frame in receiver.feed(chunk):
+            assert isinstance(frame.info, bytes) and 0 <= frame.control <= 0xFF
+        assert receiver.buffered <= 256 + 2, receiver.buffered
+    for parse in (hdlc.decode, hdlc.decode_params):
+        try:
+            parse(data)
+        except hdlc.HdlcError:
+            pass
+    probe = hdlc.encode(b"\x21", b"\x03", hdlc.i_control(0, 1), b"\xe6\xe7\x00probe")
+    got = receiver.feed(b"\x7e" + probe)
+    assert got and got[-1].info == b"\xe6\xe7\x00probe", (got, receiver.stats)
+
+
+@target("wrapper")
+def wrapper_stream(data):
+    """WRAPPER packets from a TCP stream: WrapperError only (the buffer is then empty)."""
+    from usr.qframe.codecs import wrapper
+    receiver = wrapper.Receiver(max_apdu=512)
+    for chunk in _chunks(data, 3):
+        try:
+            for packet in receiver.feed(chunk):
+                assert len(packet.apdu) <= 512
+        except wrapper.WrapperError:
+            assert receiver.buffered == 0
+            return
+        assert receiver.buffered <= 512 + wrapper.HEADER
+
+
+@target("axdr")
+def axdr_data(data):
+    """A-XDR of any octets: AxdrError only, plain and typed; ArrayStream bounded."""
+    from usr.qframe.codecs import axdr
+    for typed in (False, True):
+        try:
+            value = axdr.decode(data, typed)
+        except axdr.AxdrError:
+            continue
+        if typed:                   # re-encoding is stable (NaN-safe: compares octets)
+            canonical = axdr.encode(value)
+            assert axdr.encode(axdr.decode(canonical, True)) == canonical, value
+    stream = axdr.ArrayStream(max_element=128)
+    try:
+        for chunk in _chunks(data, 5):
+            stream.feed(chunk)
+            assert len(stream._buf) <= 128 + 64
+    except axdr.AxdrError:
+        pass
+
+
+@target("dlms_apdu")
+def dlms_apdu(data):
+    """xDLMS and ACSE APDUs of any octets: each parser raises its own errors only."""
+    from usr.qframe.codecs import acse, xdlms
+    for parse, errors in ((xdlms.parse_response, (xdlms.XdlmsError, xdlms.ServiceError)),
+                          (xdlms.parse_request, (xdlms.XdlmsError,)),
+                          (acse.parse_aare, (acse.AcseError, acse.AssociationRejected)),
+                          (acse.parse_aarq, (acse.AcseError,))):
+        try:
+            parse(data)
+        except errors:
+            pass
+
+
+@target("dlms_association")
+def dlms_association(data):
+    """A meter answering anything to a GET: the operation ends (result or a clear error) by
+    its retries, and never raises."""
+    from usr.qframe.codecs import hdlc
+    from usr.qframe.protocols import dlms
+    assoc = dlms.Association(dlms.Settings(retries=1, max_blocks=4, max_response=2048))
+    assoc.connected = assoc.associated = True
+    op = assoc.get(3, b"\x01\x00\x01\x08\x00\xff", 2)
+    op.start()
+    for chunk in _chunks(data, 11):
+        if op.done:
+            break
+        if chunk[:1] == b"\x00":
+            op.timeout()
+        else:
+            body = hdlc.encode(b"\x21", b"\x03", hdlc.i_control(assoc.nr, assoc.ns),
+                               hdlc.LLC_RESPONSE + chunk) if chunk[:1] == b"\x01" else chunk
+            op.receive(body)
+    while not op.done:
+        op.timeout()
+    assert op.error is None or isinstance(op.error, Exception)

@@ -27,8 +27,10 @@ def _short_run(name):
 
 
 def test_every_target_short_run():
-    assert sorted(targets.TARGETS) == ["commands", "config", "hes_framed", "hes_raw", "meter",
-                                       "resolver", "rfc1662_legacy", "rfc1662_standard"]
+    assert sorted(targets.TARGETS) == ["axdr", "commands", "config", "dlms_apdu",
+                                       "dlms_association", "hdlc", "hes_framed", "hes_raw",
+                                       "meter", "resolver", "rfc1662_legacy",
+                                       "rfc1662_standard", "wrapper"]
     for name in sorted(targets.TARGETS):
         _short_run(name)
 

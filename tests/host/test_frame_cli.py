@@ -109,3 +109,38 @@ def test_malformed_message_and_bad_hex():
     assert out.returncode == 1 and "GET request" in out.stderr
     out = _run("decode", "7eZZ")
     assert out.returncode != 0 and "not hex" in out.stderr
+
+
+# --- dlms: HDLC / WRAPPER / APDU as a tree ----------------------------------------------------
+
+GURUX_GET = "7ea0190321326fd8e6e600c001c100030100010800ff020032687e"
+GURUX_SNRM = "7ea0070321930f017e"
+
+
+def test_dlms_tree_hdlc_frames():
+    out = _run("dlms", GURUX_GET + GURUX_SNRM)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "HDLC I" and "  control 0x32 I N(S)=1 N(R)=1 P/F" in lines
+    assert "      obis 1.0.1.8.0.255" in lines and "HDLC SNRM" in lines
+
+
+def test_dlms_tree_json_wrapper_and_apdu():
+    out = _run("dlms", "--json", "0001000100100009c401c1000600003039")
+    tree = json.loads(out.stdout)
+    wrapper_node = tree[0]
+    assert wrapper_node["name"] == "WRAPPER"
+    response = wrapper_node["children"][3]
+    assert response["name"] == "get-response"
+    assert response["children"][1]["value"] == "double-long-unsigned 12345"
+    out = _run("dlms", "6117a109060760857405080101a203020101a305a10302010d")
+    assert out.returncode == 0 and "result rejected-permanent" in out.stdout
+    assert "diagnostic user 13" in out.stdout
+
+
+def test_dlms_tree_bad_input_exit_1():
+    bad_fcs = GURUX_GET[:-6] + "00" + GURUX_GET[-4:]
+    out = _run("dlms", bad_fcs)
+    assert out.returncode == 1 and "FCS" in out.stderr
+    out = _run("dlms", "c401c1000905")
+    assert out.returncode == 1 and "error" in out.stderr

@@ -48,6 +48,7 @@ UNITS = {
     "x": ("x", 1.0),
     "fraction": ("%", 100.0),
     "ms": ("ms", 1.0),
+    "us": ("us", 1.0),
     "s": ("ms", 1000.0),
     "bytes": ("KiB", 1 / 1024.0),
     "KiB": ("KiB", 1.0),
@@ -123,9 +124,21 @@ FIGURES = [
     ("heap.micropython/meter_link_bytes", "heap the meter link adds", "bytes", None),
     ("heap.micropython/cloud_link_bytes", "heap the cloud link adds", "bytes", None),
     ("heap.micropython/network_bytes", "heap the network watchdog adds", "bytes", None),
+    ("heap.micropython/dlms_bytes", "heap the DLMS modules add", "bytes", None),
     ("heap.micropython/total_bytes", "heap with every part loaded", "bytes", None),
     ("heap.micropython/receive_path_min_heap_kb", "smallest heap the receive path runs in",
      "KiB", None),
+    # DLMS codecs and association (tools/benches/dlms.py)
+    ("dlms/get_ratio", "DLMS GET exchange, gurux-dlms time / ours, CPython", "x", ">= 3"),
+    ("dlms/profile100_ratio", "DLMS 100-row profile parse, gurux-dlms time / ours, CPython", "x",
+     ">= 3"),
+    ("dlms/cpython_get_us", "DLMS GET exchange encode+decode, CPython", "us", None),
+    ("dlms/micropython_get_us", "DLMS GET exchange encode+decode, MicroPython", "us", None),
+    ("dlms/micropython_profile100_us", "DLMS 100-row profile parse, MicroPython", "us", None),
+    ("dlms/profile500_min_heap_kb", "smallest heap a 500-row profile read runs in (.mpy)",
+     "KiB", None),
+    ("dlms/profile500_live_peak_bytes", "heap a 500-row profile read holds live", "bytes",
+     None),
 ]
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
@@ -134,7 +147,8 @@ OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
 
 def _benches():
     """(name, argv) for every run: the codec in-process on each interpreter, the UART and cloud
-    benches as host drivers that start the app on each interpreter themselves."""
+    benches as host drivers that start the app on each interpreter themselves, the DLMS bench
+    (ours against gurux-dlms on CPython, ours on MicroPython, the 500-row profile heap)."""
     py = [sys.executable, "-m"]
     micropython = board.interpreter_command("micropython")
     return [
@@ -145,6 +159,7 @@ def _benches():
         ("uart.micropython", py + ["tools.benches.uart", "--interpreter", "micropython"]),
         ("cloud", py + ["tools.benches.cloud", "--interpreters", "cpython,micropython"]),
         ("heap.micropython", py + ["tools.benches.heap"]),
+        ("dlms", py + ["tools.benches.dlms"]),
     ]
 
 

@@ -27,6 +27,10 @@ STEPS = [
                     "usr.qframe.builtins.clients"]),
     ("builtin_network", ["usr.qframe.builtins.netready"]),   # every Application() adds it
     ("network", ["usr.qframe.builtins.network"]),
+    ("dlms", ["usr.qframe.codecs.hdlc", "usr.qframe.codecs.wrapper", "usr.qframe.codecs.axdr",
+              "usr.qframe.codecs.acse", "usr.qframe.codecs.xdlms", "usr.qframe.codecs.cosem",
+              "usr.qframe.protocols.dlms", "usr.qframe.protocols.arbiter",
+              "usr.qframe.builtins.dlms"]),
 ]
 PROBE = r'''
 import sys, gc

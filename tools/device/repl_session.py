@@ -65,14 +65,15 @@ def _qd_hash(p):
 def _qd_hashes(paths):
     for p in paths:
         print(_qd_hash(p) or '-', p)
-def _qd_read(p):
+def _qd_read(p, at, n):
     try:
-        f = open(p)
+        f = open(p, 'rb')
     except OSError:
         print(None)
         return
     try:
-        print(repr(f.read()))
+        f.seek(at)
+        print(repr(f.read(n)))
     finally:
         f.close()
 def _qd_mpy():
@@ -180,6 +181,12 @@ def _qd_run(path, ms):
 """
 
 
+# MicroPython unix drops what does not fit in the pty's buffer (about 4 KB) when the host is
+# slow to read, so no single exec prints more than that: hashes in batches, files in pieces.
+HASH_BATCH = 16             # paths per _qd_hashes call (about 1.6 KB of output)
+READ_PIECE = 1024           # octets of a file per _qd_read call (at most 4 KB as a repr)
+
+
 class DeviceError(Exception):
     """A port that cannot be used, or a device-side failure (message says which)."""
 
@@ -262,10 +269,13 @@ class Device(object):
         if not paths:
             return {}
         found = {}
-        for line in self.exec("_qd_hashes(%r)" % (list(paths),)).splitlines():
-            digest, _, path = line.strip().partition(" ")
-            if path:
-                found[path] = None if digest == "-" else digest
+        paths = list(paths)
+        for start in range(0, len(paths), HASH_BATCH):
+            batch = paths[start:start + HASH_BATCH]
+            for line in self.exec("_qd_hashes(%r)" % (batch,)).splitlines():
+                digest, _, path = line.strip().partition(" ")
+                if path:
+                    found[path] = None if digest == "-" else digest
         missing = [p for p in paths if p not in found]
         if missing:
             raise DeviceError("device did not report %s" % ", ".join(missing))
@@ -273,7 +283,15 @@ class Device(object):
 
     def read_text(self, path):
         """The text of a device file, or None when it does not exist."""
-        return ast.literal_eval(self.exec("_qd_read(%r)" % path).strip())
+        data = b""
+        while True:                     # READ_PIECE octets per exec (see HASH_BATCH)
+            piece = ast.literal_eval(self.exec("_qd_read(%r, %d, %d)" % (
+                path, len(data), READ_PIECE)).strip())
+            if piece is None:
+                return None
+            data += piece
+            if len(piece) < READ_PIECE:
+                return data.decode()
 
     def read_bytes(self, path, start=0, chunk=4096):
         """(bytes of path from offset start, file size); DeviceError if it does not exist."""

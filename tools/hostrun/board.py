@@ -63,6 +63,19 @@ def stage(root=DEFAULT_ROOT, config=None, source=REPO):
     return root
 
 
+def use_device_code():
+    """Make `usr.qframe` importable in this host process (stages the default board root)."""
+    try:
+        import usr.qframe  # noqa: F401
+        return
+    except ImportError:
+        pass
+    root = stage()
+    for path in reversed([root] + shim_paths("cpython")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
 MICROPYTHON_DIRS = [os.path.dirname(sys.executable), os.path.join(REPO, ".venv", "bin")]
 
 

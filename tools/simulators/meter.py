@@ -13,11 +13,13 @@ It answers the module's GET/SET of the meter's own parameters (`params`: 28xx/30
 `transparent` payloads from the HES, `responses`: the module's answers to our requests) and
 injects faults: garbage, a frame split over several writes, frames joined in one write,
 corrupted frames (bad FCS, bad length, truncated, lost closing flag), and unplugging the
-device (the link path disappears; replug() makes a new pty and relinks it).
+device (the link path disappears; replug() makes a new pty and relinks it). With `dlms` (a
+tools/simulators/dlms_server.Session) it is a DLMS meter: HDLC in transparent payloads, from
+the module's own client or from the HES through the module, is answered by its DLMS server.
 
 CLI (`make sim` starts it; the first line is `PTY <path>`, then one line per event):
     python -m tools.simulators.meter [--dialect legacy|standard] [--link PATH] [--echo]
-                              [--every S --payload HEX]
+                              [--every S --payload HEX] [--dlms] [--dlms-wrapper-port N]
 Commands on stdin: send HEX | get PID | set PID TEXT | event PID HEX | garbage [N] |
 split HEX [N] | join N | corrupt fcs|length|truncate|flag | unplug | replug | stats | quit
 (PID in hex, e.g. 8003).
@@ -84,8 +86,10 @@ class MeterSim(object):
     """A simulated meter MCU on a pty; see the module docstring."""
 
     def __init__(self, dialect=rfc1662.LEGACY, link=None, params=None, answer=True,
-                 echo=False, on_event=None, write_timeout=10.0):
+                 echo=False, on_event=None, write_timeout=10.0, dlms=None):
         self.dialect = rfc1662.check_dialect(dialect)
+        # dlms: a dlms_server.Session (HDLC) answering transparent payloads, or None
+        self.dlms = dlms
         self.link = link
         self.params = dict(DEFAULT_PARAMS if params is None else params)
         self.answer = answer
@@ -217,7 +221,9 @@ class MeterSim(object):
         reply = None
         if frame.protocol == meter.PROTO_TRANSPARENT:
             self._event("rx transparent %s" % frame.payload.hex())
-            if self.echo:
+            if self.dlms is not None:
+                self._dlms_answer(frame.payload)
+            elif self.echo:
                 reply = meter.transparent(frame.payload)
         elif frame.protocol == meter.PROTO_PARAMETERS and frame.cmd in RESPONSES:
             self._event("rx %s %s" % (meter.CMD_NAMES[frame.cmd], frame.payload.hex()))
@@ -237,6 +243,15 @@ class MeterSim(object):
         if reply is not None:
             self.stats["answers"] += 1
             self.send(reply)
+
+    def _dlms_answer(self, payload):
+        """HDLC from the module (or the HES through it) to the DLMS server; its frames back
+        as transparent payloads."""
+        out = self.dlms.feed(payload)
+        if out and self.dlms.faults.delay_s:
+            time.sleep(self.dlms.faults.delay_s)
+        for data in out:
+            self.send_transparent(data)
 
     def answer_for(self, frame):
         """The meter's answer to a request from the module (its own 28xx/30xx parameters)."""
@@ -421,11 +436,22 @@ def main(argv=None):
     parser.add_argument("--every", type=float, default=0,
                         help="send --payload as transparent data every S seconds")
     parser.add_argument("--payload", default="", help="hex payload for --every")
+    parser.add_argument("--dlms", action="store_true",
+                        help="a DLMS server answers HDLC in transparent payloads")
+    parser.add_argument("--dlms-wrapper-port", type=int, default=0,
+                        help="the same meter's DLMS server on a TCP port (WRAPPER)")
     args = parser.parse_args(argv)
+    dlms = server = None
+    if args.dlms or args.dlms_wrapper_port:
+        from tools.simulators import dlms_server
+        server = dlms_server.Server()
+        dlms = server.session("hdlc") if args.dlms else None
     sim = MeterSim(args.dialect, args.link, echo=args.echo,
-                   on_event=lambda text: print(text, flush=True))
+                   on_event=lambda text: print(text, flush=True), dlms=dlms)
     sim.start()
     print("PTY %s" % sim.path, flush=True)
+    if args.dlms_wrapper_port:
+        print("DLMS WRAPPER port %d" % server.listen("wrapper", args.dlms_wrapper_port), flush=True)
     stop = threading.Event()
     if args.every > 0:
         payload = binascii.unhexlify(args.payload) if args.payload else b"meter reading"
@@ -453,6 +479,8 @@ def main(argv=None):
     finally:
         stop.set()
         sim.stop()
+        if server is not None:
+            server.stop()
     return 0
 
 

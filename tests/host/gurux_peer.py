@@ -1,0 +1,68 @@
+"""Gurux's DLMS client (gurux-dlms, GPL, a test-only peer: used, never copied) driven over a
+TCP socket, for the interop tests and benches."""
+import socket
+
+from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData
+from gurux_dlms.enums import Authentication, InterfaceType
+
+
+def client(transport="hdlc", client_sap=16, server=1, password=None):
+    auth = Authentication.LOW if password else Authentication.NONE
+    kind = InterfaceType.HDLC if transport == "hdlc" else InterfaceType.WRAPPER
+    return GXDLMSClient(True, client_sap, server, auth, password, kind)
+
+
+class GuruxSession(object):
+    """A gurux client talking to host:port; open(), read(obj, attr), close()."""
+
+    def __init__(self, host, port, transport="hdlc", password=None, client_sap=16, timeout=5.0):
+        self.client = client(transport, client_sap, 1, password)
+        self.transport = transport
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+
+    def _packet(self, data, reply):
+        if data:
+            self.sock.sendall(bytes(data))
+        buf = GXByteBuffer()
+        while not self.client.getData(buf, reply, None):
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise OSError("closed")
+            buf.set(chunk)
+
+    def exchange(self, data, reply=None):
+        reply = reply or GXReplyData()
+        frames = data if isinstance(data, list) else [data]
+        for frame in frames:
+            reply.clear()
+            self._packet(frame, reply)
+            while reply.isMoreData():
+                self._packet(self.client.receiverReady(reply), reply)
+        return reply
+
+    def open(self):
+        if self.transport == "hdlc":
+            reply = self.exchange(self.client.snrmRequest())
+            self.client.parseUAResponse(reply.data)
+        reply = self.exchange(self.client.aarqRequest())
+        self.client.parseAareResponse(reply.data)
+
+    def read(self, obj, attr):
+        reply = self.exchange(self.client.read(obj, attr))
+        return self.client.updateValue(obj, attr, reply.value)
+
+    def rows_by_entry(self, pg, index, count):
+        reply = self.exchange(self.client.readRowsByEntry(pg, index, count))
+        return self.client.updateValue(pg, 2, reply.value)
+
+    def rows_by_range(self, pg, start, end):
+        reply = self.exchange(self.client.readRowsByRange(pg, start, end))
+        return self.client.updateValue(pg, 2, reply.value)
+
+    def close(self):
+        try:
+            self.exchange(self.client.releaseRequest())
+            if self.transport == "hdlc":
+                self.exchange(self.client.disconnectRequest())
+        finally:
+            self.sock.close()
