@@ -94,11 +94,11 @@ def _since_ms(start):
     return utime.ticks_diff(utime.ticks_ms(), start)
 
 
-def tls_problem(config):
-    """Why this TCP_SERVER config must not start a TLS link, or None."""
+def tls_problem(config, section="TCP_SERVER"):
+    """Why this config section must not start a TLS link, or None."""
     if config.get("tls") and not config.get("tls_ca") and not config.get("tls_fingerprint") \
             and config.get("tls_verify") != "none":
-        return ConfigError([("TCP_SERVER", "tls", "true with neither tls_ca nor tls_fingerprint"
+        return ConfigError([(section, "tls", "true with neither tls_ca nor tls_fingerprint"
                              " would accept any server; set one, or tls_verify: \"none\" to"
                              " accept that")])
     return None

@@ -1,0 +1,221 @@
+"""The HES side of the MQTT uplink: a real broker on loopback (amqtt, a subprocess that can be
+restarted) and a real MQTT client (paho-mqtt) that records what arrives.
+
+    broker = Broker().start()                   # amqtt on a free loopback port
+    hes = MqttHes(broker.port).start()          # subscribes <prefix>/+/status and .../up/#
+    hes.wait_for(lambda h: len(h.received) >= 10, 5)
+    hes.command("dev-1", "ping", request_id=7)  # -> .../down/cmd; the reply lands in hes.replies
+    hes.send_data("dev-1", b"to the meter")     # -> .../down/meter
+    broker.restart()                            # the module and the HES reconnect by themselves
+
+`received` holds each meter payload once, in arrival order: a record arriving again with the
+same (device, epoch, seq) from its topic counts in `duplicates` instead. `statuses` is the last
+status per device (retained "online" / will "offline"), `replies` the command replies, `events`
+the module's events. The HES client has a persistent session (clean_session false, QoS 1), so
+what the broker took while the HES was reconnecting still reaches it.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import paho.mqtt.client as paho
+
+PREFIX = "qframe"
+BROKER_CONFIG = """listeners:
+  default:
+    type: tcp
+    bind: 127.0.0.1:%d
+plugins:
+  amqtt.plugins.authentication.AnonymousAuthPlugin:
+    allow_anonymous: true
+  amqtt.contrib.persistence.SessionDBPlugin:
+    connection: "sqlite+aiosqlite:///%s"
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Broker(object):
+    """amqtt in a subprocess on 127.0.0.1:port (stop/start/restart keep the port)."""
+
+    def __init__(self, port=None, log=None):
+        self.port = port or free_port()
+        self.log = log or (lambda source, text: None)
+        self.proc = None
+        self.restarts = 0
+        self._dir = tempfile.mkdtemp(prefix="qframe-broker-")
+        self._config = os.path.join(self._dir, "broker.yaml")
+        with open(self._config, "w") as f:
+            f.write(BROKER_CONFIG % (self.port, os.path.join(self._dir, "sessions.db")))
+
+    def start(self, timeout=15.0):
+        amqtt = os.path.join(os.path.dirname(sys.executable), "amqtt")
+        self.proc = subprocess.Popen([amqtt, "-c", self._config], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("amqtt exited with %s" % self.proc.returncode)
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                self.log("broker", "listening on %d" % self.port)
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("amqtt did not listen on %d within %s s" % (self.port, timeout))
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self, down_s=0.0):
+        self.stop()
+        self.log("broker", "stopped")
+        if down_s:
+            time.sleep(down_s)
+        self.restarts += 1
+        return self.start()
+
+
+class MqttHes(object):
+    """The head end as an MQTT client (see the module docstring)."""
+
+    def __init__(self, port, prefix=PREFIX, client_id="qframe-hes", log=None):
+        self.port = port
+        self.prefix = prefix
+        self.log = log or (lambda source, text: None)
+        self.received = []
+        self.duplicates = 0
+        self.records = 0
+        self.statuses = {}
+        self.status_history = []
+        self.replies = []
+        self.events = []
+        self.bad = []
+        self.connects = 0
+        self._seen = set()
+        self._cond = threading.Condition()
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=False)
+        self.client.reconnect_delay_set(0.1, 1.0)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+
+    def start(self, timeout=10.0):
+        self.client.connect("127.0.0.1", self.port, keepalive=30)
+        self.client.loop_start()
+        if not self.wait_for(lambda h: h.connects > 0, timeout):
+            raise RuntimeError("the HES client did not connect to the broker")
+        return self
+
+    def stop(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None):
+        client.subscribe([(self.prefix + "/+/status", 1), (self.prefix + "/+/up/#", 1)])
+        with self._cond:
+            self.connects += 1
+            self._cond.notify_all()
+        self.log("hes", "connected to the broker")
+
+    def _on_message(self, client, userdata, message):
+        parts = message.topic.split("/")
+        with self._cond:
+            if len(parts) == 6 and parts[2:4] == ["up", "meter"]:
+                self.records += 1
+                key = (parts[1], parts[4], parts[5])
+                if key in self._seen:
+                    self.duplicates += 1
+                else:
+                    self._seen.add(key)
+                    self.received.append(bytes(message.payload))
+            elif len(parts) == 3 and parts[2] == "status":
+                status = self._json(message)
+                self.statuses[parts[1]] = status
+                self.status_history.append((parts[1], status))
+            elif parts[2:] == ["up", "resp"]:
+                self.replies.append(self._json(message))
+            elif parts[2:4] == ["up", "event"]:
+                self.events.append(("/".join(parts[4:]), self._json(message)))
+            else:
+                self.bad.append(message.topic)
+            self._cond.notify_all()
+
+    def _json(self, message):
+        try:
+            return json.loads(message.payload.decode())
+        except ValueError:
+            return {"undecodable": message.payload.hex()}
+
+    def wait_for(self, predicate, timeout):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+            return True
+
+    def topic(self, device, leaf):
+        return "%s/%s/%s" % (self.prefix, device, leaf)
+
+    def command(self, device, cmd, args=None, request_id=None):
+        body = json.dumps({"id": request_id, "cmd": cmd, "args": args})
+        return self.publish(self.topic(device, "down/cmd"), body)
+
+    def send_data(self, device, data):
+        return self.publish(self.topic(device, "down/meter"), data)
+
+    def publish(self, topic, payload, qos=1, retain=False):
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        return info.rc == paho.MQTT_ERR_SUCCESS
+
+    def reply(self, request_id, timeout):
+        """The reply with request_id once it arrived within timeout, else None."""
+        found = []
+
+        def arrived(hes):
+            found[:] = [r for r in hes.replies if r.get("id") == request_id]
+            return bool(found)
+
+        return found[0] if self.wait_for(arrived, timeout) else None
+
+
+def watch_status(port, topic, timeout=5.0):
+    """A fresh client's view of a retained topic: its payload (JSON) or None."""
+    got = []
+    done = threading.Event()
+
+    def on_message(client, userdata, message):
+        got.append(json.loads(message.payload.decode()))
+        done.set()
+
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, clean_session=True)
+    client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topic, 1)
+    client.on_message = on_message
+    client.connect("127.0.0.1", port, keepalive=30)
+    client.loop_start()
+    try:
+        done.wait(timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return got[0] if got else None
