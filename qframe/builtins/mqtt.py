@@ -6,8 +6,9 @@ host shim has the same API) and maps it onto topics (qframe/codecs/mqtt.py, `upl
 
     meter.transparent -> flash queue -> PUBLISH QoS 1 <prefix>/<dev>/up/meter/<epoch>/<seq>
                                         (leaves the queue when publish() returns True: PUBACKed)
-    registration, heartbeat          -> <prefix>/<dev>/status, retained {"state": "online", ...}
+    registration                     -> <prefix>/<dev>/status, retained {"state": "online", ...}
                                         (last will: retained {"state": "offline"})
+    heartbeat                        -> <prefix>/<dev>/up/event/heartbeat
     <prefix>/<dev>/down/cmd          -> app.commands -> reply on <prefix>/<dev>/up/resp
     <prefix>/<dev>/down/meter        -> hes.data (the meter)
     bus events (EVENT_TOPICS)        -> <prefix>/<dev>/up/event/<name>
@@ -425,11 +426,11 @@ class MqttClient(AppExtension):
         topics = self.topics
         if out.kind == "record":
             return "%s%s/%d" % (topics["meter"], self.queue.epoch, out.seq), False
-        if out.kind in ("register", "heartbeat"):
+        if out.kind == "register":
             return topics["status"], True
         if out.kind == "response":
             return topics["resp"], False
-        return topics["event"] + (out.name or "event").replace(".", "/"), False
+        return topics["event"] + (out.name or out.kind).replace(".", "/"), False
 
     def _publish(self, client, out):
         """Publish one Transmit at QoS 1; a record leaves the queue once it is PUBACKed."""

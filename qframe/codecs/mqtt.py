@@ -9,12 +9,12 @@ Both sides of a connection can be spoken (CONNECT/CONNACK, SUBSCRIBE/SUBACK, ...
 shim's `umqtt` client (tools/shim/umqtt.py) and the tests share this codec. QoS 0 and 1 only.
 
 `MqttFormat` is the uplink's payload format over MQTT (a `codecs.hes.Protocol`): records go out
-unchanged (their id is in the topic), registration and heartbeat are the retained status JSON,
+unchanged (their id is in the topic), registration is the retained status JSON, heartbeat,
 command replies and events JSON. The topics are `uplink_topics(prefix, device)`:
 
     <prefix>/<dev>/status                 retained {"state": "online", ...}; last will "offline"
     <prefix>/<dev>/up/meter/<epoch>/<seq> a meter payload; a resend has the same topic
-    <prefix>/<dev>/up/event/<name>        module events (heartbeat-free: health, network, ...)
+    <prefix>/<dev>/up/event/<name>        heartbeat and module events (health, network, ...)
     <prefix>/<dev>/up/resp                command replies {"id", "cmd", "ok", ...}
     <prefix>/<dev>/down/cmd               commands {"id", "cmd", "args"} (subscribed)
     <prefix>/<dev>/down/meter             bytes for the meter (subscribed)
@@ -353,15 +353,12 @@ class MqttFormat(Protocol):
     acked = True
 
     def registration(self, info):
-        return self._status(info)
-
-    def heartbeat(self, info):
-        return self._status(info)
-
-    def _status(self, info):
         status = {"state": "online"}
         status.update(info)
         return _json(status)
+
+    def heartbeat(self, info):
+        return _json(info)
 
     def data(self, seq, payload):
         return payload

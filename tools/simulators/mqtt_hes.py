@@ -26,13 +26,16 @@ import time
 import paho.mqtt.client as paho
 
 PREFIX = "qframe"
+# Clients must give a user name (any): amqtt queues QoS 1 messages for an offline persistent
+# session only when it is not anonymous. The session plugin keeps sessions, their
+# subscriptions and what was queued for them across broker restarts.
 BROKER_CONFIG = """listeners:
   default:
     type: tcp
     bind: 127.0.0.1:%d
 plugins:
   amqtt.plugins.authentication.AnonymousAuthPlugin:
-    allow_anonymous: true
+    allow_anonymous: false
   amqtt.contrib.persistence.SessionDBPlugin:
     connection: "sqlite+aiosqlite:///%s"
 """
@@ -113,6 +116,7 @@ class MqttHes(object):
         self._cond = threading.Condition()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=False)
+        self.client.username_pw_set("hes")
         self.client.reconnect_delay_set(0.1, 1.0)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -205,10 +209,12 @@ def watch_status(port, topic, timeout=5.0):
     done = threading.Event()
 
     def on_message(client, userdata, message):
-        got.append(json.loads(message.payload.decode()))
-        done.set()
+        if message.topic == topic:      # amqtt also hands a new client others' retained ones
+            got.append(json.loads(message.payload.decode()))
+            done.set()
 
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, clean_session=True)
+    client.username_pw_set("watcher")
     client.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topic, 1)
     client.on_message = on_message
     client.connect("127.0.0.1", port, keepalive=30)
@@ -219,3 +225,93 @@ def watch_status(port, topic, timeout=5.0):
         client.disconnect()
         client.loop_stop()
     return got[0] if got else None
+
+
+class MqttHesSim(object):
+    """Broker + MqttHes behind HesSim's interface, so tools/simulators/system.py (make sim
+    --uplink mqtt) and its faults drive either: `stop()`/`start()` stop and start the broker
+    (the HES client reconnects by itself), `drop_clients()` takes the module's client id over
+    (the broker disconnects the module, which sends its will), `refuse` holds the broker down.
+    `close()` ends both."""
+
+    def __init__(self, device, prefix=PREFIX, on_event=None):
+        self.device = device
+        self.on_event = on_event or (lambda kind, detail: None)
+        self.broker = Broker(log=lambda source, text: self.on_event(source, text))
+        self.port = self.broker.port
+        self.hes = None
+        self.prefix = prefix
+        self._refuse = False
+        self._next_id = 0
+
+    def start(self):
+        self.broker.start()
+        if self.hes is None:
+            self.hes = MqttHes(self.port, self.prefix).start()
+        return self
+
+    def stop(self):
+        self.broker.stop()
+
+    def close(self):
+        if self.hes is not None:
+            self.hes.stop()
+        self.broker.stop()
+
+    @property
+    def _listener(self):
+        return self.broker.proc
+
+    @property
+    def refuse(self):
+        return self._refuse
+
+    @refuse.setter
+    def refuse(self, value):
+        if value and not self._refuse:
+            self.broker.stop()
+        elif not value and self._refuse:
+            self.broker.start()
+        self._refuse = value
+
+    # what HesSim offers
+    @property
+    def received(self):
+        return self.hes.received
+
+    @property
+    def registrations(self):
+        return [s for d, s in self.hes.status_history if d == self.device and
+                s.get("state") == "online"]
+
+    @property
+    def stats(self):
+        return {"duplicates": self.hes.duplicates, "connections": len(self.registrations)}
+
+    def wait_for(self, predicate, timeout):
+        return self.hes.wait_for(lambda h: predicate(self), timeout)
+
+    def client_count(self):
+        status = self.hes.statuses.get(self.device) or {}
+        return 1 if status.get("state") == "online" else 0
+
+    def command(self, name, args=None, timeout=5.0):
+        self._next_id += 1
+        request_id = "sim-%d" % self._next_id
+        self.hes.command(self.device, name, args, request_id)
+        return self.hes.reply(request_id, timeout)
+
+    def send_data(self, payload):
+        return self.hes.send_data(self.device, payload)
+
+    def drop_clients(self):
+        """Connect with the module's client id: the broker drops the module's connection."""
+        thief = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=self.device,
+                            clean_session=False)
+        thief.username_pw_set("module")
+        try:
+            thief.connect("127.0.0.1", self.port, keepalive=30)
+            thief.loop(0.5)
+            thief.disconnect()
+        except OSError:
+            pass

@@ -1,0 +1,177 @@
+"""The MQTT uplink against a real broker (amqtt on loopback) and a real HES-side client
+(paho-mqtt): an in-process app (MqttClient over the shim's umqtt) on CPython; the whole system on
+both interpreters is in test_mqtt_e2e.py."""
+import shutil
+import threading
+
+import pytest
+
+import shimctl
+from usr.qframe import logging
+from checks import wait_until
+from tools.hostrun import board
+from tools.simulators.mqtt_hes import Broker, MqttHes, watch_status
+from usr.qframe import Application
+from usr.qframe.builtins.mqtt import MqttClient
+
+MQTT = {"host": "127.0.0.1", "user": "module", "keepalive_s": 10, "backoff_base_s": 0.05, "backoff_cap_s": 0.4,
+        "stable_s": 0.2, "heartbeat_s": 0, "response_ms": 1000, "poll_s": 0.02,
+        "queue_retry_s": 0.05}
+BUDGET_S = 10.0     # generous: the machine is shared; every wait ends as soon as it can
+
+
+@pytest.fixture(scope="module")
+def broker():
+    b = Broker().start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def hes(broker):
+    h = MqttHes(broker.port, client_id="hes-%d" % id(broker)).start()
+    yield h
+    h.stop()
+
+
+class Rig(object):
+    def __init__(self, name, broker, **config):
+        self.device = "dev-" + name
+        queue = "/usr/test_mqtt/" + name
+        shutil.rmtree(board.DEFAULT_ROOT + queue, ignore_errors=True)
+        self.app = Application(name)
+        settings = dict(MQTT, port=broker.port, device_id=self.device, queue_path=queue)
+        settings.update(config)
+        self.app.config.merge({"APP": {"stop_timeout": 3.0, "log_level": "WARNING"},
+                               "MQTT": settings})
+        self.mqtt = MqttClient(app=self.app)
+        self.downlink = []
+        self.sent = []
+        self._got = threading.Event()
+        self.app.bus.subscribe("hes.data", self._on_downlink)
+
+    def _on_downlink(self, topic, data):
+        self.downlink.append(data)
+        self._got.set()
+
+    def start(self):
+        self.app.load()
+        assert self.mqtt._up.wait(BUDGET_S), "never connected: %s" % self.mqtt.last_error
+        return self
+
+    def publish(self, count):
+        for _ in range(count):
+            payload = ("%s-%04d" % (self.device, len(self.sent))).encode()
+            self.sent.append(payload)
+            self.app.bus.publish("meter.transparent", payload)
+
+    def mine(self, hes):
+        return [p for p in hes.received if p.startswith(self.device.encode())]
+
+
+@pytest.fixture
+def rig(broker):
+    rigs = []
+
+    def make(name, **config):
+        r = Rig(name, broker, **config)
+        rigs.append(r)
+        return r.start()
+
+    yield make
+    for r in rigs:
+        assert r.app.stop(), "app did not stop within its bound"
+
+
+def test_records_arrive_once_in_order_and_leave_the_queue_on_puback(rig, hes):
+    r = rig("order")
+    r.publish(40)
+    assert hes.wait_for(lambda h: len(r.mine(h)) == 40, BUDGET_S)
+    assert r.mine(hes) == r.sent and hes.duplicates == 0
+    assert wait_until(lambda: r.mqtt.stats["acked_records"] == 40, int(BUDGET_S * 1000))
+    assert len(r.mqtt.queue) == 0 and r.mqtt.stats["published"] >= 41   # status + records
+    status = hes.statuses[r.device]
+    assert status["state"] == "online" and status["dev"] == r.device
+
+
+def test_broker_restart_loses_nothing(rig, hes, broker):
+    r = rig("restart")
+    r.publish(20)
+    assert hes.wait_for(lambda h: len(r.mine(h)) == 20, BUDGET_S)
+    broker.stop()
+    r.publish(20)                     # accepted while the broker is down: kept on flash
+    assert len(r.mqtt.queue) == 20
+    broker.start()
+    r.publish(10)
+    assert hes.wait_for(lambda h: len(r.mine(h)) == 50, BUDGET_S), r.mqtt.status()
+    assert r.mine(hes) == r.sent
+    assert r.mqtt.stats["connects"] >= 2 and r.mqtt.stats["link_errors"] >= 1
+
+
+def test_command_round_trip_through_the_registry(rig, hes):
+    r = rig("cmd")
+    r.app.commands.register("relay", lambda args: {"closed": args["close"]})
+    hes.command(r.device, "relay", {"close": True}, request_id=41)
+    assert hes.reply(41, BUDGET_S) == {"id": 41, "cmd": "relay", "ok": True,
+                                      "result": {"closed": True}}
+    hes.command(r.device, "nope", None, request_id="x")
+    reply = hes.reply("x", BUDGET_S)
+    assert reply["ok"] is False and reply["error"] == "unknown command"
+    status = hes.command(r.device, "status", None, request_id=42) and hes.reply(42, BUDGET_S)
+    assert status["result"]["mqtt"]["connects"] == 1
+
+
+def test_downlink_reaches_the_meter_topic(rig, hes):
+    r = rig("down")
+    hes.send_data(r.device, b"\x7e to the meter")
+    assert r._got.wait(BUDGET_S)
+    assert r.downlink == [b"\x7e to the meter"]
+
+
+def test_bad_topics_and_payloads_are_counted_and_the_link_stays_up(rig, hes):
+    r = rig("bad")
+    lines = []
+    remove = logging.add_listener(lambda level, line: lines.append(line))
+    before = dict(r.mqtt.stats)      # amqtt hands a new client others' retained statuses too
+    try:
+        hes.publish(hes.topic(r.device, "down/firmware"), b"?")    # not a topic of ours
+        hes.publish(hes.topic(r.device, "down/meter"), b"")         # empty downlink
+        hes.publish(hes.topic(r.device, "down/cmd"), b"\xff{")      # not JSON
+        assert hes.wait_for(lambda h: any(x.get("id") is None and not x["ok"]
+                                          for x in h.replies), BUDGET_S), hes.replies
+    finally:
+        logging.remove_listener(remove)
+    stats = r.mqtt.stats
+    assert stats["bad_topics"] == before["bad_topics"] + 1
+    assert stats["bad_payloads"] == before["bad_payloads"] + 1
+    assert any("unknown topic" in line and "down/firmware" in line for line in lines), lines
+    assert any("downlink of 0 bytes" in line for line in lines), lines
+    assert r.app.commands.stats["rejected"] == 1
+    r.publish(3)                                                   # still delivering
+    assert hes.wait_for(lambda h: len(r.mine(h)) == 3, BUDGET_S)
+    assert stats["connects"] == 1
+
+
+def test_retained_status_and_last_will_seen_by_a_fresh_subscriber(broker):
+    r = Rig("will", broker).start()
+    topic = "qframe/%s/status" % r.device
+    try:
+        assert watch_status(broker.port, topic)["state"] == "online"
+        shimctl.set_network(False)       # the link dies without DISCONNECT and cannot return
+        assert _wait_state(broker.port, topic, "offline"), "no last will"
+        shimctl.set_network(True)
+        assert _wait_state(broker.port, topic, "online"), r.mqtt.status()
+    finally:
+        shimctl.set_network(True)
+        stopped = r.app.stop()
+    assert stopped
+    assert _wait_state(broker.port, topic, "offline"), "a clean stop leaves no offline status"
+
+
+def _wait_state(port, topic, state):
+    """A fresh subscriber sees the retained state within BUDGET_S."""
+    for _ in range(int(BUDGET_S)):
+        status = watch_status(port, topic, 1.0)
+        if status and status.get("state") == state:
+            return True
+    return False
