@@ -21,9 +21,10 @@ dedupes on (device, epoch, seq). `clean_session` false (the default) keeps the s
 the command topics at the broker, so commands sent while the module is offline arrive later.
 
 One thread (umqtt is not thread-safe) connects with backoff and jitter, publishes, calls
-check_msg and waits for input on the client's socket up to `poll_s` (new meter data is
-noticed within that). Commands and downlink run on it: handlers must be short.
+check_msg and waits for input on the client's socket up to `poll_s`, in slices of 10 ms so
+new meter data is noticed within one. Commands and downlink run on it: handlers must be short.
 """
+import usocket
 import utime
 
 from ..codecs import mqtt as mqttcodec
@@ -43,6 +44,7 @@ _MAX_WAIT_S = 1.0
 # bus topics forwarded as module events (health only with forward_health)
 EVENT_TOPICS = ("network.up", "network.down", "health", "ota.progress", "dlms.reading")
 _MAX_NOTES = 32
+_SLICE_MS = 10      # longest a wake-up (new meter data) waits while the socket is polled
 
 MQTT_FIELDS = {
     "host": Field(str, "127.0.0.1"),
@@ -54,6 +56,7 @@ MQTT_FIELDS = {
     "clean_session": Field(bool, False),
     "prefix": Field(str, "qframe"),
     "poll_s": Field(float, 0.1, lo=0.01, hi=5),
+    "nodelay": Field(bool, True),
     "response_ms": Field(int, 5000, lo=50, hi=120000),   # PUBACK / SUBACK wait
 }
 
@@ -84,7 +87,7 @@ class MqttClient(AppExtension):
                       "link_errors": 0, "link_exceptions": 0, "published": 0,
                       "puback_timeouts": 0, "received": 0, "bad_topics": 0, "bad_payloads": 0,
                       "callback_errors": 0, "uplink_rejected": 0, "net_pauses": 0,
-                      "config_errors": 0, "events_dropped": 0}
+                      "config_errors": 0, "events_dropped": 0, "option_errors": 0}
         self.state = "stopped"
         self.last_error = ""
         self.queue = None
@@ -335,6 +338,7 @@ class MqttClient(AppExtension):
             self._failure("refused", "%s refused the connection: %s" % (
                 where, mqttcodec.CONNACK_ERRORS.get(code, code)))
             return None
+        self._nodelay(client)
         if cfg["tls"] and cfg["tls_fingerprint"]:
             from .tls import PinError, check_pin
             try:
@@ -360,6 +364,16 @@ class MqttClient(AppExtension):
         _log.info("connected to broker %s as %s", where, cfg["client_id"] or self._device)
         self.app.bus.publish("mqtt.connected", where)
         return client
+
+    def _nodelay(self, client):
+        """TCP_NODELAY where the stack has it: a PUBACK must not hold back the next PUBLISH."""
+        sock = getattr(client, "sock", None)
+        if not self.config["nodelay"] or sock is None or not hasattr(usocket, "TCP_NODELAY"):
+            return
+        try:
+            sock.setsockopt(getattr(usocket, "IPPROTO_TCP", 6), usocket.TCP_NODELAY, 1)
+        except (OSError, AttributeError) as exc:
+            self._failure("option_errors", "cannot set TCP_NODELAY", exc)
 
     def _serve(self, client):
         """Drive the session over client until something ends it; the reason."""
@@ -410,17 +424,20 @@ class MqttClient(AppExtension):
             return "connection lost (%s)" % (exc,)
 
     def _wait_input(self, client, wait_ms):
-        """Until input on the client's socket, a wake-up, or wait_ms."""
+        """Until input on the client's socket, a wake-up (new data, a note), or wait_ms: the
+        socket is polled in slices of _SLICE_MS, so a wake-up is seen within one slice."""
         sock = getattr(client, "sock", None)
-        if self._wake.is_set():
-            return
-        if sock is not None:
-            import uselect
-            poller = uselect.poll()
-            poller.register(sock, uselect.POLLIN)
-            poller.poll(max(1, wait_ms))
-        else:
+        if sock is None:
             self._wake.wait(wait_ms / 1000.0)
+            return
+        import uselect
+        poller = uselect.poll()
+        poller.register(sock, uselect.POLLIN)
+        deadline = utime.ticks_add(_ticks(), wait_ms)
+        while not self._wake.is_set():
+            left = utime.ticks_diff(deadline, _ticks())
+            if left <= 0 or poller.poll(max(1, min(left, _SLICE_MS))):
+                return
 
     def _topic_for(self, out):
         topics = self.topics

@@ -16,6 +16,7 @@ SHIM_MP = ":".join(board.shim_paths("micropython"))
 
 def _benches():
     """(name, argv) for every run: the codec in-process on each interpreter, the UART and cloud
+    and MQTT
     benches as host drivers that start the app on each interpreter themselves."""
     py = [sys.executable, "-m"]
     micropython = board.interpreter_command("micropython")
@@ -26,6 +27,7 @@ def _benches():
         ("uart.cpython", py + ["tools.benches.uart", "--interpreter", "cpython"]),
         ("uart.micropython", py + ["tools.benches.uart", "--interpreter", "micropython"]),
         ("cloud", py + ["tools.benches.cloud", "--interpreters", "cpython,micropython"]),
+        ("mqtt", py + ["tools.benches.mqtt", "--interpreters", "cpython,micropython"]),
         ("heap.micropython", py + ["tools.benches.heap"]),
     ]
 

@@ -26,6 +26,7 @@ STEPS = [
                     "usr.qframe.protocols.uplink", "usr.qframe.builtins.tls",
                     "usr.qframe.builtins.clients"]),
     ("network", ["usr.qframe.builtins.network"]),
+    ("mqtt", ["usr.qframe.codecs.mqtt", "umqtt", "usr.qframe.builtins.mqtt"]),
 ]
 PROBE = r'''
 import sys, gc

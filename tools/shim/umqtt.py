@@ -18,7 +18,7 @@ publish waiting for its PUBACK), a QoS 1 publish that gets no PUBACK within `res
 returns False, and packet ids restart with each client (nothing in flight survives a
 reconnect). `reconn` is accepted and ignored: this client never reconnects by itself. Unlike
 the module, a connection the broker closed raises OSError instead of returning None, and
-`sock` is the live socket (poll it to wait for input). The packets come from
+`sock` is the live socket (poll it to wait for input), with TCP_NODELAY set. The packets come from
 qframe/codecs/mqtt.py, shared with the device side and the tests.
 """
 import uselect
@@ -82,6 +82,9 @@ class MQTTClient(object):
         try:
             sock.settimeout(CONNECT_TIMEOUT_S)
             sock.connect(addr)
+            # TCP_NODELAY (1 on Linux): without it a PUBLISH written right after a PUBACK
+            # waits for the broker's delayed ACK (40 ms) on loopback
+            sock.setsockopt(usocket.IPPROTO_TCP, 1, 1)
             if self.ssl:
                 import ussl
                 params = dict(self.ssl_params)

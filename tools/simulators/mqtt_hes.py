@@ -41,6 +41,13 @@ plugins:
 """
 
 
+def nodelay(client):
+    """TCP_NODELAY on a paho client's socket (small packets go out at once)."""
+    sock = client.socket()
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -104,6 +111,7 @@ class MqttHes(object):
         self.prefix = prefix
         self.log = log or (lambda source, text: None)
         self.received = []
+        self.received_at = []           # time.monotonic() of each entry of received
         self.duplicates = 0
         self.records = 0
         self.statuses = {}
@@ -133,6 +141,7 @@ class MqttHes(object):
         self.client.loop_stop()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties=None):
+        nodelay(client)
         client.subscribe([(self.prefix + "/+/status", 1), (self.prefix + "/+/up/#", 1)])
         with self._cond:
             self.connects += 1
@@ -150,6 +159,7 @@ class MqttHes(object):
                 else:
                     self._seen.add(key)
                     self.received.append(bytes(message.payload))
+                    self.received_at.append(time.monotonic())
             elif len(parts) == 3 and parts[2] == "status":
                 status = self._json(message)
                 self.statuses[parts[1]] = status
@@ -278,6 +288,10 @@ class MqttHesSim(object):
     @property
     def received(self):
         return self.hes.received
+
+    @property
+    def received_at(self):
+        return self.hes.received_at
 
     @property
     def registrations(self):
