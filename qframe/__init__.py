@@ -2,8 +2,8 @@
 
 `import usr.qframe` loads the core only (Application, extensions' base, config, bus,
 threading, logging). QFrame's package-level names for the built-in extensions (`Uart`,
-`TcpClient`) and ours (`NetWatch`, `Resolver`) load on first use, so an app pays the heap of
-the extensions it touches and no more.
+`TcpClient`) and ours (`NetWatch`, `Resolver`, `MqttClient`) load on first use, so an app pays
+the heap of the extensions it touches and no more.
 """
 from .core import Application, AppExtension, AppExtensionABC, ConfigError, CurrentApp, Field, G
 
@@ -14,6 +14,7 @@ _LAZY = {
     "TcpClient": "builtins.clients",
     "NetWatch": "builtins.network",
     "Resolver": "protocols.resolver",
+    "MqttClient": "builtins.mqtt",
 }
 
 

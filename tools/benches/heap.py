@@ -26,7 +26,7 @@ STEPS = [
                     "usr.qframe.protocols.uplink", "usr.qframe.builtins.tls",
                     "usr.qframe.builtins.clients"]),
     ("network", ["usr.qframe.builtins.network"]),
-    ("mqtt", ["usr.qframe.codecs.mqtt", "umqtt", "usr.qframe.builtins.mqtt"]),
+    ("mqtt", ["usr.qframe.codecs.mqtt", "usr.qframe.builtins.mqtt"]),   # umqtt: firmware
 ]
 PROBE = r'''
 import sys, gc
