@@ -308,8 +308,6 @@ class MqttClient(AppExtension):
             with open(cfg["tls_ca"], "rb") as f:
                 ssl_params["cadata"] = f.read()
             ssl_params["cert_reqs"] = getattr(ussl, "CERT_REQUIRED", 2)
-        if cfg["tls"] and cfg["tls_hostname"]:
-            ssl_params["server_hostname"] = cfg["tls_hostname"]
         client = MQTTClient(cfg["client_id"] or self._device, cfg["host"], cfg["port"],
                             cfg["user"] or None, cfg["password"] or None, cfg["keepalive_s"],
                             cfg["tls"], ssl_params, False)

@@ -1,9 +1,13 @@
 """End to end over MQTT, the real app (code/main.py, APP.uplink "mqtt") in a subprocess on
 CPython and on MicroPython: simulated meter on a pty -> UART -> flash queue -> umqtt (the shim's,
 over real sockets) -> amqtt broker -> paho HES, and back (commands, downlink); a broker restart
-and a module-side outage (the last will) on the way, nothing lost."""
+and a module-side outage (the last will) on the way, and a power cut with records on flash;
+nothing accepted is lost."""
+import os
+
 import pytest
 
+from checks import wait_until
 from tools.simulators import system as system_sim
 
 INTERPRETERS = ["cpython", "micropython"]
@@ -62,3 +66,58 @@ def test_meter_to_hes_and_back_over_mqtt_through_faults(interpreter, tmp_path):
     finally:
         code = system.stop()
     assert code == 0, "the app did not exit cleanly"
+
+
+def _queue_bytes(root):
+    folder = os.path.join(root, "usr", "queue", "uplink")
+    if not os.path.isdir(folder):
+        return 0
+    return sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder)
+               if name.endswith(".seg"))
+
+
+def _pending(root):
+    """The records on the module's flash queue (read after the power cut)."""
+    from usr.qframe.store.pqueue import PersistentQueue
+    queue = PersistentQueue(os.path.join(root, "usr", "queue", "uplink"), 262144)
+    records = []
+    seq = None
+    while True:
+        record = queue.peek(seq)
+        if record is None:
+            break
+        seq = record[0]
+        records.append(bytes(record[1]))
+    queue.close()
+    return records
+
+
+@pytest.mark.parametrize("interpreter", INTERPRETERS)
+def test_power_cut_with_records_on_flash_loses_nothing(interpreter, tmp_path):
+    root = str(tmp_path / "board")
+    system = system_sim.System(interpreter, root, control=True, uplink="mqtt")
+    hes = system.hes
+    try:
+        system.start(BOOT_S)
+        sent = _send(system, 0, 10)
+        assert hes.wait_for(lambda h: len(h.received) == 10, BUDGET_S)
+        hes.stop()                                               # records pile up on flash
+        sent += _send(system, 10, 20)
+        # all 30 records in the segment (A7 | len 2 | seq 4 | CRC 2 | 40-byte payload)
+        assert wait_until(lambda: _queue_bytes(root) >= 30 * 49, BUDGET_S * 1000, 20), \
+            "the module never queued the payloads"
+        system.app.proc.kill()                                   # power cut
+        system.app.proc.wait(5)
+        pending = _pending(root)
+        assert pending and set(pending) <= set(sent[10:])
+        system.app = system_sim.AppProcess(root, system.config, interpreter, system.log,
+                                           keep_flash=True,
+                                           control_port=system.control_port).start()
+        hes.start()
+        assert hes.wait_for(lambda h: set(pending) <= set(h.received), BUDGET_S + BOOT_S), \
+            "records on flash at the power cut never arrived"
+        assert hes.received[:10] == sent[:10]
+        assert len(hes.received) == len(set(hes.received))      # each once (deduped)
+        assert hes.received == [p for p in sent if p in set(hes.received)]   # in order
+    finally:
+        system.stop()

@@ -34,6 +34,10 @@ class MQTTException(Exception):
     pass
 
 
+def _would_block(exc):
+    return (exc.args and exc.args[0] in (11, 110)) or "SSLWant" in type(exc).__name__
+
+
 def _bytes(value):
     return value.encode() if isinstance(value, str) else bytes(value)
 
@@ -88,8 +92,9 @@ class MQTTClient(object):
             if self.ssl:
                 import ussl
                 params = dict(self.ssl_params)
-                params.setdefault("server_hostname", self.server)
+                params["server_hostname"] = self.server     # as QuecPython's umqtt does
                 sock = ussl.wrap_socket(sock, **params)
+                sock.settimeout(0)      # TLS: read what has arrived, never wait in read()
         except Exception:
             sock.close()
             raise
@@ -98,6 +103,7 @@ class MQTTClient(object):
         self._acks = {}
         self._poller = uselect.poll()
         self._poller.register(sock, uselect.POLLIN)
+        self._recv = getattr(sock, "recv", None) or sock.read
         self._send(codec.connect(self.client_id, self.keepalive, clean_session, self._will,
                                  self.user, self.pswd))
         packet = self._wait_for(codec.CONNACK, 0, self.response_ms)
@@ -161,27 +167,48 @@ class MQTTClient(object):
         if self.sock is None:
             raise OSError(107, "not connected")
         view = memoryview(data)
+        start = utime.ticks_ms()
         while len(view):
-            count = self.sock.write(view)
+            try:
+                count = self.sock.write(view)
+            except OSError as exc:          # non-blocking TLS: no room yet
+                if not _would_block(exc) or \
+                        utime.ticks_diff(utime.ticks_ms(), start) > self.response_ms:
+                    raise
+                count = 0
+                utime.sleep_ms(1)
             view = view[count or 0:]
 
     def _read(self, timeout_ms):
-        """Packets that arrived within timeout_ms (-1: wait for at least one byte)."""
+        """Packets that arrived within timeout_ms (-1: wait for at least one byte). TLS may
+        hold a decrypted record the socket no longer shows: it is read before polling."""
         if self.sock is None:
             raise OSError(107, "not connected")
-        if not self._poller.poll(timeout_ms):
-            return []
-        chunk = self.sock.read(4096) if self.ssl else self.sock.recv(4096)
-        if chunk is None:
-            return []
+        chunk = self._chunk() if self.ssl else None
         if not chunk:
-            self._connected = False
-            raise OSError(104, "connection closed by the broker")
+            if not self._poller.poll(timeout_ms):
+                return []
+            chunk = self._chunk()
+        if not chunk:
+            return []
         try:
             return self._parser.feed(chunk)
         except codec.MqttError as exc:
             self.close()
             raise OSError(71, "broker sent bad MQTT: %s" % exc)
+
+    def _chunk(self):
+        """Bytes that have arrived (None: none yet); OSError once the broker closed."""
+        try:
+            chunk = self._recv(4096)
+        except OSError as exc:
+            if _would_block(exc):
+                return None
+            raise
+        if chunk is not None and not chunk:
+            self._connected = False
+            raise OSError(104, "connection closed by the broker")
+        return chunk
 
     def _handle(self, packets):
         """Act on received packets; the kind of the last one (None if none)."""

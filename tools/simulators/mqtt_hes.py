@@ -57,15 +57,20 @@ def free_port():
 class Broker(object):
     """amqtt in a subprocess on 127.0.0.1:port (stop/start/restart keep the port)."""
 
-    def __init__(self, port=None, log=None):
+    def __init__(self, port=None, log=None, tls=None):
+        """tls: (certfile, keyfile) makes the listener TLS only."""
         self.port = port or free_port()
         self.log = log or (lambda source, text: None)
         self.proc = None
         self.restarts = 0
         self._dir = tempfile.mkdtemp(prefix="qframe-broker-")
         self._config = os.path.join(self._dir, "broker.yaml")
+        config = BROKER_CONFIG % (self.port, os.path.join(self._dir, "sessions.db"))
+        if tls:
+            config = config.replace("    type: tcp\n", "    type: tcp\n    ssl: true\n"
+                                    "    certfile: %s\n    keyfile: %s\n" % tls)
         with open(self._config, "w") as f:
-            f.write(BROKER_CONFIG % (self.port, os.path.join(self._dir, "sessions.db")))
+            f.write(config)
 
     def start(self, timeout=15.0):
         amqtt = os.path.join(os.path.dirname(sys.executable), "amqtt")

@@ -1,0 +1,106 @@
+"""The MQTT uplink over TLS to a real broker (amqtt with a TLS listener): the broker is verified
+by a pinned certificate or by a CA file, as for the TCP uplink; a wrong pin or CA is refused
+and nothing is published. Certificates come from the openssl CLI at test time."""
+import hashlib
+import shutil
+import subprocess
+
+import pytest
+
+from tools.simulators.mqtt_hes import Broker, MqttHes
+
+pytest.importorskip("ussl", reason="needs the shim's ussl")
+from test_mqtt_link import BUDGET_S, Rig  # noqa: E402
+
+OPENSSL = shutil.which("openssl")
+pytestmark = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
+
+
+def _certificate(folder, name):
+    """(cert.pem, key.pem, sha256 hex of the DER): self-signed EC, valid for 127.0.0.1."""
+    cert, key = str(folder / (name + ".pem")), str(folder / (name + ".key"))
+    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=broker.test",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    der = subprocess.run([OPENSSL, "x509", "-in", cert, "-outform", "der"], check=True,
+                         capture_output=True).stdout
+    return cert, key, hashlib.sha256(der).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mqtt-tls")
+    return _certificate(folder, "broker"), _certificate(folder, "other")
+
+
+@pytest.fixture(scope="module")
+def tls_broker(certs):
+    (cert, key, _fp), _other = certs
+    broker = Broker(tls=(cert, key)).start()
+    yield broker
+    broker.stop()
+
+
+def _rig(name, broker, **config):
+    config.update({"tls": True, "port": broker.port})
+    return Rig(name, broker, **config)
+
+
+def test_pinned_broker_certificate_connects_and_delivers(tls_broker, certs):
+    (_cert, _key, pinned), _other = certs
+    r = _rig("tlspin", tls_broker, tls_fingerprint=pinned).start()
+    try:
+        r.publish(5)
+        seen = []
+        assert _wait_acked(r, 5), r.mqtt.status()
+        seen.append(r.mqtt.stats["connects"])
+        assert seen == [1] and r.mqtt.stats["pin_failures"] == 0
+    finally:
+        assert r.app.stop()
+
+
+def test_other_pin_or_ca_is_refused_and_nothing_is_published(tls_broker, certs, tmp_path):
+    _mine, (other_cert, _key, other_pin) = certs
+    for name, config in (("tlsbadpin", {"tls_fingerprint": other_pin}),
+                         ("tlsbadca", {"tls_ca": other_cert})):
+        r = _rig(name, tls_broker, **config)
+        r.app.load()
+        try:
+            r.publish(3)
+            counter = "pin_failures" if "fingerprint" in str(config) else "tls_failures"
+            assert _wait_for(lambda: r.mqtt.stats[counter] >= 2), r.mqtt.status()
+            assert r.mqtt.stats["connects"] == 0 and r.mqtt.stats["published"] == 0
+            assert len(r.mqtt.queue) == 3                 # kept for a broker it can trust
+        finally:
+            assert r.app.stop()
+
+
+def test_ca_file_verifies_the_broker(tls_broker, certs):
+    (cert, _key, _fp), _other = certs
+    r = _rig("tlsca", tls_broker, tls_ca=cert).start()
+    try:
+        r.publish(4)
+        assert _wait_acked(r, 4), r.mqtt.status()
+    finally:
+        assert r.app.stop()
+
+
+def test_tls_with_nothing_to_verify_against_refuses_to_start(tls_broker):
+    r = _rig("tlsnone", tls_broker)
+    r.app.load()
+    try:
+        assert r.mqtt.state == "refused" and r.mqtt.stats["config_errors"] == 1
+        assert "tls_ca" in r.mqtt.last_error and "MQTT" in r.mqtt.last_error
+        assert r.mqtt.send(b"kept") is True and len(r.mqtt.queue) == 1
+    finally:
+        assert r.app.stop()
+
+
+def _wait_for(predicate):
+    from checks import wait_until
+    return wait_until(predicate, int(BUDGET_S * 1000), 10)
+
+
+def _wait_acked(rig, count):
+    return _wait_for(lambda: rig.mqtt.stats["acked_records"] >= count)
