@@ -44,6 +44,7 @@ _MAX_WAIT_S = 1.0
 # bus topics forwarded as module events (health only with forward_health)
 EVENT_TOPICS = ("network.up", "network.down", "health", "ota.progress", "dlms.reading")
 _MAX_NOTES = 32
+_SERVER_CLOSED = 2  # get_mqttsta(): QuecPython's umqtt reports a closed socket, not raises
 _SLICE_MS = 10      # longest a wake-up (new meter data) waits while the socket is polled
 
 MQTT_FIELDS = {
@@ -106,6 +107,7 @@ class MqttClient(AppExtension):
         self._started = utime.time()
         self._device = None
         self._backoff = None
+        self._refusal = OSError          # umqtt's MQTTException once umqtt is imported
         AppExtension.__init__(self, name, app)
 
     # ------------------------------------------------------------------ lifecycle
@@ -129,6 +131,9 @@ class MqttClient(AppExtension):
         self._stopping = False
         self._started = utime.time()
         problem = tls_problem(cfg, "MQTT")
+        if problem is None and 0 < cfg["keepalive_s"] < 5:
+            problem = "MQTT.keepalive_s is 0 (off) or at least 5 (umqtt refuses %d)" % (
+                cfg["keepalive_s"])
         if problem is not None:
             self.stats["config_errors"] += 1
             self.state = "refused"
@@ -144,7 +149,7 @@ class MqttClient(AppExtension):
         if not ok:                      # blocked in a publish: break its socket
             client = self.client
             if client is not None:
-                client.close()
+                self._close(client)
             ok = self._thread.join(timeout / 2)
         self.unsubscribe_all()
         if self.queue is not None:
@@ -226,9 +231,8 @@ class MqttClient(AppExtension):
         self._wake.set()
 
     def _on_event(self, topic, data):
+        """Kept (up to _MAX_NOTES) until connected: a reconnect reports what happened."""
         if topic == "health" and not self.config.get("forward_health"):
-            return
-        if not self.is_connected():
             return
         if len(self._notes) >= _MAX_NOTES:
             self.stats["events_dropped"] += 1
@@ -300,7 +304,9 @@ class MqttClient(AppExtension):
 
     def _new_client(self):
         """A umqtt MQTTClient for the config (the module's, or the host shim's)."""
-        from umqtt import MQTTClient
+        import umqtt
+        self._refusal = getattr(umqtt, "MQTTException", OSError)
+        MQTTClient = umqtt.MQTTClient
         cfg = self.config
         ssl_params = {}
         if cfg["tls"] and cfg["tls_ca"]:
@@ -325,13 +331,13 @@ class MqttClient(AppExtension):
         where = "%s:%d" % (cfg["host"], cfg["port"])
         try:
             client.connect(cfg["clean_session"])
-        except (OSError, ValueError, IndexError) as exc:
-            client.close()
+        except (OSError, ValueError, IndexError, AssertionError) as exc:
+            self._close(client)
             self._failure("tls_failures" if cfg["tls"] else "connect_failures",
                           "cannot connect to %s" % where, exc)
             return None
-        except Exception as exc:             # umqtt's MQTTException: CONNACK refused
-            client.close()
+        except self._refusal as exc:         # CONNACK with a refusal code
+            self._close(client)
             code = exc.args[0] if exc.args else None
             self._failure("refused", "%s refused the connection: %s" % (
                 where, mqttcodec.CONNACK_ERRORS.get(code, code)))
@@ -342,7 +348,7 @@ class MqttClient(AppExtension):
             try:
                 check_pin(client.sock, cfg["tls_fingerprint"])
             except PinError as exc:
-                client.close()
+                self._close(client)
                 self._failure("pin_failures", "broker certificate rejected", exc)
                 return None
         try:
@@ -351,7 +357,7 @@ class MqttClient(AppExtension):
             subscribed = False
             self.last_error = str(exc)
         if subscribed is False:
-            client.close()
+            self._close(client)
             self._failure("subscribe_failures", "cannot subscribe %s" % self.topics["down"])
             return None
         self.client = client
@@ -362,6 +368,12 @@ class MqttClient(AppExtension):
         _log.info("connected to broker %s as %s", where, cfg["client_id"] or self._device)
         self.app.bus.publish("mqtt.connected", where)
         return client
+
+    def _close(self, client):
+        try:
+            client.close()
+        except Exception:       # QuecPython's umqtt: no socket yet after a failed connect
+            pass
 
     def _nodelay(self, client):
         """TCP_NODELAY where the stack has it: a PUBACK must not hold back the next PUBLISH."""
@@ -395,6 +407,8 @@ class MqttClient(AppExtension):
                 except OSError as exc:      # a non-blocking read with nothing there
                     if not is_timeout(exc):
                         raise
+                if client.get_mqttsta() in (_SERVER_CLOSED, -1):
+                    return "connection closed by the broker"
                 now = _ticks()
                 if self._reregister:
                     self._reregister = False
@@ -495,9 +509,9 @@ class MqttClient(AppExtension):
                     client.publish(self.topics["status"], mqttcodec.OFFLINE, True, 1)
                     client.disconnect()
                 except Exception:
-                    client.close()
+                    self._close(client)
             else:
-                client.close()
+                self._close(client)
         self.session.close(reason)
         if not was_up:
             return

@@ -104,7 +104,7 @@ def test_broker_restart_loses_nothing(rig, hes, broker):
     broker.start()
     r.publish(10)
     assert hes.wait_for(lambda h: len(r.mine(h)) == 50, BUDGET_S), r.mqtt.status()
-    assert r.mine(hes) == r.sent
+    assert hes.ordered(r.device) == r.sent       # each once; arrival order may differ
     assert r.mqtt.stats["connects"] >= 2 and r.mqtt.stats["link_errors"] >= 1
 
 

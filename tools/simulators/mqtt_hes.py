@@ -8,8 +8,9 @@ restarted) and a real MQTT client (paho-mqtt) that records what arrives.
     hes.send_data("dev-1", b"to the meter")     # -> .../down/meter
     broker.restart()                            # the module and the HES reconnect by themselves
 
-`received` holds each meter payload once, in arrival order: a record arriving again with the
-same (device, epoch, seq) from its topic counts in `duplicates` instead. `statuses` is the last
+`received` holds each meter payload once, in arrival order (`ordered(device)`: in the module's
+order, by epoch and seq): a record arriving again with the same (device, epoch, seq) from its
+topic counts in `duplicates` instead. `statuses` is the last
 status per device (retained "online" / will "offline"), `replies` the command replies, `events`
 the module's events. The HES client has a persistent session (clean_session false, QoS 1), so
 what the broker took while the HES was reconnecting still reaches it.
@@ -117,6 +118,7 @@ class MqttHes(object):
         self.log = log or (lambda source, text: None)
         self.received = []
         self.received_at = []           # time.monotonic() of each entry of received
+        self.keys = []                  # (device, epoch, seq) of each entry of received
         self.duplicates = 0
         self.records = 0
         self.statuses = {}
@@ -165,6 +167,7 @@ class MqttHes(object):
                     self._seen.add(key)
                     self.received.append(bytes(message.payload))
                     self.received_at.append(time.monotonic())
+                    self.keys.append(key)
             elif len(parts) == 3 and parts[2] == "status":
                 status = self._json(message)
                 self.statuses[parts[1]] = status
@@ -192,6 +195,19 @@ class MqttHes(object):
                     return False
                 self._cond.wait(min(left, 0.05))
             return True
+
+    def ordered(self, device):
+        """The device's payloads in the module's order: by epoch (as first seen), then seq.
+        Arrival order can differ: each record has its own topic and a broker orders per
+        topic only (amqtt delivers what it queued for an offline HES after live messages)."""
+        with self._cond:
+            entries = [(k, p) for k, p in zip(self.keys, self.received) if k[0] == device]
+        epochs = []
+        for key, _payload in entries:
+            if key[1] not in epochs:
+                epochs.append(key[1])
+        entries.sort(key=lambda e: (epochs.index(e[0][1]), int(e[0][2])))
+        return [payload for _key, payload in entries]
 
     def topic(self, device, leaf):
         return "%s/%s/%s" % (self.prefix, device, leaf)
