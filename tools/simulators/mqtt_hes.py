@@ -75,8 +75,10 @@ class Broker(object):
 
     def start(self, timeout=15.0):
         amqtt = os.path.join(os.path.dirname(sys.executable), "amqtt")
-        self.proc = subprocess.Popen([amqtt, "-c", self._config], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.log_path = os.path.join(self._dir, "broker.log")   # amqtt's own log
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([amqtt, "-c", self._config],
+                                         stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
