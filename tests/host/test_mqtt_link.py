@@ -18,7 +18,8 @@ from usr.qframe.builtins.mqtt import MqttClient
 MQTT = {"host": "127.0.0.1", "user": "module", "keepalive_s": 10, "backoff_base_s": 0.05, "backoff_cap_s": 0.4,
         "stable_s": 0.2, "heartbeat_s": 0, "response_ms": 1000, "poll_s": 0.02,
         "queue_retry_s": 0.05}
-BUDGET_S = 10.0     # generous: the machine is shared; every wait ends as soon as it can
+BUDGET_S = 10.0
+_HES_IDS = []     # generous: the machine is shared; every wait ends as soon as it can
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,8 @@ def broker():
 
 @pytest.fixture
 def hes(broker):
-    h = MqttHes(broker.port, client_id="hes-%d" % id(broker)).start()
+    _HES_IDS.append(len(_HES_IDS))                 # a fresh session per test
+    h = MqttHes(broker.port, client_id="hes-%d" % len(_HES_IDS)).start()
     yield h
     h.stop()
 

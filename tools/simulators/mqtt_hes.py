@@ -129,6 +129,7 @@ class MqttHes(object):
         self.events = []
         self.bad = []
         self.connects = 0
+        self.subscribed = 0             # SUBACKs: the HES hears its topics from then on
         self._seen = set()
         self._cond = threading.Condition()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -136,13 +137,14 @@ class MqttHes(object):
         self.client.username_pw_set("hes")
         self.client.reconnect_delay_set(0.1, 1.0)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     def start(self, timeout=10.0):
         self.client.connect("127.0.0.1", self.port, keepalive=30)
         self.client.loop_start()
-        if not self.wait_for(lambda h: h.connects > 0, timeout):
-            raise RuntimeError("the HES client did not connect to the broker")
+        if not self.wait_for(lambda h: h.subscribed > 0, timeout):
+            raise RuntimeError("the HES client did not connect to the broker and subscribe")
         return self
 
     def stop(self):
@@ -156,6 +158,11 @@ class MqttHes(object):
             self.connects += 1
             self._cond.notify_all()
         self.log("hes", "connected to the broker")
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties=None):
+        with self._cond:
+            self.subscribed += 1
+            self._cond.notify_all()
 
     def _on_message(self, client, userdata, message):
         parts = message.topic.split("/")
