@@ -24,20 +24,17 @@ One thread (umqtt is not thread-safe) connects with backoff and jitter, publishe
 check_msg and waits for input on the client's socket up to `poll_s`, in slices of 10 ms so
 new meter data is noticed within one. Commands and downlink run on it: handlers must be short.
 """
-import usocket
 import utime
 
 from ..codecs import mqtt as mqttcodec
 from ..codecs.hes import Command, Downlink
 from ..core.config import Field
-from ..core.ext import AppExtension
 from ..logging import getLogger
-from ..protocols.backoff import Backoff
-from ..protocols.commands import commands_of
-from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS, UplinkSession, open_queue
+from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS
 from ..threading import Event, Thread
-from .clients import RECONNECT_FIELDS, TLS_FIELDS, is_timeout, merge_fields, tls_problem
 from .identity import device_id
+from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, is_timeout, merge_fields,
+                   tls_problem)
 
 _log = getLogger("mqtt")
 _MAX_WAIT_S = 1.0
@@ -73,7 +70,7 @@ def _bytes_to_str(value):
         return None
 
 
-class MqttClient(AppExtension):
+class MqttClient(UplinkDriver):
     """See the module docstring. `send(data)` / `recv_callback(data)` / `connect()` /
     `disconnect()` as TcpClient's."""
 
@@ -89,47 +86,31 @@ class MqttClient(AppExtension):
                       "puback_timeouts": 0, "received": 0, "bad_topics": 0, "bad_payloads": 0,
                       "callback_errors": 0, "uplink_rejected": 0, "net_pauses": 0,
                       "config_errors": 0, "events_dropped": 0, "option_errors": 0}
-        self.state = "stopped"
-        self.last_error = ""
-        self.queue = None
-        self.session = None
         self.topics = None
         self.client = None
         self._thread = None
         self._stopping = False
         self._held = False
         self._net_up = True
-        self._reregister = False
         self._notes = []                 # (event name, data) left by bus callbacks
         self._wake = Event()
         self._up = Event()
         self._beat_at = _ticks()
-        self._started = utime.time()
-        self._device = None
-        self._backoff = None
         self._refusal = OSError          # umqtt's MQTTException once umqtt is imported
-        AppExtension.__init__(self, name, app)
+        UplinkDriver.__init__(self, name, app)
 
     # ------------------------------------------------------------------ lifecycle
     def load(self):
         cfg = self.config
-        self.queue = open_queue(cfg, "mqtt")
-        self.session = UplinkSession(self.queue, mqttcodec.MqttFormat(cfg), cfg,
-                                     commands_of(self.app), self._info, self.stats)
-        self._backoff = Backoff(cfg["backoff_base_s"], cfg["backoff_cap_s"])
+        self.open_uplink(mqttcodec.MqttFormat(cfg), "mqtt")
         self._device = device_id(cfg["device_id"])
         self.topics = mqttcodec.uplink_topics(cfg["prefix"], self._device)
-        network = self._extension("network")
-        self._net_up = network.is_up() if network is not None and hasattr(network,
-                                                                            "is_up") else True
-        self.subscribe("meter.transparent", self._on_meter)
+        self._net_up = self.network_is_up()
         self.subscribe("network.down", self._on_network_down)
         self.subscribe("network.up", self._on_network_up)
-        self.subscribe("meter.serial", self._on_identity)
         for topic in EVENT_TOPICS:
             self.subscribe(topic, self._on_event)
         self._stopping = False
-        self._started = utime.time()
         problem = tls_problem(cfg, "MQTT")
         if problem is None and 0 < cfg["keepalive_s"] < 5:
             problem = "MQTT.keepalive_s is 0 (off) or at least 5 (umqtt refuses %d)" % (
@@ -157,18 +138,6 @@ class MqttClient(AppExtension):
         self.state = "stopped"
         return ok
 
-    def status(self):
-        report = dict(self.stats)
-        report["state"] = self.state
-        report["last_error"] = self.last_error
-        report["connected"] = self.is_connected()
-        report["backoff_attempt"] = self._backoff.attempt if self._backoff else 0
-        if self.queue is not None:
-            queue = self.queue.status()
-            for key in queue:
-                report["queue_" + key] = queue[key]
-        return report
-
     def healthy(self):
         """The link thread is alive and beats (at least every connect/publish bound)."""
         if self.state == "refused":
@@ -182,18 +151,8 @@ class MqttClient(AppExtension):
         return self._up.is_set()
 
     # ------------------------------------------------------------------ public API
-    def send(self, data):
-        """Queue data for the HES (any thread): True once on flash, False if rejected."""
-        seq = self.queue.put(data)
+    def wake(self):
         self._wake.set()
-        if seq is None:
-            self.stats["uplink_rejected"] += 1
-            return False
-        return True
-
-    def recv_callback(self, data):
-        """Data for the meter (down/meter); subclasses may override."""
-        self.app.bus.publish("hes.data", data)
 
     def connect(self):
         """(Re)enable the link; True once connected within the connect bound."""
@@ -211,9 +170,6 @@ class MqttClient(AppExtension):
         return True
 
     # ------------------------------------------------------------------ bus (notes only)
-    def _on_meter(self, topic, data):
-        self.send(data)
-
     def _on_network_down(self, topic, reason):
         if self._net_up:
             self.stats["net_pauses"] += 1
@@ -224,10 +180,6 @@ class MqttClient(AppExtension):
         self._net_up = True
         if self._backoff is not None:
             self._backoff.reset()
-        self._wake.set()
-
-    def _on_identity(self, topic, value):
-        self._reregister = True
         self._wake.set()
 
     def _on_event(self, topic, data):
@@ -241,12 +193,6 @@ class MqttClient(AppExtension):
         self._wake.set()
 
     # ------------------------------------------------------------------ link thread
-    def _extension(self, name):
-        for ext in self.app.extensions:
-            if ext.name == name:
-                return ext
-        return None
-
     def _beat(self):
         self._beat_at = _ticks()
 
@@ -297,11 +243,6 @@ class MqttClient(AppExtension):
             self.state = "backoff"
             self._pause(self._backoff.next())
 
-    def _failure(self, counter, message, exc=None):
-        self.stats[counter] += 1
-        self.last_error = message if exc is None else "%s (%s)" % (message, exc)
-        _log.warning("%s", self.last_error)
-
     def _new_client(self):
         """A umqtt MQTTClient for the config (the module's, or the host shim's)."""
         import umqtt
@@ -333,23 +274,23 @@ class MqttClient(AppExtension):
             client.connect(cfg["clean_session"])
         except (OSError, ValueError, IndexError, AssertionError) as exc:
             self._close(client)
-            self._failure("tls_failures" if cfg["tls"] else "connect_failures",
+            self.note_failure("tls_failures" if cfg["tls"] else "connect_failures",
                           "cannot connect to %s" % where, exc)
             return None
         except self._refusal as exc:         # CONNACK with a refusal code
             self._close(client)
             code = exc.args[0] if exc.args else None
-            self._failure("refused", "%s refused the connection: %s" % (
+            self.note_failure("refused", "%s refused the connection: %s" % (
                 where, mqttcodec.CONNACK_ERRORS.get(code, code)))
             return None
-        self._nodelay(client)
+        self.set_nodelay(getattr(client, "sock", None))
         if cfg["tls"] and cfg["tls_fingerprint"]:
             from .tls import PinError, check_pin
             try:
                 check_pin(client.sock, cfg["tls_fingerprint"])
             except PinError as exc:
                 self._close(client)
-                self._failure("pin_failures", "broker certificate rejected", exc)
+                self.note_failure("pin_failures", "broker certificate rejected", exc)
                 return None
         try:
             subscribed = client.subscribe(self.topics["down"], 1)
@@ -358,7 +299,7 @@ class MqttClient(AppExtension):
             self.last_error = str(exc)
         if subscribed is False:
             self._close(client)
-            self._failure("subscribe_failures", "cannot subscribe %s" % self.topics["down"])
+            self.note_failure("subscribe_failures", "cannot subscribe %s" % self.topics["down"])
             return None
         self.client = client
         self.session.open(_ticks())
@@ -374,16 +315,6 @@ class MqttClient(AppExtension):
             client.close()
         except Exception:       # QuecPython's umqtt: no socket yet after a failed connect
             pass
-
-    def _nodelay(self, client):
-        """TCP_NODELAY where the stack has it: a PUBACK must not hold back the next PUBLISH."""
-        sock = getattr(client, "sock", None)
-        if not self.config["nodelay"] or sock is None or not hasattr(usocket, "TCP_NODELAY"):
-            return
-        try:
-            sock.setsockopt(getattr(usocket, "IPPROTO_TCP", 6), usocket.TCP_NODELAY, 1)
-        except (OSError, AttributeError) as exc:
-            self._failure("option_errors", "cannot set TCP_NODELAY", exc)
 
     def _serve(self, client):
         """Drive the session over client until something ends it; the reason."""
@@ -484,16 +415,16 @@ class MqttClient(AppExtension):
                 events = [Command(bytes(msg))]
             elif name == topics["downlink"]:
                 if not msg or len(msg) > self.config["max_frame"]:
-                    self._failure("bad_payloads", "downlink of %d bytes on %s dropped (1..%d)" %
-                                  (len(msg), name, self.config["max_frame"]))
+                    self.note_failure("bad_payloads", "downlink of %d bytes on %s dropped"
+                                      " (1..%d)" % (len(msg), name, self.config["max_frame"]))
                     return
                 events = [Downlink(bytes(msg))]
             else:
-                self._failure("bad_topics", "message on unknown topic %r dropped (expected %s"
-                              " or %s)" % (topic, topics["cmd"], topics["downlink"]))
+                self.note_failure("bad_topics", "message on unknown topic %r dropped (expected"
+                                  " %s or %s)" % (topic, topics["cmd"], topics["downlink"]))
                 return
             for data in self.session.handle(events, _ticks()):
-                self.recv_callback(data)
+                self.deliver(data)
         except Exception as exc:
             self.stats["callback_errors"] += 1
             _log.exception("handling a message on %s failed", exc, topic)
@@ -521,7 +452,3 @@ class MqttClient(AppExtension):
             self.last_error = reason
         _log.warning("disconnected from the broker: %s", reason)
         self.app.bus.publish("mqtt.disconnected", reason)
-
-    def _info(self):
-        return {"dev": self._device, "app": self.app.name, "up": utime.time() - self._started,
-                "meter": self.app.bus.retained("meter.serial", "") or ""}

@@ -15,7 +15,8 @@ from tools.simulators.mqtt_hes import Broker, MqttHes, watch_status
 from usr.qframe import Application
 from usr.qframe.builtins.mqtt import MqttClient
 
-MQTT = {"host": "127.0.0.1", "user": "module", "keepalive_s": 10, "backoff_base_s": 0.05, "backoff_cap_s": 0.4,
+MQTT = {"host": "127.0.0.1", "user": "module", "keepalive_s": 10, "backoff_base_s": 0.05,
+        "backoff_cap_s": 0.4,
         "stable_s": 0.2, "heartbeat_s": 0, "response_ms": 1000, "poll_s": 0.02,
         "queue_retry_s": 0.05}
 BUDGET_S = 10.0
