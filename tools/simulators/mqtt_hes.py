@@ -27,9 +27,11 @@ import time
 import paho.mqtt.client as paho
 
 PREFIX = "qframe"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Clients must give a user name (any): amqtt queues QoS 1 messages for an offline persistent
 # session only when it is not anonymous. The session plugin keeps sessions, their
-# subscriptions and what was queued for them across broker restarts.
+# subscriptions and what was queued for them across broker restarts (restored before the
+# broker listens: tools/simulators/amqtt_sessions.py).
 BROKER_CONFIG = """listeners:
   default:
     type: tcp
@@ -37,7 +39,7 @@ BROKER_CONFIG = """listeners:
 plugins:
   amqtt.plugins.authentication.AnonymousAuthPlugin:
     allow_anonymous: false
-  amqtt.contrib.persistence.SessionDBPlugin:
+  tools.simulators.amqtt_sessions.SessionsFirst:
     connection: "sqlite+aiosqlite:///%s"
 """
 
@@ -77,7 +79,8 @@ class Broker(object):
         amqtt = os.path.join(os.path.dirname(sys.executable), "amqtt")
         self.log_path = os.path.join(self._dir, "broker.log")   # amqtt's own log
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([amqtt, "-c", self._config],
+            env = dict(os.environ, PYTHONPATH=REPO)   # for the session plugin's module
+            self.proc = subprocess.Popen([amqtt, "-c", self._config], cwd=REPO, env=env,
                                          stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
