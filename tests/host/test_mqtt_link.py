@@ -1,33 +1,24 @@
 """The MQTT uplink against a real broker (amqtt on loopback) and a real HES-side client
 (paho-mqtt): an in-process app (MqttClient over the shim's umqtt) on CPython; the whole system on
 both interpreters is in test_mqtt_e2e.py."""
-import shutil
-import threading
 import time
 
 import pytest
 
 import shimctl
-from usr.qframe import logging
 from checks import wait_until
-from tools.hostrun import board
+from mqtt_helpers import BUDGET_S, Rig
 from tools.simulators.mqtt_hes import Broker, MqttHes, watch_status
-from usr.qframe import Application
-from usr.qframe.builtins.mqtt import MqttClient
+from usr.qframe import logging
 
-MQTT = {"host": "127.0.0.1", "user": "module", "keepalive_s": 10, "backoff_base_s": 0.05,
-        "backoff_cap_s": 0.4,
-        "stable_s": 0.2, "heartbeat_s": 0, "response_ms": 1000, "poll_s": 0.02,
-        "queue_retry_s": 0.05}
-BUDGET_S = 10.0
-_HES_IDS = []     # generous: the machine is shared; every wait ends as soon as it can
+_HES_IDS = []
 
 
 @pytest.fixture(scope="module")
 def broker():
     b = Broker().start()
     yield b
-    b.stop()
+    b.close()
 
 
 @pytest.fixture
@@ -36,41 +27,6 @@ def hes(broker):
     h = MqttHes(broker.port, client_id="hes-%d" % len(_HES_IDS)).start()
     yield h
     h.stop()
-
-
-class Rig(object):
-    def __init__(self, name, broker, **config):
-        self.device = "dev-" + name
-        queue = "/usr/test_mqtt/" + name
-        shutil.rmtree(board.DEFAULT_ROOT + queue, ignore_errors=True)
-        self.app = Application(name)
-        settings = dict(MQTT, port=broker.port, device_id=self.device, queue_path=queue)
-        settings.update(config)
-        self.app.config.merge({"APP": {"stop_timeout": 3.0, "log_level": "WARNING"},
-                               "MQTT": settings})
-        self.mqtt = MqttClient(app=self.app)
-        self.downlink = []
-        self.sent = []
-        self._got = threading.Event()
-        self.app.bus.subscribe("hes.data", self._on_downlink)
-
-    def _on_downlink(self, topic, data):
-        self.downlink.append(data)
-        self._got.set()
-
-    def start(self):
-        self.app.load()
-        assert self.mqtt._up.wait(BUDGET_S), "never connected: %s" % self.mqtt.last_error
-        return self
-
-    def publish(self, count):
-        for _ in range(count):
-            payload = ("%s-%04d" % (self.device, len(self.sent))).encode()
-            self.sent.append(payload)
-            self.app.bus.publish("meter.transparent", payload)
-
-    def mine(self, hes):
-        return [p for p in hes.received if p.startswith(self.device.encode())]
 
 
 @pytest.fixture
@@ -107,7 +63,9 @@ def test_broker_restart_loses_nothing(rig, hes, broker):
     assert len(r.mqtt.queue) == 20
     broker.start()
     r.publish(10)
-    assert hes.wait_for(lambda h: len(r.mine(h)) == 50, BUDGET_S), r.mqtt.status()
+    assert hes.wait_for(lambda h: len(r.mine(h)) == 50, BUDGET_S), (
+        sorted(set(r.sent) - set(r.mine(hes))), hes.connects, hes.subscribed,
+        r.mqtt.stats["acked_records"], len(r.mqtt.queue))
     assert hes.ordered(r.device) == r.sent       # each once; arrival order may differ
     assert r.mqtt.stats["connects"] >= 2 and r.mqtt.stats["link_errors"] >= 1
 

@@ -10,7 +10,7 @@ import pytest
 from tools.simulators.mqtt_hes import Broker, MqttHes
 
 pytest.importorskip("ussl", reason="needs the shim's ussl")
-from test_mqtt_link import BUDGET_S, Rig  # noqa: E402
+from mqtt_helpers import BUDGET_S, Rig  # noqa: E402
 
 OPENSSL = shutil.which("openssl")
 pytestmark = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
@@ -39,7 +39,7 @@ def tls_broker(certs):
     (cert, key, _fp), _other = certs
     broker = Broker(tls=(cert, key)).start()
     yield broker
-    broker.stop()
+    broker.close()
 
 
 def _rig(name, broker, **config):

@@ -86,7 +86,7 @@ def baseline(samples, size):
         module.disconnect()
         module.loop_stop()
         hes.stop()
-        broker.stop()
+        broker.close()
 
 
 def _throughput(system, burst, size, timeout):

@@ -1,7 +1,7 @@
-"""The HES side of the MQTT uplink: a real broker on loopback (amqtt, a subprocess that can be
-restarted) and a real MQTT client (paho-mqtt) that records what arrives.
+"""The HES side of the MQTT uplink: a real broker on loopback (mosquitto, else amqtt; a
+subprocess that can be restarted) and a real MQTT client (paho-mqtt) that records what arrives.
 
-    broker = Broker().start()                   # amqtt on a free loopback port
+    broker = Broker().start()                   # on a free loopback port
     hes = MqttHes(broker.port).start()          # subscribes <prefix>/+/status and .../up/#
     hes.wait_for(lambda h: len(h.received) >= 10, 5)
     hes.command("dev-1", "ping", request_id=7)  # -> .../down/cmd; the reply lands in hes.replies
@@ -17,6 +17,7 @@ what the broker took while the HES was reconnecting still reaches it.
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,10 +29,22 @@ import paho.mqtt.client as paho
 
 PREFIX = "qframe"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# Clients must give a user name (any): amqtt queues QoS 1 messages for an offline persistent
-# session only when it is not anonymous. The session plugin keeps sessions, their
-# subscriptions and what was queued for them across broker restarts (restored before the
-# broker listens: tools/simulators/amqtt_sessions.py).
+# mosquitto (Debian's, installed by `make test` where it can): persistence keeps the sessions,
+# their subscriptions and what was queued for an offline client across restarts (saved on
+# SIGTERM and every second).
+MOSQUITTO_CONFIG = """listener %(port)d 127.0.0.1
+%(tls)sallow_anonymous true
+persistence true
+persistence_location %(dir)s/
+autosave_interval 1
+max_queued_messages 0
+%(user)s"""
+# amqtt, the fallback (pip only): clients must give a user name (any), as amqtt queues QoS 1
+# messages for an offline persistent session only when it is not anonymous; its session
+# plugin, made to restore before the broker listens (tools/simulators/amqtt_sessions.py),
+# keeps sessions and subscriptions across restarts. amqtt 0.12 is less reliable there (what it
+# queued for an offline client can be missing after a restart) and hands a new client the
+# retained messages of every subscription on the broker.
 BROKER_CONFIG = """listeners:
   default:
     type: tcp
@@ -57,35 +70,55 @@ def free_port():
         return sock.getsockname()[1]
 
 
-class Broker(object):
-    """amqtt in a subprocess on 127.0.0.1:port (stop/start/restart keep the port)."""
+def mosquitto_path():
+    """The mosquitto binary, or None."""
+    found = shutil.which("mosquitto")
+    if found is None and os.access("/usr/sbin/mosquitto", os.X_OK):
+        found = "/usr/sbin/mosquitto"
+    return found
 
-    def __init__(self, port=None, log=None, tls=None):
+
+class Broker(object):
+    """A broker in a subprocess on 127.0.0.1:port (stop/start/restart keep the port and the
+    persisted sessions): mosquitto where it is installed, else amqtt (`kind` forces one)."""
+
+    def __init__(self, port=None, log=None, tls=None, kind=None):
         """tls: (certfile, keyfile) makes the listener TLS only."""
         self.port = port or free_port()
         self.log = log or (lambda source, text: None)
         self.proc = None
         self.restarts = 0
+        self.kind = kind or ("mosquitto" if mosquitto_path() else "amqtt")
         self._dir = tempfile.mkdtemp(prefix="qframe-broker-")
-        self._config = os.path.join(self._dir, "broker.yaml")
-        config = BROKER_CONFIG % (self.port, os.path.join(self._dir, "sessions.db"))
-        if tls:
-            config = config.replace("    type: tcp\n", "    type: tcp\n    ssl: true\n"
-                                    "    certfile: %s\n    keyfile: %s\n" % tls)
+        self.log_path = os.path.join(self._dir, "broker.log")   # the broker's own log
+        if self.kind == "mosquitto":
+            self._config = os.path.join(self._dir, "mosquitto.conf")
+            config = MOSQUITTO_CONFIG % {
+                "port": self.port, "dir": self._dir,
+                "tls": "certfile %s\nkeyfile %s\n" % tls if tls else "",
+                "user": "user root\n" if os.geteuid() == 0 else ""}   # root keeps its files
+            self._argv = [mosquitto_path(), "-c", self._config]
+        else:
+            self._config = os.path.join(self._dir, "broker.yaml")
+            config = BROKER_CONFIG % (self.port, os.path.join(self._dir, "sessions.db"))
+            if tls:
+                config = config.replace("    type: tcp\n", "    type: tcp\n    ssl: true\n"
+                                        "    certfile: %s\n    keyfile: %s\n" % tls)
+            self._argv = [os.path.join(os.path.dirname(sys.executable), "amqtt"), "-c",
+                          self._config]
         with open(self._config, "w") as f:
             f.write(config)
 
     def start(self, timeout=15.0):
-        amqtt = os.path.join(os.path.dirname(sys.executable), "amqtt")
-        self.log_path = os.path.join(self._dir, "broker.log")   # amqtt's own log
         with open(self.log_path, "ab") as log:
-            env = dict(os.environ, PYTHONPATH=REPO)   # for the session plugin's module
-            self.proc = subprocess.Popen([amqtt, "-c", self._config], cwd=REPO, env=env,
+            env = dict(os.environ, PYTHONPATH=REPO)   # amqtt's session plugin's module
+            self.proc = subprocess.Popen(self._argv, cwd=REPO, env=env,
                                          stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("amqtt exited with %s" % self.proc.returncode)
+                raise RuntimeError("%s exited with %s (%s)" % (self.kind, self.proc.returncode,
+                                                               self.log_path))
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.2).close()
                 self.log("broker", "listening on %d" % self.port)
@@ -93,7 +126,8 @@ class Broker(object):
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError("amqtt did not listen on %d within %s s" % (self.port, timeout))
+        raise RuntimeError("%s did not listen on %d within %s s" % (self.kind, self.port,
+                                                                  timeout))
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -104,6 +138,11 @@ class Broker(object):
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+    def close(self):
+        """Stop for good: the broker and its folder (config, persistence, log) go."""
+        self.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def restart(self, down_s=0.0):
         self.stop()
@@ -299,7 +338,7 @@ class MqttHesSim(object):
     def close(self):
         if self.hes is not None:
             self.hes.stop()
-        self.broker.stop()
+        self.broker.close()
 
     @property
     def _listener(self):
