@@ -8,9 +8,9 @@ counters.
     python -m tools.simulators.system --interpreter micropython --rate 20 --downlink 1
     python -m tools.simulators.system --uplink mqtt --duration 60 --faults --seed 7
 
-`--uplink mqtt` puts a real MQTT broker (mosquitto, else amqtt) between the app and the HES, played by an MQTT
-client (tools/simulators/mqtt_hes.py); the HES-side faults become broker restarts, a refusing
-broker and a session takeover that drops the module's connection.
+`--uplink mqtt` puts a real MQTT broker (mosquitto, else amqtt) between the app and the HES,
+played by an MQTT client (tools/simulators/mqtt_hes.py); the HES-side faults become broker
+restarts, a refusing broker and a session takeover that drops the module's connection.
 
 The meter sends `--rate` transparent payloads per second (each unique: `M<n>` padded to
 `--size` bytes); the HES sends `--downlink` payloads per second to the meter. With `--faults`,
