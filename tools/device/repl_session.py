@@ -138,6 +138,9 @@ def _qd_run(path, ms):
 """
 
 
+HASH_BATCH = 16      # paths per _qd_hashes call
+
+
 class DeviceError(Exception):
     """A port that cannot be used, or a device-side failure (message says which)."""
 
@@ -211,10 +214,13 @@ class Device(object):
         if not paths:
             return {}
         found = {}
-        for line in self.exec("_qd_hashes(%r)" % (list(paths),)).splitlines():
-            digest, _, path = line.strip().partition(" ")
-            if path:
-                found[path] = None if digest == "-" else digest
+        paths = list(paths)
+        for start in range(0, len(paths), HASH_BATCH):     # short answers: a long one over the
+            batch = paths[start:start + HASH_BATCH]        # pty can come back cut
+            for line in self.exec("_qd_hashes(%r)" % (batch,)).splitlines():
+                digest, _, path = line.strip().partition(" ")
+                if path:
+                    found[path] = None if digest == "-" else digest
         missing = [p for p in paths if p not in found]
         if missing:
             raise DeviceError("device did not report %s" % ", ".join(missing))
