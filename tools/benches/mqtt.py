@@ -1,5 +1,5 @@
-"""MQTT uplink benchmark: round trips and sustained uplink through a real broker (amqtt on
-loopback), beside tools/benches/cloud.py's TCP figures.
+"""MQTT uplink benchmark: round trips and sustained uplink through a real broker (mosquitto,
+else amqtt, on loopback), beside tools/benches/cloud.py's TCP figures.
 
     python -m tools.benches.mqtt [--interpreters cpython,micropython] [--samples 200]
                                  [--burst 1000] [--size 64]
@@ -81,7 +81,7 @@ def baseline(samples, size):
         module.connect("127.0.0.1", broker.port)
         module.loop_start()
         time.sleep(0.5)     # the subscription is in place (no event for SUBACK here)
-        return _round_trips(hes, "ideal", samples, size)
+        return _round_trips(hes, "ideal", samples, size), broker.kind
     finally:
         module.disconnect()
         module.loop_stop()
@@ -135,11 +135,11 @@ def main(argv=None):
     parser.add_argument("--verbose", action="store_true", help="show the live log")
     args = parser.parse_args(argv)
 
-    base = baseline(args.samples, args.size)
+    base, kind = baseline(args.samples, args.size)
     base_p50, base_p99 = percentile(base, 0.5) * 1000, percentile(base, 0.99) * 1000
-    print("baseline (amqtt + paho HES + paho echo module on loopback): p50 %.3f ms  "
-          "p99 %.3f ms" % (base_p50, base_p99))
-    result = {"size": args.size, "samples": args.samples, "burst": args.burst,
+    print("baseline (%s + paho HES + paho echo module on loopback): p50 %.3f ms  "
+          "p99 %.3f ms" % (kind, base_p50, base_p99))
+    result = {"broker": kind, "size": args.size, "samples": args.samples, "burst": args.burst,
               "baseline_p50_ms": round(base_p50, 3), "baseline_p99_ms": round(base_p99, 3)}
     for interpreter in [name for name in args.interpreters.split(",") if name]:
         f = bench_interpreter(interpreter, args.samples, args.burst, args.size, args.verbose)

@@ -38,6 +38,7 @@ persistence true
 persistence_location %(dir)s/
 autosave_interval 1
 max_queued_messages 0
+set_tcp_nodelay true
 %(user)s"""
 # amqtt, the fallback (pip only): clients must give a user name (any), as amqtt queues QoS 1
 # messages for an offline persistent session only when it is not anonymous; its session
