@@ -4,6 +4,7 @@ over real sockets) -> amqtt broker -> paho HES, and back (commands, downlink); a
 and a module-side outage (the last will) on the way, and a power cut with records on flash;
 nothing accepted is lost."""
 import os
+import shutil
 import time
 
 import pytest
@@ -130,5 +131,33 @@ def test_power_cut_with_records_on_flash_loses_nothing(interpreter, tmp_path):
         assert got[:10] == sent[:10]
         assert len(got) == len(set(got))                         # each once (deduped)
         assert got == [p for p in sent if p in set(got)]         # in the module's order
+    finally:
+        system.stop()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
+@pytest.mark.parametrize("interpreter", INTERPRETERS)
+def test_tls_to_the_broker_verified_by_pin_or_ca(interpreter, tmp_path):
+    """CPython pins the broker's certificate; MicroPython's ssl cannot show it (a pinned link is
+    refused there, as for TCP), so it verifies by the CA file."""
+    from cloud_helpers import certificate
+    from tools.simulators.mqtt_hes import MqttHesSim
+    cert, key, pin = certificate(tmp_path, "broker", "/CN=broker.test", ip="127.0.0.1")
+    verify = {"tls_fingerprint": pin} if interpreter == "cpython" else \
+        {"tls_ca": "/usr/broker.pem"}
+    root = str(tmp_path / "board")
+    system = system_sim.System(interpreter, root, uplink="mqtt",
+                               extra_config={"MQTT": dict(verify, tls=True)})
+    shutil.copy(cert, os.path.join(root, "usr", "broker.pem"))
+    port = system.hes.port
+    system.hes.close()
+    system.hes = MqttHesSim(system.hes.device, tls=(cert, key), port=port).start()
+    try:
+        system.start(BOOT_S)
+        sent = _send(system, 0, 20)
+        assert system.hes.wait_for(lambda h: len(h.received) == 20, BUDGET_S)
+        assert system.hes.hes.ordered(system.hes.device) == sent
+        assert system.hes.send_data(b"tls-down")
+        assert system.meter.wait_for(lambda: system.meter.transparent == [b"tls-down"], BUDGET_S)
     finally:
         system.stop()

@@ -157,7 +157,8 @@ class Broker(object):
 class MqttHes(object):
     """The head end as an MQTT client (see the module docstring)."""
 
-    def __init__(self, port, prefix=PREFIX, client_id="qframe-hes", log=None):
+    def __init__(self, port, prefix=PREFIX, client_id="qframe-hes", log=None, ca=None):
+        """ca: the broker's certificate (PEM path) to connect over TLS."""
         self.port = port
         self.prefix = prefix
         self.log = log or (lambda source, text: None)
@@ -178,6 +179,8 @@ class MqttHes(object):
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=False)
         self.client.username_pw_set("hes")
+        if ca:
+            self.client.tls_set(ca_certs=ca)
         self.client.reconnect_delay_set(0.1, 1.0)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
@@ -317,10 +320,12 @@ class MqttHesSim(object):
     (the broker disconnects the module, which sends its will), `refuse` holds the broker down.
     `close()` ends both."""
 
-    def __init__(self, device, prefix=PREFIX, on_event=None):
+    def __init__(self, device, prefix=PREFIX, on_event=None, tls=None, port=None):
+        """tls: (certfile, keyfile) for a TLS-only broker (the HES trusts its certificate)."""
         self.device = device
         self.on_event = on_event or (lambda kind, detail: None)
-        self.broker = Broker(log=lambda source, text: self.on_event(source, text))
+        self.tls = tls
+        self.broker = Broker(port, lambda source, text: self.on_event(source, text), tls)
         self.port = self.broker.port
         self.hes = None
         self.prefix = prefix
@@ -330,7 +335,7 @@ class MqttHesSim(object):
     def start(self):
         self.broker.start()
         if self.hes is None:
-            self.hes = MqttHes(self.port, self.prefix).start()
+            self.hes = MqttHes(self.port, self.prefix, ca=self.tls and self.tls[0]).start()
         return self
 
     def stop(self):
