@@ -25,7 +25,18 @@ help:
 $(VENV)/.installed: requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@$(MAKE) -s mosquitto
 	touch $@
+
+# The MQTT tests' broker: Debian's mosquitto where apt can install it (root, as in CI); without
+# it they use amqtt from requirements-dev.txt, which is less reliable across broker restarts.
+.PHONY: mosquitto
+mosquitto:
+	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || \
+	{ test "$$(id -u)" = 0 && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -q mosquitto >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q mosquitto >/dev/null 2>&1; }; }; } || \
+	echo "note: mosquitto not installed; the MQTT tests use amqtt"
 
 venv: $(VENV)/.installed
 

@@ -3,7 +3,6 @@ from usr.qframe import Application, ConfigError
 from usr.qframe.builtins.uart import Uart
 from usr.qframe.logging import getLogger
 from usr.qframe.builtins.network import NetWatch
-from usr.qframe.builtins.clients import TcpClient
 from usr.qframe.builtins.watchdog import Watchdog
 from usr.health import Health
 from usr.params import ModuleParams
@@ -22,7 +21,12 @@ def create_app(name="meter-module", config_path=CONFIG_PATH):
         _log.error("%s: running on defaults", exc)
     Health(app=app)
     NetWatch(app=app)         # cloud link first: the uplink queue is ready before meter frames
-    TcpClient(app=app)
+    if app.config.get("APP", {}).get("uplink") == "mqtt":
+        from usr.qframe.builtins.mqtt import MqttClient
+        MqttClient(app=app)   # dev.json MQTT section
+    else:
+        from usr.qframe.builtins.clients import TcpClient
+        TcpClient(app=app)    # dev.json TCP_SERVER section
     ModuleParams(app=app)     # before the link: its handlers are in place when frames arrive
     Uart(app=app)
     if "DLMS" in app.config:  # DLMS-lite only when dev.json configures it (its code is heap)

@@ -31,7 +31,8 @@ STATE_NETWORK_UP = 2
 STATE_CONNECTED = 3
 MAX_TEXT = 64
 _STATE_TOPICS = {"network.down": STATE_NETWORK_DOWN, "network.up": STATE_NETWORK_UP,
-                 "tcp.connected": STATE_CONNECTED, "tcp.disconnected": STATE_NETWORK_UP}
+                 "tcp.connected": STATE_CONNECTED, "tcp.disconnected": STATE_NETWORK_UP,
+                 "mqtt.connected": STATE_CONNECTED, "mqtt.disconnected": STATE_NETWORK_UP}
 _TEXT_KEYS = {meter.PID_METER_SERIAL: "serial", meter.PID_DEVICE_NAME: "device_name"}
 
 

@@ -8,6 +8,7 @@ reach the current app's `network` extension, so QFrame code using them runs unch
 from ..core.lazy import lazy_names, load_without_pep562
 
 _LAZY = {"Uart": "uart", "TcpClient": "clients", "TcpServer": "server", "SmsClient": "sms",
-         "NetWatch": "network", "NetWork": "netready", "Watchdog": "watchdog"}
+         "NetWatch": "network", "NetWork": "netready", "Watchdog": "watchdog",
+         "MqttClient": "mqtt"}
 __getattr__ = lazy_names(__name__, _LAZY)
-load_without_pep562(__name__, _LAZY)
+load_without_pep562(__name__, ("Uart", "TcpClient"))    # QFrame's names

@@ -26,20 +26,17 @@ import utime
 
 from .sms import SmsClient  # noqa: F401  (QFrame's builtins.clients exports it)
 from ..codecs import hes as hesproto
-from ..core.config import ConfigError, Field
-from ..core.ext import AppExtension
+from ..core.config import Field
 from ..logging import getLogger
-from ..protocols.backoff import Backoff
-from ..protocols.commands import commands_of
-from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS, UplinkSession, open_queue
+from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS
 from ..threading import Event, Lock, Thread
-from .identity import device_id
+from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, is_timeout,  # noqa: F401
+                   merge_fields, tls_problem)
 
 _log = getLogger("tcp")
-_TIMEOUT_ERRNOS = (11, 110, 116)
+_MAX_WAIT_S = 1.0   # longest uninterrupted wait of the link thread (it beats between waits)
 FORWARDED_TOPICS = ("dlms.readings", "dlms.profile")   # sent as EVENTs (forward_dlms)
 MAX_PENDING_EVENTS = 16
-_MAX_WAIT_S = 1.0   # longest uninterrupted wait of the link thread (it beats between waits)
 TLS_RECORD = 16384  # a TLS read takes a whole record, so no decrypted bytes wait unseen
 
 # TCP_SERVER keys by concern (docs/CLOUD_LINK.md has the table); QFrame's own are host, port,
@@ -58,53 +55,12 @@ LINK_FIELDS = {
     "poll_s": Field(float, 0.2, lo=0.01, hi=5),
     "recv_size": Field(int, 1024, lo=16, hi=65536),
 }
-TLS_FIELDS = {
-    "tls": Field(bool, False),
-    "tls_ca": Field(str, ""),
-    "tls_fingerprint": Field(str, ""),
-    "tls_hostname": Field(str, ""),
-    "tls_verify": Field(str, "required", choices=("required", "none")),
-}
-RECONNECT_FIELDS = {
-    "backoff_base_s": Field(float, 1.0, lo=0.01, hi=3600),
-    "backoff_cap_s": Field(float, 300.0, lo=0.01, hi=86400),
-    "stable_s": Field(float, 10.0, lo=0, hi=3600),
-}
-
-
-def merge_fields(*groups):
-    """One config_fields dict from several groups."""
-    fields = {}
-    for group in groups:
-        fields.update(group)
-    return fields
-
-
-def is_timeout(exc):
-    """A timeout or would-block error (the operation may simply be tried again)."""
-    if exc.args and exc.args[0] in _TIMEOUT_ERRNOS:
-        return True
-    if type(exc).__name__ in ("SSLWantReadError", "SSLWantWriteError"):
-        return True
-    return "timed out" in str(exc)
-
-
 def _ticks():
     return utime.ticks_ms()
 
 
 def _since_ms(start):
     return utime.ticks_diff(utime.ticks_ms(), start)
-
-
-def tls_problem(config):
-    """Why this TCP_SERVER config must not start a TLS link, or None."""
-    if config.get("tls") and not config.get("tls_ca") and not config.get("tls_fingerprint") \
-            and config.get("tls_verify") != "none":
-        return ConfigError([("TCP_SERVER", "tls", "true with neither tls_ca nor tls_fingerprint"
-                             " would accept any server; set one, or tls_verify: \"none\" to"
-                             " accept that")])
-    return None
 
 
 class Connection(object):
@@ -233,7 +189,7 @@ class _Dialer(object):
         pass
 
 
-class TcpClient(AppExtension):
+class TcpClient(UplinkDriver):
     name = "tcp"
     config_section = "TCP_SERVER"
     config_fields = merge_fields(LINK_FIELDS, TLS_FIELDS, RECONNECT_FIELDS, SESSION_FIELDS,
@@ -246,17 +202,11 @@ class TcpClient(AppExtension):
                       "link_exceptions": 0, "sent_bytes": 0, "received_bytes": 0,
                       "callback_errors": 0, "uplink_rejected": 0, "option_errors": 0,
                       "replaced": 0, "net_pauses": 0, "config_errors": 0, "events_dropped": 0}
-        self.state = "stopped"
-        self.last_error = ""
-        self.queue = None
-        self.protocol = None
-        self.session = None
         self._conn = None
         self._endpoint = None
         self._thread = None
         self._stopping = False
         self._held = False
-        self._reregister = False
         self._health = None
         self._events = []            # (name, data) bus reports waiting for the link thread
         self._net_up = True
@@ -265,10 +215,7 @@ class TcpClient(AppExtension):
         self._up = Event()
         self._lock = Lock()          # around every session call (two threads drive it)
         self._beat_at = _ticks()
-        self._started = utime.time()
-        self._device = None
-        self._backoff = None
-        AppExtension.__init__(self, name, app)
+        UplinkDriver.__init__(self, name, app)
 
     def __str__(self):
         cfg = self.config if self.app is not None else {}
@@ -278,24 +225,15 @@ class TcpClient(AppExtension):
     # ------------------------------------------------------------------ lifecycle
     def load(self):
         cfg = self.config
-        self.protocol = hesproto.load(cfg["protocol"], cfg)
-        self.queue = open_queue(cfg)
-        self.session = UplinkSession(self.queue, self.protocol, cfg, commands_of(self.app),
-                                     self._info, self.stats)
-        self._backoff = Backoff(cfg["backoff_base_s"], cfg["backoff_cap_s"])
-        network = self._extension("network")
-        self._net_up = network.is_up() if network is not None and hasattr(network,
-                                                                            "is_up") else True
-        self.subscribe("meter.transparent", self._on_meter)
+        self.open_uplink(hesproto.load(cfg["protocol"], cfg))
+        self._net_up = self.network_is_up()
         self.subscribe("network.down", self._on_network_down)
         self.subscribe("network.up", self._on_network_up)
         self.subscribe("health", self._on_health)
         for topic in FORWARDED_TOPICS:
             self.subscribe(topic, self._on_report)
-        self.subscribe("meter.serial", self._on_identity)
         self._stopping = False
-        self._started = utime.time()
-        problem = tls_problem(cfg) if self.current_role() == "client" else None
+        problem = tls_problem(cfg, "TCP_SERVER") if self.current_role() == "client" else None
         if problem is not None:
             self.stats["config_errors"] += 1
             self.state = "refused"
@@ -325,18 +263,6 @@ class TcpClient(AppExtension):
         self.state = "stopped"
         return ok
 
-    def status(self):
-        report = dict(self.stats)
-        report["state"] = self.state
-        report["last_error"] = self.last_error
-        report["connected"] = self.is_connected()
-        report["backoff_attempt"] = self._backoff.attempt if self._backoff else 0
-        if self.queue is not None:
-            queue = self.queue.status()
-            for key in queue:
-                report["queue_" + key] = queue[key]
-        return report
-
     def healthy(self):
         """The link thread is alive and not stuck (it beats at least every connect/send bound);
         a link refused by its config has no thread to watch and a reset would not help."""
@@ -362,19 +288,8 @@ class TcpClient(AppExtension):
             raise ValueError("%s is not connected" % self)
         return conn
 
-    def send(self, data):
-        """Queue data for the HES (safe from any thread): True once accepted (it stays on flash
-        until delivered), False if it was rejected (counted)."""
-        seq = self.queue.put(data)
+    def wake(self):
         self._wake.set()
-        if seq is None:
-            self.stats["uplink_rejected"] += 1
-            return False
-        return True
-
-    def recv_callback(self, data):
-        """Data received from the HES; QFrame-style subclasses override it."""
-        self.app.bus.publish("hes.data", data)
 
     def connect(self):
         """(Re)enable the link and connect now; True once connected (within connect_timeout)."""
@@ -398,9 +313,6 @@ class TcpClient(AppExtension):
         return True
 
     # ------------------------------------------------------------------ bus
-    def _on_meter(self, topic, data):
-        self.send(data)
-
     def _on_network_down(self, topic, reason):
         if self._net_up:
             self.stats["net_pauses"] += 1
@@ -425,6 +337,7 @@ class TcpClient(AppExtension):
             self._health = status
             self._wake.set()
 
+    # ------------------------------------------------------------------ link thread
     def _on_report(self, topic, data):
         """A DLMS report (readings, profile rows): an EVENT for the HES while connected."""
         if not self.config.get("forward_dlms") or not self.is_connected():
@@ -433,15 +346,7 @@ class TcpClient(AppExtension):
             self.stats["events_dropped"] += 1
             return
         self._events.append((topic, data))
-        self._wake.set()
-
-    def _on_identity(self, topic, value):
-        self._reregister = True          # the HES learns the meter's serial without a reconnect
-        self._wake.set()
-
-    # ------------------------------------------------------------------ link thread
-    def _extension(self, name):
-        return self.app.extensions.get(name)
+        self.wake()
 
     def _connect_timeout(self):
         cfg = self.config
@@ -507,12 +412,6 @@ class TcpClient(AppExtension):
             self.state = "backoff"       # jittered pause: devices that lost the same
             self.pause(self._backoff.next())   # server come back spread out
 
-    def note_failure(self, counter, message, exc=None):
-        """Count and log a failed link step."""
-        self.stats[counter] += 1
-        self.last_error = message if exc is None else "%s (%s)" % (message, exc)
-        _log.warning("%s", self.last_error)
-
     def dial(self):
         """Client role: one connection attempt; a Connection, or None (counted, logged)."""
         cfg = self.config
@@ -550,11 +449,7 @@ class TcpClient(AppExtension):
     def set_options(self, sock):
         """TCP_NODELAY (small frames go out at once) where the stack has it, and keepalive."""
         cfg = self.config
-        if cfg["nodelay"] and hasattr(usocket, "TCP_NODELAY"):
-            try:
-                sock.setsockopt(getattr(usocket, "IPPROTO_TCP", 6), usocket.TCP_NODELAY, 1)
-            except (OSError, AttributeError) as exc:
-                self.note_failure("option_errors", "cannot set TCP_NODELAY", exc)
+        self.set_nodelay(sock)
         minutes = cfg["keep_alive"] if cfg.get("keep_alive") is not None else cfg["keepalive"]
         if not minutes:
             return
@@ -708,7 +603,7 @@ class TcpClient(AppExtension):
                     reason = self.session.close_reason
                 self._wake.set()
                 for data in downlink:
-                    self._deliver(data)
+                    self.deliver(data)
                 if reason:
                     conn.fail(reason)
                     break
@@ -717,17 +612,3 @@ class TcpClient(AppExtension):
             _log.exception("receive path failed; dropping the connection", exc)
             conn.fail("receive path failed (%s: %s)" % (type(exc).__name__, exc))
         self._wake.set()
-
-    def _deliver(self, data):
-        try:
-            self.recv_callback(data)
-        except Exception as exc:
-            self.stats["callback_errors"] += 1
-            _log.exception("recv_callback failed", exc)
-
-    def _info(self):
-        """What the driver adds to registration and heartbeat frames."""
-        if self._device is None or self._device == "unknown":
-            self._device = device_id(self.config["device_id"])
-        return {"dev": self._device, "app": self.app.name, "up": utime.time() - self._started,
-                "meter": self.app.bus.retained("meter.serial", "") or ""}

@@ -11,8 +11,8 @@
   (`net.setModemFun(0)`, `radio_off_s`, `net.setModemFun(1)`), at most `radio_cycles` times,
   `radio_after_s` apart; after `restart_after_s` call `misc.Power.powerRestart()` (if
   `power_restart`), else the ladder is exhausted. Back up: the ladder starts over.
-  With `escalate_on_tcp` a TCP link down for that long counts as down too (PDP up but nothing
-  gets through).
+  With `escalate_on_tcp` a cloud link (TCP or MQTT) down for that long counts as down too (PDP
+  up but nothing gets through).
 * SIM hot-swap (`sim_detect`): `sim.setCallback` -> `sim.changed` (True inserted / False removed);
   a removed SIM is also `network.down`.
 * `healthy()`: its thread alive and the ladder not exhausted; the hardware watchdog extension
@@ -70,8 +70,9 @@ class NetWatch(NetWork):
         self._stop = Event()
         self._stopping = False
         self._install_callbacks()
-        self.subscribe("tcp.connected", self._on_tcp)
-        self.subscribe("tcp.disconnected", self._on_tcp)
+        for topic in ("tcp.connected", "tcp.disconnected", "mqtt.connected",
+                      "mqtt.disconnected"):       # the cloud link, either uplink
+            self.subscribe(topic, self._on_tcp)
         self._thread = Thread(self._run, name="network").start()
         if self.config["wdt_s"] and "watchdog" not in self.app.extensions:
             _log.warning("NETWORK.wdt_s is set but nothing feeds a WDT: append "
@@ -101,7 +102,7 @@ class NetWatch(NetWork):
 
     def _on_tcp(self, topic, data):
         now = utime.ticks_ms()
-        if topic == "tcp.connected":
+        if topic.endswith(".connected"):
             self._tcp_up = True
             self._tcp_down_since = None
         else:

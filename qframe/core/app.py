@@ -16,6 +16,7 @@ APP_FIELDS = {
     "log_file": Field(str, "", optional=True),
     "log_max_bytes": Field(int, 32768, lo=1024),
     "log_backups": Field(int, 1, lo=0, hi=9),
+    "uplink": Field(str, "tcp", choices=("tcp", "mqtt")),   # which cloud link an app starts
 }
 
 

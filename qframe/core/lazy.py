@@ -1,13 +1,14 @@
 """Names a package loads on first use: its module-level __getattr__ (PEP 562).
 
-    _LAZY = {"Uart": "builtins.uart"}
-    __getattr__ = lazy_names(__name__, _LAZY)
-    load_without_pep562(__name__, _LAZY)
+    __getattr__ = lazy_names(__name__, {"Uart": "builtins.uart", "NetWatch": "builtins.network"})
+    load_without_pep562(__name__, ("Uart",))
 
 An attribute in the table is imported from its submodule; any other name is tried as a
 submodule of the package, because MicroPython does not fall back to importing a submodule
 (`from usr.qframe import serial`) once a package has a __getattr__. Firmware built without
-PEP 562 support never calls the hook: load_without_pep562 notices and loads the table at once.
+PEP 562 support never calls the hook: load_without_pep562 notices and imports the names QFrame
+apps expect at once (the others are then imported from their modules, e.g.
+`from usr.qframe.builtins.network import NetWatch`, as qframe's own code does).
 """
 import usys
 
@@ -31,10 +32,10 @@ def lazy_names(package, table):
     return getattr_
 
 
-def load_without_pep562(package, table):
-    """On firmware whose modules ignore __getattr__, import every name of table now."""
+def load_without_pep562(package, names):
+    """On firmware whose modules ignore __getattr__, import names now."""
     module = usys.modules[package]
     if getattr(module, "_lazy_probe", None) is not True:
         hook = module.__getattr__
-        for name in table:
+        for name in names:
             hook(name)

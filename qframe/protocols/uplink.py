@@ -9,6 +9,7 @@ transport and the clock and does what the session says:
         transport.write(out.data)         # out.kind: register|heartbeat|record|response|event
         session.written(out, now_ms)      # the transport took it (raw mode: record delivered)
     downlink = session.receive(chunk, now_ms)   # bytes from the peer -> payloads for the app
+    downlink = session.handle(events, now_ms)   # already decoded events (MQTT: per topic)
     session.ack(seq, now_ms)              # a transport-level ack (e.g. MQTT PUBACK of record seq)
     session.tick(now_ms)                  # timers: records within the window, heartbeat,
                                           # ack and idle timeouts
@@ -78,12 +79,14 @@ def _setting(config, key):
 
 class Transmit(object):
     """Bytes the session wants sent. `kind`: "register", "heartbeat", "record", "response" or
-    "event"; `seq`: the queue record a "record" carries (None otherwise)."""
+    "event"; `seq`: the queue record a "record" carries (None otherwise); `name`: an event's
+    name (a per-message transport may put it in the topic)."""
 
-    def __init__(self, kind, data, seq=None):
+    def __init__(self, kind, data, seq=None, name=None):
         self.kind = kind
         self.data = data
         self.seq = seq
+        self.name = name
 
 
 class UplinkSession(object):
@@ -147,13 +150,19 @@ class UplinkSession(object):
     def receive(self, data, now_ms):
         """Bytes from the peer; returns the payloads for the application (downlink)."""
         self._last_rx = now_ms
-        downlink = []
         try:
             events = self.protocol.feed(data)
         except ProtocolError as exc:
             self.stats["protocol_errors"] += 1
             self._close_for("protocol error: %s" % exc)
-            return downlink
+            return []
+        return self.handle(events, now_ms)
+
+    def handle(self, events, now_ms):
+        """Events the driver decoded itself (Acked / Downlink / Command / Pong, e.g. from an
+        MQTT topic); returns the payloads for the application."""
+        self._last_rx = now_ms
+        downlink = []
         for event in events:
             handler = self._handlers.get(getattr(event, "kind", None))
             if handler is None:
@@ -179,7 +188,7 @@ class UplinkSession(object):
     def event(self, name, data):
         """An unsolicited report for the peer (e.g. the app's health), if connected."""
         if self.is_open and self.close_reason is None:
-            self._push("event", self.protocol.event(name, data))
+            self._push("event", self.protocol.event(name, data), None, name)
 
     def tick(self, now_ms):
         """Timers and records: close on ack/idle timeout, else a due heartbeat and the records
@@ -256,9 +265,9 @@ class UplinkSession(object):
         return report
 
     # ------------------------------------------------------------------ internals
-    def _push(self, kind, data, seq=None):
+    def _push(self, kind, data, seq=None, name=None):
         if data:
-            self._out.append(Transmit(kind, data, seq))
+            self._out.append(Transmit(kind, data, seq, name))
 
     def _close_for(self, reason):
         if self.close_reason is None:

@@ -143,6 +143,21 @@ def _first_difference(a, b):
     return min(len(a), len(b))
 
 
+def certificate(folder, name, subject="/CN=hes.test", ip=None):
+    """(cert.pem, key.pem, sha256 hex of the DER) of a fresh self-signed EC certificate made by
+    the openssl CLI (the venv has no `cryptography`); ip: also valid for that address."""
+    import hashlib
+    import subprocess
+    cert, key = str(folder / (name + ".pem")), str(folder / (name + ".key"))
+    extra = ["-addext", "subjectAltName=IP:%s" % ip] if ip else []
+    subprocess.run([shutil.which("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", subject] + extra, check=True, capture_output=True)
+    der = subprocess.run([shutil.which("openssl"), "x509", "-in", cert, "-outform", "der"],
+                         check=True, capture_output=True).stdout
+    return cert, key, hashlib.sha256(der).hexdigest()
+
+
 def budget(*parts):
     return sum(parts) + MARGIN_S
 

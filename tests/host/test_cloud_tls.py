@@ -2,36 +2,23 @@
 other is refused before a byte of data leaves; a CA file works the same way. Certificates are
 generated at test time with the openssl CLI (the venv has no `cryptography`)."""
 import shutil
-import subprocess
 
 import pytest
 
 pytest.importorskip("usocket", reason="needs the QuecPython shim (tools/shim)")
 pytest.importorskip("ussl", reason="needs the shim's ussl")
 
-from cloud_helpers import CloudRig, budget  # noqa: E402
+from cloud_helpers import CloudRig, budget, certificate  # noqa: E402
 from tools.simulators.hes import HesSim  # noqa: E402
 
 OPENSSL = shutil.which("openssl")
 pytestmark = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
 
 
-def _certificate(folder, name):
-    """(cert.pem, key.pem, sha256 hex of the DER) of a fresh self-signed EC certificate."""
-    cert, key = str(folder / (name + ".pem")), str(folder / (name + ".key"))
-    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "2", "-subj", "/CN=hes.test"], check=True, capture_output=True)
-    der = subprocess.run([OPENSSL, "x509", "-in", cert, "-outform", "der"], check=True,
-                         capture_output=True).stdout
-    import hashlib
-    return cert, key, hashlib.sha256(der).hexdigest()
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tls")
-    return _certificate(folder, "hes"), _certificate(folder, "other")
+    return certificate(folder, "hes"), certificate(folder, "other")
 
 
 @pytest.fixture

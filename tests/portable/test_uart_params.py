@@ -48,6 +48,16 @@ def test_module_state_follows_the_bus():
     assert app.status()["params"]["state"] == 1
 
 
+def test_the_mqtt_uplink_sets_the_module_state_too():
+    app, params, _link = _params_app()
+    app.bus.publish("network.up", "registered")
+    app.bus.publish("mqtt.connected", "broker:1883")
+    assert _ask(app, meter.get_request(0x8002)) == meter.get_response(0x8002, b"\x03")
+    app.bus.publish("mqtt.disconnected", "broker restart")
+    assert _ask(app, meter.get_request(0x8002)) == meter.get_response(0x8002, b"\x02")
+    app.stop()
+
+
 def test_csq_comes_from_the_network_and_a_failed_query_is_a_get_error():
     import shimctl
     app, params, _link = _params_app()

@@ -147,8 +147,9 @@ OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
 
 def _benches():
     """(name, argv) for every run: the codec in-process on each interpreter, the UART and cloud
-    benches as host drivers that start the app on each interpreter themselves, the DLMS bench
-    (ours against gurux-dlms on CPython, ours on MicroPython, the 500-row profile heap)."""
+    benches as host drivers that start the app on each interpreter themselves, the MQTT bench,
+    the DLMS bench (ours against gurux-dlms on CPython, ours on MicroPython, the 500-row
+    profile heap)."""
     py = [sys.executable, "-m"]
     micropython = board.interpreter_command("micropython")
     return [
@@ -158,6 +159,7 @@ def _benches():
         ("uart.cpython", py + ["tools.benches.uart", "--interpreter", "cpython"]),
         ("uart.micropython", py + ["tools.benches.uart", "--interpreter", "micropython"]),
         ("cloud", py + ["tools.benches.cloud", "--interpreters", "cpython,micropython"]),
+        ("mqtt", py + ["tools.benches.mqtt", "--interpreters", "cpython,micropython"]),
         ("heap.micropython", py + ["tools.benches.heap"]),
         ("dlms", py + ["tools.benches.dlms"]),
     ]

@@ -31,6 +31,7 @@ STEPS = [
               "usr.qframe.codecs.acse", "usr.qframe.codecs.xdlms", "usr.qframe.codecs.cosem",
               "usr.qframe.protocols.dlms", "usr.qframe.protocols.arbiter",
               "usr.qframe.builtins.dlms"]),
+    ("mqtt", ["usr.qframe.codecs.mqtt", "usr.qframe.builtins.mqtt"]),   # umqtt: firmware
 ]
 PROBE = r'''
 import sys, gc

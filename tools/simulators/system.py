@@ -5,6 +5,11 @@ simulated HES on loopback (tools/simulators/hes.py).
     python -m tools.simulators.system                                  # until Ctrl-C
     python -m tools.simulators.system --duration 60 --faults --seed 7  # unattended, link faults
     python -m tools.simulators.system --interpreter micropython --rate 20 --downlink 1
+    python -m tools.simulators.system --uplink mqtt --duration 60 --faults --seed 7
+
+`--uplink mqtt` puts a real MQTT broker (mosquitto, else amqtt) between the app and the HES,
+played by an MQTT client (tools/simulators/mqtt_hes.py); the HES-side faults become broker
+restarts, a refusing broker and a session takeover that drops the module's connection.
 
 In a terminal it shows a live status screen (tools/simulators/sim_screen.py: link state and
 uptime, meter frames/s each way, the module's queue, reconnects, faults, the last readings and
@@ -91,6 +96,18 @@ def app_config(hes_port, meter_path=None, dialect="legacy", protocol="usr.hes_pr
     if meter_path:
         config["UART"] = {"port": meter_path, "dialect": dialect, "poll_ms": 2,
                           "reopen_delay_s": 0.2}
+    return config
+
+
+def mqtt_config(config, broker_port):
+    """app_config's dev.json switched to the MQTT uplink (APP.uplink) on broker_port."""
+    tcp = config["TCP_SERVER"]
+    config["APP"]["uplink"] = "mqtt"
+    config["MQTT"] = {"host": "127.0.0.1", "port": broker_port, "device_id": tcp["device_id"],
+                      "user": "module", "keepalive_s": 10, "response_ms": 3000, "poll_s": 0.05}
+    for key in ("backoff_base_s", "backoff_cap_s", "stable_s", "heartbeat_s",
+                "queue_max_bytes", "queue_retry_s"):
+        config["MQTT"][key] = tcp[key]
     return config
 
 
@@ -330,10 +347,15 @@ class System(object):
 
     def __init__(self, interpreter="cpython", root=DEFAULT_ROOT, log=None, echo=False,
                  dialect="legacy", protocol="usr.hes_protocol", control=False,
-                 keep_flash=False, log_level="INFO", extra_config=None):
+                 keep_flash=False, log_level="INFO", extra_config=None, uplink="tcp"):
         self.log = log or Log(quiet=True)
         self.interpreter = interpreter
-        self.hes = HesSim(on_event=lambda kind, detail: self.log("hes", "%s %s" % (kind, detail)))
+        on_event = lambda kind, detail: self.log("hes", "%s %s" % (kind, detail))  # noqa: E731
+        if uplink == "mqtt":
+            from tools.simulators.mqtt_hes import MqttHesSim
+            self.hes = MqttHesSim(app_config(0)["TCP_SERVER"]["device_id"], on_event=on_event)
+        else:
+            self.hes = HesSim(on_event=on_event)
         self.hes.start()
         meter_cls = _load_meter_sim()
         self.meter = None
@@ -345,6 +367,8 @@ class System(object):
         self.control_port = _free_port() if control else None
         config = app_config(self.hes.port, self.meter.path if self.meter else None, dialect,
                             protocol, log_level)
+        if uplink == "mqtt":
+            mqtt_config(config, self.hes.port)
         for section in extra_config or {}:
             config.setdefault(section, {}).update(extra_config[section])
         self.config = config
@@ -382,7 +406,7 @@ class System(object):
             self.shim.close()
         if self.meter is not None:
             self.meter.stop()
-        self.hes.stop()
+        getattr(self.hes, "close", self.hes.stop)()     # MqttHesSim: the broker and the HES
         return code
 
 
@@ -522,10 +546,11 @@ def summarize(system, traffic, faults, args, elapsed, cuts=None):
     if hes.client_count():
         reply = hes.command("status", timeout=5)
         status = reply.get("result") if reply else None
-    tcp = (status or {}).get("tcp", {})
+    tcp = (status or {}).get("tcp") or (status or {}).get("mqtt") or {}
     downlink_got = len(system.meter.transparent) if system.meter is not None else 0
     result = {
         "interpreter": args.interpreter,
+        "uplink": getattr(args, "uplink", "tcp"),
         "seed": args.seed,
         "duration_s": round(elapsed, 1),
         "meter_sent": len(traffic.sent),
@@ -571,6 +596,8 @@ def main(argv=None):
                         help="HES payloads per second to the meter")
     parser.add_argument("--dialect", choices=["legacy", "standard"], default="legacy")
     parser.add_argument("--protocol", default="usr.hes_protocol")
+    parser.add_argument("--uplink", choices=["tcp", "mqtt"], default="tcp",
+                        help="the cloud link: TCP to the HES, or MQTT through a real broker")
     parser.add_argument("--drain-s", type=float, default=60.0,
                         help="how long to wait for queued data after the run")
     parser.add_argument("--root", default=DEFAULT_ROOT)
@@ -606,16 +633,18 @@ def main(argv=None):
         log = Log(quiet=args.quiet)
     stop_event = threading.Event()
     system = System(args.interpreter, args.root, log, dialect=args.dialect,
-                    protocol=args.protocol, control=args.faults, keep_flash=args.keep_flash)
+                    protocol=args.protocol, control=args.faults, keep_flash=args.keep_flash,
+                    uplink=args.uplink)
     fleet = Fleet()
-    system.hes.add_observer(fleet.observe)
+    if hasattr(system.hes, "add_observer"):      # the TCP HES; the MQTT one has no fleet view yet
+        system.hes.add_observer(fleet.observe)
     watch = sim_screen.LogWatch(fleet)
     log.listeners.append(watch)
     dashboard = screen = faults = traffic = cuts = None
     started = time.monotonic()
     interrupted = False
     try:
-        if dashboard_port is not None:
+        if dashboard_port is not None and hasattr(system.hes, "add_observer"):
             dashboard = hes_dashboard.start(system.hes, dashboard_port, say=lambda text: (
                 print(text, flush=True) if screen_mode else log("sim", text)), fleet=fleet)
         system.start()
