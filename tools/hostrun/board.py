@@ -154,6 +154,10 @@ def main(argv=None):
             return 2
     stage(args.root, config)
     try:
-        return subprocess.call(run_command(args.root, args.interpreter, args.duration))
+        code = subprocess.call(run_command(args.root, args.interpreter, args.duration))
     except KeyboardInterrupt:
         return 130
+    if code < 0:        # killed by a signal: say so, an empty output would explain nothing
+        print("board.py: %s was killed by signal %d" % (args.interpreter, -code), file=sys.stderr)
+        return 128 - code
+    return code
