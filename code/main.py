@@ -1,11 +1,16 @@
 """The meter-module application: /usr/main.py on the module, started by the firmware."""
-from usr.qframe import Application, ConfigError
-from usr.qframe.builtins.uart import Uart
-from usr.qframe.logging import getLogger
-from usr.qframe.builtins.network import NetWatch
-from usr.qframe.builtins.clients import TcpClient
-from usr.health import Health
-from usr.params import ModuleParams
+from usr.qframe.builtins.ota import Ota, boot_check
+
+RESTARTING = boot_check()     # first: finish or undo an update before the app is built
+
+from usr.qframe import Application, ConfigError  # noqa: E402
+from usr.qframe.builtins.uart import Uart  # noqa: E402
+from usr.qframe.logging import getLogger  # noqa: E402
+from usr.qframe.builtins.network import NetWatch  # noqa: E402
+from usr.qframe.builtins.clients import TcpClient  # noqa: E402
+from usr.health import Health  # noqa: E402
+from usr.params import ModuleParams  # noqa: E402
+from usr.version import VERSION  # noqa: E402
 
 CONFIG_PATH = "/usr/dev.json"
 _log = getLogger("main")
@@ -24,10 +29,11 @@ def create_app(name="meter-module", config_path=CONFIG_PATH):
     TcpClient(app=app)
     ModuleParams(app=app)     # before the link: its handlers are in place when frames arrive
     Uart(app=app)
+    Ota(app=app, version=VERSION)
     return app
 
 
 app = create_app()
 
-if __name__ == "__main__":
+if __name__ == "__main__" and not RESTARTING:
     app.load(repair_config=True)

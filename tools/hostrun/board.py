@@ -18,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 TOOLS = os.path.join(REPO, "tools")
 DEFAULT_ROOT = os.path.join(REPO, "build", "board")
+REBOOT_EXIT = 3     # tools/hostrun/boot.py's exit code after a module restart
 
 
 def shim_paths(interpreter="cpython"):
@@ -105,6 +106,10 @@ def main(argv=None):
             config = json.load(f)
     stage(args.root, config)
     try:
-        return subprocess.call(run_command(args.root, args.interpreter, args.duration))
+        while True:
+            code = subprocess.call(run_command(args.root, args.interpreter, args.duration))
+            if code != REBOOT_EXIT:
+                return code
+            print("board: the module restarted; booting again", flush=True)
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,844 @@
+"""OTA: authenticated app updates with rollback, and firmware delta updates (`app.ota`).
+
+    from usr.qframe.builtins.ota import Ota, boot_check
+    RESTARTING = boot_check()         # first thing in main.py: finish or undo an update
+    Ota(app=app, version=VERSION)     # section OTA; commands `ota`, `fota`, `ota_status`
+
+An app update: the manifest (codecs/ota_manifest.py) is fetched and authenticated, flash space
+checked, every file downloaded into /usr/.ota/new (HTTP Range resumes after a dropped link or a
+reboot) and checked against its size and SHA-256, the files it replaces copied to
+/usr/.ota/prev, the new ones moved into the app_fota updater folder, the update flag set and the
+module restarted: the firmware moves them into /usr. The new version then has `health_s`
+seconds (and `trial_boots` boots) to publish `healthy_topic`; otherwise the previous version is
+staged back the same way and the failed version is never retried unless a command forces it.
+The phases and the boot decisions are in protocols/ota_state.py; docs/OTA.md has the whole story.
+
+Events: `ota.event` (forwarded to the HES by the cloud link) carries {"event": ..., ...}:
+started, progress, refused, failed, activating, installed, rolled_back, fota. `ota.step`
+carries the name of each step as it starts (download, verify, backup, stage, flag, reboot,
+first_boot, health) for tests and live views.
+"""
+import ubinascii
+import uhashlib
+import ujson
+import uos
+import utime
+
+from ..core.config import Field
+from ..core.ext import AppExtension
+from ..codecs import http
+from ..codecs.ota_manifest import Refused, parse_version, verify as verify_manifest
+from ..logging import getLogger
+from ..protocols import ota_state
+from ..threading import Event, Queue, QueueEmpty, QueueClosed
+
+_log = getLogger("ota")
+
+OTA_DIR = "/usr/.ota"
+STATE_PATH = OTA_DIR + "/state.json"
+MANIFEST_PATH = OTA_DIR + "/manifest.ota"
+NEW_DIR = OTA_DIR + "/new"
+PREV_DIR = OTA_DIR + "/prev"
+DEFAULT_UPDATER = "/usr/.updater"
+MAX_MANIFEST = 40000
+ENOSPC = 28
+
+
+class OtaFailed(Exception):
+    """An update that stops here; `reason` names why (no_space, download, file_tampered...)."""
+
+    def __init__(self, reason, text):
+        super().__init__("%s: %s" % (reason, text))
+        self.reason = reason
+        self.text = text
+
+
+# -- flash helpers ----------------------------------------------------------------------------
+def _exists(path):
+    try:
+        uos.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _size(path):
+    try:
+        return uos.stat(path)[6]
+    except OSError:
+        return -1
+
+
+def _makedirs(folder):
+    path = ""
+    for part in folder.split("/"):
+        if not part:
+            continue
+        path += "/" + part
+        if not _exists(path):
+            try:
+                uos.mkdir(path)
+            except OSError:
+                pass
+
+
+def _parent(path):
+    return path[:path.rfind("/")]
+
+
+def _remove(path):
+    try:
+        uos.remove(path)
+        return True
+    except OSError:
+        return False
+
+
+def _remove_tree(path):
+    try:
+        entries = list(uos.ilistdir(path))
+    except OSError:
+        _remove(path)
+        return
+    for entry in entries:
+        child = path + "/" + entry[0]
+        if entry[1] == 0x4000:
+            _remove_tree(child)
+        else:
+            _remove(child)
+    try:
+        uos.rmdir(path)
+    except OSError:
+        pass
+
+
+def _copy(src, dst, chunk=2048):
+    _makedirs(_parent(dst))
+    tmp = dst + ".tmp"
+    with open(src, "rb") as fin:
+        with open(tmp, "wb") as fout:
+            while True:
+                data = fin.read(chunk)
+                if not data:
+                    break
+                fout.write(data)
+    _replace(tmp, dst)
+
+
+def _replace(src, dst):
+    """Rename src onto dst (removing dst first where rename does not replace)."""
+    try:
+        uos.rename(src, dst)
+    except OSError:
+        _remove(dst)
+        uos.rename(src, dst)
+
+
+def _move(src, dst):
+    """Rename, or copy and remove where src and dst are on different mounts."""
+    _makedirs(_parent(dst))
+    try:
+        _replace(src, dst)
+    except OSError:
+        _copy(src, dst)
+        _remove(src)
+
+
+def file_sha256(path, chunk=2048):
+    """Lower-case hex SHA-256 of a file, or None if it cannot be read."""
+    try:
+        h = uhashlib.sha256()
+        with open(path, "rb") as f:
+            while True:
+                data = f.read(chunk)
+                if not data:
+                    break
+                h.update(data)
+        return ubinascii.hexlify(h.digest()).decode()
+    except OSError:
+        return None
+
+
+def _free_bytes(path="/usr"):
+    """Bytes free on the flash holding path, or None if the firmware cannot say."""
+    try:
+        st = uos.statvfs(path)
+        return st[0] * st[4]
+    except (OSError, AttributeError):
+        return None
+
+
+def updater_dir():
+    """The firmware's app_fota updater folder (a mount of its own on newer firmware)."""
+    try:
+        import app_fota_download
+        return app_fota_download.get_updater_dir()
+    except Exception:
+        pass
+    try:
+        import app_fota
+        return getattr(app_fota, "UPDATER_DIR", DEFAULT_UPDATER)
+    except ImportError:
+        return DEFAULT_UPDATER
+
+
+def _set_update_flag():
+    import app_fota
+    app_fota.new().set_update_flag()
+
+
+def _restart():
+    """Restart the module (never returns on the module; the host shim records it)."""
+    import misc
+    misc.Power.powerRestart()
+
+
+# -- saved state ------------------------------------------------------------------------------
+def _fresh_state():
+    return {"phase": "idle", "target": None, "prev": None, "url": None, "backup": [],
+            "boots": 0, "trial_boots": 2, "failed": [], "result": None}
+
+
+def load_state():
+    """The saved state (a fresh one if none; a torn write falls back to the .tmp copy)."""
+    for path in (STATE_PATH, STATE_PATH + ".tmp"):
+        try:
+            with open(path) as f:
+                state = ujson.load(f)
+            if isinstance(state, dict) and state.get("phase") in ota_state.PHASES:
+                fresh = _fresh_state()
+                for key in fresh:
+                    state.setdefault(key, fresh[key])
+                return state
+        except (OSError, ValueError):
+            pass
+    return _fresh_state()
+
+
+def save_state(state):
+    """Write the state so that a power cut leaves the old or the new copy."""
+    _makedirs(OTA_DIR)
+    tmp = STATE_PATH + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(ujson.dumps(state))
+    _replace(tmp, STATE_PATH)
+
+
+def _manifest_body():
+    """The saved manifest's body (authenticated when it was saved), decoded; None if absent."""
+    try:
+        with open(MANIFEST_PATH, "rb") as f:
+            blob = f.read()
+        return ujson.loads(blob[blob.find(b"\n") + 1:])
+    except (OSError, ValueError):
+        return None
+
+
+def _target_on_usr(body):
+    for item in body["files"]:
+        if _size(item["path"]) != item["size"] or file_sha256(item["path"]) != item["sha256"]:
+            return False
+    return True
+
+
+def _staged_complete(body, updater):
+    flag = _exists(updater + "/update.flag")
+    for item in body["files"]:
+        staged = updater + item["path"]
+        if _exists(staged):
+            if file_sha256(staged) != item["sha256"]:
+                return False
+        elif not flag or file_sha256(item["path"]) != item["sha256"]:
+            return False
+    return True
+
+
+def _prev_on_usr(backup):
+    for entry in backup:
+        if entry["sha256"] is not None and file_sha256(entry["path"]) != entry["sha256"]:
+            return False
+    return True
+
+
+def stage_backup(state, updater):
+    """Stage the backed-up previous version in the updater folder and set the flag."""
+    for entry in state["backup"]:
+        if entry["sha256"] is not None and file_sha256(entry["path"]) != entry["sha256"]:
+            _copy(PREV_DIR + entry["path"], updater + entry["path"])
+    _set_update_flag()
+
+
+def boot_check():
+    """Run first in main.py, before the app is built: finish or undo an update as the saved
+    phase says (protocols/ota_state.py). True if it restarted the module (on the module it does
+    not return then; on the host the runner starts it again): do not start the app."""
+    try:
+        state = load_state()
+        if state["phase"] not in ("activating", "trial", "rollback"):
+            return False
+        body = _manifest_body()
+        updater = updater_dir()
+        action = ota_state.boot_action(
+            state["phase"], state["boots"], state["trial_boots"],
+            body is not None and _target_on_usr(body),
+            body is not None and _staged_complete(body, updater),
+            _prev_on_usr(state["backup"]))
+        return _boot_act(state, body, updater, action)
+    except Exception as exc:       # the app must start even if the updater's state is odd
+        _log.exception("OTA boot check failed", exc)
+        return False
+
+
+def _boot_act(state, body, updater, action):
+    if action == ota_state.START_TRIAL:
+        for path in body.get("delete") or []:
+            _remove(path)
+        _remove_tree(updater)
+        state["phase"], state["boots"] = "trial", 1
+        save_state(state)
+        _log.info("OTA: version %s installed, on trial", state["target"])
+        return False
+    if action == ota_state.COUNT_BOOT:
+        state["boots"] += 1
+        save_state(state)
+        return False
+    if action == ota_state.REFLAG:
+        _set_update_flag()
+        _log.warning("OTA: staged update %s was not applied: flag set again", state["target"])
+        _restart()
+        return True
+    if action == ota_state.ROLLBACK:
+        if state["phase"] != "rollback":
+            state["phase"] = "rollback"
+            state["result"] = _result(state["target"], False, "unhealthy",
+                                      "not healthy within %d boot(s)" % state["trial_boots"])
+            save_state(state)
+        _log.warning("OTA: rolling back from %s to %s", state["target"], state["prev"])
+        _remove_tree(updater)
+        stage_backup(state, updater)
+        _restart()
+        return True
+    if action == ota_state.ROLLED_BACK:
+        for entry in state["backup"]:
+            if entry["sha256"] is None:
+                _remove(entry["path"])
+        _remove_tree(updater)
+        if state["target"] not in state["failed"]:
+            state["failed"].append(state["target"])
+        result = state["result"] or _result(state["target"], False, "unhealthy", "")
+        result["event"] = "rolled_back"
+        result["running"] = state["prev"]
+        state["result"] = result
+        state["phase"], state["target"], state["boots"] = "idle", None, 0
+        save_state(state)
+        _log.warning("OTA: back on %s; %s marked failed", state["prev"], result["version"])
+        return False
+    return False
+
+
+def _result(version, ok, reason, text):
+    return {"event": "installed" if ok else "failed", "version": version, "ok": ok,
+            "reason": reason, "text": text, "reported": False}
+
+
+# -- the extension ----------------------------------------------------------------------------
+class Ota(AppExtension):
+    """See the module docstring. Config section OTA."""
+
+    name = "ota"
+    config_section = "OTA"
+    config_fields = {
+        "keys": Field(dict, {}),                 # {key id: hex key}: per-device or per-fleet
+        "app_name": Field(str, ""),              # "" -> the Application's name
+        "health_s": Field(float, 300.0, lo=0.1, hi=86400),
+        "healthy_topic": Field(str, "tcp.connected"),
+        "trial_boots": Field(int, 2, lo=1, hi=10),
+        "check_url": Field(str, ""),             # periodic check of a manifest URL ("" off)
+        "check_s": Field(float, 0.0, lo=0, hi=604800),
+        "http_timeout_s": Field(float, 20.0, lo=0.1, hi=600),
+        "retries": Field(int, 5, lo=0, hi=1000),
+        "retry_s": Field(float, 10.0, lo=0, hi=3600),
+        "reserve_bytes": Field(int, 8192, lo=0),
+        "chunk": Field(int, 2048, lo=256, hi=16384),
+        "fota_reboot": Field(bool, True),
+    }
+
+    def __init__(self, name=None, app=None, version="0.0.0", framework=None):
+        self.version = version
+        if framework is None:
+            from .. import __version__ as framework
+        self.framework = framework
+        self.stats = {"started": 0, "refused": 0, "failed": 0, "installed": 0,
+                      "rolled_back": 0, "download_errors": 0, "resumed": 0, "bytes": 0,
+                      "fota": 0, "checks": 0}
+        self.state = None
+        self.busy = None
+        self.progress = None
+        self._jobs = None
+        self._stop = Event()
+        self._health_deadline = None
+        AppExtension.__init__(self, name, app)
+
+    # ---------------------------------------------------------------- lifecycle
+    def load(self):
+        from ..protocols.commands import commands_of
+        self.state = load_state()
+        self._stop.clear()
+        self._jobs = Queue(4)
+        commands = commands_of(self.app)
+        for name, handler in (("ota", self._cmd_ota), ("fota", self._cmd_fota),
+                              ("ota_status", self._cmd_status)):
+            commands.unregister(name)
+            commands.register(name, handler)
+        self.subscribe("tcp.connected", self._on_connected)
+        phase = self.state["phase"]
+        if phase == "trial":
+            self._step("health")
+            self._health_deadline = utime.ticks_add(utime.ticks_ms(),
+                                                    int(self.config["health_s"] * 1000))
+            self.subscribe(self.config["healthy_topic"], self._on_healthy, replay=True)
+        elif phase in ("download", "ready"):
+            self.stats["resumed"] += 1
+            self._jobs.put(("resume",))
+        self._report_pending()
+        self.app.spawn(self._run, name="ota")
+
+    def stop(self, timeout=2.0):
+        self._stop.set()
+        if self._jobs is not None:
+            self._jobs.close()
+        self.unsubscribe_all()
+        return True
+
+    def status(self):
+        report = dict(self.stats)
+        state = self.state or {}
+        report.update({"version": self.version, "phase": state.get("phase"),
+                       "target": state.get("target"), "busy": self.busy,
+                       "progress": self.progress, "failed": list(state.get("failed") or []),
+                       "last": state.get("result")})
+        return report
+
+    # ---------------------------------------------------------------- triggers
+    def update(self, url=None, manifest=None, force=False):
+        """Queue an app update from a manifest URL (or manifest text + url as the files'
+        base); False if one is already running or queued."""
+        return self._queue(("app", url, manifest, force))
+
+    def firmware(self, url):
+        """Queue a firmware delta (FOTA) from url; False if busy."""
+        return self._queue(("fota", url))
+
+    def _queue(self, job):
+        if self._jobs is None or self.busy is not None:
+            return False
+        try:
+            self._jobs.put(job)
+        except Exception:
+            return False
+        self.busy = job[0]
+        return True
+
+    def _cmd_ota(self, args):
+        args = args if isinstance(args, dict) else {}
+        url, manifest = args.get("url"), args.get("manifest")
+        if not isinstance(url, str) or not url:
+            raise ValueError("args.url (the manifest's URL, or the files' base with "
+                             "args.manifest) is required")
+        if manifest is not None and not isinstance(manifest, str):
+            raise ValueError("args.manifest is the manifest.ota text")
+        if not self.update(url, manifest, bool(args.get("force"))):
+            return {"accepted": False, "busy": self.busy, "phase": self.state["phase"]}
+        return {"accepted": True, "running": self.version}
+
+    def _cmd_fota(self, args):
+        url = args.get("url") if isinstance(args, dict) else None
+        if not isinstance(url, str) or not url:
+            raise ValueError("args.url (the firmware delta package) is required")
+        return {"accepted": self.firmware(url)}
+
+    def _cmd_status(self, args):
+        return self.status()
+
+    # ---------------------------------------------------------------- job thread
+    def _run(self):
+        while not self._stop.is_set():
+            period = self.config["check_s"] if self.config["check_url"] else 0
+            try:
+                job = self._jobs.get(timeout=period if period > 0 else 1.0)
+            except QueueClosed:
+                return
+            except QueueEmpty:
+                self._tick_health()
+                if period > 0 and self.busy is None and self.state["phase"] == "idle":
+                    self.stats["checks"] += 1
+                    job = ("app", self.config["check_url"], None, False)
+                else:
+                    continue
+            try:
+                if job[0] == "fota":
+                    self._do_fota(job[1])
+                else:
+                    self._do_app(job)
+            except Exception as exc:
+                self.stats["failed"] += 1
+                _log.exception("OTA job %s failed", exc, job[0])
+            self.busy = None
+            self.progress = None
+            self._tick_health()
+
+    def _tick_health(self):
+        if self._health_deadline is None or self.state["phase"] != "trial":
+            return
+        if utime.ticks_diff(utime.ticks_ms(), self._health_deadline) >= 0:
+            self._health_deadline = None
+            self.state["result"] = _result(self.state["target"], False, "unhealthy",
+                                           "no %s within %s s" % (self.config["healthy_topic"],
+                                                                  self.config["health_s"]))
+            self.state["phase"] = "rollback"
+            save_state(self.state)
+            self._event("failed", version=self.state["target"], reason="unhealthy",
+                        text=self.state["result"]["text"])
+            self.stats["rolled_back"] += 1
+            _remove_tree(updater_dir())
+            stage_backup(self.state, updater_dir())
+            self._step("reboot")
+            _restart()
+
+    def _on_healthy(self, topic, data):
+        if self.state["phase"] != "trial" or self._health_deadline is None:
+            return
+        self._health_deadline = None
+        state = self.state
+        state["result"] = _result(state["target"], True, "ok", "healthy")
+        state["phase"], state["boots"], state["target"] = "idle", 0, None
+        save_state(state)
+        self.stats["installed"] += 1
+        _log.info("OTA: version %s healthy: update confirmed", self.version)
+        self._report_pending()
+
+    def _on_connected(self, topic, peer):
+        self._report_pending()
+
+    def _report_pending(self):
+        """Publish the last result until it went out while the link was up."""
+        result = self.state.get("result") if self.state else None
+        if not result or result.get("reported"):
+            return
+        data = dict(result)
+        data.pop("reported", None)
+        self.app.bus.publish("ota.event", data)
+        tcp = self._extension("tcp")
+        if tcp is not None and getattr(tcp, "is_connected", lambda: False)():
+            result["reported"] = True
+            save_state(self.state)
+
+    def _extension(self, name):
+        for ext in self.app.extensions:
+            if ext.name == name:
+                return ext
+        return None
+
+    def _event(self, event, **data):
+        data["event"] = event
+        level = _log.warning if event in ("refused", "failed") else _log.info
+        level("OTA %s: %s", event, ujson.dumps(data))
+        self.app.bus.publish("ota.event", data)
+
+    def _step(self, name):
+        self.app.bus.publish("ota.step", name)
+
+    # ---------------------------------------------------------------- app update
+    def _keys(self):
+        keys = {}
+        for key_id in self.config["keys"]:
+            try:
+                keys[key_id] = ubinascii.unhexlify(self.config["keys"][key_id])
+            except Exception:
+                _log.error("OTA.keys[%s] is not hex: ignored", key_id)
+        return keys
+
+    def _device(self):
+        from .identity import device_id
+        try:
+            return device_id()
+        except Exception:
+            return ""
+
+    def _do_app(self, job):
+        state = self.state
+        if job[0] == "resume":
+            url, force = state["url"], True
+            try:
+                with open(MANIFEST_PATH, "rb") as f:
+                    blob = f.read()
+            except OSError:
+                blob = None
+        else:
+            _, url, blob, force = job
+            if state["phase"] != "idle":
+                self._refuse(None, "busy", "an update is in phase %s" % state["phase"])
+                return
+            if blob is not None:
+                blob = blob.encode()
+                url = url if url.endswith("/manifest.ota") else url.rstrip("/") + "/manifest.ota"
+        self.stats["started"] += 1
+        try:
+            if blob is None:
+                blob = self._fetch_manifest(url)
+            failed = () if force else state["failed"]
+            manifest = verify_manifest(blob, self._keys(), self.config["app_name"] or
+                                       self.app.name, self.version, self.framework,
+                                       self._device(), failed)
+        except Refused as exc:
+            self._refuse(job, exc.reason, exc.text)
+            return
+        except OtaFailed as exc:
+            self._fail(exc)
+            return
+        if job[0] != "resume":
+            self._event("started", version=manifest.version, files=len(manifest.files),
+                        bytes=manifest.total_size())
+            _remove_tree(NEW_DIR)
+            _makedirs(OTA_DIR)
+            with open(MANIFEST_PATH, "wb") as f:
+                f.write(blob)
+            state.update({"phase": "download", "target": manifest.version, "url": url,
+                          "result": None})
+            save_state(state)
+        try:
+            self._download_all(manifest, url)
+            self._activate(manifest)
+        except OtaFailed as exc:
+            if exc.reason == "interrupted":
+                _log.warning("OTA download interrupted (%s): resumes on the next boot or "
+                             "trigger", exc.text)
+                self._event("failed", version=manifest.version, reason=exc.reason,
+                            text=exc.text, resumable=True)
+                return
+            self._abandon(manifest.version)
+            self._fail(exc, manifest.version)
+        except OSError as exc:
+            self._abandon(manifest.version)
+            reason = "no_space" if exc.args and exc.args[0] == ENOSPC else "flash"
+            self._fail(OtaFailed(reason, "%s: %s" % (type(exc).__name__, exc)),
+                       manifest.version)
+
+    def _refuse(self, job, reason, text):
+        self.stats["refused"] += 1
+        self._event("refused", reason=reason, text=text, url=job[1] if job else None)
+
+    def _fail(self, exc, version=None):
+        self.stats["failed"] += 1
+        self._event("failed", version=version, reason=exc.reason, text=exc.text)
+
+    def _abandon(self, version):
+        """Drop the staging area; the running app was never touched."""
+        _remove_tree(NEW_DIR)
+        _remove(MANIFEST_PATH)
+        self.state.update({"phase": "idle", "target": None, "url": None})
+        save_state(self.state)
+
+    def _download_all(self, manifest, url):
+        self._step("download")
+        need = self.config["reserve_bytes"]
+        for item in manifest.files:
+            if _size(NEW_DIR + item["path"]) != item["size"]:
+                need += item["size"] - max(0, _size(NEW_DIR + item["path"] + ".part"))
+            need += max(0, _size(item["path"]))            # the backup copy
+        free = _free_bytes()
+        if free is not None and free < need:
+            raise OtaFailed("no_space", "needs %d bytes of flash, %d free" % (need, free))
+        total, done = manifest.total_size(), 0
+        for item in manifest.files:
+            path = NEW_DIR + item["path"]
+            if file_sha256(path) != item["sha256"]:
+                self._download(http.join_url(url, item["path"]), path, item, done, total)
+                self._step("verify")
+                if file_sha256(path + ".part") != item["sha256"]:
+                    _remove(path + ".part")
+                    raise OtaFailed("file_tampered", "%s does not match its SHA-256"
+                                    % item["path"])
+                _replace(path + ".part", path)
+            done += item["size"]
+            self.progress = {"bytes": done, "total": total}
+        self.state["phase"] = "ready"
+        save_state(self.state)
+
+    def _download(self, url, path, item, done, total):
+        part = path + ".part"
+        _makedirs(_parent(part))
+        size = item["size"]
+        attempts = 0
+        while True:
+            have = _size(part)
+            if have > size:
+                _remove(part)
+                have = 0
+            if have == size:
+                return
+            try:
+                self._get_range(url, part, max(0, have), size, done, total)
+            except http.HttpError as exc:
+                raise OtaFailed("download", "%s: %s" % (url, exc))
+            except OSError as exc:
+                if exc.args and exc.args[0] == ENOSPC:
+                    raise
+                self.stats["download_errors"] += 1
+                attempts += 1
+                _log.warning("OTA: %s cut at %d bytes (%s), attempt %d", url,
+                             max(0, _size(part)), exc, attempts)
+                if attempts > self.config["retries"]:
+                    raise OtaFailed("interrupted", "%s: %s" % (url, exc))
+                if self._stop.wait(self.config["retry_s"]):
+                    raise OtaFailed("interrupted", "app stopping")
+
+    def _get_range(self, url, part, start, size, done, total):
+        body = []
+        status, headers, sock = self._request(url, start)
+        try:
+            if status == 206:
+                first, _total = http.content_range(headers)
+                if first != start:
+                    raise http.HttpError("asked for byte %d, got %d" % (start, first))
+                mode = "ab"
+            elif status == 200:
+                start, mode = 0, "wb"               # the server ignored Range: from the start
+            else:
+                raise http.HttpError("HTTP %d" % status)
+            got = start
+            chunk = self.config["chunk"]
+            with open(part, mode) as f:
+                while got < size and not self._stop.is_set():
+                    data = sock.read(min(chunk, size - got))
+                    if not data:
+                        break
+                    f.write(data)
+                    got += len(data)
+                    self.stats["bytes"] += len(data)
+                    self.progress = {"bytes": done + got, "total": total}
+            if got < size:
+                raise OSError(5, "body cut at %d of %d bytes" % (got, size))
+        finally:
+            sock.close()
+        return body
+
+    def _request(self, url, start=0):
+        """(status, headers, socket positioned at the body)."""
+        import usocket
+        scheme, host, port, path = http.split_url(url)
+        addr = usocket.getaddrinfo(host, port)[0][-1]
+        sock = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.config["http_timeout_s"])
+            sock.connect(addr)
+            if scheme == "https":
+                from .tls import wrap
+                sock = wrap(sock, host)
+            sock.write(http.get_request(host, path, start))
+            lines = []
+            while True:
+                line = sock.readline()
+                if not line:
+                    raise OSError(5, "connection closed in the reply head")
+                if line in (b"\r\n", b"\n"):
+                    break
+                lines.append(line)
+                if len(lines) > 64:
+                    raise http.HttpError("reply head too long")
+            status, headers = http.parse_head(lines)
+            return status, headers, sock
+        except Exception:
+            sock.close()
+            raise
+
+    def _fetch_manifest(self, url):
+        attempts = 0
+        while True:
+            try:
+                status, headers, sock = self._request(url)
+                try:
+                    if status != 200:
+                        raise OtaFailed("download", "HTTP %d for %s" % (status, url))
+                    length = http.content_length(headers)
+                    if length is not None and length > MAX_MANIFEST:
+                        raise Refused("malformed", "manifest of %d bytes" % length)
+                    blob = bytearray()
+                    while length is None or len(blob) < length:
+                        data = sock.read(2048)
+                        if not data:
+                            break
+                        blob.extend(data)
+                        if len(blob) > MAX_MANIFEST:
+                            raise Refused("malformed", "manifest over %d bytes" % MAX_MANIFEST)
+                    if length is not None and len(blob) < length:
+                        raise OSError(5, "manifest cut at %d of %d bytes" % (len(blob), length))
+                    return bytes(blob)
+                finally:
+                    sock.close()
+            except http.HttpError as exc:
+                raise OtaFailed("download", "%s: %s" % (url, exc))
+            except OSError as exc:
+                attempts += 1
+                self.stats["download_errors"] += 1
+                if attempts > self.config["retries"] or self._stop.wait(self.config["retry_s"]):
+                    raise OtaFailed("download", "%s: %s" % (url, exc))
+
+    def _activate(self, manifest):
+        """Back up what the update replaces, stage it for app_fota, set the flag, restart."""
+        state = self.state
+        self._step("backup")
+        backup = []
+        for path in manifest.paths() + manifest.delete:
+            digest = file_sha256(path)
+            if digest is not None:
+                if file_sha256(PREV_DIR + path) != digest:
+                    _copy(path, PREV_DIR + path)
+            backup.append({"path": path, "sha256": digest})
+        state.update({"backup": backup, "prev": self.version,
+                      "trial_boots": self.config["trial_boots"], "boots": 0})
+        save_state(state)
+        self._step("stage")
+        updater = updater_dir()
+        for item in manifest.files:
+            src = NEW_DIR + item["path"]
+            if _exists(src):
+                _move(src, updater + item["path"])
+        self._step("flag")
+        state["phase"] = "activating"
+        save_state(state)
+        _set_update_flag()
+        self._event("activating", version=manifest.version, running=self.version)
+        self._step("reboot")
+        _remove_tree(NEW_DIR)
+        _restart()
+
+    # ---------------------------------------------------------------- firmware (FOTA)
+    def _do_fota(self, url):
+        import fota
+        self.stats["fota"] += 1
+        self._event("started", firmware=url)
+        done = Event()
+        outcome = {"status": None, "percent": 0}
+
+        def progress(args):
+            status, percent = args[0], args[1]
+            outcome["status"], outcome["percent"] = status, percent
+            self.progress = {"percent": percent}
+            if status in (2, -1):
+                done.set()
+
+        updater = fota.fota(reset_disable=1)
+        code = updater.httpDownload(url1=url, callback=progress)
+        if code == 0 and not done.wait(self.config["http_timeout_s"]):
+            outcome["status"] = 2 if code == 0 else -1
+        ok = code == 0 and outcome["status"] != -1
+        if not ok:
+            self.stats["failed"] += 1
+            self._event("failed", firmware=url, reason="fota", text="fota download returned "
+                        "%s, status %s" % (code, outcome["status"]))
+            return
+        self._event("fota", firmware=url, ok=True, text="delta verified; restart applies it")
+        if self.config["fota_reboot"]:
+            self._step("reboot")
+            _restart()
