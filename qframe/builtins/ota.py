@@ -529,8 +529,8 @@ class Ota(AppExtension):
         data.pop("reported", None)
         self.app.bus.publish("ota.event", data)
         tcp = self._extension("tcp")
-        if tcp is not None and getattr(tcp, "is_connected", lambda: False)():
-            result["reported"] = True
+        if tcp is None or getattr(tcp, "is_connected", lambda: False)():
+            result["reported"] = True       # went out (or there is no uplink to wait for)
             save_state(self.state)
 
     def _extension(self, name):
@@ -596,17 +596,18 @@ class Ota(AppExtension):
         except OtaFailed as exc:
             self._fail(exc)
             return
-        if job[0] != "resume":
-            self._event("started", version=manifest.version, files=len(manifest.files),
-                        bytes=manifest.total_size())
-            _remove_tree(NEW_DIR)
-            _makedirs(OTA_DIR)
-            with open(MANIFEST_PATH, "wb") as f:
-                f.write(blob)
-            state.update({"phase": "download", "target": manifest.version, "url": url,
-                          "result": None})
-            save_state(state)
         try:
+            if job[0] != "resume":
+                self._event("started", version=manifest.version, files=len(manifest.files),
+                            bytes=manifest.total_size())
+                _remove_tree(NEW_DIR)
+                self._check_space(manifest)
+                _makedirs(OTA_DIR)
+                with open(MANIFEST_PATH, "wb") as f:
+                    f.write(blob)
+                state.update({"phase": "download", "target": manifest.version, "url": url,
+                              "result": None})
+                save_state(state)
             self._download_all(manifest, url)
             self._activate(manifest)
         except OtaFailed as exc:
@@ -639,9 +640,10 @@ class Ota(AppExtension):
         self.state.update({"phase": "idle", "target": None, "url": None})
         save_state(self.state)
 
-    def _download_all(self, manifest, url):
-        self._step("download")
-        need = self.config["reserve_bytes"]
+    def _check_space(self, manifest):
+        """OtaFailed('no_space') unless the flash holds what is left to download, the backup
+        copies and reserve_bytes."""
+        need = self.config["reserve_bytes"]         # covers the manifest and the state
         for item in manifest.files:
             if _size(NEW_DIR + item["path"]) != item["size"]:
                 need += item["size"] - max(0, _size(NEW_DIR + item["path"] + ".part"))
@@ -649,6 +651,10 @@ class Ota(AppExtension):
         free = _free_bytes()
         if free is not None and free < need:
             raise OtaFailed("no_space", "needs %d bytes of flash, %d free" % (need, free))
+
+    def _download_all(self, manifest, url):
+        self._step("download")
+        self._check_space(manifest)
         total, done = manifest.total_size(), 0
         for item in manifest.files:
             path = NEW_DIR + item["path"]

@@ -3,6 +3,7 @@
     server = PackageServer(folder).start()      # serves folder on 127.0.0.1:server.port
     server.url("/manifest.ota")
     server.cut_after = 1000; server.cuts_left = 2   # the next 2 bodies end after 1000 bytes
+    server.cut_prefix = "/usr/"                  # ... of paths starting with this
     server.requests                              # [(path, first byte asked)] as they came
     server.stop()
 
@@ -47,7 +48,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = data[start:]
         with owner.lock:
             cut = owner.cut_after if owner.cuts_left > 0 and len(body) > owner.cut_after \
-                else None
+                and self.path.startswith(owner.cut_prefix) else None
             if cut is not None:
                 owner.cuts_left -= 1
                 owner.cuts += 1
@@ -71,6 +72,7 @@ class PackageServer(object):
         self.cut_after = 0
         self.cuts_left = 0
         self.cuts = 0
+        self.cut_prefix = "/"
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.owner = self
