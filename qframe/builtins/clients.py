@@ -255,6 +255,7 @@ class TcpClient(AppExtension):
         self._held = False
         self._reregister = False
         self._health = None
+        self._ota_events = []           # OTA progress/results for the HES (bounded)
         self._net_up = True
         self._wake = Event()
         self._kick = Event()
@@ -286,6 +287,7 @@ class TcpClient(AppExtension):
         self.subscribe("network.down", self._on_network_down)
         self.subscribe("network.up", self._on_network_up)
         self.subscribe("health", self._on_health)
+        self.subscribe("ota.event", self._on_ota)
         self.subscribe("meter.serial", self._on_identity)
         self._stopping = False
         self._started = utime.time()
@@ -417,6 +419,11 @@ class TcpClient(AppExtension):
     def _on_health(self, topic, status):
         if self.config.get("forward_health") and self.is_connected():
             self._health = status
+            self._wake.set()
+
+    def _on_ota(self, topic, data):
+        if self.is_connected():
+            self._ota_events = self._ota_events[-7:] + [data]
             self._wake.set()
 
     def _on_identity(self, topic, value):
@@ -622,11 +629,14 @@ class TcpClient(AppExtension):
                 now = _ticks()
                 reregister, self._reregister = self._reregister, False
                 health, self._health = self._health, None
+                ota_events, self._ota_events = self._ota_events, []
                 with self._lock:
                     if reregister:
                         session.register()
                     if health is not None:
                         session.event("health", health)
+                    for data in ota_events:
+                        session.event("ota", data)
                     session.tick(now)
                     reason = session.close_reason
                     outgoing = session.take()

@@ -352,6 +352,7 @@ class Ota(AppExtension):
         "app_name": Field(str, ""),              # "" -> the Application's name
         "health_s": Field(float, 300.0, lo=0.1, hi=86400),
         "healthy_topic": Field(str, "tcp.connected"),
+        "healthy_hold_s": Field(float, 10.0, lo=0, hi=3600),   # the link must stay up this long
         "trial_boots": Field(int, 2, lo=1, hi=10),
         "check_url": Field(str, ""),             # periodic check of a manifest URL ("" off)
         "check_s": Field(float, 0.0, lo=0, hi=604800),
@@ -377,6 +378,8 @@ class Ota(AppExtension):
         self._jobs = None
         self._stop = Event()
         self._health_deadline = None
+        self._healthy_since = None
+        self._reported_at = None
         AppExtension.__init__(self, name, app)
 
     # ---------------------------------------------------------------- lifecycle
@@ -462,19 +465,22 @@ class Ota(AppExtension):
 
     # ---------------------------------------------------------------- job thread
     def _run(self):
+        period_ms = int(self.config["check_s"] * 1000) if self.config["check_url"] else 0
+        next_check = utime.ticks_add(utime.ticks_ms(), period_ms)
         while not self._stop.is_set():
-            period = self.config["check_s"] if self.config["check_url"] else 0
             try:
-                job = self._jobs.get(timeout=period if period > 0 else 1.0)
+                job = self._jobs.get(timeout=1.0)
             except QueueClosed:
                 return
             except QueueEmpty:
                 self._tick_health()
-                if period > 0 and self.busy is None and self.state["phase"] == "idle":
-                    self.stats["checks"] += 1
-                    job = ("app", self.config["check_url"], None, False)
-                else:
+                self._tick_report()
+                due = period_ms > 0 and utime.ticks_diff(utime.ticks_ms(), next_check) >= 0
+                if not due or self.busy is not None or self.state["phase"] != "idle":
                     continue
+                next_check = utime.ticks_add(utime.ticks_ms(), period_ms)
+                self.stats["checks"] += 1
+                job = ("app", self.config["check_url"], None, False)
             try:
                 if job[0] == "fota":
                     self._do_fota(job[1])
@@ -490,11 +496,16 @@ class Ota(AppExtension):
     def _tick_health(self):
         if self._health_deadline is None or self.state["phase"] != "trial":
             return
+        if self._still_healthy():
+            self._confirm()
+            return
         if utime.ticks_diff(utime.ticks_ms(), self._health_deadline) >= 0:
             self._health_deadline = None
             self.state["result"] = _result(self.state["target"], False, "unhealthy",
-                                           "no %s within %s s" % (self.config["healthy_topic"],
-                                                                  self.config["health_s"]))
+                                           "no %s held %s s within %s s" % (
+                                               self.config["healthy_topic"],
+                                               self.config["healthy_hold_s"],
+                                               self.config["health_s"]))
             self.state["phase"] = "rollback"
             save_state(self.state)
             self._event("failed", version=self.state["target"], reason="unhealthy",
@@ -508,6 +519,23 @@ class Ota(AppExtension):
     def _on_healthy(self, topic, data):
         if self.state["phase"] != "trial" or self._health_deadline is None:
             return
+        if self._healthy_since is None:
+            self._healthy_since = utime.ticks_ms()
+        if self.config["healthy_hold_s"] <= 0:
+            self._confirm()
+
+    def _still_healthy(self):
+        """The healthy signal came and, if there is an uplink, it has stayed up since."""
+        if self._healthy_since is None:
+            return False
+        tcp = self._extension("tcp")
+        if tcp is not None and not getattr(tcp, "is_connected", lambda: True)():
+            self._healthy_since = None          # it dropped: wait for the signal again
+            return False
+        held = utime.ticks_diff(utime.ticks_ms(), self._healthy_since)
+        return held >= self.config["healthy_hold_s"] * 1000
+
+    def _confirm(self):
         self._health_deadline = None
         state = self.state
         state["result"] = _result(state["target"], True, "ok", "healthy")
@@ -521,7 +549,8 @@ class Ota(AppExtension):
         self._report_pending()
 
     def _report_pending(self):
-        """Publish the last result until it went out while the link was up."""
+        """Publish the last result; it counts as reported once a link it went out on stayed up
+        healthy_hold_s (checked by _tick_report), else it goes again on the next connection."""
         result = self.state.get("result") if self.state else None
         if not result or result.get("reported"):
             return
@@ -529,8 +558,23 @@ class Ota(AppExtension):
         data.pop("reported", None)
         self.app.bus.publish("ota.event", data)
         tcp = self._extension("tcp")
-        if tcp is None or getattr(tcp, "is_connected", lambda: False)():
-            result["reported"] = True       # went out (or there is no uplink to wait for)
+        if tcp is None:
+            result["reported"] = True       # no uplink to wait for
+            save_state(self.state)
+        elif getattr(tcp, "is_connected", lambda: False)():
+            self._reported_at = utime.ticks_ms()
+
+    def _tick_report(self):
+        result = self.state.get("result") if self.state else None
+        if self._reported_at is None or not result or result.get("reported"):
+            return
+        tcp = self._extension("tcp")
+        if tcp is not None and not tcp.is_connected():
+            self._reported_at = None
+            return
+        if utime.ticks_diff(utime.ticks_ms(), self._reported_at) >= \
+                self.config["healthy_hold_s"] * 1000:
+            result["reported"] = True
             save_state(self.state)
 
     def _extension(self, name):

@@ -22,7 +22,7 @@ STEPS = ["download", "verify", "backup", "stage", "flag", "reboot", "first_boot"
 
 def _config(health_s=20.0, trial_boots=2, **extra):
     ota = {"keys": {"fleet": KEY.hex()}, "health_s": health_s, "healthy_topic": "app.healthy",
-           "trial_boots": trial_boots, "retry_s": 0.05, "retries": 5, "http_timeout_s": 5,
+           "trial_boots": trial_boots, "healthy_hold_s": 0, "retry_s": 0.05, "retries": 5, "http_timeout_s": 5,
            "reserve_bytes": 0}
     ota.update(extra)
     return {"APP": {"workers": 1, "log_level": "INFO", "stop_timeout": 3}, "OTA": ota}

@@ -465,7 +465,14 @@ def main(argv=None):
     parser.add_argument("--root", default=DEFAULT_ROOT)
     parser.add_argument("--keep-flash", action="store_true", help="keep the queue of a past run")
     parser.add_argument("--quiet", action="store_true", help="only the final JSON line")
+    parser.add_argument("--ota", nargs="?", const="next", metavar="VERSION",
+                        help="push an app update (default: the next patch version) to the "
+                             "running app and show it switch versions (tools/ota/demo.py)")
     args = parser.parse_args(argv)
+    if args.ota:
+        from tools.ota import demo
+        return demo.main(["--interpreter", args.interpreter] +
+                         ([] if args.ota == "next" else ["--version", args.ota]))
 
     log = Log(quiet=args.quiet)
     stop_event = threading.Event()
