@@ -27,6 +27,9 @@ def _benches():
         ("uart.micropython", py + ["tools.benches.uart", "--interpreter", "micropython"]),
         ("cloud", py + ["tools.benches.cloud", "--interpreters", "cpython,micropython"]),
         ("heap.micropython", py + ["tools.benches.heap"]),
+        ("ota.cpython", py + ["tools.benches.ota"]),
+        ("ota.micropython", micropython + [os.path.join(HERE, "ota.py"), board.DEFAULT_ROOT,
+                                           SHIM_MP]),
     ]
 
 

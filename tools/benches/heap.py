@@ -26,6 +26,9 @@ STEPS = [
                     "usr.qframe.protocols.uplink", "usr.qframe.builtins.tls",
                     "usr.qframe.builtins.clients"]),
     ("network", ["usr.qframe.builtins.network"]),
+    ("ota", ["usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
+             "usr.qframe.codecs.http", "usr.qframe.protocols.ota_state",
+             "usr.qframe.builtins.ota"]),
 ]
 PROBE = r'''
 import sys, gc

@@ -1,0 +1,108 @@
+"""OTA costs: HMAC-SHA256 of a manifest, SHA-256 file verification, and a pure-Python Ed25519
+verify (tools/benches/ed25519_proto.py) scaled to the module's CPU.
+
+    python -m tools.benches.ota                                    (CPython)
+    micropython tools/benches/ota.py build/board tools/shim:tools/shim/micropython
+
+The module's CPU is taken as 15-30x slower than MicroPython unix on this PC (the range the
+project uses); the Ed25519 figure is the median of the rounds, the others the best. Readable
+lines first, then one JSON line.
+"""
+import sys
+
+MODULE_SLOWDOWN = (15, 30)
+
+
+def _dirname(path):
+    cut = path.rfind("/")
+    return path[:cut] if cut > 0 else "."
+
+
+def _setup_path(argv):
+    here = _dirname(__file__)
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    if len(args) >= 2:
+        root, shims = args[0], args[1]
+    else:
+        repo = _dirname(_dirname(here))
+        flavour = "micropython" if sys.implementation.name == "micropython" else "cpython"
+        root = repo + "/build/board"
+        shims = repo + "/tools/shim:" + repo + "/tools/shim/" + flavour
+        if flavour == "cpython":
+            sys.path.insert(0, repo)
+            from tools.hostrun import board
+            board.stage()
+    for path in list(reversed(shims.split(":"))) + [root]:
+        sys.path.insert(0, path)
+    sys.path.insert(0, here)
+
+
+def _timed(fn, rounds):
+    import utime
+    times = []
+    for _ in range(rounds):
+        start = utime.ticks_us()
+        fn()
+        times.append(utime.ticks_diff(utime.ticks_us(), start))
+    times.sort()
+    return times
+
+
+def main(argv):
+    _setup_path(argv)
+    import ujson
+    import uhashlib
+    from usr.qframe.codecs.hmac256 import hmac_sha256
+    from usr.qframe.codecs.ota_manifest import seal, verify
+    import ed25519_proto
+
+    interp = sys.implementation.name
+    key = b"k" * 32
+    entry = '{"path": "/usr/qframe/module%d.py", "size": 31234, "sha256": "' + "ab" * 32 + '"}'
+    body = ('{"app": "meter-module", "version": "1.1.0", "min_framework": "0.2.0", '
+            '"files": [%s], "delete": []}' % ", ".join([entry % i for i in range(40)])).encode()
+    blob = seal(body, "fleet", key)
+    keys = {"fleet": key}
+    data = bytes(range(256)) * 256                           # 64 KB
+
+    hmac_us = _timed(lambda: hmac_sha256(key, body), 20)[0]
+    verify_us = _timed(lambda: verify(blob, keys, "meter-module", "1.0.0", "0.2.0"), 10)[0]
+    sha_us = _timed(lambda: uhashlib.sha256(data).digest(), 10)[0]
+    hmac64_us = _timed(lambda: hmac_sha256(key, data), 10)[0]
+    assert ed25519_proto.self_test()
+    public = ed25519_proto._unhex(ed25519_proto.VECTOR_PUBLIC)
+    signature = ed25519_proto._unhex(ed25519_proto.VECTOR_SIGNATURE)
+    digest = uhashlib.sha256(body).digest()        # a signature would cover the body's hash
+    rounds = 5
+    ed_times = _timed(lambda: ed25519_proto.verify(public, digest, signature), rounds)
+    ed_ms = ed_times[rounds // 2] / 1000.0
+    results = {
+        "interpreter": interp,
+        "manifest_bytes": len(body),
+        "hmac_manifest_us": hmac_us,
+        "manifest_verify_us": verify_us,
+        "sha256_mb_per_s": round(len(data) / sha_us, 2),
+        "hmac_64k_mb_per_s": round(len(data) / hmac64_us, 2),
+        "ed25519_verify_ms": round(ed_ms, 1),
+    }
+    print("  %s: manifest of %d bytes: HMAC-SHA256 %d us, full check (MAC, JSON, fields) %d us"
+          % (interp, len(body), hmac_us, verify_us))
+    print("  %s: SHA-256 file check %.1f MB/s, HMAC over 64 KB %.1f MB/s"
+          % (interp, results["sha256_mb_per_s"], results["hmac_64k_mb_per_s"]))
+    print("  %s: pure-Python Ed25519 verify %.1f ms (median of %d)" % (interp, ed_ms, rounds))
+    if interp == "micropython":
+        low, high = MODULE_SLOWDOWN
+        results["ed25519_module_s"] = [round(ed_ms * low / 1000.0, 2),
+                                       round(ed_ms * high / 1000.0, 2)]
+        results["manifest_verify_module_ms"] = [round(verify_us * low / 1000.0, 1),
+                                                round(verify_us * high / 1000.0, 1)]
+        print("  module (%d-%dx slower): Ed25519 verify %.1f-%.1f s; HMAC manifest check "
+              "%.1f-%.1f ms" % (low, high, results["ed25519_module_s"][0],
+                                results["ed25519_module_s"][1],
+                                results["manifest_verify_module_ms"][0],
+                                results["manifest_verify_module_ms"][1]))
+    print(ujson.dumps(results))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
