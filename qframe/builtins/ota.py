@@ -349,6 +349,7 @@ class Ota(AppExtension):
     config_section = "OTA"
     config_fields = {
         "keys": Field(dict, {}),                 # {key id: hex key}: per-device or per-fleet
+        "public_keys": Field(dict, {}),          # {key id: hex Ed25519 public key}
         "app_name": Field(str, ""),              # "" -> the Application's name
         "health_s": Field(float, 300.0, lo=0.1, hi=86400),
         "healthy_topic": Field(str, "tcp.connected"),
@@ -593,13 +594,13 @@ class Ota(AppExtension):
         self.app.bus.publish("ota.step", name)
 
     # ---------------------------------------------------------------- app update
-    def _keys(self):
+    def _keys(self, section="keys"):
         keys = {}
-        for key_id in self.config["keys"]:
+        for key_id in self.config[section]:
             try:
-                keys[key_id] = ubinascii.unhexlify(self.config["keys"][key_id])
+                keys[key_id] = ubinascii.unhexlify(self.config[section][key_id])
             except Exception:
-                _log.error("OTA.keys[%s] is not hex: ignored", key_id)
+                _log.error("OTA.%s[%s] is not hex: ignored", section, key_id)
         return keys
 
     def _device(self):
@@ -633,7 +634,7 @@ class Ota(AppExtension):
             failed = () if force else state["failed"]
             manifest = verify_manifest(blob, self._keys(), self.config["app_name"] or
                                        self.app.name, self.version, self.framework,
-                                       self._device(), failed)
+                                       self._device(), failed, self._keys("public_keys"))
         except Refused as exc:
             self._refuse(job, exc.reason, exc.text)
             return

@@ -4,6 +4,7 @@ A package is a folder served over HTTP: `manifest.ota` at its root and every fil
 device path below it (`<package>/usr/main.py`). `manifest.ota` is one header line and the body:
 
     qframe-ota/1 hmac-sha256 <key id> <body length> <HMAC-SHA256 of the body, 64 hex>\\n
+or  qframe-ota/1 ed25519 <key id> <body length> <Ed25519 signature of SHA-256(body), 128 hex>\\n
     {"app": "meter-module", "version": "1.3.0", "min_framework": "0.2.0",
      "files": [{"path": "/usr/main.py", "size": 1234, "sha256": "<64 hex>"}],
      "delete": ["/usr/old.py"], "devices": ["866000000000001"]}
@@ -13,12 +14,15 @@ bytes exactly as sent, so no canonical JSON is needed. `verify()` refuses with `
 `reason` is one of REASONS and whose text says what was wrong.
 """
 import ubinascii
+import uhashlib
 import ujson
 
 from .hmac256 import equal, hmac_sha256
 
 MAGIC = "qframe-ota/1"
 ALGORITHM = "hmac-sha256"
+ED25519 = "ed25519"
+_MAC_HEX = {ALGORITHM: 64, ED25519: 128}
 MAX_BODY = 32768
 MAX_PATH = 120
 RESERVED = ("/usr/.ota/", "/usr/.updater/")
@@ -73,9 +77,9 @@ def seal(body, key_id, key):
     return ("%s %s %s %d %s\n" % (MAGIC, ALGORITHM, key_id, len(body), mac)).encode() + body
 
 
-def open_envelope(blob, keys):
+def open_envelope(blob, keys, public_keys=None):
     """(key id, body bytes) of an authentic manifest.ota; Refused otherwise.
-    keys: {key id: key bytes}."""
+    keys: {key id: HMAC key bytes}; public_keys: {key id: Ed25519 public key bytes}."""
     blob = bytes(blob)
     cut = blob.find(b"\n")
     head = blob[:cut] if cut >= 0 else blob[:200]
@@ -85,9 +89,10 @@ def open_envelope(blob, keys):
         fields = []
     if not fields or fields[0] != MAGIC:
         raise Refused("unsigned", "no %s header line" % MAGIC)
-    if len(fields) < 5 or fields[1] != ALGORITHM or len(fields[4]) != 64:
-        raise Refused("unsigned", "the header carries no %s MAC" % ALGORITHM)
-    key_id, length_text, mac_hex = fields[2], fields[3], fields[4]
+    if len(fields) < 5 or _MAC_HEX.get(fields[1]) != len(fields[4]):
+        raise Refused("unsigned", "the header carries no %s MAC or %s signature"
+                      % (ALGORITHM, ED25519))
+    algorithm, key_id, length_text, mac_hex = fields[1], fields[2], fields[3], fields[4]
     if not length_text.isdigit() or int(length_text) > MAX_BODY:
         raise Refused("malformed", "body length %r" % length_text)
     length = int(length_text)
@@ -96,16 +101,21 @@ def open_envelope(blob, keys):
         raise Refused("truncated", "manifest body has %d of %d bytes" % (len(body), length))
     if len(body) > length:
         raise Refused("tampered", "%d bytes after the manifest body" % (len(body) - length))
-    key = keys.get(key_id)
+    key = (keys if algorithm == ALGORITHM else (public_keys or {})).get(key_id)
     if key is None:
-        raise Refused("foreign", "signed with key %r, which this device does not hold" % key_id)
+        raise Refused("foreign", "%s key %r is not one this device holds" % (algorithm, key_id))
     try:
         mac = ubinascii.unhexlify(mac_hex)
     except Exception:
         raise Refused("unsigned", "the MAC is not hex")
-    if not equal(hmac_sha256(key, body), mac):
-        raise Refused("tampered", "the MAC does not match the manifest (altered, or another "
-                                  "key named %r)" % key_id)
+    if algorithm == ALGORITHM:
+        good = equal(hmac_sha256(key, body), mac)
+    else:
+        from . import ed25519
+        good = ed25519.verify(key, uhashlib.sha256(body).digest(), mac)
+    if not good:
+        raise Refused("tampered", "the %s does not match the manifest (altered, or another "
+                                  "key named %r)" % (algorithm, key_id))
     return key_id, body
 
 
@@ -184,9 +194,9 @@ def check(manifest, app, current, framework, device="", failed=()):
                       % manifest.version)
 
 
-def verify(blob, keys, app, current, framework, device="", failed=()):
+def verify(blob, keys, app, current, framework, device="", failed=(), public_keys=None):
     """The Manifest of an authentic package meant for this device; Refused otherwise."""
-    key_id, body = open_envelope(blob, keys)
+    key_id, body = open_envelope(blob, keys, public_keys)
     manifest = decode_body(body, key_id)
     check(manifest, app, current, framework, device, failed)
     return manifest

@@ -366,3 +366,26 @@ def test_firmware_delta_through_fota(rig, tmp_path):
         assert any('"accepted": true' in line for line in b.lines if line.startswith("REPLY"))
     finally:
         server.stop()
+
+
+def test_ed25519_signed_package_installs(tmp_path):
+    """A package signed with Ed25519: the device holds only the public key."""
+    seed = bytes(range(32))
+    root = str(tmp_path / "board")
+    os.makedirs(os.path.join(root, "usr"))
+    config = _config()
+    config["OTA"]["keys"] = {}
+    config["OTA"]["public_keys"] = {"release": package.ed25519_public_key(seed).hex()}
+    _install(_source(tmp_path, "1.0.0"), root, config)
+    pkg = str(tmp_path / "pkg")
+    package.build(pkg, "release", None, source=_source(tmp_path, "1.1.0"), ed25519_seed=seed)
+    with open(os.path.join(pkg, "manifest.ota"), "rb") as f:
+        assert f.read().startswith(b"qframe-ota/1 ed25519 release ")
+    server = PackageServer(pkg).start()
+    try:
+        b = Board(root, "micropython")
+        b.write("trigger", server.url())
+        b.boot(event("installed"))
+        assert b.version() == "1.1.0"
+    finally:
+        server.stop()

@@ -4,7 +4,7 @@ import ubinascii
 import ujson
 
 from checks import raises
-from usr.qframe.codecs import http
+from usr.qframe.codecs import ed25519, http
 from usr.qframe.codecs.hmac256 import Hmac, equal, hmac_sha256
 from usr.qframe.codecs.ota_manifest import (Refused, check, decode_body, open_envelope,
                                             parse_version, seal, verify)
@@ -149,3 +149,47 @@ def test_boot_decisions():
     assert act("trial", 2, 2, True, False, False) == ota_state.ROLLBACK
     assert act("rollback", 2, 2, True, False, False) == ota_state.ROLLBACK
     assert act("rollback", 2, 2, False, False, True) == ota_state.ROLLED_BACK
+
+
+def _unhex(text):
+    return ubinascii.unhexlify(text)
+
+
+RFC_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+RFC_SIGNATURE = ("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555"
+                 "fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
+
+
+def test_ed25519_rfc8032_vector_and_tampering():
+    public, signature = _unhex(RFC_PUBLIC), _unhex(RFC_SIGNATURE)
+    assert ed25519.verify(public, b"", signature)
+    assert not ed25519.verify(public, b"x", signature)
+    flipped = bytearray(signature)
+    flipped[40] ^= 1
+    assert not ed25519.verify(public, b"", bytes(flipped))
+    assert not ed25519.verify(public, b"", signature[:63])
+    assert _hex(ed25519.sha512(b"abc"))[:16] == "ddaf35a193617aba"
+
+
+_ED_BODY = (b'{"app": "meter-module", "version": "1.1.0", "min_framework": "0.2.0", '
+            b'"files": []}')
+# tools/ota/package.py's seal_ed25519(_ED_BODY, "release", RFC 8032 test-1 seed)
+_ED_SIGNATURE = ("9f11f93312591b4f0f771e26b0a1289e81358398b654e4a36781a70e4eba2163"
+                 "a72b1a62a0af6e3be67c612bdab8b1f6d883c16db3d8432b3ecd04e840eb970d")
+
+
+def _ed_blob(body):
+    return ("qframe-ota/1 ed25519 release %d %s\n" % (len(body), _ED_SIGNATURE)).encode() + body
+
+
+def test_ed25519_signed_manifest():
+    public_keys = {"release": _unhex(RFC_PUBLIC)}
+    key_id, body = open_envelope(_ed_blob(_ED_BODY), {}, public_keys)
+    assert key_id == "release" and body == _ED_BODY
+    assert verify(_ed_blob(_ED_BODY), {}, "meter-module", "1.0.0", "0.2.0",
+                  public_keys=public_keys).version == "1.1.0"
+    assert raises(Refused, open_envelope, _ed_blob(_ED_BODY), {"release": KEY}, {}
+                  ).reason == "foreign"                # an HMAC key of that name does not do
+    changed = _ED_BODY.replace(b"1.1.0", b"9.1.0")
+    assert raises(Refused, open_envelope, _ed_blob(changed), {}, public_keys
+                  ).reason == "tampered"

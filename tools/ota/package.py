@@ -7,8 +7,9 @@
 Writes OUT/manifest.ota (header line with the HMAC-SHA256, then the JSON manifest) and every
 file at its device path below OUT (OUT/usr/main.py, OUT/usr/qframe/...): serve OUT over HTTP and
 send the device `{"cmd": "ota", "args": {"url": "http://.../manifest.ota"}}`.
-The version defaults to code/version.py's VERSION; the key comes from the config's OTA.keys
-(the same JSON the device reads) under --key-id. --previous adds the files that package held
+The version defaults to code/version.py's VERSION; the HMAC key comes from the config's OTA.keys
+(the same JSON the device reads) under --key-id; with --ed25519-seed-file the manifest is
+signed with that Ed25519 key instead (the device holds only the public key, OTA.public_keys). --previous adds the files that package held
 and this one does not to `delete`. dev.json is left out unless --with-config (it holds the
 device's own settings and keys).
 """
@@ -22,6 +23,19 @@ import shutil
 import sys
 
 from tools.device.deploy import REPO, device_files
+
+
+def _load_ed25519():
+    """qframe/codecs/ed25519.py by path: plain Python, while `import qframe` needs the shim."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "qframe_ed25519", os.path.join(REPO, "qframe", "codecs", "ed25519.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ed25519 = _load_ed25519()
 
 MAGIC = "qframe-ota/1"
 
@@ -53,6 +67,35 @@ def seal(body, key_id, key):
     return ("%s hmac-sha256 %s %d %s\n" % (MAGIC, key_id, len(body), mac)).encode() + body
 
 
+def _ed25519_secret(seed):
+    digest = hashlib.sha512(seed).digest()
+    scalar = int.from_bytes(digest[:32], "little")
+    scalar &= (1 << 254) - 8
+    scalar |= 1 << 254
+    return scalar, digest[32:]
+
+
+def ed25519_public_key(seed):
+    """The 32-byte public key of a 32-byte Ed25519 seed (the private key)."""
+    return ed25519.encode_point(ed25519.scalar_mult(_ed25519_secret(seed)[0]))
+
+
+def ed25519_sign(seed, message):
+    """The RFC 8032 Ed25519 signature of message under seed (64 bytes)."""
+    scalar, prefix = _ed25519_secret(seed)
+    public = ed25519.encode_point(ed25519.scalar_mult(scalar))
+    r = int.from_bytes(hashlib.sha512(prefix + message).digest(), "little") % ed25519.L
+    point_r = ed25519.encode_point(ed25519.scalar_mult(r))
+    k = int.from_bytes(hashlib.sha512(point_r + public + message).digest(), "little") % ed25519.L
+    return point_r + ((r + k * scalar) % ed25519.L).to_bytes(32, "little")
+
+
+def seal_ed25519(body, key_id, seed):
+    """manifest.ota bytes signed with Ed25519 over SHA-256(body)."""
+    signature = ed25519_sign(seed, hashlib.sha256(body).digest()).hex()
+    return ("%s ed25519 %s %d %s\n" % (MAGIC, key_id, len(body), signature)).encode() + body
+
+
 def previous_paths(manifest_path):
     """The device paths a previous package's manifest.ota listed."""
     with open(manifest_path, "rb") as f:
@@ -62,8 +105,9 @@ def previous_paths(manifest_path):
 
 
 def build(out, key_id, key, source=REPO, version=None, app="meter-module", delete=(),
-          previous=None, devices=None, with_config=False, min_framework=None):
-    """Write the package into out; return the manifest dict."""
+          previous=None, devices=None, with_config=False, min_framework=None, ed25519_seed=None):
+    """Write the package into out; return the manifest dict. With ed25519_seed the manifest is
+    signed with that Ed25519 key instead of the HMAC key."""
     version = version or read_version(source)
     files = [(dev, local) for dev, local in device_files(source)
              if with_config or dev != "/usr/dev.json"]
@@ -97,7 +141,8 @@ def build(out, key_id, key, source=REPO, version=None, app="meter-module", delet
         manifest["devices"] = list(devices)
     body = json.dumps(manifest, indent=0, sort_keys=True).encode()
     with open(os.path.join(out, "manifest.ota"), "wb") as f:
-        f.write(seal(body, key_id, key))
+        f.write(seal_ed25519(body, key_id, ed25519_seed) if ed25519_seed
+                else seal(body, key_id, key))
     return manifest
 
 
@@ -123,11 +168,25 @@ def main(argv=None):
     parser.add_argument("--delete", action="append", default=[])
     parser.add_argument("--devices", help="comma-separated device ids (default: the fleet)")
     parser.add_argument("--with-config", action="store_true")
+    parser.add_argument("--ed25519-seed-file",
+                        help="sign with Ed25519: a file holding the 32-byte seed as hex (the "
+                             "device holds the public key in OTA.public_keys[KEY_ID])")
+    parser.add_argument("--public-key", action="store_true",
+                        help="print the public key of --ed25519-seed-file and stop")
     args = parser.parse_args(argv)
+    seed = None
+    if args.ed25519_seed_file:
+        with open(args.ed25519_seed_file) as f:
+            seed = bytes.fromhex(f.read().strip())
+        if args.public_key:
+            print(ed25519_public_key(seed).hex())
+            return 0
     try:
-        manifest = build(args.out, args.key_id, key_from_config(args.config, args.key_id),
-                         args.source, args.version, args.app, args.delete, args.previous,
-                         args.devices.split(",") if args.devices else None, args.with_config)
+        key = None if seed else key_from_config(args.config, args.key_id)
+        manifest = build(args.out, args.key_id, key, args.source, args.version, args.app,
+                         args.delete, args.previous,
+                         args.devices.split(",") if args.devices else None, args.with_config,
+                         ed25519_seed=seed)
     except (PackageError, OSError) as exc:
         print("package: %s" % exc, file=sys.stderr)
         return 2

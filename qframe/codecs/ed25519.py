@@ -1,11 +1,11 @@
-"""A measured prototype: Ed25519 signature verification in plain Python (RFC 8032 maths, big
-ints only, a pure SHA-512), to decide whether the module could check public-key signatures.
+"""Ed25519 signature verification (RFC 8032) in plain Python: big ints, 3-argument pow, a
+pure SHA-512 (QuecPython's uhashlib has none). No I/O.
 
-Not shipped to the module (qframe/ uses HMAC-SHA256; docs/OTA.md says why). tools/benches/ota.py
-times verify() on MicroPython and scales the figure to the module's CPU. Runs on CPython and
-MicroPython unix: only int arithmetic, 3-argument pow and bytes.
+    ok = verify(public_key_32_bytes, message, signature_64_bytes)
 
-    micropython tools/benches/ed25519_proto.py     (self-test with RFC 8032 test vector 1)
+Needs a firmware whose ints are arbitrary precision (MICROPY_LONGINT_IMPL_MPZ). OTA manifests
+sign the body's SHA-256 (32 bytes), so the pure SHA-512 hashes one block. make bench times it
+(tools/benches/ota.py); tools/ota/package.py signs with the same point arithmetic.
 """
 P = (1 << 255) - 19
 L = (1 << 252) + 27742317777372353535851937790883648493
@@ -162,25 +162,14 @@ def verify(public, message, signature, hash512=sha512):
     return _same(_mul(s, BASE), _add(r, _mul(h, a)))
 
 
-# RFC 8032 section 7.1, test 1 (empty message)
-VECTOR_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-VECTOR_SIGNATURE = ("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555"
-                    "fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
+def encode_point(point):
+    """The 32-byte encoding of a point (used by the host's signer)."""
+    x, y, z, _t = point
+    zinv = pow(z, P - 2, P)
+    x, y = x * zinv % P, y * zinv % P
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
 
 
-def _unhex(text):
-    return bytes(int(text[i:i + 2], 16) for i in range(0, len(text), 2))
-
-
-def self_test():
-    """verify() accepts the RFC vector and refuses it with one bit flipped."""
-    public, signature = _unhex(VECTOR_PUBLIC), _unhex(VECTOR_SIGNATURE)
-    if sha512(b"abc")[:4] != _unhex("ddaf35a1"):
-        return False
-    flipped = bytearray(signature)
-    flipped[40] ^= 1
-    return verify(public, b"", signature) and not verify(public, b"", bytes(flipped))
-
-
-if __name__ == "__main__":
-    print("ed25519 self-test", "ok" if self_test() else "FAILED")
+def scalar_mult(scalar, point=None):
+    """scalar times point (the base point by default)."""
+    return _mul(scalar, BASE if point is None else point)
