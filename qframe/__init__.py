@@ -14,6 +14,7 @@ _LAZY = {
     "TcpClient": "builtins.clients",
     "NetWatch": "builtins.network",
     "Resolver": "protocols.resolver",
+    "Ota": "builtins.ota",
 }
 
 

@@ -2,7 +2,8 @@
 
 Each module is imported when an app uses it; the names below load lazily for the same reason.
 """
-_LAZY = {"Uart": "uart", "TcpClient": "clients", "TcpServer": "server", "NetWatch": "network"}
+_LAZY = {"Uart": "uart", "TcpClient": "clients", "TcpServer": "server", "NetWatch": "network",
+         "Ota": "ota"}
 
 
 def __getattr__(name):
