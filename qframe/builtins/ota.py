@@ -182,6 +182,16 @@ def updater_dir():
         return DEFAULT_UPDATER
 
 
+def _note_staged(path, size):
+    """Tell the firmware's app_fota about a file placed in the updater folder (its
+    download.stat list, which the firmware reads at boot); the host shim needs no list."""
+    try:
+        import app_fota_download
+    except ImportError:
+        return
+    app_fota_download.update_download_stat("", path, size)
+
+
 def _set_update_flag():
     import app_fota
     app_fota.new().set_update_flag()
@@ -265,6 +275,7 @@ def stage_backup(state, updater):
     for entry in state["backup"]:
         if entry["sha256"] is not None and file_sha256(entry["path"]) != entry["sha256"]:
             _copy(PREV_DIR + entry["path"], updater + entry["path"])
+            _note_staged(entry["path"], _size(PREV_DIR + entry["path"]))
     _set_update_flag()
 
 
@@ -855,6 +866,7 @@ class Ota(AppExtension):
             src = NEW_DIR + item["path"]
             if _exists(src):
                 _move(src, updater + item["path"])
+            _note_staged(item["path"], item["size"])
         self._step("flag")
         state["phase"] = "activating"
         save_state(state)
