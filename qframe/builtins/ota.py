@@ -27,7 +27,7 @@ import utime
 from ..core.config import Field
 from ..core.ext import AppExtension
 from ..codecs import http
-from ..codecs.ota_manifest import Refused, parse_version, verify as verify_manifest
+from ..codecs.ota_manifest import Refused, verify as verify_manifest
 from ..logging import getLogger
 from ..protocols import ota_state
 from ..threading import Event, Queue, QueueEmpty, QueueClosed
@@ -112,16 +112,22 @@ def _remove_tree(path):
         pass
 
 
-def _copy(src, dst, chunk=2048):
+def _chunks(path, chunk=2048):
+    """The file's bytes, chunk by chunk."""
+    with open(path, "rb") as f:
+        while True:
+            data = f.read(chunk)
+            if not data:
+                return
+            yield data
+
+
+def _copy(src, dst):
     _makedirs(_parent(dst))
     tmp = dst + ".tmp"
-    with open(src, "rb") as fin:
-        with open(tmp, "wb") as fout:
-            while True:
-                data = fin.read(chunk)
-                if not data:
-                    break
-                fout.write(data)
+    with open(tmp, "wb") as fout:
+        for data in _chunks(src):
+            fout.write(data)
     _replace(tmp, dst)
 
 
@@ -144,16 +150,12 @@ def _move(src, dst):
         _remove(src)
 
 
-def file_sha256(path, chunk=2048):
+def file_sha256(path):
     """Lower-case hex SHA-256 of a file, or None if it cannot be read."""
     try:
         h = uhashlib.sha256()
-        with open(path, "rb") as f:
-            while True:
-                data = f.read(chunk)
-                if not data:
-                    break
-                h.update(data)
+        for data in _chunks(path):
+            h.update(data)
         return ubinascii.hexlify(h.digest()).decode()
     except OSError:
         return None
@@ -756,7 +758,6 @@ class Ota(AppExtension):
                     raise OtaFailed("interrupted", "app stopping")
 
     def _get_range(self, url, part, start, size, done, total):
-        body = []
         status, headers, sock = self._request(url, start)
         try:
             if status == 206:
@@ -783,7 +784,6 @@ class Ota(AppExtension):
                 raise OSError(5, "body cut at %d of %d bytes" % (got, size))
         finally:
             sock.close()
-        return body
 
     def _request(self, url, start=0):
         """(status, headers, socket positioned at the body)."""

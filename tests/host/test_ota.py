@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 
 import pytest
 
@@ -151,12 +150,6 @@ def rig(tmp_path):
     server = PackageServer(pkg).start()
     yield {"root": root, "tmp": tmp_path, "server": server, "pkg": pkg}
     server.stop()
-
-
-def _verified_app_on(root):
-    """The version whose files are all in place: every file of v1's or v2's deploy matches."""
-    with open(os.path.join(root, "usr", "version.py")) as f:
-        return f.read().split('"')[1]
 
 
 @pytest.mark.parametrize("interpreter", ["cpython", "micropython"])

@@ -10,35 +10,17 @@ lines first, then one JSON line.
 """
 import sys
 
+try:
+    from tools.benches.meterlink import _setup_path     # python -m tools.benches.ota
+except ImportError:
+    from meterlink import _setup_path                   # micropython tools/benches/ota.py
+
 MODULE_SLOWDOWN = (15, 30)
 # RFC 8032 section 7.1, test 1 (empty message): verify() is timed on a wrong message, which
 # costs the same arithmetic
 RFC_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 RFC_SIGNATURE = ("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555"
                  "fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b")
-
-
-def _dirname(path):
-    cut = path.rfind("/")
-    return path[:cut] if cut > 0 else "."
-
-
-def _setup_path(argv):
-    here = _dirname(__file__)
-    args = [a for a in argv[1:] if not a.startswith("--")]
-    if len(args) >= 2:
-        root, shims = args[0], args[1]
-    else:
-        repo = _dirname(_dirname(here))
-        flavour = "micropython" if sys.implementation.name == "micropython" else "cpython"
-        root = repo + "/build/board"
-        shims = repo + "/tools/shim:" + repo + "/tools/shim/" + flavour
-        if flavour == "cpython":
-            sys.path.insert(0, repo)
-            from tools.hostrun import board
-            board.stage()
-    for path in list(reversed(shims.split(":"))) + [root]:
-        sys.path.insert(0, path)
 
 
 def _timed(fn, rounds):

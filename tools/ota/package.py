@@ -44,21 +44,22 @@ class PackageError(ValueError):
     pass
 
 
+def _assigned(path, name):
+    with open(path) as f:
+        found = re.search(r'^%s\s*=\s*"([0-9.]+)"' % name, f.read(), re.M)
+    if not found:
+        raise PackageError('%s has no %s = "x.y.z"' % (path, name))
+    return found.group(1)
+
+
 def read_version(source=REPO):
     """VERSION from code/version.py."""
-    with open(os.path.join(source, "code", "version.py")) as f:
-        found = re.search(r'^VERSION\s*=\s*"([0-9.]+)"', f.read(), re.M)
-    if not found:
-        raise PackageError("code/version.py has no VERSION = \"x.y.z\"")
-    return found.group(1)
+    return _assigned(os.path.join(source, "code", "version.py"), "VERSION")
 
 
 def framework_version(source=REPO):
-    with open(os.path.join(source, "qframe", "__init__.py")) as f:
-        found = re.search(r'^__version__\s*=\s*"([0-9.]+)"', f.read(), re.M)
-    if not found:
-        raise PackageError("qframe/__init__.py has no __version__")
-    return found.group(1)
+    """__version__ from qframe/__init__.py."""
+    return _assigned(os.path.join(source, "qframe", "__init__.py"), "__version__")
 
 
 def seal(body, key_id, key):
