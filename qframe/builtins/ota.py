@@ -376,6 +376,7 @@ class Ota(AppExtension):
         "reserve_bytes": Field(int, 8192, lo=0),
         "chunk": Field(int, 2048, lo=256, hi=16384),
         "fota_reboot": Field(bool, True),
+        "fota_timeout_s": Field(float, 1800.0, lo=1, hi=86400),
     }
 
     def __init__(self, name=None, app=None, version="0.0.0", framework=None):
@@ -885,21 +886,23 @@ class Ota(AppExtension):
         outcome = {"status": None, "percent": 0}
 
         def progress(args):
+            # (status, percent): status 0, 1, 2 while downloading / done, anything else failed
             status, percent = args[0], args[1]
             outcome["status"], outcome["percent"] = status, percent
             self.progress = {"percent": percent}
-            if status in (2, -1):
+            if status not in (0, 1, 2) or percent == 100:
                 done.set()
 
         updater = fota.fota(reset_disable=1)
         code = updater.httpDownload(url1=url, callback=progress)
-        if code == 0 and not done.wait(self.config["http_timeout_s"]):
-            outcome["status"] = 2 if code == 0 else -1
-        ok = code == 0 and outcome["status"] != -1
-        if not ok:
+        if code == 0 and outcome["status"] is not None and not done.is_set():
+            done.wait(self.config["fota_timeout_s"])     # models that download in background
+        status = outcome["status"]
+        if code != 0 or (status is not None and (status not in (0, 1, 2) or
+                                                  outcome["percent"] != 100)):
             self.stats["failed"] += 1
             self._event("failed", firmware=url, reason="fota", text="fota download returned "
-                        "%s, status %s" % (code, outcome["status"]))
+                        "%s, status %s at %s%%" % (code, status, outcome["percent"]))
             return
         self._event("fota", firmware=url, ok=True, text="delta verified; restart applies it")
         if self.config["fota_reboot"]:
