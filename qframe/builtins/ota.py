@@ -441,7 +441,7 @@ class Ota(AppExtension):
     def update(self, url=None, manifest=None, force=False):
         """Queue an app update from a manifest URL (or manifest text + url as the files'
         base); False if one is already running or queued."""
-        return self._queue(("app", url, manifest, force))
+        return self._queue(("app", url, manifest, force, False))
 
     def firmware(self, url):
         """Queue a firmware delta (FOTA) from url; False if busy."""
@@ -495,7 +495,7 @@ class Ota(AppExtension):
                     continue
                 next_check = utime.ticks_add(utime.ticks_ms(), period_ms)
                 self.stats["checks"] += 1
-                job = ("app", self.config["check_url"], None, False)
+                job = ("app", self.config["check_url"], None, False, True)
             try:
                 if job[0] == "fota":
                     self._do_fota(job[1])
@@ -634,14 +634,13 @@ class Ota(AppExtension):
             except OSError:
                 blob = None
         else:
-            _, url, blob, force = job
+            url, blob, force = job[1], job[2], job[3]
             if state["phase"] != "idle":
                 self._refuse(None, "busy", "an update is in phase %s" % state["phase"])
                 return
             if blob is not None:
                 blob = blob.encode()
                 url = url if url.endswith("/manifest.ota") else url.rstrip("/") + "/manifest.ota"
-        self.stats["started"] += 1
         try:
             if blob is None:
                 blob = self._fetch_manifest(url)
@@ -650,6 +649,9 @@ class Ota(AppExtension):
                                        self.app.name, self.version, self.framework,
                                        self._device(), failed, self._keys("public_keys"))
         except Refused as exc:
+            if job[0] == "app" and job[4] and exc.reason in ("replayed", "failed_before"):
+                _log.debug("OTA check: %s", exc.text)     # nothing new: not an event
+                return
             self._refuse(job, exc.reason, exc.text)
             return
         except OtaFailed as exc:
@@ -657,6 +659,7 @@ class Ota(AppExtension):
             return
         try:
             if job[0] != "resume":
+                self.stats["started"] += 1
                 self._event("started", version=manifest.version, files=len(manifest.files),
                             bytes=manifest.total_size())
                 _remove_tree(NEW_DIR)

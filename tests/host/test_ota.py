@@ -92,9 +92,9 @@ class Board(object):
             return f.read().split('"')[1]
 
     def boot(self, until, timeout=30.0):
-        """Boot (again after every modelled restart) until a printed line contains `until`
-        (then the process is killed: a power cut) or KILLME (killed at once). Returns the
-        line that ended it."""
+        """Boot (again after every modelled restart) until a printed line contains `until`, or
+        `until(line)` is true (also checked with "" while the app is quiet), then kill the
+        process (a power cut); KILLME kills it at once. Returns the line that ended it."""
         import queue
         import threading
         import time
@@ -110,14 +110,21 @@ class Board(object):
             try:
                 while True:
                     try:
-                        line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+                        line = lines.get(timeout=0.1)
                     except queue.Empty:
-                        raise AssertionError("timeout; output:\n" + "\n".join(self.lines[-40:]))
+                        if callable(until) and until(""):       # a condition, not a line
+                            return ""
+                        if time.monotonic() > deadline:
+                            raise AssertionError("timeout; output:\n" +
+                                                 "\n".join(self.lines[-40:]))
+                        continue
                     if line is None:
                         break
                     self.lines.append(line.rstrip())
                     if _ends(until, line) or line.startswith("KILLME"):
                         return line.rstrip()
+                    if time.monotonic() > deadline:
+                        raise AssertionError("timeout; output:\n" + "\n".join(self.lines[-40:]))
                 code = proc.wait()
             finally:
                 if proc.poll() is None:
@@ -382,3 +389,14 @@ def test_ed25519_signed_package_installs(tmp_path):
         assert b.version() == "1.1.0"
     finally:
         server.stop()
+
+
+def test_periodic_check_installs_a_newer_package_then_stays_quiet(rig):
+    with open(os.path.join(rig["root"], "usr", "dev.json"), "w") as f:
+        json.dump(_config(check_url=rig["server"].url(), check_s=0.2), f)
+    b = Board(rig["root"])
+    b.boot(event("installed"))
+    assert b.version() == "1.1.0"
+    before = len(rig["server"].requests)
+    b.boot(lambda line: len(rig["server"].requests) >= before + 3)   # 3 more checks, quiet
+    assert not b.events("refused")            # the same version again is not news
