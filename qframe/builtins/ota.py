@@ -415,6 +415,10 @@ class Ota(AppExtension):
             self._health_deadline = utime.ticks_add(utime.ticks_ms(),
                                                     int(self.config["health_s"] * 1000))
             self.subscribe(self.config["healthy_topic"], self._on_healthy, replay=True)
+            tcp = self._extension("tcp")
+            if self.config["healthy_topic"] == "tcp.connected" and tcp is not None and \
+                    tcp.is_connected():
+                self._on_healthy("tcp.connected", None)     # it connected before we listened
         elif phase in ("download", "ready"):
             self.stats["resumed"] += 1
             self._jobs.put(("resume",))

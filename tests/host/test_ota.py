@@ -400,3 +400,13 @@ def test_periodic_check_installs_a_newer_package_then_stays_quiet(rig):
     before = len(rig["server"].requests)
     b.boot(lambda line: len(rig["server"].requests) >= before + 3)   # 3 more checks, quiet
     assert not b.events("refused")            # the same version again is not news
+
+
+@pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
+def test_hes_pushes_an_update_to_the_real_app(tmp_path, interpreter):
+    """`make sim ARGS="--ota"`: code/main.py against the simulated HES takes the `ota` command,
+    restarts on the new version and reports it upstream."""
+    from tools.ota import demo
+    result = demo.run("9.9.9", interpreter, root=str(tmp_path / "board"), timeout=40)
+    assert result["ok"] and result["now"] == "9.9.9", result
+    assert result["events"][-1] == "installed" and result["boots"] == 2, result

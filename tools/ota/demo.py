@@ -44,7 +44,8 @@ def _key():
 def _config(hes_port, health_s):
     config = app_config(hes_port)
     config["OTA"] = {"keys": {KEY_ID: _key().hex()}, "health_s": health_s,
-                     "healthy_topic": "tcp.connected", "trial_boots": 2, "retry_s": 0.5}
+                     "healthy_topic": "tcp.connected", "healthy_hold_s": 2.0, "trial_boots": 2,
+                     "retry_s": 0.5}
     return config
 
 
