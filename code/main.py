@@ -24,12 +24,12 @@ def create_app(name="meter-module", config_path=CONFIG_PATH):
     except ConfigError as exc:
         app.stats["config_errors"] += 1
         _log.error("%s: running on defaults", exc)
-    Ota(app=app, version=VERSION)     # first: it hears the link's first connection (health)
     Health(app=app)
     NetWatch(app=app)         # cloud link first: the uplink queue is ready before meter frames
     TcpClient(app=app)
     ModuleParams(app=app)     # before the link: its handlers are in place when frames arrive
     Uart(app=app)
+    Ota(app=app, version=VERSION)
     return app
 
 
