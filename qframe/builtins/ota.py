@@ -19,9 +19,7 @@ carries the name of each step as it starts (download, verify, backup, stage, fla
 first_boot, health) for tests and live views.
 """
 import ubinascii
-import uhashlib
 import ujson
-import uos
 import utime
 
 from ..core.config import Field
@@ -29,17 +27,14 @@ from ..core.ext import AppExtension
 from ..codecs import http
 from ..codecs.ota_manifest import Refused, verify as verify_manifest
 from ..logging import getLogger
-from ..protocols import ota_state
+from ..store import ota_files as files
 from ..threading import Event, Queue, QueueEmpty, QueueClosed
+from .ota_boot import boot_check  # noqa: F401  (main.py imports it from here)
+from .ota_boot import (load_state, note_staged, restart, result as new_result, save_state,
+                       set_update_flag, stage_backup, updater_dir)
 
 _log = getLogger("ota")
 
-OTA_DIR = "/usr/.ota"
-STATE_PATH = OTA_DIR + "/state.json"
-MANIFEST_PATH = OTA_DIR + "/manifest.ota"
-NEW_DIR = OTA_DIR + "/new"
-PREV_DIR = OTA_DIR + "/prev"
-DEFAULT_UPDATER = "/usr/.updater"
 MAX_MANIFEST = 40000
 ENOSPC = 28
 
@@ -51,307 +46,6 @@ class OtaFailed(Exception):
         super().__init__("%s: %s" % (reason, text))
         self.reason = reason
         self.text = text
-
-
-# -- flash helpers ----------------------------------------------------------------------------
-def _exists(path):
-    try:
-        uos.stat(path)
-        return True
-    except OSError:
-        return False
-
-
-def _size(path):
-    try:
-        return uos.stat(path)[6]
-    except OSError:
-        return -1
-
-
-def _makedirs(folder):
-    path = ""
-    for part in folder.split("/"):
-        if not part:
-            continue
-        path += "/" + part
-        if not _exists(path):
-            try:
-                uos.mkdir(path)
-            except OSError:
-                pass
-
-
-def _parent(path):
-    return path[:path.rfind("/")]
-
-
-def _remove(path):
-    try:
-        uos.remove(path)
-        return True
-    except OSError:
-        return False
-
-
-def _remove_tree(path):
-    try:
-        entries = list(uos.ilistdir(path))
-    except OSError:
-        _remove(path)
-        return
-    for entry in entries:
-        child = path + "/" + entry[0]
-        if entry[1] == 0x4000:
-            _remove_tree(child)
-        else:
-            _remove(child)
-    try:
-        uos.rmdir(path)
-    except OSError:
-        pass
-
-
-def _chunks(path, chunk=2048):
-    """The file's bytes, chunk by chunk."""
-    with open(path, "rb") as f:
-        while True:
-            data = f.read(chunk)
-            if not data:
-                return
-            yield data
-
-
-def _copy(src, dst):
-    _makedirs(_parent(dst))
-    tmp = dst + ".tmp"
-    with open(tmp, "wb") as fout:
-        for data in _chunks(src):
-            fout.write(data)
-    _replace(tmp, dst)
-
-
-def _replace(src, dst):
-    """Rename src onto dst (removing dst first where rename does not replace)."""
-    try:
-        uos.rename(src, dst)
-    except OSError:
-        _remove(dst)
-        uos.rename(src, dst)
-
-
-def _move(src, dst):
-    """Rename, or copy and remove where src and dst are on different mounts."""
-    _makedirs(_parent(dst))
-    try:
-        _replace(src, dst)
-    except OSError:
-        _copy(src, dst)
-        _remove(src)
-
-
-def file_sha256(path):
-    """Lower-case hex SHA-256 of a file, or None if it cannot be read."""
-    try:
-        h = uhashlib.sha256()
-        for data in _chunks(path):
-            h.update(data)
-        return ubinascii.hexlify(h.digest()).decode()
-    except OSError:
-        return None
-
-
-def _free_bytes(path="/usr"):
-    """Bytes free on the flash holding path, or None if the firmware cannot say."""
-    try:
-        st = uos.statvfs(path)
-        return st[0] * st[4]
-    except (OSError, AttributeError):
-        return None
-
-
-def updater_dir():
-    """The firmware's app_fota updater folder (a mount of its own on newer firmware)."""
-    try:
-        import app_fota_download
-        return app_fota_download.get_updater_dir()
-    except Exception:
-        pass
-    try:
-        import app_fota
-        return getattr(app_fota, "UPDATER_DIR", DEFAULT_UPDATER)
-    except ImportError:
-        return DEFAULT_UPDATER
-
-
-def _note_staged(path, size):
-    """Tell the firmware's app_fota about a file placed in the updater folder (its
-    download.stat list, which the firmware reads at boot); the host shim needs no list."""
-    try:
-        import app_fota_download
-    except ImportError:
-        return
-    app_fota_download.update_download_stat("", path, size)
-
-
-def _set_update_flag():
-    import app_fota
-    app_fota.new().set_update_flag()
-
-
-def _restart():
-    """Restart the module (never returns on the module; the host shim records it)."""
-    import misc
-    misc.Power.powerRestart()
-
-
-# -- saved state ------------------------------------------------------------------------------
-def _fresh_state():
-    return {"phase": "idle", "target": None, "prev": None, "url": None, "backup": [],
-            "boots": 0, "trial_boots": 2, "failed": [], "result": None}
-
-
-def load_state():
-    """The saved state (a fresh one if none; a torn write falls back to the .tmp copy)."""
-    for path in (STATE_PATH, STATE_PATH + ".tmp"):
-        try:
-            with open(path) as f:
-                state = ujson.load(f)
-            if isinstance(state, dict) and state.get("phase") in ota_state.PHASES:
-                fresh = _fresh_state()
-                for key in fresh:
-                    state.setdefault(key, fresh[key])
-                return state
-        except (OSError, ValueError):
-            pass
-    return _fresh_state()
-
-
-def save_state(state):
-    """Write the state so that a power cut leaves the old or the new copy."""
-    _makedirs(OTA_DIR)
-    tmp = STATE_PATH + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(ujson.dumps(state))
-    _replace(tmp, STATE_PATH)
-
-
-def _manifest_body():
-    """The saved manifest's body (authenticated when it was saved), decoded; None if absent."""
-    try:
-        with open(MANIFEST_PATH, "rb") as f:
-            blob = f.read()
-        return ujson.loads(blob[blob.find(b"\n") + 1:])
-    except (OSError, ValueError):
-        return None
-
-
-def _target_on_usr(body):
-    for item in body["files"]:
-        if _size(item["path"]) != item["size"] or file_sha256(item["path"]) != item["sha256"]:
-            return False
-    return True
-
-
-def _staged_complete(body, updater):
-    flag = _exists(updater + "/update.flag")
-    for item in body["files"]:
-        staged = updater + item["path"]
-        if _exists(staged):
-            if file_sha256(staged) != item["sha256"]:
-                return False
-        elif not flag or file_sha256(item["path"]) != item["sha256"]:
-            return False
-    return True
-
-
-def _prev_on_usr(backup):
-    for entry in backup:
-        if entry["sha256"] is not None and file_sha256(entry["path"]) != entry["sha256"]:
-            return False
-    return True
-
-
-def stage_backup(state, updater):
-    """Stage the backed-up previous version in the updater folder and set the flag."""
-    for entry in state["backup"]:
-        if entry["sha256"] is not None and file_sha256(entry["path"]) != entry["sha256"]:
-            _copy(PREV_DIR + entry["path"], updater + entry["path"])
-            _note_staged(entry["path"], _size(PREV_DIR + entry["path"]))
-    _set_update_flag()
-
-
-def boot_check():
-    """Run first in main.py, before the app is built: finish or undo an update as the saved
-    phase says (protocols/ota_state.py). True if it restarted the module (on the module it does
-    not return then; on the host the runner starts it again): do not start the app."""
-    try:
-        state = load_state()
-        if state["phase"] not in ("activating", "trial", "rollback"):
-            return False
-        body = _manifest_body()
-        updater = updater_dir()
-        action = ota_state.boot_action(
-            state["phase"], state["boots"], state["trial_boots"],
-            body is not None and _target_on_usr(body),
-            body is not None and _staged_complete(body, updater),
-            _prev_on_usr(state["backup"]))
-        return _boot_act(state, body, updater, action)
-    except Exception as exc:       # the app must start even if the updater's state is odd
-        _log.exception("OTA boot check failed", exc)
-        return False
-
-
-def _boot_act(state, body, updater, action):
-    if action == ota_state.START_TRIAL:
-        for path in body.get("delete") or []:
-            _remove(path)
-        _remove_tree(updater)
-        state["phase"], state["boots"] = "trial", 1
-        save_state(state)
-        _log.info("OTA: version %s installed, on trial", state["target"])
-        return False
-    if action == ota_state.COUNT_BOOT:
-        state["boots"] += 1
-        save_state(state)
-        return False
-    if action == ota_state.REFLAG:
-        _set_update_flag()
-        _log.warning("OTA: staged update %s was not applied: flag set again", state["target"])
-        _restart()
-        return True
-    if action == ota_state.ROLLBACK:
-        if state["phase"] != "rollback":
-            state["phase"] = "rollback"
-            state["result"] = _result(state["target"], False, "unhealthy",
-                                      "not healthy within %d boot(s)" % state["trial_boots"])
-            save_state(state)
-        _log.warning("OTA: rolling back from %s to %s", state["target"], state["prev"])
-        _remove_tree(updater)
-        stage_backup(state, updater)
-        _restart()
-        return True
-    if action == ota_state.ROLLED_BACK:
-        for entry in state["backup"]:
-            if entry["sha256"] is None:
-                _remove(entry["path"])
-        _remove_tree(updater)
-        if state["target"] not in state["failed"]:
-            state["failed"].append(state["target"])
-        result = state["result"] or _result(state["target"], False, "unhealthy", "")
-        result["event"] = "rolled_back"
-        result["running"] = state["prev"]
-        state["result"] = result
-        state["phase"], state["target"], state["boots"] = "idle", None, 0
-        save_state(state)
-        _log.warning("OTA: back on %s; %s marked failed", state["prev"], result["version"])
-        return False
-    return False
-
-
-def _result(version, ok, reason, text):
-    return {"event": "installed" if ok else "failed", "version": version, "ok": ok,
-            "reason": reason, "text": text, "reported": False}
 
 
 # -- the extension ----------------------------------------------------------------------------
@@ -520,7 +214,7 @@ class Ota(AppExtension):
             return
         if utime.ticks_diff(utime.ticks_ms(), self._health_deadline) >= 0:
             self._health_deadline = None
-            self.state["result"] = _result(self.state["target"], False, "unhealthy",
+            self.state["result"] = new_result(self.state["target"], False, "unhealthy",
                                            "no %s held %s s within %s s" % (
                                                self.config["healthy_topic"],
                                                self.config["healthy_hold_s"],
@@ -530,10 +224,10 @@ class Ota(AppExtension):
             self._event("failed", version=self.state["target"], reason="unhealthy",
                         text=self.state["result"]["text"])
             self.stats["rolled_back"] += 1
-            _remove_tree(updater_dir())
+            files.remove_tree(updater_dir())
             stage_backup(self.state, updater_dir())
             self._step("reboot")
-            _restart()
+            restart()
 
     def _on_healthy(self, topic, data):
         if self.state["phase"] != "trial" or self._health_deadline is None:
@@ -557,7 +251,7 @@ class Ota(AppExtension):
     def _confirm(self):
         self._health_deadline = None
         state = self.state
-        state["result"] = _result(state["target"], True, "ok", "healthy")
+        state["result"] = new_result(state["target"], True, "ok", "healthy")
         state["phase"], state["boots"], state["target"] = "idle", 0, None
         save_state(state)
         self.stats["installed"] += 1
@@ -633,7 +327,7 @@ class Ota(AppExtension):
         if job[0] == "resume":
             url, force = state["url"], True
             try:
-                with open(MANIFEST_PATH, "rb") as f:
+                with open(files.MANIFEST_PATH, "rb") as f:
                     blob = f.read()
             except OSError:
                 blob = None
@@ -666,10 +360,10 @@ class Ota(AppExtension):
                 self.stats["started"] += 1
                 self._event("started", version=manifest.version, files=len(manifest.files),
                             bytes=manifest.total_size())
-                _remove_tree(NEW_DIR)
+                files.remove_tree(files.NEW_DIR)
                 self._check_space(manifest)
-                _makedirs(OTA_DIR)
-                with open(MANIFEST_PATH, "wb") as f:
+                files.makedirs(files.OTA_DIR)
+                with open(files.MANIFEST_PATH, "wb") as f:
                     f.write(blob)
                 state.update({"phase": "download", "target": manifest.version, "url": url,
                               "result": None})
@@ -701,8 +395,8 @@ class Ota(AppExtension):
 
     def _abandon(self, version):
         """Drop the staging area; the running app was never touched."""
-        _remove_tree(NEW_DIR)
-        _remove(MANIFEST_PATH)
+        files.remove_tree(files.NEW_DIR)
+        files.remove(files.MANIFEST_PATH)
         self.state.update({"phase": "idle", "target": None, "url": None})
         save_state(self.state)
 
@@ -711,10 +405,10 @@ class Ota(AppExtension):
         copies and reserve_bytes."""
         need = self.config["reserve_bytes"]         # covers the manifest and the state
         for item in manifest.files:
-            if _size(NEW_DIR + item["path"]) != item["size"]:
-                need += item["size"] - max(0, _size(NEW_DIR + item["path"] + ".part"))
-            need += max(0, _size(item["path"]))            # the backup copy
-        free = _free_bytes()
+            if files.size(files.NEW_DIR + item["path"]) != item["size"]:
+                need += item["size"] - max(0, files.size(files.NEW_DIR + item["path"] + ".part"))
+            need += max(0, files.size(item["path"]))            # the backup copy
+        free = files.free_bytes()
         if free is not None and free < need:
             raise OtaFailed("no_space", "needs %d bytes of flash, %d free" % (need, free))
 
@@ -723,15 +417,15 @@ class Ota(AppExtension):
         self._check_space(manifest)
         total, done = manifest.total_size(), 0
         for item in manifest.files:
-            path = NEW_DIR + item["path"]
-            if file_sha256(path) != item["sha256"]:
+            path = files.NEW_DIR + item["path"]
+            if files.file_sha256(path) != item["sha256"]:
                 self._download(http.join_url(url, item["path"]), path, item, done, total)
                 self._step("verify")
-                if file_sha256(path + ".part") != item["sha256"]:
-                    _remove(path + ".part")
+                if files.file_sha256(path + ".part") != item["sha256"]:
+                    files.remove(path + ".part")
                     raise OtaFailed("file_tampered", "%s does not match its SHA-256"
                                     % item["path"])
-                _replace(path + ".part", path)
+                files.replace(path + ".part", path)
             done += item["size"]
             self.progress = {"bytes": done, "total": total}
         self.state["phase"] = "ready"
@@ -739,13 +433,13 @@ class Ota(AppExtension):
 
     def _download(self, url, path, item, done, total):
         part = path + ".part"
-        _makedirs(_parent(part))
+        files.makedirs(files.parent(part))
         size = item["size"]
         attempts = 0
         while True:
-            have = _size(part)
+            have = files.size(part)
             if have > size:
-                _remove(part)
+                files.remove(part)
                 have = 0
             if have == size:
                 return
@@ -759,7 +453,7 @@ class Ota(AppExtension):
                 self.stats["download_errors"] += 1
                 attempts += 1
                 _log.warning("OTA: %s cut at %d bytes (%s), attempt %d", url,
-                             max(0, _size(part)), exc, attempts)
+                             max(0, files.size(part)), exc, attempts)
                 if attempts > self.config["retries"]:
                     raise OtaFailed("interrupted", "%s: %s" % (url, exc))
                 if self._stop.wait(self.config["retry_s"]):
@@ -860,10 +554,10 @@ class Ota(AppExtension):
         self._step("backup")
         backup = []
         for path in manifest.paths() + manifest.delete:
-            digest = file_sha256(path)
+            digest = files.file_sha256(path)
             if digest is not None:
-                if file_sha256(PREV_DIR + path) != digest:
-                    _copy(path, PREV_DIR + path)
+                if files.file_sha256(files.PREV_DIR + path) != digest:
+                    files.copy(path, files.PREV_DIR + path)
             backup.append({"path": path, "sha256": digest})
         state.update({"backup": backup, "prev": self.version,
                       "trial_boots": self.config["trial_boots"], "boots": 0})
@@ -871,18 +565,18 @@ class Ota(AppExtension):
         self._step("stage")
         updater = updater_dir()
         for item in manifest.files:
-            src = NEW_DIR + item["path"]
-            if _exists(src):
-                _move(src, updater + item["path"])
-            _note_staged(item["path"], item["size"])
+            src = files.NEW_DIR + item["path"]
+            if files.exists(src):
+                files.move(src, updater + item["path"])
+            note_staged(item["path"], item["size"])
         self._step("flag")
         state["phase"] = "activating"
         save_state(state)
-        _set_update_flag()
+        set_update_flag()
         self._event("activating", version=manifest.version, running=self.version)
         self._step("reboot")
-        _remove_tree(NEW_DIR)
-        _restart()
+        files.remove_tree(files.NEW_DIR)
+        restart()
 
     # ---------------------------------------------------------------- firmware (FOTA)
     def _do_fota(self, url):
@@ -914,4 +608,4 @@ class Ota(AppExtension):
         self._event("fota", firmware=url, ok=True, text="delta verified; restart applies it")
         if self.config["fota_reboot"]:
             self._step("reboot")
-            _restart()
+            restart()

@@ -4,15 +4,16 @@ import ujson
 
 from checks import wait_until
 from usr.qframe import Application
-from usr.qframe.builtins.ota import (OTA_DIR, STATE_PATH, Ota, _remove_tree, boot_check,
-                                     load_state, save_state)
+from usr.qframe.builtins.ota import Ota
+from usr.qframe.builtins.ota_boot import boot_check, load_state, save_state
+from usr.qframe.store.ota_files import OTA_DIR, STATE_PATH, remove_tree
 from usr.qframe.codecs.ota_manifest import seal
 
 KEY = b"portable-test-key"
 
 
 def _app():
-    _remove_tree(OTA_DIR)
+    remove_tree(OTA_DIR)
     app = Application("meter-module")
     app.config.merge({"APP": {"workers": 1, "stop_timeout": 2},
                       "OTA": {"keys": {"fleet": "706f727461626c652d746573742d6b6579"},
@@ -29,7 +30,7 @@ def _events(app):
 
 
 def test_state_survives_a_torn_write():
-    _remove_tree(OTA_DIR)
+    remove_tree(OTA_DIR)
     try:
         assert load_state()["phase"] == "idle"
         state = load_state()
@@ -43,7 +44,7 @@ def test_state_survives_a_torn_write():
         assert load_state()["phase"] == "download"
         assert boot_check() is False                # nothing to finish in this phase
     finally:
-        _remove_tree(OTA_DIR)
+        remove_tree(OTA_DIR)
 
 
 def test_commands_check_their_arguments_and_report_status():
@@ -78,4 +79,4 @@ def test_manifest_by_command_refused_with_reason_app_untouched():
         assert app.ota.status()["phase"] == "idle" and app.running
     finally:
         app.stop()
-        _remove_tree(OTA_DIR)
+        remove_tree(OTA_DIR)

@@ -28,6 +28,7 @@ STEPS = [
     ("network", ["usr.qframe.builtins.network"]),
     ("ota", ["usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
              "usr.qframe.codecs.http", "usr.qframe.protocols.ota_state",
+             "usr.qframe.store.ota_files", "usr.qframe.builtins.ota_boot",
              "usr.qframe.builtins.ota"]),
 ]
 PROBE = r'''
