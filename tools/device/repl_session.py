@@ -22,6 +22,8 @@ except ImportError:  # pragma: no cover - only without the dev venv
     raise SystemExit("mpremote is not installed: run `make venv` (it pins mpremote)")
 
 DEVICE_IMPORTS = ("uos", "usys", "utime", "ubinascii", "uhashlib")
+READ_CHUNK = 768      # bytes per read_text command: its repr() stays under 4 KB of output
+HASH_BATCH = 24       # paths per hashes command: "<64 hex> <path>" lines under 4 KB
 
 # Defined once per session in the device's REPL namespace; every name starts with _qd_.
 HELPERS = """\
@@ -44,14 +46,15 @@ def _qd_hash(p):
 def _qd_hashes(paths):
     for p in paths:
         print(_qd_hash(p) or '-', p)
-def _qd_read(p):
+def _qd_read(p, start, n):
     try:
-        f = open(p)
+        f = open(p, 'rb')
     except OSError:
         print(None)
         return
     try:
-        print(repr(f.read()))
+        f.seek(start)
+        print(repr(f.read(n)))
     finally:
         f.close()
 def _qd_mpy():
@@ -211,18 +214,31 @@ class Device(object):
         if not paths:
             return {}
         found = {}
-        for line in self.exec("_qd_hashes(%r)" % (list(paths),)).splitlines():
-            digest, _, path = line.strip().partition(" ")
-            if path:
-                found[path] = None if digest == "-" else digest
+        paths = list(paths)
+        for first in range(0, len(paths), HASH_BATCH):      # output under 4 KB per command
+            batch = paths[first:first + HASH_BATCH]
+            for line in self.exec("_qd_hashes(%r)" % (batch,)).splitlines():
+                digest, _, path = line.strip().partition(" ")
+                if path:
+                    found[path] = None if digest == "-" else digest
         missing = [p for p in paths if p not in found]
         if missing:
             raise DeviceError("device did not report %s" % ", ".join(missing))
         return found
 
     def read_text(self, path):
-        """The text of a device file, or None when it does not exist."""
-        return ast.literal_eval(self.exec("_qd_read(%r)" % path).strip())
+        """The text of a device file, or None when it does not exist. Read READ_CHUNK bytes
+        per command: the port drops output the host has not read past a few KB (a virtual
+        board's pty does at 4 KB), so one print of a long file arrives garbled."""
+        data = b""
+        while True:
+            reply = ast.literal_eval(self.exec("_qd_read(%r, %d, %d)" % (
+                path, len(data), READ_CHUNK)).strip())
+            if reply is None:
+                return None
+            data += reply
+            if len(reply) < READ_CHUNK:
+                return data.decode("utf-8", "replace")
 
     def makedirs(self, dirs):
         """Create each folder (parents first in the list); existing ones are fine."""
