@@ -1,11 +1,16 @@
 """The meter-module application: /usr/main.py on the module, started by the firmware."""
-from usr.qframe import Application, ConfigError
-from usr.qframe.builtins.uart import Uart
-from usr.qframe.logging import getLogger
-from usr.qframe.builtins.network import NetWatch
-from usr.qframe.builtins.watchdog import Watchdog
-from usr.health import Health
-from usr.params import ModuleParams
+from usr.qframe.builtins.ota import Ota, boot_check
+
+RESTARTING = boot_check()     # first: finish or undo an update before the app is built
+
+from usr.qframe import Application, ConfigError  # noqa: E402
+from usr.qframe.builtins.uart import Uart  # noqa: E402
+from usr.qframe.logging import getLogger  # noqa: E402
+from usr.qframe.builtins.network import NetWatch  # noqa: E402
+from usr.qframe.builtins.watchdog import Watchdog  # noqa: E402
+from usr.health import Health  # noqa: E402
+from usr.params import ModuleParams  # noqa: E402
+from usr.version import VERSION  # noqa: E402
 
 CONFIG_PATH = "/usr/dev.json"
 _log = getLogger("main")
@@ -32,11 +37,12 @@ def create_app(name="meter-module", config_path=CONFIG_PATH):
     if "DLMS" in app.config:  # DLMS-lite only when dev.json configures it (its code is heap)
         from usr.qframe.builtins.dlms import Dlms
         Dlms(app=app)
+    Ota(app=app, version=VERSION)
     Watchdog(app=app)         # last: the first feed checks every other extension
     return app
 
 
 app = create_app()
 
-if __name__ == "__main__":
+if __name__ == "__main__" and not RESTARTING:
     app.load(repair_config=True)

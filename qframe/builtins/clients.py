@@ -35,8 +35,6 @@ from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, is_timeout,  # no
 
 _log = getLogger("tcp")
 _MAX_WAIT_S = 1.0   # longest uninterrupted wait of the link thread (it beats between waits)
-FORWARDED_TOPICS = ("dlms.readings", "dlms.profile")   # sent as EVENTs (forward_dlms)
-MAX_PENDING_EVENTS = 16
 TLS_RECORD = 16384  # a TLS read takes a whole record, so no decrypted bytes wait unseen
 
 # TCP_SERVER keys by concern (docs/CLOUD_LINK.md has the table); QFrame's own are host, port,
@@ -201,14 +199,13 @@ class TcpClient(UplinkDriver):
                       "tls_failures": 0, "pin_failures": 0, "disconnects": 0, "link_errors": 0,
                       "link_exceptions": 0, "sent_bytes": 0, "received_bytes": 0,
                       "callback_errors": 0, "uplink_rejected": 0, "option_errors": 0,
-                      "replaced": 0, "net_pauses": 0, "config_errors": 0, "events_dropped": 0}
+                      "replaced": 0, "net_pauses": 0, "config_errors": 0}
         self._conn = None
         self._endpoint = None
         self._thread = None
         self._stopping = False
         self._held = False
         self._health = None
-        self._events = []            # (name, data) bus reports waiting for the link thread
         self._net_up = True
         self._wake = Event()
         self._kick = Event()
@@ -230,8 +227,6 @@ class TcpClient(UplinkDriver):
         self.subscribe("network.down", self._on_network_down)
         self.subscribe("network.up", self._on_network_up)
         self.subscribe("health", self._on_health)
-        for topic in FORWARDED_TOPICS:
-            self.subscribe(topic, self._on_report)
         self._stopping = False
         problem = tls_problem(cfg, "TCP_SERVER") if self.current_role() == "client" else None
         if problem is not None:
@@ -338,16 +333,6 @@ class TcpClient(UplinkDriver):
             self._wake.set()
 
     # ------------------------------------------------------------------ link thread
-    def _on_report(self, topic, data):
-        """A DLMS report (readings, profile rows): an EVENT for the HES while connected."""
-        if not self.config.get("forward_dlms") or not self.is_connected():
-            return
-        if len(self._events) >= MAX_PENDING_EVENTS:
-            self.stats["events_dropped"] += 1
-            return
-        self._events.append((topic, data))
-        self.wake()
-
     def _connect_timeout(self):
         cfg = self.config
         return cfg["timeout"] if cfg.get("timeout") is not None else cfg["connect_timeout"]
@@ -530,7 +515,7 @@ class TcpClient(UplinkDriver):
                 now = _ticks()
                 reregister, self._reregister = self._reregister, False
                 health, self._health = self._health, None
-                events, self._events = self._events, []
+                events = self.take_reports()
                 with self._lock:
                     if reregister:
                         session.register()

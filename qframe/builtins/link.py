@@ -61,12 +61,20 @@ def tls_problem(config, section):
     return None
 
 
+# Bus reports every uplink forwards to the HES as events: topic -> (event name, the config
+# switch that turns it off, or None). Kept while the link is down, at most MAX_REPORTS.
+REPORTS = {"dlms.readings": ("dlms.readings", "forward_dlms"),
+           "dlms.profile": ("dlms.profile", "forward_dlms"),
+           "ota.event": ("ota", None)}
+MAX_REPORTS = 16
+
+
 class UplinkDriver(AppExtension):
     """See the module docstring. Subclasses set `stats` (their own counters) before calling
     UplinkDriver.__init__, and call `open_uplink(protocol)` in load()."""
 
     def __init__(self, name=None, app=None):
-        for key in ("uplink_rejected", "option_errors", "callback_errors"):
+        for key in ("uplink_rejected", "option_errors", "callback_errors", "events_dropped"):
             self.stats.setdefault(key, 0)
         self.state = "stopped"
         self.last_error = ""
@@ -76,6 +84,7 @@ class UplinkDriver(AppExtension):
         self._backoff = None
         self._device = None
         self._reregister = False
+        self._reports = []           # (event name, data) waiting for the link thread
         self._started = utime.time()
         self.log = getLogger(self.name or "link")      # the driver's own logger: tcp, mqtt
         AppExtension.__init__(self, name, app)
@@ -91,6 +100,26 @@ class UplinkDriver(AppExtension):
         self._started = utime.time()
         self.subscribe("meter.transparent", self._on_meter)
         self.subscribe("meter.serial", self._on_identity)
+        for topic in REPORTS:
+            self.subscribe(topic, self._on_report)
+
+    def report(self, name, data):
+        """Queue an event for the HES (sent by the link thread, in order; bounded)."""
+        if len(self._reports) >= MAX_REPORTS:
+            self.stats["events_dropped"] += 1
+            return
+        self._reports.append((name, data))
+        self.wake()
+
+    def take_reports(self):
+        """The queued events, oldest first; the queue is empty afterwards."""
+        reports, self._reports = self._reports, []
+        return reports
+
+    def _on_report(self, topic, data):
+        name, switch = REPORTS[topic]
+        if switch is None or self.config.get(switch):
+            self.report(name, data)
 
     def network_is_up(self):
         """The network watchdog's view (True without one)."""

@@ -38,9 +38,8 @@ from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, is_timeout, merge
 
 _log = getLogger("mqtt")
 _MAX_WAIT_S = 1.0
-# bus topics forwarded as module events (health only with forward_health)
-EVENT_TOPICS = ("network.up", "network.down", "health", "ota.progress", "dlms.reading")
-_MAX_NOTES = 32
+# bus topics forwarded as module events besides link.REPORTS (health only with forward_health)
+EVENT_TOPICS = ("network.up", "network.down", "health")
 _SERVER_CLOSED = 2  # get_mqttsta(): QuecPython's umqtt reports a closed socket, not raises
 _SLICE_MS = 10      # longest a wake-up (new meter data) waits while the socket is polled
 
@@ -92,7 +91,6 @@ class MqttClient(UplinkDriver):
         self._stopping = False
         self._held = False
         self._net_up = True
-        self._notes = []                 # (event name, data) left by bus callbacks
         self._wake = Event()
         self._up = Event()
         self._beat_at = _ticks()
@@ -183,14 +181,10 @@ class MqttClient(UplinkDriver):
         self._wake.set()
 
     def _on_event(self, topic, data):
-        """Kept (up to _MAX_NOTES) until connected: a reconnect reports what happened."""
+        """Kept (bounded) until connected: a reconnect reports what happened."""
         if topic == "health" and not self.config.get("forward_health"):
             return
-        if len(self._notes) >= _MAX_NOTES:
-            self.stats["events_dropped"] += 1
-            return
-        self._notes.append((topic, data))
-        self._wake.set()
+        self.report(topic, data)
 
     # ------------------------------------------------------------------ link thread
     def _beat(self):
@@ -344,8 +338,7 @@ class MqttClient(UplinkDriver):
                 if self._reregister:
                     self._reregister = False
                     session.register()
-                while self._notes:
-                    name, data = self._notes.pop(0)
+                for name, data in self.take_reports():
                     session.event(name, data)
                 session.tick(now)
                 if session.close_reason:

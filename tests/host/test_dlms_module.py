@@ -343,7 +343,7 @@ def test_the_app_reads_its_meter_when_dev_json_has_dlms(tmp_path, interpreter):
              "--duration", "2.5"], capture_output=True, text=True, timeout=90)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
-    assert "meter-module loaded: health, network, tcp, params, uart, dlms, watchdog" in out, out
+    assert "meter-module loaded: health, network, tcp, params, uart, dlms, ota, watchdog" in out, out
     assert "Traceback" not in out, out
     import re
     reads = [int(n) for n in re.findall(r"dlms\.reads=(\d+)", out)]

@@ -162,6 +162,9 @@ def _benches():
         ("mqtt", py + ["tools.benches.mqtt", "--interpreters", "cpython,micropython"]),
         ("heap.micropython", py + ["tools.benches.heap"]),
         ("dlms", py + ["tools.benches.dlms"]),
+        ("ota.cpython", py + ["tools.benches.ota"]),
+        ("ota.micropython", micropython + [os.path.join(HERE, "ota.py"), board.DEFAULT_ROOT,
+                                           SHIM_MP]),
     ]
 
 

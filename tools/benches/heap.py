@@ -32,6 +32,10 @@ STEPS = [
               "usr.qframe.protocols.dlms", "usr.qframe.protocols.arbiter",
               "usr.qframe.builtins.dlms"]),
     ("mqtt", ["usr.qframe.codecs.mqtt", "usr.qframe.builtins.mqtt"]),   # umqtt: firmware
+    ("ota", ["usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
+             "usr.qframe.codecs.http", "usr.qframe.protocols.ota_state",
+             "usr.qframe.store.ota_files", "usr.qframe.builtins.ota_boot",
+             "usr.qframe.builtins.ota"]),
 ]
 PROBE = r'''
 import sys, gc

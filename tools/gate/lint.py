@@ -21,6 +21,7 @@ ALLOWED_IMPORTS = {
     "_thread", "gc", "micropython", "builtins", "array",
     # QuecPython modules
     "machine", "osTimer", "checkNet", "dataCall", "net", "sim", "misc", "fota", "app_fota",
+    "app_fota_download",
     "ql_fs", "log", "modem", "ntptime", "umqtt", "utils", "queue", "sys_bus", "pm", "atcmd",
     "sms", "request", "app_fota_download",
     "usr",

@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 TOOLS = os.path.join(REPO, "tools")
 DEFAULT_ROOT = os.path.join(REPO, "build", "board")
+REBOOT_EXIT = 3     # tools/hostrun/boot.py's exit code after a module restart
 
 
 def shim_paths(interpreter="cpython"):
@@ -154,7 +155,11 @@ def main(argv=None):
             return 2
     stage(args.root, config)
     try:
-        code = subprocess.call(run_command(args.root, args.interpreter, args.duration))
+        while True:
+            code = subprocess.call(run_command(args.root, args.interpreter, args.duration))
+            if code != REBOOT_EXIT:
+                break
+            print("board: the module restarted; booting again", flush=True)
     except KeyboardInterrupt:
         return 130
     if code < 0:        # killed by a signal: say so, an empty output would explain nothing

@@ -5,7 +5,11 @@
 SHIM_PATHS is an os.pathsep-joined list. /usr is mapped into ROOT/usr; after main.py returns
 (QFrame's mainloop() returns once extensions are loaded) the process lives until the app stops,
 DURATION_S passes, or Ctrl-C, and then stops the app, joining its threads.
+As the firmware does at boot, a flagged app_fota update is applied before main.py runs. A
+module restart (misc.Power.powerRestart(), e.g. by the OTA updater) stops the app and ends the
+process with REBOOT_EXIT: `tools/board.py run` then boots it again.
 """
+REBOOT_EXIT = 3
 try:
     import usys as sys      # QuecPython-like MicroPython builds have no `sys`
 except ImportError:
@@ -18,22 +22,32 @@ def _boot(root, shim_paths, duration_s):
     sys.path.insert(0, root)
     import shimctl
     shimctl.install_fs(root)
+    shimctl.apply_app_fota()
+    reboots = shimctl.state["reboots"]
     main_globals = {"__name__": "__main__", "__file__": "/usr/main.py"}
     with open("/usr/main.py") as f:
         source = f.read()
     exec(compile(source, "/usr/main.py", "exec"), main_globals)
+    if shimctl.state["reboots"] != reboots:
+        sys.exit(REBOOT_EXIT)           # main.py restarted the module before the app started
     from usr.qframe import CurrentApp
     import utime
     app = CurrentApp()
     start = utime.ticks_ms()
+    restarted = False
     try:
         while app.running:
+            if shimctl.state["reboots"] != reboots:
+                restarted = True
+                break
             if duration_s and utime.ticks_diff(utime.ticks_ms(), start) >= duration_s * 1000:
                 break
             utime.sleep_ms(50)
     except KeyboardInterrupt:
         pass
     app.stop()
+    if restarted:
+        sys.exit(REBOOT_EXIT)
 
 
 _boot(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0)

@@ -612,7 +612,14 @@ def main(argv=None):
                         help="SIGKILL and reboot the app N times at random moments")
     parser.add_argument("--cut-inflight-s", type=float, default=0.5,
                         help="payloads sent this long before a cut count as sent while down")
+    parser.add_argument("--ota", nargs="?", const="next", metavar="VERSION",
+                        help="push an app update (default: the next patch version) to the "
+                             "running app and show it switch versions (tools/ota/demo.py)")
     args = parser.parse_args(argv)
+    if args.ota:
+        from tools.ota import demo
+        return demo.main(["--interpreter", args.interpreter] +
+                         ([] if args.ota == "next" else ["--version", args.ota]))
 
     screen_mode = sys.stdout.isatty() and not args.log and not args.quiet
     if args.dashboard == "auto":

@@ -1,0 +1,614 @@
+"""OTA: authenticated app updates with rollback, and firmware delta updates (`app.ota`).
+
+    from usr.qframe.builtins.ota import Ota, boot_check
+    RESTARTING = boot_check()         # first thing in main.py: finish or undo an update
+    Ota(app=app, version=VERSION)     # section OTA; commands `ota`, `fota`, `ota_status`
+
+An app update: the manifest (codecs/ota_manifest.py) is fetched and authenticated, flash space
+checked, every file downloaded into /usr/.ota/new (HTTP Range resumes after a dropped link or a
+reboot) and checked against its size and SHA-256, the files it replaces copied to
+/usr/.ota/prev, the new ones moved into the app_fota updater folder, the update flag set and the
+module restarted: the firmware moves them into /usr. The new version then has `health_s`
+seconds (and `trial_boots` boots) to publish `healthy_topic`; otherwise the previous version is
+staged back the same way and the failed version is never retried unless a command forces it.
+The phases and the boot decisions are in protocols/ota_state.py; docs/OTA.md has the whole story.
+
+Events: `ota.event` (forwarded to the HES by the cloud link) carries {"event": ..., ...}:
+started, progress, refused, failed, activating, installed, rolled_back, fota. `ota.step`
+carries the name of each step as it starts (download, verify, backup, stage, flag, reboot,
+first_boot, health) for tests and live views.
+"""
+import ubinascii
+import ujson
+import utime
+
+from ..core.config import Field
+from ..core.ext import AppExtension
+from ..codecs import http
+from ..codecs.ota_manifest import Refused, verify as verify_manifest
+from ..logging import getLogger
+from ..store import ota_files as files
+from ..threading import Event, Queue, QueueEmpty, QueueClosed
+from .ota_boot import boot_check  # noqa: F401  (main.py imports it from here)
+from .ota_boot import (load_state, note_staged, restart, result as new_result, save_state,
+                       set_update_flag, stage_backup, updater_dir)
+
+_log = getLogger("ota")
+
+MAX_MANIFEST = 40000
+ENOSPC = 28
+
+
+_CONNECTED_TOPICS = ("tcp.connected", "mqtt.connected")   # an uplink reached the HES
+
+class OtaFailed(Exception):
+    """An update that stops here; `reason` names why (no_space, download, file_tampered...)."""
+
+    def __init__(self, reason, text):
+        super().__init__("%s: %s" % (reason, text))
+        self.reason = reason
+        self.text = text
+
+
+# -- the extension ----------------------------------------------------------------------------
+class Ota(AppExtension):
+    """See the module docstring. Config section OTA."""
+
+    name = "ota"
+    config_section = "OTA"
+    config_fields = {
+        "keys": Field(dict, {}),                 # {key id: hex key}: per-device or per-fleet
+        "public_keys": Field(dict, {}),          # {key id: hex Ed25519 public key}
+        "app_name": Field(str, ""),              # "" -> the Application's name
+        "health_s": Field(float, 300.0, lo=0.1, hi=86400),
+        "healthy_topic": Field(str, "tcp.connected"),
+        "healthy_hold_s": Field(float, 10.0, lo=0, hi=3600),   # the link must stay up this long
+        "trial_boots": Field(int, 2, lo=1, hi=10),
+        "check_url": Field(str, ""),             # periodic check of a manifest URL ("" off)
+        "check_s": Field(float, 0.0, lo=0, hi=604800),
+        "http_timeout_s": Field(float, 20.0, lo=0.1, hi=600),
+        "retries": Field(int, 5, lo=0, hi=1000),
+        "retry_s": Field(float, 10.0, lo=0, hi=3600),
+        "reserve_bytes": Field(int, 8192, lo=0),
+        "chunk": Field(int, 2048, lo=256, hi=16384),
+        "fota_reboot": Field(bool, True),
+        "fota_timeout_s": Field(float, 1800.0, lo=1, hi=86400),
+    }
+
+    def __init__(self, name=None, app=None, version="0.0.0", framework=None):
+        self.version = version
+        if framework is None:
+            from .. import __version__ as framework
+        self.framework = framework
+        self.stats = {"started": 0, "refused": 0, "failed": 0, "installed": 0,
+                      "rolled_back": 0, "download_errors": 0, "resumed": 0, "bytes": 0,
+                      "fota": 0, "checks": 0}
+        self.state = None
+        self.busy = None
+        self.progress = None
+        self._jobs = None
+        self._stop = Event()
+        self._health_deadline = None
+        self._healthy_since = None
+        self._reported_at = None
+        AppExtension.__init__(self, name, app)
+
+    # ---------------------------------------------------------------- lifecycle
+    def load(self):
+        from ..protocols.commands import commands_of
+        self.state = load_state()
+        self._stop.clear()
+        self._jobs = Queue(4)
+        commands = commands_of(self.app)
+        for name, handler in (("ota", self._cmd_ota), ("fota", self._cmd_fota),
+                              ("ota_status", self._cmd_status)):
+            commands.unregister(name)
+            commands.register(name, handler)
+        for topic in _CONNECTED_TOPICS:
+            self.subscribe(topic, self._on_connected)
+        phase = self.state["phase"]
+        if phase == "trial":
+            self._step("health")
+            self._health_deadline = utime.ticks_add(utime.ticks_ms(),
+                                                    int(self.config["health_s"] * 1000))
+            self.subscribe(self.config["healthy_topic"], self._on_healthy, replay=True)
+            tcp = self._uplink()
+            if self.config["healthy_topic"] in _CONNECTED_TOPICS and tcp is not None and \
+                    tcp.is_connected():
+                self._on_healthy(self.config["healthy_topic"], None)   # it connected before
+        elif phase in ("download", "ready"):
+            self.stats["resumed"] += 1
+            self._jobs.put(("resume",))
+        self._report_pending()
+        self.app.spawn(self._run, name="ota")
+
+    def stop(self, timeout=2.0):
+        self._stop.set()
+        if self._jobs is not None:
+            self._jobs.close()
+        self.unsubscribe_all()
+        return True
+
+    def status(self):
+        report = dict(self.stats)
+        state = self.state or {}
+        report.update({"version": self.version, "phase": state.get("phase"),
+                       "target": state.get("target"), "busy": self.busy,
+                       "progress": self.progress, "failed": list(state.get("failed") or []),
+                       "last": state.get("result")})
+        return report
+
+    # ---------------------------------------------------------------- triggers
+    def update(self, url=None, manifest=None, force=False):
+        """Queue an app update from a manifest URL (or manifest text + url as the files'
+        base); False if one is already running or queued."""
+        return self._queue(("app", url, manifest, force, False))
+
+    def firmware(self, url):
+        """Queue a firmware delta (FOTA) from url; False if busy."""
+        return self._queue(("fota", url))
+
+    def _queue(self, job):
+        if self._jobs is None or self.busy is not None:
+            return False
+        try:
+            self._jobs.put(job)
+        except Exception:
+            return False
+        self.busy = job[0]
+        return True
+
+    def _cmd_ota(self, args):
+        args = args if isinstance(args, dict) else {}
+        url, manifest = args.get("url"), args.get("manifest")
+        if not isinstance(url, str) or not url:
+            raise ValueError("args.url (the manifest's URL, or the files' base with "
+                             "args.manifest) is required")
+        if manifest is not None and not isinstance(manifest, str):
+            raise ValueError("args.manifest is the manifest.ota text")
+        if not self.update(url, manifest, bool(args.get("force"))):
+            return {"accepted": False, "busy": self.busy, "phase": self.state["phase"]}
+        return {"accepted": True, "running": self.version}
+
+    def _cmd_fota(self, args):
+        url = args.get("url") if isinstance(args, dict) else None
+        if not isinstance(url, str) or not url:
+            raise ValueError("args.url (the firmware delta package) is required")
+        return {"accepted": self.firmware(url)}
+
+    def _cmd_status(self, args):
+        return self.status()
+
+    # ---------------------------------------------------------------- job thread
+    def _run(self):
+        period_ms = int(self.config["check_s"] * 1000) if self.config["check_url"] else 0
+        next_check = utime.ticks_add(utime.ticks_ms(), period_ms)
+        while not self._stop.is_set():
+            try:
+                job = self._jobs.get(timeout=1.0)
+            except QueueClosed:
+                return
+            except QueueEmpty:
+                self._tick_health()
+                self._tick_report()
+                due = period_ms > 0 and utime.ticks_diff(utime.ticks_ms(), next_check) >= 0
+                if not due or self.busy is not None or self.state["phase"] != "idle":
+                    continue
+                next_check = utime.ticks_add(utime.ticks_ms(), period_ms)
+                self.stats["checks"] += 1
+                job = ("app", self.config["check_url"], None, False, True)
+            try:
+                if job[0] == "fota":
+                    self._do_fota(job[1])
+                else:
+                    self._do_app(job)
+            except Exception as exc:
+                self.stats["failed"] += 1
+                _log.exception("OTA job %s failed", exc, job[0])
+            self.busy = None
+            self.progress = None
+            self._tick_health()
+
+    def _tick_health(self):
+        if self._health_deadline is None or self.state["phase"] != "trial":
+            return
+        if self._still_healthy():
+            self._confirm()
+            return
+        if utime.ticks_diff(utime.ticks_ms(), self._health_deadline) >= 0:
+            self._health_deadline = None
+            self.state["result"] = new_result(self.state["target"], False, "unhealthy",
+                                           "no %s held %s s within %s s" % (
+                                               self.config["healthy_topic"],
+                                               self.config["healthy_hold_s"],
+                                               self.config["health_s"]))
+            self.state["phase"] = "rollback"
+            save_state(self.state)
+            self._event("failed", version=self.state["target"], reason="unhealthy",
+                        text=self.state["result"]["text"])
+            self.stats["rolled_back"] += 1
+            files.remove_tree(updater_dir())
+            stage_backup(self.state, updater_dir())
+            self._step("reboot")
+            restart()
+
+    def _on_healthy(self, topic, data):
+        if self.state["phase"] != "trial" or self._health_deadline is None:
+            return
+        if self._healthy_since is None:
+            self._healthy_since = utime.ticks_ms()
+        if self.config["healthy_hold_s"] <= 0:
+            self._confirm()
+
+    def _still_healthy(self):
+        """The healthy signal came and, if there is an uplink, it has stayed up since."""
+        if self._healthy_since is None:
+            return False
+        tcp = self._uplink()
+        if tcp is not None and not getattr(tcp, "is_connected", lambda: True)():
+            self._healthy_since = None          # it dropped: wait for the signal again
+            return False
+        held = utime.ticks_diff(utime.ticks_ms(), self._healthy_since)
+        return held >= self.config["healthy_hold_s"] * 1000
+
+    def _confirm(self):
+        self._health_deadline = None
+        state = self.state
+        state["result"] = new_result(state["target"], True, "ok", "healthy")
+        state["phase"], state["boots"], state["target"] = "idle", 0, None
+        save_state(state)
+        self.stats["installed"] += 1
+        _log.info("OTA: version %s healthy: update confirmed", self.version)
+        self._report_pending()
+
+    def _uplink(self):
+        """The app's uplink driver (TCP or MQTT), or None."""
+        extensions = self.app.extensions
+        return extensions.get("tcp") or extensions.get("mqtt")
+
+    def _on_connected(self, topic, peer):
+        self._report_pending()
+
+    def _report_pending(self):
+        """Publish the last result; it counts as reported once a link it went out on stayed up
+        healthy_hold_s (checked by _tick_report), else it goes again on the next connection."""
+        result = self.state.get("result") if self.state else None
+        if not result or result.get("reported"):
+            return
+        data = dict(result)
+        data.pop("reported", None)
+        self.app.bus.publish("ota.event", data)
+        tcp = self._uplink()
+        if tcp is None:
+            result["reported"] = True       # no uplink to wait for
+            save_state(self.state)
+        elif getattr(tcp, "is_connected", lambda: False)():
+            self._reported_at = utime.ticks_ms()
+
+    def _tick_report(self):
+        result = self.state.get("result") if self.state else None
+        if self._reported_at is None or not result or result.get("reported"):
+            return
+        tcp = self._uplink()
+        if tcp is not None and not tcp.is_connected():
+            self._reported_at = None
+            return
+        if utime.ticks_diff(utime.ticks_ms(), self._reported_at) >= \
+                self.config["healthy_hold_s"] * 1000:
+            result["reported"] = True
+            save_state(self.state)
+
+
+    def _event(self, event, **data):
+        data["event"] = event
+        level = _log.warning if event in ("refused", "failed") else _log.info
+        level("OTA %s: %s", event, ujson.dumps(data))
+        self.app.bus.publish("ota.event", data)
+
+    def _step(self, name):
+        self.app.bus.publish("ota.step", name)
+
+    # ---------------------------------------------------------------- app update
+    def _keys(self, section="keys"):
+        keys = {}
+        for key_id in self.config[section]:
+            try:
+                keys[key_id] = ubinascii.unhexlify(self.config[section][key_id])
+            except Exception:
+                _log.error("OTA.%s[%s] is not hex: ignored", section, key_id)
+        return keys
+
+    def _device(self):
+        from .identity import device_id
+        try:
+            return device_id()
+        except Exception:
+            return ""
+
+    def _do_app(self, job):
+        state = self.state
+        if job[0] == "resume":
+            url, force = state["url"], True
+            try:
+                with open(files.MANIFEST_PATH, "rb") as f:
+                    blob = f.read()
+            except OSError:
+                blob = None
+        else:
+            url, blob, force = job[1], job[2], job[3]
+            if state["phase"] != "idle":
+                self._refuse(None, "busy", "an update is in phase %s" % state["phase"])
+                return
+            if blob is not None:
+                blob = blob.encode()
+                url = url if url.endswith("/manifest.ota") else url.rstrip("/") + "/manifest.ota"
+        try:
+            if blob is None:
+                blob = self._fetch_manifest(url)
+            failed = () if force else state["failed"]
+            manifest = verify_manifest(blob, self._keys(), self.config["app_name"] or
+                                       self.app.name, self.version, self.framework,
+                                       self._device(), failed, self._keys("public_keys"))
+        except Refused as exc:
+            if job[0] == "app" and job[4] and exc.reason in ("replayed", "failed_before"):
+                _log.debug("OTA check: %s", exc.text)     # nothing new: not an event
+                return
+            self._refuse(job, exc.reason, exc.text)
+            return
+        except OtaFailed as exc:
+            self._fail(exc)
+            return
+        try:
+            if job[0] != "resume":
+                self.stats["started"] += 1
+                self._event("started", version=manifest.version, files=len(manifest.files),
+                            bytes=manifest.total_size())
+                files.remove_tree(files.NEW_DIR)
+                self._check_space(manifest)
+                files.makedirs(files.OTA_DIR)
+                with open(files.MANIFEST_PATH, "wb") as f:
+                    f.write(blob)
+                state.update({"phase": "download", "target": manifest.version, "url": url,
+                              "result": None})
+                save_state(state)
+            self._download_all(manifest, url)
+            self._activate(manifest)
+        except OtaFailed as exc:
+            if exc.reason == "interrupted":
+                _log.warning("OTA download interrupted (%s): resumes on the next boot or "
+                             "trigger", exc.text)
+                self._event("failed", version=manifest.version, reason=exc.reason,
+                            text=exc.text, resumable=True)
+                return
+            self._abandon(manifest.version)
+            self._fail(exc, manifest.version)
+        except OSError as exc:
+            self._abandon(manifest.version)
+            reason = "no_space" if exc.args and exc.args[0] == ENOSPC else "flash"
+            self._fail(OtaFailed(reason, "%s: %s" % (type(exc).__name__, exc)),
+                       manifest.version)
+
+    def _refuse(self, job, reason, text):
+        self.stats["refused"] += 1
+        self._event("refused", reason=reason, text=text, url=job[1] if job else None)
+
+    def _fail(self, exc, version=None):
+        self.stats["failed"] += 1
+        self._event("failed", version=version, reason=exc.reason, text=exc.text)
+
+    def _abandon(self, version):
+        """Drop the staging area; the running app was never touched."""
+        files.remove_tree(files.NEW_DIR)
+        files.remove(files.MANIFEST_PATH)
+        self.state.update({"phase": "idle", "target": None, "url": None})
+        save_state(self.state)
+
+    def _check_space(self, manifest):
+        """OtaFailed('no_space') unless the flash holds what is left to download, the backup
+        copies and reserve_bytes."""
+        need = self.config["reserve_bytes"]         # covers the manifest and the state
+        for item in manifest.files:
+            if files.size(files.NEW_DIR + item["path"]) != item["size"]:
+                need += item["size"] - max(0, files.size(files.NEW_DIR + item["path"] + ".part"))
+            need += max(0, files.size(item["path"]))            # the backup copy
+        free = files.free_bytes()
+        if free is not None and free < need:
+            raise OtaFailed("no_space", "needs %d bytes of flash, %d free" % (need, free))
+
+    def _download_all(self, manifest, url):
+        self._step("download")
+        self._check_space(manifest)
+        total, done = manifest.total_size(), 0
+        for item in manifest.files:
+            path = files.NEW_DIR + item["path"]
+            if files.file_sha256(path) != item["sha256"]:
+                self._download(http.join_url(url, item["path"]), path, item, done, total)
+                self._step("verify")
+                if files.file_sha256(path + ".part") != item["sha256"]:
+                    files.remove(path + ".part")
+                    raise OtaFailed("file_tampered", "%s does not match its SHA-256"
+                                    % item["path"])
+                files.replace(path + ".part", path)
+            done += item["size"]
+            self.progress = {"bytes": done, "total": total}
+        self.state["phase"] = "ready"
+        save_state(self.state)
+
+    def _download(self, url, path, item, done, total):
+        part = path + ".part"
+        files.makedirs(files.parent(part))
+        size = item["size"]
+        attempts = 0
+        while True:
+            have = files.size(part)
+            if have > size:
+                files.remove(part)
+                have = 0
+            if have == size:
+                return
+            try:
+                self._get_range(url, part, max(0, have), size, done, total)
+            except http.HttpError as exc:
+                raise OtaFailed("download", "%s: %s" % (url, exc))
+            except OSError as exc:
+                if exc.args and exc.args[0] == ENOSPC:
+                    raise
+                self.stats["download_errors"] += 1
+                attempts += 1
+                _log.warning("OTA: %s cut at %d bytes (%s), attempt %d", url,
+                             max(0, files.size(part)), exc, attempts)
+                if attempts > self.config["retries"]:
+                    raise OtaFailed("interrupted", "%s: %s" % (url, exc))
+                if self._stop.wait(self.config["retry_s"]):
+                    raise OtaFailed("interrupted", "app stopping")
+
+    def _get_range(self, url, part, start, size, done, total):
+        status, headers, sock = self._request(url, start)
+        try:
+            if status == 206:
+                first, _total = http.content_range(headers)
+                if first != start:
+                    raise http.HttpError("asked for byte %d, got %d" % (start, first))
+                mode = "ab"
+            elif status == 200:
+                start, mode = 0, "wb"               # the server ignored Range: from the start
+            else:
+                raise http.HttpError("HTTP %d" % status)
+            got = start
+            chunk = self.config["chunk"]
+            with open(part, mode) as f:
+                while got < size and not self._stop.is_set():
+                    data = sock.read(min(chunk, size - got))
+                    if not data:
+                        break
+                    f.write(data)
+                    got += len(data)
+                    self.stats["bytes"] += len(data)
+                    self.progress = {"bytes": done + got, "total": total}
+            if got < size:
+                raise OSError(5, "body cut at %d of %d bytes" % (got, size))
+        finally:
+            sock.close()
+
+    def _request(self, url, start=0):
+        """(status, headers, socket positioned at the body)."""
+        import usocket
+        scheme, host, port, path = http.split_url(url)
+        addr = usocket.getaddrinfo(host, port)[0][-1]
+        sock = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.config["http_timeout_s"])
+            sock.connect(addr)
+            if scheme == "https":
+                from .tls import wrap
+                sock = wrap(sock, host)
+            sock.write(http.get_request(host, path, start))
+            lines = []
+            while True:
+                line = sock.readline()
+                if not line:
+                    raise OSError(5, "connection closed in the reply head")
+                if line in (b"\r\n", b"\n"):
+                    break
+                lines.append(line)
+                if len(lines) > 64:
+                    raise http.HttpError("reply head too long")
+            status, headers = http.parse_head(lines)
+            return status, headers, sock
+        except Exception:
+            sock.close()
+            raise
+
+    def _fetch_manifest(self, url):
+        attempts = 0
+        while True:
+            try:
+                status, headers, sock = self._request(url)
+                try:
+                    if status != 200:
+                        raise OtaFailed("download", "HTTP %d for %s" % (status, url))
+                    length = http.content_length(headers)
+                    if length is not None and length > MAX_MANIFEST:
+                        raise Refused("malformed", "manifest of %d bytes" % length)
+                    blob = bytearray()
+                    while length is None or len(blob) < length:
+                        data = sock.read(2048)
+                        if not data:
+                            break
+                        blob.extend(data)
+                        if len(blob) > MAX_MANIFEST:
+                            raise Refused("malformed", "manifest over %d bytes" % MAX_MANIFEST)
+                    if length is not None and len(blob) < length:
+                        raise OSError(5, "manifest cut at %d of %d bytes" % (len(blob), length))
+                    return bytes(blob)
+                finally:
+                    sock.close()
+            except http.HttpError as exc:
+                raise OtaFailed("download", "%s: %s" % (url, exc))
+            except OSError as exc:
+                attempts += 1
+                self.stats["download_errors"] += 1
+                if attempts > self.config["retries"] or self._stop.wait(self.config["retry_s"]):
+                    raise OtaFailed("download", "%s: %s" % (url, exc))
+
+    def _activate(self, manifest):
+        """Back up what the update replaces, stage it for app_fota, set the flag, restart."""
+        state = self.state
+        self._step("backup")
+        backup = []
+        for path in manifest.paths() + manifest.delete:
+            digest = files.file_sha256(path)
+            if digest is not None:
+                if files.file_sha256(files.PREV_DIR + path) != digest:
+                    files.copy(path, files.PREV_DIR + path)
+            backup.append({"path": path, "sha256": digest})
+        state.update({"backup": backup, "prev": self.version,
+                      "trial_boots": self.config["trial_boots"], "boots": 0})
+        save_state(state)
+        self._step("stage")
+        updater = updater_dir()
+        for item in manifest.files:
+            src = files.NEW_DIR + item["path"]
+            if files.exists(src):
+                files.move(src, updater + item["path"])
+            note_staged(item["path"], item["size"])
+        self._step("flag")
+        state["phase"] = "activating"
+        save_state(state)
+        set_update_flag()
+        self._event("activating", version=manifest.version, running=self.version)
+        self._step("reboot")
+        files.remove_tree(files.NEW_DIR)
+        restart()
+
+    # ---------------------------------------------------------------- firmware (FOTA)
+    def _do_fota(self, url):
+        import fota
+        self.stats["fota"] += 1
+        self._event("started", firmware=url)
+        done = Event()
+        outcome = {"status": None, "percent": 0}
+
+        def progress(args):
+            # (status, percent): status 0, 1, 2 while downloading / done, anything else failed
+            status, percent = args[0], args[1]
+            outcome["status"], outcome["percent"] = status, percent
+            self.progress = {"percent": percent}
+            if status not in (0, 1, 2) or percent == 100:
+                done.set()
+
+        updater = fota.fota(reset_disable=1)
+        code = updater.httpDownload(url1=url, callback=progress)
+        if code == 0 and outcome["status"] is not None and not done.is_set():
+            done.wait(self.config["fota_timeout_s"])     # models that download in background
+        status = outcome["status"]
+        if code != 0 or (status is not None and (status not in (0, 1, 2) or
+                                                  outcome["percent"] != 100)):
+            self.stats["failed"] += 1
+            self._event("failed", firmware=url, reason="fota", text="fota download returned "
+                        "%s, status %s at %s%%" % (code, status, outcome["percent"]))
+            return
+        self._event("fota", firmware=url, ok=True, text="delta verified; restart applies it")
+        if self.config["fota_reboot"]:
+            self._step("reboot")
+            restart()

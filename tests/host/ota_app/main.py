@@ -1,0 +1,63 @@
+"""A small app for tests/host/test_ota.py: the Ota extension alone, its events on stdout.
+
+/usr/kill_at names a step (ota.step) at which the app prints KILLME and waits to be killed (a
+power cut); /usr/trigger holds a manifest URL and /usr/fota a firmware URL, sent once as HES
+commands through the command registry; /usr/flash_free sets the shim's flash quota;
+usr.version's HEALTHY says whether this version reports healthy.
+"""
+from usr.qframe.builtins.ota import Ota, boot_check
+
+RESTARTING = boot_check()
+
+import ujson  # noqa: E402
+import utime  # noqa: E402
+import uos  # noqa: E402
+from usr.qframe import Application  # noqa: E402
+from usr.version import VERSION, HEALTHY  # noqa: E402
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+KILL_AT = _read("/usr/kill_at")
+app = Application("meter-module")
+app.config.from_json("/usr/dev.json")
+Ota(app=app, version=VERSION)
+
+
+def _on_step(topic, name):
+    print("STEP", name)
+    if name == KILL_AT:
+        print("KILLME", name)
+        while True:
+            utime.sleep_ms(1000)
+
+
+def _on_event(topic, data):
+    print("EVENT", ujson.dumps(data))
+
+
+app.bus.subscribe("ota.step", _on_step)
+app.bus.subscribe("ota.event", _on_event)
+
+free = _read("/usr/flash_free")
+if free:
+    import shimctl
+    shimctl.set_flash_free(int(free))
+
+if not RESTARTING:
+    app.load()
+    print("RUNNING", VERSION)
+    if HEALTHY:
+        app.bus.publish("app.healthy", True)
+    for name, cmd in (("/usr/trigger", "ota"), ("/usr/fota", "fota")):
+        url = _read(name)
+        if url:
+            uos.remove(name)
+            reply = app.commands.execute({"id": 1, "cmd": cmd, "args": {"url": url}})
+            print("REPLY", ujson.dumps(reply))
