@@ -56,6 +56,7 @@ UNITS = {
     "KiB/s": ("KiB/s", 1.0),
     "frames/s": ("frames/s", 1.0),
     "payloads/s": ("payloads/s", 1.0),
+    "MB/s": ("MB/s", 1.0),
     "count": ("", 1.0),
     "flag": ("", 1.0),
 }
@@ -125,6 +126,8 @@ FIGURES = [
     ("heap.micropython/cloud_link_bytes", "heap the cloud link adds", "bytes", None),
     ("heap.micropython/network_bytes", "heap the network watchdog adds", "bytes", None),
     ("heap.micropython/dlms_bytes", "heap the DLMS modules add", "bytes", None),
+    ("heap.micropython/mqtt_bytes", "heap the MQTT uplink adds", "bytes", None),
+    ("heap.micropython/ota_bytes", "heap the OTA modules add", "bytes", None),
     ("heap.micropython/total_bytes", "heap with every part loaded", "bytes", None),
     ("heap.micropython/receive_path_min_heap_kb", "smallest heap the receive path runs in",
      "KiB", None),
@@ -138,6 +141,18 @@ FIGURES = [
     ("dlms/profile500_min_heap_kb", "smallest heap a 500-row profile read runs in (.mpy)",
      "KiB", None),
     ("dlms/profile500_live_peak_bytes", "heap a 500-row profile read holds live", "bytes",
+     None),
+    # MQTT uplink through a real broker (tools/benches/mqtt.py)
+    ("mqtt/cpython_p50_ms", "MQTT meter echo round trip p50, CPython", "ms", None),
+    ("mqtt/micropython_p50_ms", "MQTT meter echo round trip p50, MicroPython", "ms", None),
+    ("mqtt/cpython_command_p50_ms", "MQTT command round trip p50, CPython", "ms", None),
+    ("mqtt/cpython_throughput_msgs_s", "MQTT uplink, CPython", "payloads/s", None),
+    ("mqtt/micropython_throughput_msgs_s", "MQTT uplink, MicroPython", "payloads/s", None),
+    # OTA authentication (tools/benches/ota.py)
+    ("ota.micropython/manifest_verify_us", "OTA manifest check (HMAC, JSON, fields), MicroPython",
+     "us", None),
+    ("ota.micropython/sha256_mb_per_s", "OTA file SHA-256 check, MicroPython", "MB/s", None),
+    ("ota.micropython/ed25519_verify_ms", "OTA Ed25519 verify (pure Python), MicroPython", "ms",
      None),
 ]
 
