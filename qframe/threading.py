@@ -13,6 +13,7 @@ QFrame's Waiter, Condition, Semaphore, BoundedSemaphore, LifoQueue and PriorityQ
 qframe/sync.py and load on first use (`from usr.qframe.threading import Condition` works).
 """
 import _thread
+import gc
 import utime
 
 from .logging import getLogger
@@ -378,7 +379,8 @@ class ThreadPoolExecutor(object):
     blocks). QFrame's forms submit(target=fn, args=(...), kwargs={...}, priority=0) and
     submit(Task(...)) return the task's result (`get(timeout)`; a rejected task's get()
     raises QueueFull). Threads start on the first submit. A call that raises is logged and
-    counted `failed`; the worker carries on. shutdown()/stop(timeout) finish the backlog.
+    counted `failed`; the worker carries on (a MemoryError is counted `memory_errors` and, with
+    `heap` set to the app's HeapWatch, logged once per spell and backed off). shutdown()/stop(timeout) finish the backlog.
     """
 
     def __init__(self, max_workers=4, enable_priority=False, backlog=64, name="worker"):
@@ -386,7 +388,9 @@ class ThreadPoolExecutor(object):
             raise ValueError("max_workers must be greater than 0")
         self.max_workers = max_workers
         self.name = name
-        self.stats = {"submitted": 0, "done": 0, "failed": 0, "rejected": 0}
+        self.stats = {"submitted": 0, "done": 0, "failed": 0, "rejected": 0, "memory_errors": 0}
+        self.heap = None          # the app's HeapWatch (core/heap.py): MemoryError backoff
+        self._short_of_memory = False
         if enable_priority:
             from .sync import PriorityQueue
             self._queue = PriorityQueue(backlog)
@@ -452,6 +456,18 @@ class ThreadPoolExecutor(object):
             try:
                 task()
                 self.stats["done"] += 1
+                if self._short_of_memory:
+                    self._short_of_memory = False
+                    if self.heap is not None:
+                        self.heap.recovered(self.name)
+            except MemoryError as exc:
+                self.stats["failed"] += 1
+                self.stats["memory_errors"] += 1
+                self._short_of_memory = True
+                if self.heap is not None:   # logged once per spell, collected, backed off
+                    utime.sleep_ms(int(self.heap.out_of_memory(self.name, exc) * 1000))
+                else:
+                    gc.collect()
             except Exception as exc:
                 self.stats["failed"] += 1
                 _log.exception("%s: a submitted call failed", exc, self.name)
@@ -471,7 +487,9 @@ class ThreadPoolExecutor(object):
 
 
 class Timer(object):
-    """Call callback() every period_ms (or once) on an osTimer; stop() cancels it."""
+    """Call callback() every period_ms (or once) on an osTimer; stop() cancels it. A callback
+    that raises is logged and counted `failed` (a MemoryError also `memory_errors`, logged once
+    per spell, garbage collected)."""
 
     def __init__(self, period_ms, callback, periodic=True):
         import osTimer
@@ -479,12 +497,24 @@ class Timer(object):
         self.callback = callback
         self.periodic = periodic
         self._timer = osTimer.osTimer()
-        self.stats = {"fired": 0, "failed": 0}
+        self.stats = {"fired": 0, "failed": 0, "memory_errors": 0}
+        self._short_of_memory = False
 
     def _fire(self, _arg):
         try:
             self.callback()
             self.stats["fired"] += 1
+            self._short_of_memory = False
+        except MemoryError as exc:      # counted every time, logged once per spell
+            self.stats["failed"] += 1
+            self.stats["memory_errors"] += 1
+            gc.collect()
+            if not self._short_of_memory:
+                self._short_of_memory = True
+                try:
+                    _log.exception("timer callback out of memory", exc)
+                except MemoryError:
+                    pass
         except Exception as exc:
             self.stats["failed"] += 1
             _log.exception("timer callback failed", exc)

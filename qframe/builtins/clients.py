@@ -197,14 +197,15 @@ class TcpClient(UplinkDriver):
     def __init__(self, name=None, app=None):
         self.stats = {"connects": 0, "connect_failures": 0, "dns_failures": 0,
                       "tls_failures": 0, "pin_failures": 0, "disconnects": 0, "link_errors": 0,
-                      "link_exceptions": 0, "sent_bytes": 0, "received_bytes": 0,
-                      "callback_errors": 0, "uplink_rejected": 0, "option_errors": 0,
-                      "replaced": 0, "net_pauses": 0, "config_errors": 0}
+                      "link_exceptions": 0, "memory_errors": 0, "sent_bytes": 0,
+                      "received_bytes": 0, "callback_errors": 0, "uplink_rejected": 0,
+                      "option_errors": 0, "replaced": 0, "net_pauses": 0, "config_errors": 0}
         self._conn = None
         self._endpoint = None
         self._thread = None
         self._stopping = False
         self._held = False
+        self._short_of_memory = False
         self._health = None
         self._net_up = True
         self._wake = Event()
@@ -360,6 +361,16 @@ class TcpClient(UplinkDriver):
         while not self._stopping:
             try:
                 self._step()
+                if self._short_of_memory:
+                    self._short_of_memory = False
+                    self.memory_recovered()
+            except MemoryError as exc:      # logged once per spell, counted, backed off
+                self._short_of_memory = True
+                conn = self._conn
+                if conn is not None:
+                    conn.close()
+                self._conn = None
+                self._wait(self._kick, self.out_of_memory(exc))
             except Exception as exc:        # a bug must not end the link: log, drop, go on
                 self.stats["link_exceptions"] += 1
                 self.last_error = "link thread: %s: %s" % (type(exc).__name__, exc)
@@ -582,6 +593,9 @@ class TcpClient(UplinkDriver):
                 if not chunk:
                     conn.fail("closed by the HES")
                     break
+                if self._short_of_memory:
+                    self._short_of_memory = False
+                    self.memory_recovered()
                 self.stats["received_bytes"] += len(chunk)
                 with self._lock:
                     downlink = self.session.receive(chunk, _ticks())
@@ -592,6 +606,10 @@ class TcpClient(UplinkDriver):
                 if reason:
                     conn.fail(reason)
                     break
+        except MemoryError as exc:  # the link thread reconnects, backing off
+            self.out_of_memory(exc)
+            self._short_of_memory = True
+            conn.fail("receive path out of memory")
         except Exception as exc:    # never end silently: fail the connection, say why
             self.stats["link_exceptions"] += 1
             _log.exception("receive path failed; dropping the connection", exc)

@@ -65,7 +65,8 @@ def tls_problem(config, section):
 # switch that turns it off, or None). Kept while the link is down, at most MAX_REPORTS.
 REPORTS = {"dlms.readings": ("dlms.readings", "forward_dlms"),
            "dlms.profile": ("dlms.profile", "forward_dlms"),
-           "ota.event": ("ota", None)}
+           "ota.event": ("ota", None),
+           "heap.exhausted": ("heap.exhausted", None)}
 MAX_REPORTS = 16
 
 

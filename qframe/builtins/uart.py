@@ -60,7 +60,7 @@ STAT_KINDS = ("rx_bytes", "tx_bytes", "rx_frames", "tx_frames", "dispatch_droppe
               "rx_backpressure", "drain_deferred", "transparent_in", "transparent_unheard",
               "transparent_abandoned", "hes_frames", "hes_dropped", "tx_errors", "tx_dropped",
               "tx_timeouts", "encode_errors", "io_errors", "open_failures", "reopens",
-              "callback_errors", "idle_flushes")
+              "callback_errors", "idle_flushes", "memory_errors")
 
 
 class Uart(AppExtension):
@@ -109,6 +109,7 @@ class Uart(AppExtension):
         self._inbox_lock = threads.Lock()
         self._draining = False
         self._retry_at = None
+        self._oom_delay = 0     # s to back off while out of memory (0: not short of memory)
         self.arbiter = None         # the dlms extension when it shares the link (meter_data/hes_data)
         AppExtension.__init__(self, name, app)
 
@@ -232,8 +233,8 @@ class Uart(AppExtension):
             if self._retry_at is not None and utime.ticks_diff(self._retry_at, now) > 0:
                 return
             self._draining = True
-        if self.app.submit(self._drain):
             self._retry_at = None
+        if self.app.submit(self._drain):
             return
         with self._inbox_lock:
             self._draining = False
@@ -251,6 +252,14 @@ class Uart(AppExtension):
                 self._inbox_bytes -= len(frame.payload)
             try:
                 self._handle(frame)
+            except MemoryError as exc:     # keep the frame first in line; retry after a pause
+                delay_ms = int(self.out_of_memory(exc) * 1000)
+                with self._inbox_lock:
+                    self._inbox.insert(0, frame)
+                    self._inbox_bytes += len(frame.payload)
+                    self._retry_at = utime.ticks_add(utime.ticks_ms(), delay_ms)
+                    self._draining = False
+                return
             except Exception as exc:
                 _log.exception("transparent frame handling failed", exc)
 
@@ -259,7 +268,20 @@ class Uart(AppExtension):
         return self.serial.read(size, timeout)
 
     def listen_thread_worker(self):
-        """The reader thread: read, pass each chunk to recv_callback, reopen on errors."""
+        """The reader thread: read, pass each chunk to recv_callback, reopen on errors. A
+        MemoryError anywhere (even while handling another error) backs off; it never ends it."""
+        stop = self._stop_signal
+        while not stop.is_set():
+            try:
+                self._listen()
+            except MemoryError as exc:
+                self._oom_delay = 1
+                try:
+                    stop.wait(self.out_of_memory(exc))
+                except MemoryError:
+                    pass
+
+    def _listen(self):
         cfg = self.config
         chunk = cfg["read_chunk"]
         poll_ms = cfg["poll_ms"]
@@ -269,7 +291,7 @@ class Uart(AppExtension):
         while not stop.is_set():
             if self._port is None or self._failure is not None:
                 if not self._reopen():
-                    stop.wait(cfg["reopen_delay_s"])
+                    stop.wait(self._oom_delay or cfg["reopen_delay_s"])
                     continue
             if self._inbox and not self._draining:
                 self._schedule_drain()
@@ -277,14 +299,24 @@ class Uart(AppExtension):
                 port = self._port
                 count = port.any()
                 data = port.read(count if count < chunk else chunk) if count > 0 else None
+            except MemoryError as exc:
+                stop.wait(self.out_of_memory(exc))
+                self._oom_delay = 1     # the next read that works ends the spell
+                continue
             except Exception as exc:
                 self._fail("read", exc)
                 continue
+            if self._oom_delay:
+                self._oom_delay = 0
+                self.memory_recovered()
             if data:
                 self.stats["rx_bytes"] += len(data)
                 last_rx = utime.ticks_ms()
                 try:
                     self.recv_callback(data)
+                except MemoryError as exc:
+                    stop.wait(self.out_of_memory(exc))
+                    self._oom_delay = 1
                 except Exception as exc:
                     self.stats["callback_errors"] += 1
                     _log.exception("recv_callback failed on %d octets", exc, len(data))
@@ -409,8 +441,14 @@ class Uart(AppExtension):
                 except Exception:
                     pass
             self.stats["open_failures"] += 1
-            _log.exception("cannot open UART %r", exc, self.config["port"])
+            if isinstance(exc, MemoryError):
+                self._oom_delay = self.out_of_memory(exc)
+            else:
+                _log.exception("cannot open UART %r", exc, self.config["port"])
             return False
+        if self._oom_delay:
+            self._oom_delay = 0
+            self.memory_recovered()
         if self.decoder is not None:
             self.decoder.reset()
         self._port = self.serial = port

@@ -7,6 +7,8 @@ feeds it when the app is healthy, otherwise the WDT starves and resets the modul
 * the app is running;
 * the worker pool is alive: all its threads run, and a probe submitted to it ran within
   `stuck_s` (a pool whose every worker is blocked, or whose backlog never drains, is stuck);
+* the heap is not exhausted: no extension out of memory for longer than APP.memory_exhausted_s
+  (core/heap.py);
 * every extension with a `healthy()` method says True (NetWatch: its thread alive and the
   escalation ladder not exhausted; TcpClient: its link thread alive and beating).
 Each starved feed is counted (`starved`) and the first of a spell logged with its cause.
@@ -103,6 +105,9 @@ class Watchdog(AppExtension):
         stuck = self._probe_pool(pool)
         if stuck:
             return stuck
+        short = app.heap.exhausted()
+        if short:
+            return "heap exhausted (%s out of memory for %d s)" % (short, app.heap.exhausted_s)
         for ext in app.extensions.values():
             healthy = getattr(ext, "healthy", None)
             if healthy is not None and ext is not self and not healthy():

@@ -1,6 +1,7 @@
 """The Application mediator: config, extensions in load order, lifecycle, bus, worker pool."""
 from .bus import EventBus
 from .config import Config, ConfigError, Field
+from .heap import HeapWatch
 from ..collections import OrderedDict as _OrderedDict
 from ..globals import AppGlobals, CurrentApp, G
 from ..logging import getLogger, basicConfig, level_from_name
@@ -17,6 +18,9 @@ APP_FIELDS = {
     "log_max_bytes": Field(int, 32768, lo=1024),
     "log_backups": Field(int, 1, lo=0, hi=9),
     "uplink": Field(str, "tcp", choices=("tcp", "mqtt")),   # which cloud link an app starts
+    "memory_backoff_s": Field(float, 0.5, lo=0.01, hi=60),
+    "memory_exhausted_s": Field(float, 300.0, lo=0.01, hi=86400),
+    "heap_trace": Field(bool, False),
 }
 
 
@@ -44,6 +48,8 @@ class Application(object):
         self.config = Config()
         self.extensions = Extensions()
         self.bus = EventBus()
+        self.heap = HeapWatch(self.bus)
+        self.heap.snapshot("imports")     # what main.py imported (and the interpreter holds)
         self.g = AppGlobals()
         self.business_threads_pool = self._new_pool()
         self.running = False
@@ -55,8 +61,10 @@ class Application(object):
         self._builtin_network = NetWork(app=self)
 
     def _new_pool(self):
-        return threads.ThreadPoolExecutor(APP_FIELDS["workers"].default, False,
+        pool = threads.ThreadPoolExecutor(APP_FIELDS["workers"].default, False,
                                           APP_FIELDS["backlog"].default, self.name + "-worker")
+        pool.heap = self.heap
+        return pool
 
     def __getattr__(self, name):
         # Only reached when normal lookup fails: extensions by name.
@@ -147,6 +155,8 @@ class Application(object):
         if self.business_threads_pool.stopped:
             self.business_threads_pool = self._new_pool()
         self.business_threads_pool.resize(settings["workers"], settings["backlog"])
+        self.heap.backoff_s = settings["memory_backoff_s"]
+        self.heap.exhausted_s = settings["memory_exhausted_s"]
         self.running = True
         loaded = []
         for name, ext in self.extensions.items():
@@ -163,6 +173,8 @@ class Application(object):
                 raise
             loaded.append((name, ext))
         _log.info("%s loaded: %s", self.name, ", ".join(self.extensions.keys()))
+        if settings["heap_trace"]:
+            self.heap.start_trace()
 
     mainloop = load
 
@@ -223,6 +235,7 @@ class Application(object):
         """A snapshot of every counter: app, bus, workers, the command registry (once an
         uplink created `app.commands`) and each extension."""
         report = {"app": dict(self.stats), "running": self.running, "bus": dict(self.bus.stats)}
+        report["heap"] = self.heap.status()
         report["workers"] = dict(self.business_threads_pool.stats)
         commands = getattr(self, "commands", None)
         if commands is not None:

@@ -35,7 +35,7 @@ class EventBus(object):
     def __init__(self):
         self._subscriptions = {}
         self._retained = {}
-        self.stats = {"published": 0, "delivered": 0, "failed": 0, "unheard": 0}
+        self.stats = {"published": 0, "delivered": 0, "failed": 0, "unheard": 0, "memory_errors": 0}
 
     def subscribe(self, topic, callback, replay=False):
         """Call callback(topic, data) for each publish on topic; return the Subscription.
@@ -69,7 +69,9 @@ class EventBus(object):
     def publish(self, topic, data=None, retain=False):
         """Deliver data to every subscriber of topic; return how many took it without error.
 
-        retain=True also keeps data as the topic's retained value.
+        retain=True also keeps data as the topic's retained value. A subscriber's MemoryError
+        reaches the publisher (which backs off and publishes again: subscribers before it may
+        see the data twice); any other error is logged and counted.
         """
         self.stats["published"] += 1
         if retain:
@@ -89,6 +91,9 @@ class EventBus(object):
         try:
             handle.callback(topic, data)
             return True
+        except MemoryError:
+            self.stats["memory_errors"] += 1
+            raise       # the publisher backs off and publishes again (core/heap.py)
         except Exception as exc:
             self.stats["failed"] += 1
             _log.exception("subscriber of %s failed", exc, topic)

@@ -51,6 +51,18 @@ class AppExtension(object):
             handle.cancel()
         self._subscriptions = []
 
+    def out_of_memory(self, exc=None):
+        """A MemoryError hit this extension: counted (stats["memory_errors"]), logged once per
+        spell, garbage collected; returns the seconds to back off (see core/heap.py)."""
+        stats = getattr(self, "stats", None)
+        if stats is not None:
+            stats["memory_errors"] = stats.get("memory_errors", 0) + 1
+        return self.app.heap.out_of_memory(self.name, exc)
+
+    def memory_recovered(self):
+        """The work that ran out of memory succeeded again."""
+        self.app.heap.recovered(self.name)
+
     def load(self):
         """Start the extension's work. Called in registration order by app.load()."""
 

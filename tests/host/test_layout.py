@@ -99,6 +99,7 @@ def test_import_usr_qframe_loads_the_core_only_and_extensions_on_first_use(inter
     loaded = set(loaded.split())
     assert loaded == {"usr.qframe", "usr.qframe.core", "usr.qframe.core.app",
                       "usr.qframe.core.bus", "usr.qframe.core.config", "usr.qframe.core.ext",
+                      "usr.qframe.core.heap",
                       "usr.qframe.core.lazy", "usr.qframe.collections", "usr.qframe.globals",
                       "usr.qframe.logging", "usr.qframe.threading"}
     assert same == "True"

@@ -51,12 +51,16 @@ class _FakePort(object):
 class _Link(Uart):
     """Uart on fake ports; `open_failures` first opens raise."""
 
-    def __init__(self, app, open_failures=0):
+    def __init__(self, app, open_failures=0, open_memory_errors=0):
         self.ports = []
         self.open_failures_left = open_failures
+        self.open_memory_errors_left = open_memory_errors
         Uart.__init__(self, app=app)
 
     def open_port(self):
+        if self.open_memory_errors_left:
+            self.open_memory_errors_left -= 1
+            raise MemoryError("memory allocation failed, allocating 1280 bytes")
         if self.open_failures_left:
             self.open_failures_left -= 1
             raise OSError(2)
@@ -388,3 +392,28 @@ def test_rs485_direction_pin_is_driven_around_writes_when_the_uart_cannot():
     assert link.port.levels == [1]
     assert shimctl.gpio.get(7) == 0
     app.stop()
+
+
+def test_an_open_out_of_memory_is_logged_once_counted_and_backed_off_then_recovers():
+    import utime
+    from usr.qframe import logging
+    app = _app()
+    app.config["APP"].update({"log_level": "INFO", "memory_backoff_s": 0.05})
+    lines = []
+    token = logging.add_listener(lambda level, line: lines.append(line))
+    started = utime.ticks_ms()
+    try:
+        link = _start(app, open_memory_errors=3)
+        waited_ms = utime.ticks_diff(utime.ticks_ms(), started)
+        status = link.status()
+    finally:
+        logging.remove_listener(token)
+        app.stop()
+    assert status["memory_errors"] == 3 and status["open_failures"] == 3
+    assert app.heap.stats["memory_errors"] == 3
+    # backed off 0.05 + 0.1 + 0.2 s, not the 0.01 s reopen delay of other failures
+    assert waited_ms >= 340, waited_ms
+    assert len([line for line in lines if "out of memory" in line]) == 1, lines
+    assert len([line for line in lines if "cannot open UART" in line]) == 0, lines
+    assert len([line for line in lines if "uart: memory available again" in line]) == 1, lines
+    assert app.status()["heap"]["short_of_memory"] == []

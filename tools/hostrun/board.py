@@ -36,11 +36,13 @@ def _link(src, dst):
     os.symlink(src, dst)
 
 
-def stage(root=DEFAULT_ROOT, config=None, source=REPO):
+def stage(root=DEFAULT_ROOT, config=None, source=REPO, mpy=False):
     """Lay out ROOT/usr with symlinks into source (the repo); return the root.
 
     config: None links source's dev.json; a dict is written as ROOT/usr/dev.json, a string
     as it is (a broken file reaches the app, which reports it as on the module).
+    mpy: the device code precompiled to .mpy for the venv's MicroPython (as `deploy --mpy`
+    puts it on the module; main.py stays source) instead of symlinks to the .py files.
     Files the app writes at run time (logs, queues) stay in ROOT/usr and survive restaging.
     """
     usr = os.path.join(root, "usr")
@@ -50,6 +52,8 @@ def stage(root=DEFAULT_ROOT, config=None, source=REPO):
     for name in sorted(os.listdir(code)):
         if name != "__pycache__":
             _link(os.path.join(code, name), os.path.join(usr, name))
+    if mpy:
+        _stage_mpy(root, source)
     dev_json = os.path.join(usr, "dev.json")
     if config is None:
         _link(os.path.join(source, "dev.json"), dev_json)
@@ -62,6 +66,26 @@ def stage(root=DEFAULT_ROOT, config=None, source=REPO):
             else:
                 json.dump(config, f, indent=2)
     return root
+
+
+def _stage_mpy(root, source):
+    """Replace the staged device code under ROOT/usr by .mpy files (v6, the venv's MicroPython)."""
+    from tools.device import deploy
+    files = [f for f in deploy.device_files(source) if f[1].endswith(".py")]
+    compiled = deploy.compile_mpy(files, deploy.find_mpy_cross(6))
+    usr = os.path.join(root, "usr")
+    os.remove(os.path.join(usr, "qframe"))
+    for name in os.listdir(usr):
+        if os.path.islink(os.path.join(usr, name)) and name.endswith(".py") \
+                and name != "main.py":
+            os.remove(os.path.join(usr, name))
+    for device_path, data in compiled:
+        if device_path == "/usr/main.py":
+            continue
+        path = os.path.join(root, device_path.lstrip("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
 
 
 def use_device_code():
@@ -110,14 +134,20 @@ def micropython_missing_reason():
             % (sys.platform, platform.machine()))
 
 
+HEAPSIZE_ENV = "QFRAME_MP_HEAPSIZE"   # e.g. 128K: MicroPython's GC heap (-X heapsize) for the app
+
+
 def interpreter_command(interpreter):
     """The argv prefix that starts the given interpreter (MicropythonMissing if there is no
-    MicroPython: see find_micropython)."""
+    MicroPython: see find_micropython). MicroPython gets `-X heapsize=$QFRAME_MP_HEAPSIZE` when
+    that is set, so every runner (board run, the system simulation, benches) can run the app in
+    a fixed heap."""
     if interpreter == "micropython":
         exe = find_micropython()
         if not exe:
             raise MicropythonMissing(micropython_missing_reason())
-        return [exe]
+        heap = os.environ.get(HEAPSIZE_ENV)
+        return [exe, "-X", "heapsize=" + heap] if heap else [exe]
     return [sys.executable]
 
 

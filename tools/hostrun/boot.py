@@ -22,6 +22,9 @@ def _boot(root, shim_paths, duration_s):
     sys.path.insert(0, root)
     import shimctl
     shimctl.install_fs(root)
+    # Built into the firmware, so loaded before main.py runs: imported here, no app thread
+    # meets a shim module half-initialised by another thread (MicroPython: "can't import name").
+    import machine, osTimer, usocket, net, checkNet, dataCall, sim, modem, misc  # noqa: F401,E401
     shimctl.apply_app_fota()
     reboots = shimctl.state["reboots"]
     main_globals = {"__name__": "__main__", "__file__": "/usr/main.py"}

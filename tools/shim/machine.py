@@ -25,6 +25,8 @@ class UART(object):
     FC_NONE = 0
     FC_HW = 1
     RX_BUFFER = 4096    # the driver's receive buffer; the rest waits in the host device
+    READ_STEP = 512     # octets asked of the host device at a time: a read allocates what it
+                        # asks for, and the module's driver buffer is not on the app's heap
 
     def __init__(self, port, baudrate=115200, bytesize=8, parity=0, stop=1, flowctl=0):
         device = port if isinstance(port, str) else core.uart_map.get(port)
@@ -63,7 +65,8 @@ class UART(object):
             got = 0
             while len(self._rx) < self.RX_BUFFER:
                 try:
-                    data = self._dev.read_now(self.RX_BUFFER - len(self._rx))
+                    data = self._dev.read_now(min(self.READ_STEP,
+                                                  self.RX_BUFFER - len(self._rx)))
                 except OSError as exc:
                     self._gone = exc
                     return got

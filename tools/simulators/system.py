@@ -77,6 +77,9 @@ def _load_meter_sim():
     return MeterSim
 
 
+HEAP_TRACE_CONFIG = {"APP": {"heap_trace": True}, "HEALTH": {"interval_s": 1.0}}
+
+
 def app_config(hes_port, meter_path=None, dialect="legacy", protocol="usr.hes_protocol",
                log_level="INFO"):
     """The dev.json of the simulated module: small timeouts so faults recover in seconds."""
@@ -163,13 +166,13 @@ class AppProcess(object):
     logged and kept so callers can wait for lines."""
 
     def __init__(self, root, config, interpreter="cpython", log=None, keep_flash=False,
-                 control_port=None):
+                 control_port=None, mpy=False):
         self.root = root
         self.interpreter = interpreter
         self.log = log or (lambda source, text: None)
         if not keep_flash:
             shutil.rmtree(os.path.join(root, "usr", "queue"), ignore_errors=True)
-        board.stage(root, config)
+        board.stage(root, config, mpy=mpy)
         if control_port:
             _boot_with_control(root, control_port)
         self.lines = []
@@ -347,7 +350,7 @@ class System(object):
 
     def __init__(self, interpreter="cpython", root=DEFAULT_ROOT, log=None, echo=False,
                  dialect="legacy", protocol="usr.hes_protocol", control=False,
-                 keep_flash=False, log_level="INFO", extra_config=None, uplink="tcp"):
+                 keep_flash=False, log_level="INFO", extra_config=None, uplink="tcp", mpy=False):
         self.log = log or Log(quiet=True)
         self.interpreter = interpreter
         on_event = lambda kind, detail: self.log("hes", "%s %s" % (kind, detail))  # noqa: E731
@@ -372,7 +375,8 @@ class System(object):
         for section in extra_config or {}:
             config.setdefault(section, {}).update(extra_config[section])
         self.config = config
-        self.app = AppProcess(root, config, interpreter, self.log, keep_flash, self.control_port)
+        self.app = AppProcess(root, config, interpreter, self.log, keep_flash, self.control_port,
+                              mpy)
         self.shim = None
 
     def start(self, timeout=30.0):
@@ -386,8 +390,12 @@ class System(object):
 
     def _start(self, timeout):
         self.app.start()
-        if not self.hes.wait_for(lambda h: h.registrations, timeout):
+        proc = self.app.proc
+        if not self.hes.wait_for(lambda h: h.registrations or proc.poll() is not None, timeout):
             raise RuntimeError("the app never registered with the HES (see the log)")
+        if not self.hes.registrations:
+            raise RuntimeError("the app exited (status %s) before it registered with the HES "
+                               "(see the log)" % proc.poll())
         # a UART starts empty: what the meter sends before the port is open is gone
         if self.meter is not None and not self.app.wait_line("uart: UART", timeout):
             raise RuntimeError("the app never opened its UART (see the log)")
@@ -602,6 +610,13 @@ def main(argv=None):
                         help="how long to wait for queued data after the run")
     parser.add_argument("--root", default=DEFAULT_ROOT)
     parser.add_argument("--keep-flash", action="store_true", help="keep the queue of a past run")
+    parser.add_argument("--heap", metavar="SIZE",
+                        help="MicroPython's GC heap for the app, e.g. 128K (-X heapsize)")
+    parser.add_argument("--heap-trace", action="store_true",
+                        help="the app logs its heap per phase (APP.heap_trace, a health report "
+                             "every second)")
+    parser.add_argument("--mpy", action="store_true",
+                        help="run the device code precompiled to .mpy, as `deploy --mpy` does")
     parser.add_argument("--quiet", action="store_true", help="only the final JSON line")
     parser.add_argument("--log", action="store_true",
                         help="the live log on the console instead of the status screen")
@@ -616,6 +631,8 @@ def main(argv=None):
                         help="push an app update (default: the next patch version) to the "
                              "running app and show it switch versions (tools/ota/demo.py)")
     args = parser.parse_args(argv)
+    if args.heap:
+        os.environ[board.HEAPSIZE_ENV] = args.heap
     if args.ota:
         from tools.ota import demo
         return demo.main(["--interpreter", args.interpreter] +
@@ -641,7 +658,8 @@ def main(argv=None):
     stop_event = threading.Event()
     system = System(args.interpreter, args.root, log, dialect=args.dialect,
                     protocol=args.protocol, control=args.faults, keep_flash=args.keep_flash,
-                    uplink=args.uplink)
+                    uplink=args.uplink, mpy=args.mpy,
+                    extra_config=HEAP_TRACE_CONFIG if args.heap_trace else None)
     fleet = Fleet()
     if hasattr(system.hes, "add_observer"):      # the TCP HES; the MQTT one has no fleet view yet
         system.hes.add_observer(fleet.observe)

@@ -5,13 +5,18 @@ flash faults of the process it runs in, from another process (tools/simulators/s
     client(port, "network down")      # "ok"; "status" answers a dict
     command("help")                    # the language, without the server
 """
+import gc
+
 from shimlib import core, network, quota, sockets, threads
 from shimlib.hostio import IS_MICROPYTHON, select, socket
 
 _server = None
 
 HELP = ("commands: status | network up|down | pdp up|down | sim in|out | csq N | "
-        "modem 0|1|4 | reset_sockets | dns fail on|off | flash free N|none | reset")
+        "modem 0|1|4 | reset_sockets | dns fail on|off | flash free N|none | "
+        "heap fill LEAVE [HOLD_MS] | heap release | "
+        "reset")
+_ballast = [None]   # the chain of blocks `heap fill` holds
 
 
 def status():
@@ -55,6 +60,12 @@ def command(line):
             network.set_dns_fail(args[1] == "on")
         elif head == "flash" and len(args) == 2 and args[0] == "free":
             quota.set_flash_free(None if args[1] == "none" else int(args[1]))
+        elif head == "heap" and len(args) in (2, 3) and args[0] == "fill":
+            hold_ms = int(args[2]) if len(args) == 3 else 0
+            return "ok %d" % heap_fill(int(args[1]), hold_ms)
+        elif head == "heap" and args == ["release"]:
+            _ballast[0] = None
+            gc.collect()
         elif head == "reset" and not args:
             core.reset()
         elif head == "help":
@@ -64,6 +75,42 @@ def command(line):
     except ValueError as exc:
         return "error: %s" % exc
     return "ok"
+
+
+def heap_fill(leave, hold_ms=0):
+    """Allocate the process's heap (MicroPython) until about `leave` bytes stay free, so the
+    app runs short of memory; `heap release` gives it back, or a thread started beforehand
+    after hold_ms (the control server itself may not get the memory to read a command). Returns
+    the bytes held. The
+    blocks are chained (no growing list needs a large free block) and the fill repeats after a
+    collection, so the garbage the app leaves is taken too."""
+    if not IS_MICROPYTHON:
+        raise ValueError("heap fill needs MicroPython (gc.mem_free)")
+    if hold_ms:
+        import _thread
+        import utime
+
+        def release():
+            utime.sleep_ms(hold_ms)
+            _ballast[0] = None
+            gc.collect()
+
+        _thread.start_new_thread(release, ())
+    held = 0
+    for block in (1024, 256, 64, 16):
+        for _ in range(3):
+            try:
+                while True:
+                    _ballast[0] = [bytearray(block), _ballast[0]]
+                    held += block
+            except MemoryError:
+                pass
+            gc.collect()
+    while held and gc.mem_free() < leave:
+        _ballast[0] = _ballast[0][1]
+        held -= len(_ballast[0][0]) if _ballast[0] else 0
+        gc.collect()
+    return held
 
 
 def _loopback(port):
