@@ -202,17 +202,10 @@ class TcpClient(UplinkDriver):
                       "option_errors": 0, "replaced": 0, "net_pauses": 0, "config_errors": 0}
         self._conn = None
         self._endpoint = None
-        self._thread = None
-        self._stopping = False
-        self._held = False
         self._short_of_memory = False
         self._health = None
-        self._net_up = True
-        self._wake = Event()
         self._kick = Event()
-        self._up = Event()
         self._lock = Lock()          # around every session call (two threads drive it)
-        self._beat_at = _ticks()
         UplinkDriver.__init__(self, name, app)
 
     def __str__(self):

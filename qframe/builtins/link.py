@@ -16,6 +16,7 @@ from ..logging import getLogger
 from ..protocols.backoff import Backoff
 from ..protocols.commands import commands_of
 from ..protocols.uplink import UplinkSession, open_queue
+from ..threading import Event
 from .identity import device_id
 
 _TIMEOUT_ERRNOS = (11, 110, 116)
@@ -86,6 +87,13 @@ class UplinkDriver(AppExtension):
         self._device = None
         self._reregister = False
         self._reports = []           # (event name, data) waiting for the link thread
+        self._thread = None          # the driver's link thread
+        self._stopping = False
+        self._held = False           # disconnect() keeps the link down until connect()
+        self._net_up = True
+        self._wake = Event()         # set: the link thread has something to do
+        self._up = Event()           # set while connected
+        self._beat_at = utime.ticks_ms()   # the link thread's last sign of life
         self._started = utime.time()
         self.log = getLogger(self.name or "link")      # the driver's own logger: tcp, mqtt
         AppExtension.__init__(self, name, app)

@@ -31,7 +31,7 @@ from ..codecs.hes import Command, Downlink
 from ..core.config import Field
 from ..logging import getLogger
 from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS
-from ..threading import Event, Thread
+from ..threading import Thread
 from .identity import device_id
 from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, is_timeout, merge_fields,
                    tls_problem)
@@ -84,16 +84,9 @@ class MqttClient(UplinkDriver):
                       "link_errors": 0, "link_exceptions": 0, "published": 0,
                       "puback_timeouts": 0, "received": 0, "bad_topics": 0, "bad_payloads": 0,
                       "callback_errors": 0, "uplink_rejected": 0, "net_pauses": 0,
-                      "config_errors": 0, "events_dropped": 0, "option_errors": 0}
+                      "config_errors": 0, "option_errors": 0}
         self.topics = None
         self.client = None
-        self._thread = None
-        self._stopping = False
-        self._held = False
-        self._net_up = True
-        self._wake = Event()
-        self._up = Event()
-        self._beat_at = _ticks()
         self._refusal = OSError          # umqtt's MQTTException once umqtt is imported
         UplinkDriver.__init__(self, name, app)
 
