@@ -277,9 +277,6 @@ class TcpClient(UplinkDriver):
             raise ValueError("%s is not connected" % self)
         return conn
 
-    def wake(self):
-        self._wake.set()
-
     def connect(self):
         """(Re)enable the link and connect now; True once connected (within connect_timeout)."""
         if self._thread is None:

@@ -171,9 +171,10 @@ class UplinkDriver(AppExtension):
     # ------------------------------------------------------------------ for subclasses
     def wake(self):
         """Something for the link thread to do (new data, a note)."""
+        self._wake.set()
 
     def is_connected(self):
-        return False
+        return self._up.is_set()
 
     def note_failure(self, counter, message, exc=None):
         """Count and log a failed link step."""

@@ -138,13 +138,7 @@ class MqttClient(UplinkDriver):
         bound = 20000 + 3 * self.config["response_ms"] + 5000
         return utime.ticks_diff(_ticks(), self._beat_at) < bound
 
-    def is_connected(self):
-        return self._up.is_set()
-
     # ------------------------------------------------------------------ public API
-    def wake(self):
-        self._wake.set()
-
     def connect(self):
         """(Re)enable the link; True once connected within the connect bound."""
         if self._thread is None:
