@@ -13,6 +13,7 @@ Messages take both styles: `log.info("got %d octets", n)` is %-formatted when th
 fit the format exactly; otherwise every argument is printed, separated by spaces, as QFrame's
 `log.warn("two", "args")` -> `two args`.
 """
+import _thread
 import usys
 import utime
 import uos
@@ -49,15 +50,19 @@ class _Output(object):
         self.listeners = []
         self.stream = None      # None: the console (print)
         self.debug = False      # True: every level is emitted (QFrame's `debug` key)
+        self._lock = _thread.allocate_lock()    # one record written at a time, whole
 
     def enabled(self, level):
         return self.debug or level >= self.level
 
     def print(self, line):
-        if self.stream is None:
-            print(line)
-        else:
-            print(line, file=self.stream)
+        """Write line and its newline as one record: print() writes them separately, so
+        without the lock two threads' records merge on one line."""
+        with self._lock:
+            if self.stream is None:
+                print(line)
+            else:
+                print(line, file=self.stream)
 
     def emit(self, level, line):
         if self.console:
@@ -68,18 +73,18 @@ class _Output(object):
             self._write_file(line)
 
     def _write_file(self, line):
-        try:
+        with self._lock:
             try:
-                size = uos.stat(self.path)[6]
+                try:
+                    size = uos.stat(self.path)[6]
+                except OSError:
+                    size = 0
+                if size + len(line) + 1 > self.max_bytes:
+                    self._rotate()
+                with open(self.path, "a") as f:
+                    f.write(line + "\n")
             except OSError:
-                size = 0
-            if size + len(line) + 1 > self.max_bytes:
-                self._rotate()
-            with open(self.path, "a") as f:
-                f.write(line)
-                f.write("\n")
-        except OSError:
-            self.dropped_writes += 1
+                self.dropped_writes += 1
 
     def _rotate(self):
         for index in range(self.backups - 1, -1, -1):

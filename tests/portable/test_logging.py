@@ -1,4 +1,6 @@
 import uos
+import usys
+import utime
 
 from usr.qframe import logging
 
@@ -89,3 +91,63 @@ def test_level_names():
         assert False
     except ValueError as exc:
         assert "DEBUG" in str(exc)
+
+
+class _YieldingConsole(object):
+    """A console that lets other threads run between writes, as a slow UART console does."""
+
+    def __init__(self, path):
+        self.file = open(path, "w")
+
+    def write(self, text):
+        self.file.write(text)
+        utime.sleep_ms(0)
+        return len(text)
+
+    def close(self):
+        self.file.close()
+
+
+def _console(path):
+    # MicroPython's print(file=) takes only real streams; its file writes release the GIL.
+    if usys.implementation.name == "micropython":
+        return open(path, "w")
+    return _YieldingConsole(path)
+
+
+def test_records_from_many_threads_stay_whole_lines():
+    import _thread
+    from usr.qframe.threading import Event
+    path = "/usr/log_threads_test.log"
+    console = "/usr/log_threads_console.txt"
+    _cleanup(path)
+    threads, per_thread = 8, 60
+    done = []
+    finished = Event()
+    stream = _console(console)
+    logging.basicConfig(path=path, max_bytes=1 << 20, console=True, stream=stream)
+
+    def _spam(index):
+        log = logging.getLogger("t%d" % index)
+        for n in range(per_thread):
+            log.info("record %d of thread %d ends here", n, index)
+        done.append(index)
+        if len(done) == threads:
+            finished.set()
+
+    try:
+        for index in range(threads):
+            _thread.start_new_thread(_spam, (index,))
+        assert finished.wait(30)
+    finally:
+        _reset()
+        stream.close()
+    for name in (path, console):
+        with open(name) as f:
+            lines = f.read().split("\n")
+        uos.remove(name)
+        assert lines[-1] == ""
+        lines = lines[:-1]
+        assert len(lines) == threads * per_thread, (name, len(lines))
+        for line in lines:
+            assert line.count(" INFO ") == 1 and line.endswith(" ends here"), (name, line)
