@@ -304,8 +304,11 @@ class Thread(object):
             rv = self.target(*self.args, **self.kwargs)
         except Exception as exc:
             self.error = exc
-            _log.exception("thread %s died", exc, self.name)
             result.set(exc=exc)
+            try:
+                _log.exception("thread %s died", exc, self.name)
+            except MemoryError:     # the heap is dry: the error stays in self.error
+                pass
         else:
             result.set(rv=rv)
 

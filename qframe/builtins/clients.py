@@ -348,30 +348,41 @@ class TcpClient(UplinkDriver):
         return True
 
     def _run(self):
+        """The link thread. A MemoryError anywhere, even while handling another error, backs
+        off: it never ends the thread."""
         while not self._stopping:
             try:
-                self._step()
-                if self._short_of_memory:
-                    self._short_of_memory = False
-                    self.memory_recovered()
+                self._guarded_step()
             except MemoryError as exc:      # logged once per spell, counted, backed off
                 self._short_of_memory = True
-                conn = self._conn
-                if conn is not None:
-                    conn.close()
-                self._conn = None
-                self._wait(self._kick, self.out_of_memory(exc))
-            except Exception as exc:        # a bug must not end the link: log, drop, go on
-                self.stats["link_exceptions"] += 1
-                self.last_error = "link thread: %s: %s" % (type(exc).__name__, exc)
-                _log.exception("link thread failed; reconnecting", exc)
-                conn = self._conn
-                if conn is not None:
-                    conn.close()
-                self._conn = None
-                self._up.clear()
-                self.pause(self._backoff.next())
+                try:
+                    self._drop_connection()
+                    self._wait(self._kick, self.out_of_memory(exc))
+                except MemoryError:
+                    pass
         self._endpoint.close()
+
+    def _drop_connection(self):
+        conn = self._conn
+        if conn is not None:
+            conn.close()
+        self._conn = None
+
+    def _guarded_step(self):
+        try:
+            self._step()
+            if self._short_of_memory:
+                self._short_of_memory = False
+                self.memory_recovered()
+        except MemoryError:
+            raise
+        except Exception as exc:        # a bug must not end the link: log, drop, go on
+            self.stats["link_exceptions"] += 1
+            self.last_error = "link thread: %s: %s" % (type(exc).__name__, exc)
+            _log.exception("link thread failed; reconnecting", exc)
+            self._drop_connection()
+            self._up.clear()
+            self.pause(self._backoff.next())
 
     def _step(self):
         """One pass of the link thread: wait for the network, open a connection, serve it."""

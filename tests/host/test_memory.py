@@ -34,13 +34,16 @@ def test_a_heap_run_dry_degrades_and_recovers_without_spinning(tmp_path):
 
         # the heap is gone for 2.5 s (the shim gives it back by itself: the control server
         # may not get the memory to read another command)
-        system.shim.command("heap fill 2048 2500")   # its reply may not find the memory
+        system.shim.send("heap fill 2048 2500")      # its reply may not find the memory
         for payload in _payloads(b"short", 10):
             system.meter.send_transparent(payload)
             sent.append(payload)
             time.sleep(0.2)                 # the meter's pace, while the app is short
         # "X: out of memory" (its formatting may itself find no memory) or "memory available"
         assert system.app.wait_line("memory", 10), "\n".join(system.app.lines[-30:])
+        # "after" means after the spell: a frame read while the heap is dry may be dropped
+        assert system.app.wait_line("shim: heap released", 30), \
+            "\n".join(system.app.lines[-30:])
 
         for payload in _payloads(b"after", 5):
             system.meter.send_transparent(payload)
@@ -51,7 +54,7 @@ def test_a_heap_run_dry_degrades_and_recovers_without_spinning(tmp_path):
         expected = [p for p in sent if not p.startswith(b"short")]
         ok = hes.wait_for(lambda h: [p for p in h.received if not p.startswith(b"short")] ==
                           expected, 30)
-        assert ok, [p[:8] for p in expected if p not in hes.received]
+        assert ok, ([p[:8] for p in expected if p not in hes.received], "\n".join(system.app.lines[-60:]))
         status = hes.command("status", timeout=5)["result"]
     finally:
         system.stop()

@@ -268,6 +268,15 @@ class ShimControl(object):
             self.log("sim", "shim command %r: %s" % (line, reply))
         return reply
 
+    def send(self, line):
+        """Send a command whose reply may never come (`heap fill`: the reply itself needs
+        memory) and close the connection, so a late reply is never read as another's."""
+        if self.file is None:
+            return
+        self.file.write(line.encode() + b"\n")
+        self.file.flush()
+        self.close()
+
     def close(self):
         if self.sock is not None:
             self.sock.close()

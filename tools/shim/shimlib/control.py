@@ -7,7 +7,7 @@ flash faults of the process it runs in, from another process (tools/simulators/s
 """
 import gc
 
-from shimlib import core, network, quota, sockets, threads
+from shimlib import core, network, notes, quota, sockets, threads
 from shimlib.hostio import IS_MICROPYTHON, select, socket
 
 _server = None
@@ -79,23 +79,36 @@ def command(line):
 
 def heap_fill(leave, hold_ms=0):
     """Allocate the process's heap (MicroPython) until about `leave` bytes stay free, so the
-    app runs short of memory; `heap release` gives it back, or a thread started beforehand
-    after hold_ms (the control server itself may not get the memory to read a command). Returns
-    the bytes held. The
-    blocks are chained (no growing list needs a large free block) and the fill repeats after a
-    collection, so the garbage the app leaves is taken too."""
+    app runs short of memory; `heap release` gives it back, or, with hold_ms, a thread started
+    beforehand (the control server itself may not get the memory to read a command) hold_ms
+    after the fill is complete (a slow fill on a loaded machine must not outlast the hold).
+    Returns the bytes held. The blocks are chained (no growing list needs a large free block)
+    and the fill repeats after a collection, so the garbage the app leaves is taken too."""
     if not IS_MICROPYTHON:
         raise ValueError("heap fill needs MicroPython (gc.mem_free)")
+    filled = None
     if hold_ms:
         import _thread
         import utime
+        filled = _thread.allocate_lock()
+        filled.acquire()
 
         def release():
+            filled.acquire()
             utime.sleep_ms(hold_ms)
             _ballast[0] = None
             gc.collect()
+            notes.note("shim: heap released")
 
         _thread.start_new_thread(release, ())
+    try:
+        return _fill(leave)
+    finally:
+        if filled is not None:
+            filled.release()
+
+
+def _fill(leave):
     held = 0
     for block in (1024, 256, 64, 16):
         for _ in range(3):
