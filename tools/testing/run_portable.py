@@ -28,7 +28,8 @@ def _run(root, shim_paths, test_dir, name_filter):
         import uos
     except ImportError:
         import os as uos
-    for path in [test_dir] + list(reversed(shim_paths.split(":"))) + [root]:
+    paths = [test_dir] + shim_paths.split(":")[::-1] + [root]     # no reversed() on 1.13
+    for path in paths:
         sys.path.insert(0, path)
     import shimctl
     shimctl.install_fs(root)
