@@ -174,13 +174,13 @@ def boot_act(state, body, updater, action):
         files.remove_tree(updater)
         if state["target"] not in state["failed"]:
             state["failed"].append(state["target"])
-        result = state["result"] or result(state["target"], False, "unhealthy", "")
-        result["event"] = "rolled_back"
-        result["running"] = state["prev"]
-        state["result"] = result
+        outcome = state["result"] or result(state["target"], False, "unhealthy", "")
+        outcome["event"] = "rolled_back"
+        outcome["running"] = state["prev"]
+        state["result"] = outcome
         state["phase"], state["target"], state["boots"] = "idle", None, 0
         save_state(state)
-        _log.warning("OTA: back on %s; %s marked failed", state["prev"], result["version"])
+        _log.warning("OTA: back on %s; %s marked failed", state["prev"], outcome["version"])
         return False
     return False
 
