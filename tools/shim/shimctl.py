@@ -15,6 +15,7 @@ module gathers what tests and tools drive:
     set_modem_fun(fun)         as net.setModemFun: 0/4 radio off, 1 on (attach after a delay)
     set_dns_fail(on)           usocket.getaddrinfo raises OSError
     net_ready()                registered and PDP active
+    net_stage()                checkNet's (stage, subcode) now, without waiting
     reset_sockets()            TCP reset of every live usocket socket; live_sockets() lists them
     set_flash_free(n)          writes to /usr, /bak raise OSError(28) once n bytes are used
     set_gpio(pin, level)       an input level for machine.Pin.read(); gpio holds the levels
@@ -40,7 +41,7 @@ from shimlib.devicefs import install_fs  # noqa: E402,F401
 from shimlib import notes  # noqa: E402,F401
 from shimlib.dispatch import fire  # noqa: E402,F401
 from shimlib.network import (net_ready, set_network, set_pdp, set_sim,  # noqa: E402,F401
-                             set_modem_fun, set_csq, set_dns_fail)
+                             set_modem_fun, set_csq, set_dns_fail, stage as net_stage)
 from shimlib.sockets import live, reset_sockets  # noqa: E402
 from shimlib.quota import set_flash_free  # noqa: E402,F401
 from shimlib.control import command, serve_control, client  # noqa: E402

@@ -50,7 +50,7 @@ DEFAULTS = {
     "ip": "10.64.0.2",
     "apn": None,              # dataCall.setPDPContext arguments
     "dns": ("8.8.8.8", "114.114.114.114"),
-    "fota": None,             # fota.fota() records (see fota.py)
+    "fota": None,             # fota() records (see fota.py)
     "app_fota": None,         # app_fota records (see app_fota.py)
 }
 
