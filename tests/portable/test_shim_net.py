@@ -132,11 +132,11 @@ def test_pdp_alone_and_datacall_activate():
     shimctl.set_pdp(False)
     assert shimctl.net_stage() == (3, 0)
     assert net.getState()[1][0] == 1
-    assert dataCall.activate(1) == 0
+    assert dataCall.start(1, 0, "cmnet", "", "", 0) == 0
     assert shimctl.net_stage() == (3, 1)
-    assert dataCall.deactivate(1) == 0
+    shimctl.set_pdp(False)
     shimctl.set_network(False)
-    assert dataCall.activate(1) == -1
+    assert dataCall.start(1, 0, "cmnet", "", "", 0) == -1
     assert shimctl.wait_for(lambda: len(calls) == 3, 2000)
     assert [c[0][1] for c in calls] == [0, 1, 0]
     shimctl.reset()

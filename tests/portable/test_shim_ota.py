@@ -6,6 +6,7 @@ import shimctl
 import fota
 from shimlib import firmware
 import app_fota
+import app_fota_download
 import ql_fs
 from checks import captured, listen_on_free_port, raises
 
@@ -90,7 +91,7 @@ def test_app_fota_download_flag_and_apply():
     updater = app_fota.new()
     url = "http://127.0.0.1:%d/handlers.py" % port
     assert updater.download(url, target) == 0
-    assert ql_fs.path_exists(app_fota.UPDATER_DIR + target) and not ql_fs.path_exists(target)
+    assert ql_fs.path_exists(app_fota_download.updater_dir + target) and not ql_fs.path_exists(target)
     failed = updater.bulk_download([{"url": url, "file_name": "/usr/_shim_ota_test/x.py"}])
     assert failed == [{"url": url, "file_name": "/usr/_shim_ota_test/x.py"}]
     assert shimctl.apply_app_fota() == []            # no flag yet
@@ -99,7 +100,7 @@ def test_app_fota_download_flag_and_apply():
     assert shimctl.apply_app_fota() == [target]
     with open(target) as f:
         assert f.read() == "VERSION = 2\n"
-    assert not ql_fs.path_exists(app_fota.UPDATER_DIR)
+    assert not ql_fs.path_exists(app_fota_download.updater_dir)
     ql_fs.rmdirs("/usr/_shim_ota_test")
     shimctl.reset()
 
@@ -111,7 +112,7 @@ def test_app_fota_download_fails_on_flash_full_and_leaves_nothing():
     with captured() as out:
         assert app_fota.new().download("http://127.0.0.1:%d/big" % port, "/usr/_big.bin") == -1
     assert out.has("shim app_fota: download of http://127.0.0.1:%d/big failed" % port)
-    assert not ql_fs.path_exists(app_fota.UPDATER_DIR + "/usr/_big.bin")
+    assert not ql_fs.path_exists(app_fota_download.updater_dir + "/usr/_big.bin")
     shimctl.reset()
-    if ql_fs.path_exists(app_fota.UPDATER_DIR):
-        ql_fs.rmdirs(app_fota.UPDATER_DIR)
+    if ql_fs.path_exists(app_fota_download.updater_dir):
+        ql_fs.rmdirs(app_fota_download.updater_dir)

@@ -73,7 +73,7 @@ def test_reset_stops_running_timers():
     shimctl.reset()
     hits, hit = _counter()
     osTimer().start(5, 1, hit)
-    machine.Timer(machine.Timer.Timer1).start(5, machine.Timer.PERIODIC, hit)
+    machine.Timer(machine.Timer.Timer1).start(period=5, mode=machine.Timer.PERIODIC, callback=hit)
     assert shimctl.wait_for(lambda: len(hits) >= 4, 2000)
     shimctl.reset()
     count = _settled(hits)

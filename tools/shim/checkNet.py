@@ -3,7 +3,8 @@
 The firmware's frozen checkNet.py (every 2021 line) has wait_network_connected(timeout_s) and
 the CheckNetwork class; `waitNetworkReady` is a later name it does not have.
 """
-from shimlib import core, network
+from shimlib import firmware as _firmware
+from shimlib import core as _core, network as _network
 
 
 def wait_network_connected(timeout_s=60):
@@ -11,8 +12,8 @@ def wait_network_connected(timeout_s=60):
     (shimctl.net_stage()). As on the firmware, a timeout outside 1..3600 raises OSError."""
     if timeout_s < 1 or timeout_s > 3600:
         raise OSError("timeout_s out of range (1..3600): %r" % (timeout_s,))
-    core.wait_for(lambda: network.stage() == (3, 1), int(timeout_s * 1000))
-    return network.stage()
+    _core.wait_for(lambda: _network.stage() == (3, 1), int(timeout_s * 1000))
+    return _network.stage()
 
 
 class CheckNetwork(object):
@@ -29,3 +30,6 @@ class CheckNetwork(object):
 
     def wait_network_connected(self, timeout_s=60):
         return wait_network_connected(timeout_s)
+
+
+_firmware.prune(globals(), "checkNet")

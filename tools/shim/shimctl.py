@@ -26,6 +26,8 @@ module gathers what tests and tools drive:
     shimctl_client(port, cmd)  send one command to it (also: python shimctl.py PORT CMD...)
     command(line)              the control server's language, in-process
     apply_app_fota()           move app_fota downloads into place, as the firmware does at boot
+    sms_receive(phone, msg)    an SMS arrives (sms.setCallback's function is called)
+    sms_sent()                 [(phone, msg, code mode)] sent with sms.sendTextMsg
 """
 try:
     import usys as sys
@@ -50,11 +52,22 @@ live_sockets = live
 shimctl_client = client
 
 
+def sms_receive(phone, msg):
+    """An SMS for the device; its index (searchTextMsg)."""
+    import sms
+    return sms._receive(phone, msg)
+
+
+def sms_sent():
+    import sms
+    return sms._sent
+
+
 def apply_app_fota():
     """If app_fota's update flag is set, move /usr/.updater/usr/... onto /usr/...; return the
     device paths replaced."""
     import app_fota
-    return app_fota.apply_update()
+    return app_fota._apply_update()
 
 
 if __name__ == "__main__":
