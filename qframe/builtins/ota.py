@@ -584,6 +584,7 @@ class Ota(AppExtension):
     # ---------------------------------------------------------------- firmware (FOTA)
     def _do_fota(self, url):
         import fota
+        from ..ota import http_download
         self.stats["fota"] += 1
         self._event("started", firmware=url)
         done = Event()
@@ -597,8 +598,8 @@ class Ota(AppExtension):
             if status not in (0, 1, 2) or percent == 100:
                 done.set()
 
-        updater = fota.fota(reset_disable=1)
-        code = updater.httpDownload(url1=url, callback=progress)
+        updater = fota(reset_disable=1)          # the firmware's module is the type
+        code = http_download(updater, url, None, progress)
         if code == 0 and outcome["status"] is not None and not done.is_set():
             done.wait(self.config["fota_timeout_s"])     # models that download in background
         status = outcome["status"]

@@ -22,14 +22,9 @@ def updater_dir():
     """The firmware's app_fota updater folder (a mount of its own on newer firmware)."""
     try:
         import app_fota_download
-        return app_fota_download.get_updater_dir()
-    except Exception:
-        pass
-    try:
-        import app_fota
-        return getattr(app_fota, "UPDATER_DIR", DEFAULT_UPDATER)
     except ImportError:
         return DEFAULT_UPDATER
+    return getattr(app_fota_download, "updater_dir", DEFAULT_UPDATER)
 
 
 def note_staged(path, size):
