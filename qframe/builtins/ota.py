@@ -30,8 +30,8 @@ from ..logging import getLogger
 from ..store import ota_files as files
 from ..threading import Event, Queue, QueueEmpty, QueueClosed
 from .ota_boot import boot_check  # noqa: F401  (main.py imports it from here)
-from .ota_boot import (load_state, note_staged, restart, result as new_result, save_state,
-                       set_update_flag, stage_backup, updater_dir)
+from .ota_boot import (load_state, note_staged, restart, result as new_result, roll_back,
+                       save_state, set_update_flag, updater_dir)
 
 _log = getLogger("ota")
 
@@ -64,6 +64,7 @@ class Ota(AppExtension):
         "healthy_topic": Field(str, "tcp.connected"),
         "healthy_hold_s": Field(float, 10.0, lo=0, hi=3600),   # the link must stay up this long
         "trial_boots": Field(int, 2, lo=1, hi=10),
+        "boot_wdt_s": Field(int, 120, lo=0, hi=3600),   # the launcher's WDT (qframe/launcher.py)
         "check_url": Field(str, ""),             # periodic check of a manifest URL ("" off)
         "check_s": Field(float, 0.0, lo=0, hi=604800),
         "http_timeout_s": Field(float, 20.0, lo=0.1, hi=600),
@@ -217,20 +218,13 @@ class Ota(AppExtension):
             return
         if utime.ticks_diff(utime.ticks_ms(), self._health_deadline) >= 0:
             self._health_deadline = None
-            self.state["result"] = new_result(self.state["target"], False, "unhealthy",
-                                           "no %s held %s s within %s s" % (
-                                               self.config["healthy_topic"],
-                                               self.config["healthy_hold_s"],
-                                               self.config["health_s"]))
-            self.state["phase"] = "rollback"
-            save_state(self.state)
-            self._event("failed", version=self.state["target"], reason="unhealthy",
-                        text=self.state["result"]["text"])
+            text = "no %s held %s s within %s s" % (self.config["healthy_topic"],
+                                                    self.config["healthy_hold_s"],
+                                                    self.config["health_s"])
+            self._event("failed", version=self.state["target"], reason="unhealthy", text=text)
             self.stats["rolled_back"] += 1
-            files.remove_tree(updater_dir())
-            stage_backup(self.state, updater_dir())
             self._step("reboot")
-            restart()
+            roll_back(self.state, "unhealthy", text)
 
     def _on_healthy(self, topic, data):
         if self.state["phase"] != "trial" or self._health_deadline is None:

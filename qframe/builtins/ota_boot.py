@@ -112,6 +112,25 @@ def stage_backup(state, updater):
     set_update_flag()
 
 
+def on_trial():
+    """True while the running version is an update on trial (not yet confirmed healthy)."""
+    return load_state()["phase"] == "trial"
+
+
+def roll_back(state, reason, text):
+    """Give up on the version on trial: record why (once), stage the backed-up previous
+    version for app_fota, set the flag and restart the module."""
+    if state["phase"] != "rollback":
+        state["phase"] = "rollback"
+        state["result"] = result(state["target"], False, reason, text)
+        save_state(state)
+    _log.warning("OTA: rolling back from %s to %s (%s)", state["target"], state["prev"], text)
+    updater = updater_dir()
+    files.remove_tree(updater)
+    stage_backup(state, updater)
+    restart()
+
+
 def boot_check():
     """Run first in main.py, before the app is built: finish or undo an update as the saved
     phase says (protocols/ota_state.py). True if it restarted the module (on the module it does
@@ -152,15 +171,11 @@ def boot_act(state, body, updater, action):
         restart()
         return True
     if action == ota_state.ROLLBACK:
-        if state["phase"] != "rollback":
-            state["phase"] = "rollback"
-            state["result"] = result(state["target"], False, "unhealthy",
-                                      "not healthy within %d boot(s)" % state["trial_boots"])
-            save_state(state)
-        _log.warning("OTA: rolling back from %s to %s", state["target"], state["prev"])
-        files.remove_tree(updater)
-        stage_backup(state, updater)
-        restart()
+        if state["phase"] == "trial":
+            why = "not healthy within %d boot(s)" % state["trial_boots"]
+        else:
+            why = "the update was not applied whole"
+        roll_back(state, "unhealthy", why)
         return True
     if action == ota_state.ROLLED_BACK:
         for entry in state["backup"]:
