@@ -61,10 +61,9 @@ def launch(entry, start=True, config_path=CONFIG_PATH):
 
 
 def _import(entry):
-    module = __import__(entry)
-    for name in entry.split(".")[1:]:
-        module = getattr(module, name)
-    return module
+    import usys
+    __import__(entry)
+    return usys.modules[entry]      # what __import__ returns differs between ports
 
 
 def boot_wdt_s(config_path=CONFIG_PATH):
