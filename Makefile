@@ -15,7 +15,7 @@ help:
 	@echo "make sim     run the app on the host against the simulated meter and HES (ARGS=...)"
 	@echo "make gate    portability gate only (mpy-cross 1.13, lint, firmware table, 1.13 facts; APP=folder adds an app)"
 	@echo "make bench   benchmarks: one table of figures vs targets, JSON in build/bench.json (ARGS=\"--only meterlink\")"
-	@echo "make soak    long power-cut runs: flash queue kill loop (SOAK_KILLS=300 per interpreter)"
+	@echo "make soak    long power-cut runs: flash queue kill loop (SOAK_KILLS=300 per interpreter), OTA kill loop (all steps x failures)"
 	@echo "             and the system sim with power cuts on both interpreters"
 	@echo "make fuzz    long fuzz run of every decoder and parser (atheris; FUZZ_RUNS=1000000)"
 	@echo "make deploy PORT=/dev/ttyUSB0 [MPY=1] [CONFIG=site.json] [DRY_RUN=1]; make board [SIM=1]"
@@ -84,6 +84,7 @@ SOAK_CUTS ?= 20
 
 soak: venv
 	SOAK_KILLS=$(SOAK_KILLS) $(PY) -m pytest -q -s tests/host/test_pqueue_kill.py
+	OTA_KILL_RUNS=all $(PY) -m pytest -q -s tests/host/test_ota_kill.py
 	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 11
 	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 12 \
 		--interpreter micropython

@@ -20,10 +20,19 @@ LOCAL_VERIFY_FAILED = 3
 _CHUNK = 4096
 
 
+def http_download(updater, url1, url2=None, callback=None):
+    """The firmware's fota httpDownload on every line: keyword-only from mid 2021 (E2, E3);
+    positional (url1, url2[, callback]) with both URLs required on early-2021 firmware (E1),
+    where a single package gets an empty url2."""
+    try:
+        return updater.httpDownload(url1=url1, url2=url2, callback=callback)
+    except TypeError:           # E1: no keyword arguments
+        return updater.httpDownload(url1, url2 or "", callback)
+
+
 def _firmware_fota(reset_disable):
     import fota
-    make = fota if callable(fota) else fota.fota    # QuecPython's module is the class
-    return make(reset_disable=reset_disable)
+    return fota(reset_disable=reset_disable)    # the firmware's module is the type
 
 
 class Fota(object):
@@ -56,11 +65,11 @@ class Fota(object):
         modules that download synchronously, succeeded)."""
         self._finished.clear()
         self._success = False
-        return self.fota.httpDownload(url1=url, callback=self._download_callback) == 0
+        return http_download(self.fota, url, None, self._download_callback) == 0
 
     def mini_upgrade(self, url1, url2):
         """Two-stage (minimal system) upgrade; True once both were downloaded and checked."""
-        return self.fota.httpDownload(url1=url1, url2=url2) == 0
+        return http_download(self.fota, url1, url2) == 0
 
     def local_upgrade(self, path):
         """Upgrade from a package file: (True, 0) or (False, LOCAL_*_FAILED)."""

@@ -495,11 +495,10 @@ class Timer(object):
     per spell, garbage collected)."""
 
     def __init__(self, period_ms, callback, periodic=True):
-        import osTimer
         self.period_ms = period_ms
         self.callback = callback
         self.periodic = periodic
-        self._timer = osTimer.osTimer()
+        self._timer = None
         self.stats = {"fired": 0, "failed": 0, "memory_errors": 0}
         self._short_of_memory = False
 
@@ -523,9 +522,15 @@ class Timer(object):
             _log.exception("timer callback failed", exc)
 
     def start(self):
+        if self._timer is None:
+            import osTimer
+            self._timer = osTimer()          # the firmware's module is the type
         self._timer.start(self.period_ms, 1 if self.periodic else 0, self._fire)
         return self
 
     def stop(self):
-        self._timer.stop()
-        self._timer.delete()
+        """Stop and delete the firmware timer (a later start() makes a new one)."""
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.stop()
+            timer.delete_timer()

@@ -31,7 +31,7 @@ from ..logging import getLogger
 from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS
 from ..threading import Event, Lock, Thread
 from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, is_timeout,  # noqa: F401
-                   merge_fields, tls_problem)
+                   input_poller, merge_fields, tls_problem)
 
 _log = getLogger("tcp")
 _MAX_WAIT_S = 1.0   # longest uninterrupted wait of the link thread (it beats between waits)
@@ -66,9 +66,11 @@ class Connection(object):
     nothing arrived within `poll_s`.
 
     Plain TCP: the socket's timeout is `poll_s` and recv/send run concurrently. TLS: a session
-    must not be used by two threads at once and, on MicroPython, a timed-out TLS read breaks the
-    session; so the socket is non-blocking, recv polls it (without the lock) and reads a whole
-    record once bytes are there, and reads and writes share a lock.
+    must not be used by two threads at once, so reads and writes share a lock, and the TLS
+    socket is used through read/write only (the firmware's has no send/recv/settimeout). Where
+    the firmware has uselect (from September 2021) the TLS socket is non-blocking and recv
+    polls it without the lock, reading a whole record once bytes are there; before that the
+    plain socket's timeout (`poll_s`) bounds each read.
     """
 
     def __init__(self, sock, peer, tls, poll_s, send_timeout_s):
@@ -80,11 +82,7 @@ class Connection(object):
         self.alive = True
         self.reason = None
         self.opened = _ticks()
-        self._poller = None
-        if tls:
-            import uselect
-            self._poller = uselect.poll()
-            self._poller.register(sock, uselect.POLLIN)
+        self._poller = input_poller(sock) if tls else None
         self._write = getattr(sock, "send", None) or sock.write
         self._read = getattr(sock, "recv", None) or sock.read
 
@@ -124,8 +122,8 @@ class Connection(object):
 
     def recv(self, size):
         """Bytes received, None if nothing arrived within poll_s, b"" at EOF."""
-        if self._poller is not None:
-            if not self._poller.poll(self.poll_ms):
+        if self.lock is not None:
+            if self._poller is not None and not self._poller.poll(self.poll_ms):
                 return None
             with self.lock:
                 try:
@@ -206,6 +204,7 @@ class TcpClient(UplinkDriver):
         self._health = None
         self._kick = Event()
         self._lock = Lock()          # around every session call (two threads drive it)
+        self._keepalive_noted = False
         UplinkDriver.__init__(self, name, app)
 
     def __str__(self):
@@ -431,17 +430,23 @@ class TcpClient(UplinkDriver):
         return self.adopt(sock, "%s:%d" % (host, port), cfg["tls"])
 
     def adopt(self, sock, peer, tls=False):
-        """A Connection over a connected socket (TLS handshake first if tls); None on failure."""
+        """A Connection over a connected socket (TLS handshake first if tls); None on failure.
+        The timeout is set on the plain socket (a TLS socket has no settimeout; it reads
+        through the plain one); with uselect the TLS socket is made non-blocking instead."""
         cfg = self.config
+        plain = sock
         if tls:
             sock = self._wrap_tls(sock)
             if sock is None:
                 return None
         try:
-            sock.settimeout(0 if tls else cfg["poll_s"])
+            plain.settimeout(cfg["poll_s"])
         except (OSError, AttributeError):
             pass
-        return Connection(sock, peer, tls, cfg["poll_s"], cfg["send_timeout_s"])
+        conn = Connection(sock, peer, tls, cfg["poll_s"], cfg["send_timeout_s"])
+        if conn._poller is not None:
+            sock.setblocking(False)
+        return conn
 
     def set_options(self, sock):
         """TCP_NODELAY (small frames go out at once) where the stack has it, and keepalive."""
@@ -450,23 +455,25 @@ class TcpClient(UplinkDriver):
         minutes = cfg["keep_alive"] if cfg.get("keep_alive") is not None else cfg["keepalive"]
         if not minutes:
             return
+        if not hasattr(usocket, "TCP_KEEPALIVE"):       # early-2021 firmware: no keepalive
+            if not self._keepalive_noted:
+                self._keepalive_noted = True
+                _log.warning("keepalive %d min not set: this firmware has no TCP_KEEPALIVE",
+                             minutes)
+            return
         try:
-            if hasattr(usocket, "TCP_KEEPALIVE"):
-                sock.setsockopt(usocket.SOL_SOCKET, usocket.TCP_KEEPALIVE, minutes)
-            else:
-                sock.setsockopt(usocket.SOL_SOCKET, usocket.SO_KEEPALIVE, 1)
+            sock.setsockopt(usocket.SOL_SOCKET, usocket.TCP_KEEPALIVE, minutes)
         except (OSError, AttributeError) as exc:
             self.note_failure("option_errors", "cannot set keepalive", exc)
 
     def _wrap_tls(self, sock):
         from .tls import wrap, PinError
         cfg = self.config
-        if not cfg["tls_ca"] and not cfg["tls_fingerprint"]:
+        if not cfg["tls_fingerprint"]:
             _log.warning("TLS without verification (tls_verify \"none\"): any server "
                          "certificate is accepted")
         try:
-            return wrap(sock, cfg["tls_hostname"] or cfg["host"], cfg["tls_ca"],
-                        cfg["tls_fingerprint"])
+            return wrap(sock, cfg["tls_hostname"] or cfg["host"], cfg["tls_fingerprint"])
         except PinError as exc:
             sock.close()
             self.note_failure("pin_failures", "server certificate rejected", exc)

@@ -53,13 +53,32 @@ def is_timeout(exc):
 
 
 def tls_problem(config, section):
-    """Why this config section must not start a TLS link, or None."""
-    if config.get("tls") and not config.get("tls_ca") and not config.get("tls_fingerprint") \
-            and config.get("tls_verify") != "none":
-        return ConfigError([(section, "tls", "true with neither tls_ca nor tls_fingerprint"
-                             " would accept any server; set one, or tls_verify: \"none\" to"
-                             " accept that")])
+    """Why this config section must not start a TLS link, or None. The firmware's ussl
+    verifies no CA on any 2021 line (tools/firmware/api.json): the server is checked by
+    pinning its certificate (tls_fingerprint), so a CA file is refused, not ignored."""
+    if not config.get("tls"):
+        return None
+    if config.get("tls_ca"):
+        return ConfigError([(section, "tls_ca", "the module's TLS (ussl) cannot verify a"
+                             " server against a CA; pin the server certificate with"
+                             " tls_fingerprint (SHA-256 of its DER) instead")])
+    if not config.get("tls_fingerprint") and config.get("tls_verify") != "none":
+        return ConfigError([(section, "tls", "true without tls_fingerprint would accept any"
+                             " server (the module's TLS verifies no CA, so tls_ca is not an"
+                             " option); set it, or tls_verify: \"none\" to accept that")])
     return None
+
+
+def input_poller(sock):
+    """A uselect poll object watching sock for input, or None where the firmware has no
+    uselect (lines before September 2021): wait with socket timeouts there."""
+    try:
+        import uselect
+        poller = uselect.poll()
+        poller.register(sock, uselect.POLLIN)
+    except ImportError:
+        return None
+    return poller
 
 
 # Bus reports every uplink forwards to the HES as events: topic -> (event name, the config

@@ -5,7 +5,7 @@ decides what goes out when; this driver moves it over QuecPython's `umqtt.MQTTCl
 host shim has the same API) and maps it onto topics (qframe/codecs/mqtt.py, `uplink_topics`):
 
     meter.transparent -> flash queue -> PUBLISH QoS 1 <prefix>/<dev>/up/meter/<epoch>/<seq>
-                                        (leaves the queue when publish() returns True: PUBACKed)
+                                        (leaves the queue once publish() returned connected)
     registration                     -> <prefix>/<dev>/status, retained {"state": "online", ...}
                                         (last will: retained {"state": "offline"})
     heartbeat                        -> <prefix>/<dev>/up/event/heartbeat
@@ -16,8 +16,11 @@ host shim has the same API) and maps it onto topics (qframe/codecs/mqtt.py, `upl
 What umqtt cannot give and this adds on top: umqtt forgets a QoS 1 message in flight when the
 connection breaks (its packet ids restart with each client) and a broker keeps QoS 1 at least
 once anyway, so the guarantee comes from the flash queue and the record's id in the topic: a
-record is sent until a publish of it is PUBACKed, a resend has the same topic, and a consumer
-dedupes on (device, epoch, seq). `clean_session` false (the default) keeps the subscription of
+record is sent until a publish of it is confirmed, a resend has the same topic, and a consumer
+dedupes on (device, epoch, seq). umqtt's publish returns None on every 2021 firmware line, so
+"confirmed" is what each line allows (`_publish`): exact (after the PUBACK) before September
+2021; on later firmware "publish returned with the connection up", which a connection lost
+within umqtt's 5 s PUBACK wait can break (qframe's own MQTT client is to close that gap). `clean_session` false (the default) keeps the subscription of
 the command topics at the broker, so commands sent while the module is offline arrive later.
 
 One thread (umqtt is not thread-safe) connects with backoff and jitter, publishes, calls
@@ -31,10 +34,10 @@ from ..codecs.hes import Command, Downlink
 from ..core.config import Field
 from ..logging import getLogger
 from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS
-from ..threading import Thread
+from ..threading import Event, Thread
 from .identity import device_id
-from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, is_timeout, merge_fields,
-                   tls_problem)
+from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, input_poller, is_timeout,
+                   merge_fields, tls_problem)
 
 _log = getLogger("mqtt")
 _MAX_WAIT_S = 1.0
@@ -230,15 +233,9 @@ class MqttClient(UplinkDriver):
         self._refusal = getattr(umqtt, "MQTTException", OSError)
         MQTTClient = umqtt.MQTTClient
         cfg = self.config
-        ssl_params = {}
-        if cfg["tls"] and cfg["tls_ca"]:
-            import ussl
-            with open(cfg["tls_ca"], "rb") as f:
-                ssl_params["cadata"] = f.read()
-            ssl_params["cert_reqs"] = getattr(ussl, "CERT_REQUIRED", 2)
         client = MQTTClient(cfg["client_id"] or self._device, cfg["host"], cfg["port"],
                             cfg["user"] or None, cfg["password"] or None, cfg["keepalive_s"],
-                            cfg["tls"], ssl_params, False)
+                            cfg["tls"], {}, False)     # the server is checked by its pin
         if hasattr(client, "response_ms"):
             client.response_ms = cfg["response_ms"]
         return client
@@ -350,12 +347,10 @@ class MqttClient(UplinkDriver):
         """Until input on the client's socket, a wake-up (new data, a note), or wait_ms: the
         socket is polled in slices of _SLICE_MS, so a wake-up is seen within one slice."""
         sock = getattr(client, "sock", None)
-        if sock is None:
+        poller = input_poller(sock) if sock is not None else None
+        if poller is None:          # no uselect (firmware before September 2021)
             self._wake.wait(wait_ms / 1000.0)
             return
-        import uselect
-        poller = uselect.poll()
-        poller.register(sock, uselect.POLLIN)
         deadline = utime.ticks_add(_ticks(), wait_ms)
         while not self._wake.is_set():
             left = utime.ticks_diff(deadline, _ticks())
@@ -373,17 +368,47 @@ class MqttClient(UplinkDriver):
         return topics["event"] + (out.name or out.kind).replace(".", "/"), False
 
     def _publish(self, client, out):
-        """Publish one Transmit at QoS 1; a record leaves the queue once it is PUBACKed."""
+        """Publish one Transmit at QoS 1; a record leaves the queue once umqtt's publish
+        returned with the client still connected (get_mqttsta() 0): early-2021 firmware
+        returns only after the PUBACK and raises on errors, mid-2021 firmware the same but
+        swallows errors (the connection is gone then), firmware with uselect waits up to 5 s
+        for a reader (_publish_qos1) to consume the PUBACK. Otherwise the connection is
+        dropped and the record resent (the HES dedupes on its id)."""
         topic, retain = self._topic_for(out)
-        if not client.publish(topic, out.data, retain, 1):
+        self._publish_qos1(client, topic, out.data, retain)
+        if client.get_mqttsta() != 0:
             self.stats["puback_timeouts"] += 1
-            raise OSError(110, "no PUBACK for %s within %d ms" % (topic,
-                                                                 self.config["response_ms"]))
+            raise OSError(110, "publish to %s unconfirmed: the connection is gone" % topic)
         self.stats["published"] += 1
         now = _ticks()
         if out.seq is not None:
             self.session.ack(out.seq, now)
         self.session.written(out, now)
+
+    def _publish_qos1(self, client, topic, data, retain):
+        """client.publish(qos=1). Where the firmware has uselect its umqtt waits for the PUBACK
+        to be consumed by another thread: a reader calls check_msg meanwhile (the link thread
+        is blocked in publish, so the session still sees one thread at a time)."""
+        sock = getattr(client, "sock", None)
+        poller = input_poller(sock) if sock is not None else None
+        if poller is None:
+            client.publish(topic, data, retain, 1)
+            return
+        done = Event()
+
+        def read_acks():
+            while not done.is_set():
+                if poller.poll(_SLICE_MS):
+                    try:
+                        client.check_msg()
+                    except OSError:
+                        return          # the connection broke: get_mqttsta() tells
+        reader = Thread(read_acks, name="mqtt-acks").start()
+        try:
+            client.publish(topic, data, retain, 1)
+        finally:
+            done.set()
+            reader.join(1.0)
 
     def _on_message(self, topic, msg):
         """A PUBLISH from the broker (inside check_msg or a publish): command or downlink."""

@@ -1,7 +1,7 @@
 """The `network` extension every Application gets (QFrame's built-in `NetWork`).
 
 load() hooks the firmware's data-call and SIM hot-swap callbacks, then blocks until the
-network is ready (`checkNet.waitNetworkReady`) so the extensions registered after it load
+network is ready (`checkNet.wait_network_connected`, every 2021 firmware line) so the extensions registered after it load
 with the network up, as in QFrame; unlike QFrame it gives up after NETWORK.boot_timeout_s
 (logged, counted) instead of blocking forever. Data-call changes become `network.up` /
 `network.down` on the bus and reach the callbacks registered with register_net_callback(cb)
@@ -59,11 +59,11 @@ class NetWork(AppExtension):
             remaining = utime.ticks_diff(deadline, utime.ticks_ms())
             if remaining <= 0:
                 return False
-            try:
-                stage, state = checkNet.waitNetworkReady(max(1, min(_SLICE_S,
-                                                                    remaining // 1000)))
-            except Exception as exc:
-                self._api_error("checkNet.waitNetworkReady", exc)
+            try:        # the firmware raises OSError for a timeout outside 1..3600 s
+                stage, state = checkNet.wait_network_connected(
+                    max(1, min(_SLICE_S, remaining // 1000)))
+            except OSError as exc:
+                self._api_error("checkNet.wait_network_connected", exc)
                 utime.sleep_ms(_SLICE_S * 1000)
                 continue
             if stage == 3 and state == 1:

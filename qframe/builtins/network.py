@@ -2,7 +2,7 @@
 
     NetWatch(app=app)         # dev.json section NETWORK, reachable as app.network
 
-* Boot: waits for the network with `checkNet.waitNetworkReady` (up to `boot_timeout_s`, in
+* Boot: waits for the network with `checkNet.wait_network_connected` (up to `boot_timeout_s`, in
   short slices so app.stop() is honoured) on its own thread; load() never blocks.
 * State: `dataCall.setCallback` events, SIM events and a poll every `check_s` (SIM status and
   the PDP context of `pdp_profile`) become `network.down` / `network.up` (reason string) on the

@@ -30,12 +30,13 @@ from ..logging import getLogger
 from ..store import ota_files as files
 from ..threading import Event, Queue, QueueEmpty, QueueClosed
 from .ota_boot import boot_check  # noqa: F401  (main.py imports it from here)
-from .ota_boot import (load_state, note_staged, restart, result as new_result, save_state,
-                       set_update_flag, stage_backup, updater_dir)
+from .ota_boot import (load_state, note_staged, restart, result as new_result, roll_back,
+                       save_state, set_update_flag, updater_dir)
 
 _log = getLogger("ota")
 
 MAX_MANIFEST = 40000
+MAX_HEAD = 4096             # bytes of an HTTP reply head; more is a hostile server
 ENOSPC = 28
 
 
@@ -64,9 +65,12 @@ class Ota(AppExtension):
         "healthy_topic": Field(str, "tcp.connected"),
         "healthy_hold_s": Field(float, 10.0, lo=0, hi=3600),   # the link must stay up this long
         "trial_boots": Field(int, 2, lo=1, hi=10),
+        "boot_wdt_s": Field(int, 120, lo=0, hi=3600),   # the launcher's WDT (qframe/launcher.py)
         "check_url": Field(str, ""),             # periodic check of a manifest URL ("" off)
         "check_s": Field(float, 0.0, lo=0, hi=604800),
         "http_timeout_s": Field(float, 20.0, lo=0.1, hi=600),
+        "download_s": Field(float, 1800.0, lo=1, hi=86400),    # deadline of one download run
+        "resumes": Field(int, 3, lo=0, hi=100),  # boots/triggers a cut download may resume
         "retries": Field(int, 5, lo=0, hi=1000),
         "retry_s": Field(float, 10.0, lo=0, hi=3600),
         "reserve_bytes": Field(int, 8192, lo=0),
@@ -82,7 +86,7 @@ class Ota(AppExtension):
         self.framework = framework
         self.stats = {"started": 0, "refused": 0, "failed": 0, "installed": 0,
                       "rolled_back": 0, "download_errors": 0, "resumed": 0, "bytes": 0,
-                      "fota": 0, "checks": 0}
+                      "fota": 0, "checks": 0, "abandoned": 0, "superseded": 0}
         self.state = None
         self.busy = None
         self.progress = None
@@ -91,6 +95,7 @@ class Ota(AppExtension):
         self._health_deadline = None
         self._healthy_since = None
         self._reported_at = None
+        self._deadline = None
         AppExtension.__init__(self, name, app)
 
     # ---------------------------------------------------------------- lifecycle
@@ -117,10 +122,27 @@ class Ota(AppExtension):
                     tcp.is_connected():
                 self._on_healthy(self.config["healthy_topic"], None)   # it connected before
         elif phase in ("download", "ready"):
-            self.stats["resumed"] += 1
-            self._jobs.put(("resume",))
+            self._resume_or_abandon()
         self._report_pending()
         self.app.spawn(self._run, name="ota")
+
+    def _resume_or_abandon(self):
+        """A download cut by a reboot resumes, at most `resumes` times (counted on flash)."""
+        state = self.state
+        state["resumes"] = state.get("resumes", 0) + 1
+        if state["resumes"] > self.config["resumes"]:
+            self._give_up(state["target"], "abandoned", "download of %s cut %d times: "
+                          "abandoned" % (state["target"], state["resumes"]))
+            return
+        save_state(state)
+        self.stats["resumed"] += 1
+        self._jobs.put(("resume",))
+
+    def _give_up(self, version, reason, text):
+        """Abandon the update in progress (counted, reported); the running app is untouched."""
+        self.stats["abandoned"] += 1
+        self._abandon(version)
+        self._fail(OtaFailed(reason, text), version)
 
     def stop(self, timeout=2.0):
         self._stop.set()
@@ -217,20 +239,13 @@ class Ota(AppExtension):
             return
         if utime.ticks_diff(utime.ticks_ms(), self._health_deadline) >= 0:
             self._health_deadline = None
-            self.state["result"] = new_result(self.state["target"], False, "unhealthy",
-                                           "no %s held %s s within %s s" % (
-                                               self.config["healthy_topic"],
-                                               self.config["healthy_hold_s"],
-                                               self.config["health_s"]))
-            self.state["phase"] = "rollback"
-            save_state(self.state)
-            self._event("failed", version=self.state["target"], reason="unhealthy",
-                        text=self.state["result"]["text"])
+            text = "no %s held %s s within %s s" % (self.config["healthy_topic"],
+                                                    self.config["healthy_hold_s"],
+                                                    self.config["health_s"])
+            self._event("failed", version=self.state["target"], reason="unhealthy", text=text)
             self.stats["rolled_back"] += 1
-            files.remove_tree(updater_dir())
-            stage_backup(self.state, updater_dir())
             self._step("reboot")
-            restart()
+            roll_back(self.state, "unhealthy", text)
 
     def _on_healthy(self, topic, data):
         if self.state["phase"] != "trial" or self._health_deadline is None:
@@ -326,6 +341,7 @@ class Ota(AppExtension):
             return ""
 
     def _do_app(self, job):
+        self._deadline = utime.ticks_add(utime.ticks_ms(), int(self.config["download_s"] * 1000))
         state = self.state
         if job[0] == "resume":
             url, force = state["url"], True
@@ -336,7 +352,7 @@ class Ota(AppExtension):
                 blob = None
         else:
             url, blob, force = job[1], job[2], job[3]
-            if state["phase"] != "idle":
+            if state["phase"] not in ("idle", "download", "ready"):
                 self._refuse(None, "busy", "an update is in phase %s" % state["phase"])
                 return
             if blob is not None:
@@ -350,14 +366,25 @@ class Ota(AppExtension):
                                        self.app.name, self.version, self.framework,
                                        self._device(), failed, self._keys("public_keys"))
         except Refused as exc:
-            if job[0] == "app" and job[4] and exc.reason in ("replayed", "failed_before"):
+            if job[0] == "resume":          # its saved manifest no longer holds: drop it
+                self._give_up(state["target"], exc.reason, exc.text)
+            elif job[0] == "app" and job[4] and exc.reason in ("replayed", "failed_before"):
                 _log.debug("OTA check: %s", exc.text)     # nothing new: not an event
-                return
-            self._refuse(job, exc.reason, exc.text)
+            else:
+                self._refuse(job, exc.reason, exc.text)
             return
         except OtaFailed as exc:
-            self._fail(exc)
+            if job[0] == "resume":
+                self._give_up(state["target"], exc.reason, exc.text)
+            else:
+                self._fail(exc)
             return
+        stale = state["target"] if state["phase"] in ("download", "ready") else None
+        if job[0] != "resume" and stale is not None:
+            self.stats["superseded"] += 1       # an authentic newer command replaces it
+            self._event("failed", version=stale, reason="superseded",
+                        text="replaced by %s" % manifest.version)
+            self._abandon(stale)
         try:
             if job[0] != "resume":
                 self.stats["started"] += 1
@@ -369,7 +396,7 @@ class Ota(AppExtension):
                 with open(files.MANIFEST_PATH, "wb") as f:
                     f.write(blob)
                 state.update({"phase": "download", "target": manifest.version, "url": url,
-                              "result": None})
+                              "result": None, "resumes": 0})
                 save_state(state)
             self._download_all(manifest, url)
             self._activate(manifest)
@@ -380,13 +407,12 @@ class Ota(AppExtension):
                 self._event("failed", version=manifest.version, reason=exc.reason,
                             text=exc.text, resumable=True)
                 return
-            self._abandon(manifest.version)
-            self._fail(exc, manifest.version)
+            self._give_up(manifest.version, exc.reason, exc.text)
         except OSError as exc:
-            self._abandon(manifest.version)
             reason = "no_space" if exc.args and exc.args[0] == ENOSPC else "flash"
-            self._fail(OtaFailed(reason, "%s: %s" % (type(exc).__name__, exc)),
-                       manifest.version)
+            self._give_up(manifest.version, reason, "%s: %s" % (type(exc).__name__, exc))
+        except Exception as exc:        # never left in `download` by a surprise
+            self._give_up(manifest.version, "download", "%s: %s" % (type(exc).__name__, exc))
 
     def _refuse(self, job, reason, text):
         self.stats["refused"] += 1
@@ -400,8 +426,14 @@ class Ota(AppExtension):
         """Drop the staging area; the running app was never touched."""
         files.remove_tree(files.NEW_DIR)
         files.remove(files.MANIFEST_PATH)
-        self.state.update({"phase": "idle", "target": None, "url": None})
+        self.state.update({"phase": "idle", "target": None, "url": None, "resumes": 0})
         save_state(self.state)
+
+    def _check_deadline(self):
+        if self._deadline is not None and utime.ticks_diff(utime.ticks_ms(),
+                                                             self._deadline) >= 0:
+            raise OtaFailed("deadline", "download not done within %s s"
+                            % self.config["download_s"])
 
     def _check_space(self, manifest):
         """OtaFailed('no_space') unless the flash holds what is left to download, the backup
@@ -459,6 +491,7 @@ class Ota(AppExtension):
                              max(0, files.size(part)), exc, attempts)
                 if attempts > self.config["retries"]:
                     raise OtaFailed("interrupted", "%s: %s" % (url, exc))
+                self._check_deadline()
                 if self._stop.wait(self.config["retry_s"]):
                     raise OtaFailed("interrupted", "app stopping")
 
@@ -478,6 +511,7 @@ class Ota(AppExtension):
             chunk = self.config["chunk"]
             with open(part, mode) as f:
                 while got < size and not self._stop.is_set():
+                    self._check_deadline()
                     data = sock.read(min(chunk, size - got))
                     if not data:
                         break
@@ -503,21 +537,30 @@ class Ota(AppExtension):
                 from .tls import wrap
                 sock = wrap(sock, host)
             sock.write(http.get_request(host, path, start))
-            lines = []
-            while True:
-                line = sock.readline()
-                if not line:
-                    raise OSError(5, "connection closed in the reply head")
-                if line in (b"\r\n", b"\n"):
-                    break
-                lines.append(line)
-                if len(lines) > 64:
-                    raise http.HttpError("reply head too long")
-            status, headers = http.parse_head(lines)
+            status, headers = http.parse_head(self._read_head(sock))
             return status, headers, sock
         except Exception:
             sock.close()
             raise
+
+    def _read_head(self, sock):
+        """The reply head's lines, read a byte at a time up to MAX_HEAD bytes and the deadline
+        (a server that drips bytes or never ends its head does not hold the job)."""
+        lines, line, total = [], b"", 0
+        while True:
+            byte = sock.read(1)
+            if not byte:
+                raise OSError(5, "connection closed in the reply head")
+            total += 1
+            if total > MAX_HEAD:
+                raise http.HttpError("reply head over %d bytes" % MAX_HEAD)
+            self._check_deadline()
+            line += byte
+            if byte == b"\n":
+                if line in (b"\r\n", b"\n"):
+                    return lines
+                lines.append(line)
+                line = b""
 
     def _fetch_manifest(self, url):
         attempts = 0
@@ -532,6 +575,7 @@ class Ota(AppExtension):
                         raise Refused("malformed", "manifest of %d bytes" % length)
                     blob = bytearray()
                     while length is None or len(blob) < length:
+                        self._check_deadline()
                         data = sock.read(2048)
                         if not data:
                             break
@@ -548,6 +592,7 @@ class Ota(AppExtension):
             except OSError as exc:
                 attempts += 1
                 self.stats["download_errors"] += 1
+                self._check_deadline()
                 if attempts > self.config["retries"] or self._stop.wait(self.config["retry_s"]):
                     raise OtaFailed("download", "%s: %s" % (url, exc))
 
@@ -584,6 +629,7 @@ class Ota(AppExtension):
     # ---------------------------------------------------------------- firmware (FOTA)
     def _do_fota(self, url):
         import fota
+        from ..ota import http_download
         self.stats["fota"] += 1
         self._event("started", firmware=url)
         done = Event()
@@ -597,8 +643,8 @@ class Ota(AppExtension):
             if status not in (0, 1, 2) or percent == 100:
                 done.set()
 
-        updater = fota.fota(reset_disable=1)
-        code = updater.httpDownload(url1=url, callback=progress)
+        updater = fota(reset_disable=1)          # the firmware's module is the type
+        code = http_download(updater, url, None, progress)
         if code == 0 and outcome["status"] is not None and not done.is_set():
             done.wait(self.config["fota_timeout_s"])     # models that download in background
         status = outcome["status"]

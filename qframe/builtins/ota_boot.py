@@ -22,14 +22,9 @@ def updater_dir():
     """The firmware's app_fota updater folder (a mount of its own on newer firmware)."""
     try:
         import app_fota_download
-        return app_fota_download.get_updater_dir()
-    except Exception:
-        pass
-    try:
-        import app_fota
-        return getattr(app_fota, "UPDATER_DIR", DEFAULT_UPDATER)
     except ImportError:
         return DEFAULT_UPDATER
+    return getattr(app_fota_download, "updater_dir", DEFAULT_UPDATER)
 
 
 def note_staged(path, size):
@@ -117,6 +112,25 @@ def stage_backup(state, updater):
     set_update_flag()
 
 
+def on_trial():
+    """True while the running version is an update on trial (not yet confirmed healthy)."""
+    return load_state()["phase"] == "trial"
+
+
+def roll_back(state, reason, text):
+    """Give up on the version on trial: record why (once), stage the backed-up previous
+    version for app_fota, set the flag and restart the module."""
+    if state["phase"] != "rollback":
+        state["phase"] = "rollback"
+        state["result"] = result(state["target"], False, reason, text)
+        save_state(state)
+    _log.warning("OTA: rolling back from %s to %s (%s)", state["target"], state["prev"], text)
+    updater = updater_dir()
+    files.remove_tree(updater)
+    stage_backup(state, updater)
+    restart()
+
+
 def boot_check():
     """Run first in main.py, before the app is built: finish or undo an update as the saved
     phase says (protocols/ota_state.py). True if it restarted the module (on the module it does
@@ -157,15 +171,11 @@ def boot_act(state, body, updater, action):
         restart()
         return True
     if action == ota_state.ROLLBACK:
-        if state["phase"] != "rollback":
-            state["phase"] = "rollback"
-            state["result"] = result(state["target"], False, "unhealthy",
-                                      "not healthy within %d boot(s)" % state["trial_boots"])
-            save_state(state)
-        _log.warning("OTA: rolling back from %s to %s", state["target"], state["prev"])
-        files.remove_tree(updater)
-        stage_backup(state, updater)
-        restart()
+        if state["phase"] == "trial":
+            why = "not healthy within %d boot(s)" % state["trial_boots"]
+        else:
+            why = "the update was not applied whole"
+        roll_back(state, "unhealthy", why)
         return True
     if action == ota_state.ROLLED_BACK:
         for entry in state["backup"]:
@@ -174,13 +184,13 @@ def boot_act(state, body, updater, action):
         files.remove_tree(updater)
         if state["target"] not in state["failed"]:
             state["failed"].append(state["target"])
-        result = state["result"] or result(state["target"], False, "unhealthy", "")
-        result["event"] = "rolled_back"
-        result["running"] = state["prev"]
-        state["result"] = result
+        outcome = state["result"] or result(state["target"], False, "unhealthy", "")
+        outcome["event"] = "rolled_back"
+        outcome["running"] = state["prev"]
+        state["result"] = outcome
         state["phase"], state["target"], state["boots"] = "idle", None, 0
         save_state(state)
-        _log.warning("OTA: back on %s; %s marked failed", state["prev"], result["version"])
+        _log.warning("OTA: back on %s; %s marked failed", state["prev"], outcome["version"])
         return False
     return False
 

@@ -1,21 +1,28 @@
-"""TLS for the cloud link: wrap a connected socket, verify the server by CA and/or a pinned key.
+"""TLS for the cloud link: wrap a connected socket, verify the server by pinning its certificate.
 
-Pinning compares the SHA-256 of the server certificate (DER) with `fingerprint` (hex, colons
-and case ignored): `openssl x509 -in server.pem -outform der | sha256sum`. It needs the TLS
-socket's `getpeercert(True)`; where the firmware lacks it, a pinned connection is refused rather
-than trusted. A CA (`ca_path`, PEM) is handed to `ussl.wrap_socket(cadata=..., cert_reqs=
-CERT_REQUIRED)` on firmware whose ussl accepts those arguments; otherwise the wrap fails.
+The module's ussl (every 2021 firmware line) never verifies the server against a CA: its
+mbedTLS runs with verification off and wrap_socket takes no CA. What it can do is show the
+server's certificate after the handshake (`getpeercert(True)`, DER), so the server is checked
+by pinning: the SHA-256 of that DER must be one of `fingerprints` (hex, colons, case and
+spaces ignored; several separated by commas, so a certificate can be rotated):
+`openssl x509 -in server.pem -outform der | sha256sum`. A TLS socket is used through
+read/write only (no send/recv/settimeout on the firmware's).
 """
 import ubinascii
 import uhashlib
 
 
 class PinError(ValueError):
-    """The server certificate does not match the pinned fingerprint (or cannot be checked)."""
+    """The server certificate does not match a pinned fingerprint (or cannot be checked)."""
 
 
 def normalise_fingerprint(text):
     return text.replace(":", "").replace(" ", "").lower()
+
+
+def pins(text):
+    """The set of pinned fingerprints in a config value ("fp1, fp2")."""
+    return [normalise_fingerprint(part) for part in text.split(",") if part.strip()]
 
 
 def certificate_fingerprint(der):
@@ -23,33 +30,24 @@ def certificate_fingerprint(der):
     return ubinascii.hexlify(uhashlib.sha256(der).digest()).decode()
 
 
-def check_pin(tls_sock, fingerprint):
-    getpeercert = getattr(tls_sock, "getpeercert", None)
-    if getpeercert is None:
-        raise PinError("this ussl cannot show the server certificate: pinning impossible")
-    der = getpeercert(True)
+def check_pin(tls_sock, fingerprints):
+    """PinError unless the server's certificate is one of fingerprints (a config value)."""
+    der = tls_sock.getpeercert(True)
     if not der:
         raise PinError("the server sent no certificate")
     seen = certificate_fingerprint(der)
-    if seen != normalise_fingerprint(fingerprint):
-        raise PinError("server certificate %s... is not the pinned one" % seen[:16])
+    if seen not in pins(fingerprints):
+        raise PinError("server certificate %s... is not a pinned one" % seen[:16])
 
 
-def wrap(sock, hostname, ca_path="", fingerprint=""):
-    """The TLS socket over sock after the handshake and checks; raises OSError/ValueError/PinError."""
+def wrap(sock, hostname, fingerprints=""):
+    """The TLS socket over sock after the handshake and the pin check (none when
+    fingerprints is empty: tls_verify "none"); raises OSError/ValueError/PinError."""
     import ussl
-    kwargs = {"server_hostname": hostname}
-    if ca_path:
-        with open(ca_path, "rb") as f:
-            kwargs["cadata"] = f.read()
-        kwargs["cert_reqs"] = getattr(ussl, "CERT_REQUIRED", 2)
-    try:
-        tls_sock = ussl.wrap_socket(sock, **kwargs)
-    except TypeError as exc:
-        raise ValueError("this ussl does not take %s (%s)" % (sorted(kwargs), exc))
-    if fingerprint:
+    tls_sock = ussl.wrap_socket(sock, server_hostname=hostname)
+    if fingerprints:
         try:
-            check_pin(tls_sock, fingerprint)
+            check_pin(tls_sock, fingerprints)
         except PinError:
             tls_sock.close()
             raise

@@ -54,6 +54,13 @@ def parse_head(lines):
     not); HttpError if the status line is not HTTP."""
     if not lines:
         raise HttpError("no reply")
+    try:
+        return _parse_head(lines)
+    except UnicodeError:
+        raise HttpError("reply head is not text: %r" % lines[0][:60])
+
+
+def _parse_head(lines):
     first = lines[0].decode().split()
     if len(first) < 2 or not first[0].startswith("HTTP/") or not first[1].isdigit():
         raise HttpError("not an HTTP status line: %r" % lines[0][:60])

@@ -25,9 +25,11 @@ ED25519 = "ed25519"
 _MAC_HEX = {ALGORITHM: 64, ED25519: 128}
 MAX_BODY = 32768
 MAX_PATH = 120
-RESERVED = ("/usr/.ota/", "/usr/.updater/")
+RESERVED = ("/usr/.ota", "/usr/.updater")      # the updater's own files and folders (prefixes)
+LAUNCHER = "/usr/main.py"                       # qframe's launcher: never updated over the air
+ENTRY = ("/usr/app_main.py", "/usr/app_main.mpy")   # the app's entry module, the launcher starts
 
-REASONS = ("unsigned", "truncated", "foreign", "tampered", "malformed", "replayed",
+REASONS = ("unsigned", "truncated", "foreign", "tampered", "malformed", "unsafe", "replayed",
            "framework", "failed_before")
 
 
@@ -159,6 +161,8 @@ def decode_body(body, key_id=""):
         _check_path(path)
         if path in seen:
             raise Refused("malformed", "%s is both installed and deleted" % path)
+        if path in ENTRY and not (ENTRY[0] in seen or ENTRY[1] in seen):
+            raise Refused("unsafe", "deleting %s leaves the launcher no app to start" % path)
     devices = data.get("devices")
     if devices is not None and not isinstance(devices, list):
         raise Refused("malformed", "devices is not a list")
@@ -166,14 +170,21 @@ def decode_body(body, key_id=""):
 
 
 def _check_path(path):
-    if not isinstance(path, str) or not path.startswith("/usr/") or len(path) > MAX_PATH:
-        raise Refused("malformed", "path %r is not a file under /usr" % (path,))
+    """Refused('malformed') for a path that is not one; Refused('unsafe') for one the update
+    must not touch: outside /usr, the updater's own files, the launcher."""
+    if not isinstance(path, str) or len(path) > MAX_PATH:
+        raise Refused("malformed", "path %r is not a file path" % (path,))
+    if not path.startswith("/usr/"):
+        raise Refused("unsafe", "path %r is outside /usr" % path)
     for part in path[5:].split("/"):
         if part in ("", ".", ".."):
-            raise Refused("malformed", "path %r has an empty, . or .. part" % path)
+            raise Refused("unsafe", "path %r has an empty, . or .. part" % path)
     for prefix in RESERVED:
         if path.startswith(prefix):
-            raise Refused("malformed", "path %r is in the updater's own folder" % path)
+            raise Refused("unsafe", "path %r is the updater's own (%s*)" % (path, prefix))
+    if path == LAUNCHER:
+        raise Refused("unsafe", "%s is qframe's launcher: never replaced or deleted over the "
+                      "air" % path)
 
 
 def check(manifest, app, current, framework, device="", failed=()):

@@ -21,21 +21,23 @@ STEPS = ["download", "verify", "backup", "stage", "flag", "reboot", "first_boot"
 
 def _config(health_s=20.0, trial_boots=2, **extra):
     ota = {"keys": {"fleet": KEY.hex()}, "health_s": health_s, "healthy_topic": "app.healthy",
-           "trial_boots": trial_boots, "healthy_hold_s": 0, "retry_s": 0.05, "retries": 5, "http_timeout_s": 5,
-           "reserve_bytes": 0}
+           "trial_boots": trial_boots, "healthy_hold_s": 0, "retry_s": 0.05, "retries": 5,
+           "http_timeout_s": 5, "reserve_bytes": 0, "boot_wdt_s": 2}
     ota.update(extra)
     return {"APP": {"workers": 1, "log_level": "INFO", "stop_timeout": 3}, "OTA": ota}
 
 
-def _source(tmp_path, version, healthy=True, extra=None, name="src"):
-    """A source tree: the repo's qframe/, the test app as code/, a dev.json."""
-    src = tmp_path / (name + version)
+def _source(tmp_path, version, healthy=True, extra=None, name="src", fail=""):
+    """A source tree: the repo's qframe/, its launcher and the test app as code/, a dev.json;
+    fail: how this version fails (tests/host/ota_app/app_main.py)."""
+    src = tmp_path / (name + version + fail)
     shutil.copytree(os.path.join(REPO, "qframe"), src / "qframe",
                     ignore=shutil.ignore_patterns("__pycache__"))
     (src / "code").mkdir()
-    shutil.copy(os.path.join(HERE, "ota_app", "main.py"), src / "code" / "main.py")
-    (src / "code" / "version.py").write_text('VERSION = "%s"\nHEALTHY = %s\n'
-                                             % (version, healthy))
+    shutil.copy(os.path.join(REPO, "code", "main.py"), src / "code" / "main.py")
+    shutil.copy(os.path.join(HERE, "ota_app", "app_main.py"), src / "code" / "app_main.py")
+    (src / "code" / "version.py").write_text('VERSION = "%s"\nHEALTHY = %s\nFAIL = "%s"\n'
+                                             % (version, healthy, fail))
     for rel, text in (extra or {}).items():
         (src / "code" / rel).write_text(text)
     (src / "dev.json").write_text(json.dumps(_config()))
@@ -130,7 +132,7 @@ class Board(object):
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGKILL)     # a power cut
                     proc.wait()
-            if code != board.REBOOT_EXIT:
+            if code not in board.RESTART_CODES:
                 raise AssertionError("app exited %s; output:\n%s" % (code,
                                      "\n".join(self.lines[-40:])))
 
@@ -299,7 +301,7 @@ def test_bad_packages_refused_and_app_untouched(rig, tmp_path):
     cases = {}
     pkg = str(tmp_path / "tampered")
     package.build(pkg, "fleet", KEY, source=src)
-    with open(os.path.join(pkg, "usr", "main.py"), "r+b") as f:
+    with open(os.path.join(pkg, "usr", "app_main.py"), "r+b") as f:
         f.seek(40)
         f.write(b"#")                                 # one byte changed after signing
     cases["tampered file"] = (pkg, "file_tampered")

@@ -179,7 +179,7 @@ MP_APP = textwrap.dedent("""
     dataCall.setCallback(events.append)
     shimctl.serve_control({port})
     shimctl.wait_for(lambda: len(events) == 2, 10000)
-    print("events", events, checkNet.waitNetworkReady(0))
+    print("events", events, shimctl.net_stage())
     shimctl.reset()
 """)
 

@@ -21,7 +21,7 @@ def _hex(data):
 
 def _body(version="1.1.0", **extra):
     body = {"app": "meter-module", "version": version, "min_framework": "0.2.0",
-            "files": [{"path": "/usr/main.py", "size": 10, "sha256": SHA}],
+            "files": [{"path": "/usr/app_main.py", "size": 10, "sha256": SHA}],
             "delete": ["/usr/old.py"]}
     for key in extra:
         body[key] = extra[key]
@@ -57,7 +57,7 @@ def test_hmac_incremental_and_equal():
 def test_authentic_manifest_decodes():
     manifest = _verify(seal(_body(), "fleet", KEY))
     assert manifest.version == "1.1.0" and manifest.key_id == "fleet"
-    assert manifest.paths() == ["/usr/main.py"] and manifest.delete == ["/usr/old.py"]
+    assert manifest.paths() == ["/usr/app_main.py"] and manifest.delete == ["/usr/old.py"]
     assert manifest.total_size() == 10
 
 
@@ -101,14 +101,35 @@ def test_framework_and_failed_versions_refused():
 
 def test_malformed_bodies_refused():
     bad = [b"[1]", b"not json", _body(version="1.x"),
-           _body(files=[{"path": "/usr/../etc/x", "size": 1, "sha256": SHA}]),
-           _body(files=[{"path": "/usr/.ota/state.json", "size": 1, "sha256": SHA}]),
            _body(files=[{"path": "/usr/a.py", "size": -1, "sha256": SHA}]),
            _body(files=[{"path": "/usr/a.py", "size": 1, "sha256": "12"}]),
-           _body(files=[{"path": "/bak/a.py", "size": 1, "sha256": SHA}]),
-           _body(delete=["/usr/main.py"])]
+           _body(files=[{"path": 5, "size": 1, "sha256": SHA}]),
+           _body(delete=["/usr/app_main.py"])]
     for body in bad:
         assert _reason(seal(body, "fleet", KEY)) == "malformed", body
+
+
+def _file(path):
+    return {"path": path, "size": 1, "sha256": SHA}
+
+
+def test_signed_packages_that_would_break_the_module_refused_as_unsafe():
+    """Correctly signed, still refused: the updater's files, the launcher, the app's entry,
+    anything outside /usr."""
+    unsafe = [_body(files=[_file("/usr/../etc/x")]), _body(files=[_file("/usr/.ota")]),
+              _body(files=[_file("/usr/.ota/state.json")]), _body(files=[_file("/usr/.otax")]),
+              _body(files=[_file("/usr/.updater")]), _body(files=[_file("/usr/.updater/x")]),
+              _body(files=[_file("/bak/a.py")]), _body(files=[_file("/etc/passwd")]),
+              _body(files=[_file("/usr/main.py")]), _body(delete=["/usr/main.py"]),
+              _body(delete=["/usr/.ota/state.json"]),
+              _body(files=[_file("/usr/x.py")], delete=["/usr/app_main.py"]),
+              _body(files=[_file("/usr/x.py")], delete=["/usr/app_main.mpy"])]
+    for body in unsafe:
+        exc = raises(Refused, _verify, seal(body, "fleet", KEY))
+        assert exc.reason == "unsafe" and exc.text, body
+    # the entry replaced by its other form is fine
+    assert _verify(seal(_body(files=[_file("/usr/app_main.py")],
+                              delete=["/usr/app_main.mpy"]), "fleet", KEY)).version == "1.1.0"
 
 
 def test_envelope_and_checks_separately():

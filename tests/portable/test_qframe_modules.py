@@ -91,7 +91,6 @@ def test_fota_local_upgrade_writes_flushes_and_verifies():
 
 
 def test_sms_client_reads_each_message_and_stops():
-    import sms
     from usr.qframe import Application, SmsClient
     got = []
 
@@ -102,11 +101,11 @@ def test_sms_client_reads_each_message_and_stops():
     app = Application("a")
     inbox = _Inbox("sms", app)
     app.load()
-    sms.receive("+8613800000000", "hello")
-    sms.receive("+8613800000001", "second")
+    shimctl.sms_receive("+8613800000000", "hello")
+    shimctl.sms_receive("+8613800000001", "second")
     assert wait_until(lambda: len(got) == 2)
     assert got == [("+8613800000000", "hello", 5), ("+8613800000001", "second", 6)]
-    assert app.sms.sendTextMsg("+86", "reply") == 0 and sms.sent[-1][1] == "reply"
+    assert app.sms.sendTextMsg("+86", "reply") == 0 and shimctl.sms_sent()[-1][1] == "reply"
     assert app.stop() and inbox.stats["received"] == 2
 
 

@@ -20,7 +20,7 @@ def _recorder():
 
 def test_defaults_after_reset():
     shimctl.reset()
-    assert checkNet.waitNetworkReady(1) == (3, 1)
+    assert checkNet.wait_network_connected(1) == (3, 1)
     assert net.csqQueryPoll() == 25
     assert sim.getStatus() == 1
     assert net.getModemFun() == 1
@@ -47,11 +47,18 @@ def test_checknet_reports_the_failing_stage_after_its_timeout():
     shimctl.reset()
     shimctl.set_network(False)
     start = utime.ticks_ms()
-    assert checkNet.waitNetworkReady(1) == (2, 0)
+    assert checkNet.wait_network_connected(1) == (2, 0)
     assert utime.ticks_diff(utime.ticks_ms(), start) >= 900
     shimctl.set_sim(False)
-    assert checkNet.waitNetworkReady(0) == (1, 0)
+    assert shimctl.net_stage() == (1, 0)
     shimctl.reset()
+
+
+def test_checknet_refuses_a_timeout_the_firmware_refuses():
+    shimctl.reset()
+    assert raises(OSError, checkNet.wait_network_connected, 0)
+    assert raises(OSError, checkNet.wait_network_connected, 3601)
+    assert not hasattr(checkNet, "waitNetworkReady")
 
 
 def test_checknet_returns_as_soon_as_the_network_comes_back():
@@ -59,7 +66,7 @@ def test_checknet_returns_as_soon_as_the_network_comes_back():
     shimctl.set_network(False)
     _thread.start_new_thread(_later, (150, shimctl.set_network, True))
     start = utime.ticks_ms()
-    assert checkNet.waitNetworkReady(10) == (3, 1)
+    assert checkNet.wait_network_connected(10) == (3, 1)
     assert utime.ticks_diff(utime.ticks_ms(), start) < 3000
     shimctl.reset()
 
@@ -76,10 +83,10 @@ def test_radio_off_drops_the_network_and_radio_on_attaches_after_the_delay():
     dataCall.setCallback(record)
     assert net.setModemFun(0) == 0
     assert net.getModemFun() == 0 and net.csqQueryPoll() == 99
-    assert checkNet.waitNetworkReady(0) == (2, 0)
+    assert shimctl.net_stage() == (2, 0)
     assert net.setModemFun(1) == 0
     assert net.getState()[1][0] == 2          # searching
-    assert checkNet.waitNetworkReady(5) == (3, 1)
+    assert checkNet.wait_network_connected(5) == (3, 1)
     assert shimctl.wait_for(lambda: len(calls) == 2, 2000)
     assert [c[0] for c in calls] == [(1, 0), (1, 1)]
     shimctl.reset()
@@ -91,9 +98,9 @@ def test_radio_on_stays_down_while_an_outage_is_forced():
     shimctl.set_network(False)
     net.setModemFun(0)
     net.setModemFun(1)
-    assert checkNet.waitNetworkReady(0.3) == (2, 0)
+    assert not shimctl.wait_for(lambda: shimctl.net_stage() == (3, 1), 300)
     shimctl.set_network(True)
-    assert checkNet.waitNetworkReady(1) == (3, 1)
+    assert checkNet.wait_network_connected(1) == (3, 1)
     shimctl.reset()
 
 
@@ -104,9 +111,9 @@ def test_sim_hot_swap_callbacks_need_detection_enabled():
     sim.setCallback(record)
     shimctl.set_sim(False)
     assert sim.getStatus() == 0 and sim.getImsi() == -1 and sim.getIccid() == -1
-    assert checkNet.waitNetworkReady(0) == (1, 0)
+    assert shimctl.net_stage() == (1, 0)
     shimctl.set_sim(True)
-    assert checkNet.waitNetworkReady(2) == (3, 1)
+    assert checkNet.wait_network_connected(2) == (3, 1)
     assert calls == []
     assert sim.setSimDet(1, 0) == 0 and sim.getSimDet() == (1, 0)
     shimctl.set_sim(False)
@@ -123,13 +130,13 @@ def test_pdp_alone_and_datacall_activate():
     calls, record = _recorder()
     dataCall.setCallback(record)
     shimctl.set_pdp(False)
-    assert checkNet.waitNetworkReady(0) == (3, 0)
+    assert shimctl.net_stage() == (3, 0)
     assert net.getState()[1][0] == 1
-    assert dataCall.activate(1) == 0
-    assert checkNet.waitNetworkReady(0) == (3, 1)
-    assert dataCall.deactivate(1) == 0
+    assert dataCall.start(1, 0, "cmnet", "", "", 0) == 0
+    assert shimctl.net_stage() == (3, 1)
+    shimctl.set_pdp(False)
     shimctl.set_network(False)
-    assert dataCall.activate(1) == -1
+    assert dataCall.start(1, 0, "cmnet", "", "", 0) == -1
     assert shimctl.wait_for(lambda: len(calls) == 3, 2000)
     assert [c[0][1] for c in calls] == [0, 1, 0]
     shimctl.reset()
@@ -164,7 +171,7 @@ def test_reset_forgets_callbacks_and_faults():
     assert shimctl.wait_for(lambda: len(calls) == 1, 2000)
     shimctl.reset()
     assert shimctl.state["dns_fail"] is False
-    assert checkNet.waitNetworkReady(0) == (3, 1)
+    assert shimctl.net_stage() == (3, 1)
     shimctl.set_network(False)
     done = []
     shimctl.fire(done.append, True)       # callbacks run in order: any dataCall one runs first
@@ -176,7 +183,7 @@ def test_reset_forgets_callbacks_and_faults():
 def test_control_commands():
     shimctl.reset()
     assert shimctl.command("network down") == "ok"
-    assert checkNet.waitNetworkReady(0) == (2, 0)
+    assert shimctl.net_stage() == (2, 0)
     assert shimctl.command("network up") == "ok"
     assert shimctl.command("csq 9") == "ok" and net.csqQueryPoll() == 9
     assert shimctl.command("sim out") == "ok" and sim.getStatus() == 0
@@ -200,7 +207,7 @@ def test_control_server_from_a_client():
     try:
         held.send(b"csq 30\npdp down\n")
         assert _lines(held, 2) == [b"ok", b"ok"]
-        assert net.csqQueryPoll() == 30 and checkNet.waitNetworkReady(0) == (3, 0)
+        assert net.csqQueryPoll() == 30 and shimctl.net_stage() == (3, 0)
         assert shimctl.shimctl_client(port, "network down") == "ok"
         assert shimctl.wait_for(lambda: not shimctl.net_ready(), 1000)
         assert shimctl.shimctl_client(port, "csq 4") == "ok"
@@ -209,7 +216,7 @@ def test_control_server_from_a_client():
         assert shimctl.shimctl_client(port, "nonsense").startswith("error")
         held.send(b"network up\n")
         assert _lines(held, 1) == [b"ok"]
-        assert checkNet.waitNetworkReady(0) == (3, 1)
+        assert shimctl.net_stage() == (3, 1)
     finally:
         held.close()
         shimctl.reset()          # stops the server thread

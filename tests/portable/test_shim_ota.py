@@ -4,9 +4,11 @@ import _thread
 
 import shimctl
 import fota
+from shimlib import firmware
 import app_fota
+import app_fota_download
 import ql_fs
-from checks import captured, listen_on_free_port
+from checks import captured, listen_on_free_port, raises
 
 
 def _http_server(bodies):
@@ -35,15 +37,34 @@ def _http_server(bodies):
     return port
 
 
+def _download(updater, url, callback=None):
+    """httpDownload as the chosen firmware line takes it."""
+    if firmware.LINE == "E1":
+        return updater.httpDownload(url, "", callback)
+    return updater.httpDownload(url1=url, callback=callback)
+
+
+def test_fota_is_the_type_and_download_takes_this_lines_arguments():
+    shimctl.reset()
+    assert not hasattr(fota, "fota") and not hasattr(fota(), "apn_set")
+    url = "http://127.0.0.1:1/fw.bin"
+    if firmware.LINE == "E1":
+        assert raises(TypeError, fota().httpDownload, url1=url)
+        assert fota().httpDownload(url) == -1                  # both URLs are required
+    else:
+        assert raises(TypeError, fota().httpDownload, url, url)
+    shimctl.reset()
+
+
 def test_fota_write_flush_verify():
     shimctl.reset()
-    upgrade = fota.fota(reset_disable=1)
+    upgrade = fota(reset_disable=1)
     assert upgrade.write(b"abc", 6) == 0 and upgrade.write(b"def", 6) == 0
     assert upgrade.flush() == 0 and upgrade.verify() == 0
     record = shimctl.state["fota"]
     assert record["data"] == bytearray(b"abcdef") and record["verified"] is True
     assert upgrade.write(b"x", 6) == -1
-    short = fota.fota()
+    short = fota()
     short.write(b"ab", 4)
     assert short.verify() == -1
 
@@ -52,13 +73,12 @@ def test_fota_http_download_and_restart():
     shimctl.reset()
     port = _http_server([(200, b"FIRMWARE" * 100), (404, b"nope")])
     events = []
-    upgrade = fota.fota()
-    assert upgrade.httpDownload("http://127.0.0.1:%d/fw.bin" % port, None, events.append) == 0
+    assert _download(fota(), "http://127.0.0.1:%d/fw.bin" % port, events.append) == 0
     assert shimctl.state["fota"]["written"] == 800 and shimctl.state["reboots"] == 1
     assert shimctl.wait_for(lambda: events == [(2, 100)], 2000)
-    assert fota.fota().httpDownload("http://127.0.0.1:%d/missing" % port) == -1
+    assert _download(fota(), "http://127.0.0.1:%d/missing" % port) == -1
     shimctl.set_network(False)
-    assert fota.fota().httpDownload("http://hes.example.com/fw.bin") == -1
+    assert _download(fota(), "http://hes.example.com/fw.bin") == -1
     shimctl.reset()
 
 
@@ -71,7 +91,7 @@ def test_app_fota_download_flag_and_apply():
     updater = app_fota.new()
     url = "http://127.0.0.1:%d/handlers.py" % port
     assert updater.download(url, target) == 0
-    assert ql_fs.path_exists(app_fota.UPDATER_DIR + target) and not ql_fs.path_exists(target)
+    assert ql_fs.path_exists(app_fota_download.updater_dir + target) and not ql_fs.path_exists(target)
     failed = updater.bulk_download([{"url": url, "file_name": "/usr/_shim_ota_test/x.py"}])
     assert failed == [{"url": url, "file_name": "/usr/_shim_ota_test/x.py"}]
     assert shimctl.apply_app_fota() == []            # no flag yet
@@ -80,7 +100,7 @@ def test_app_fota_download_flag_and_apply():
     assert shimctl.apply_app_fota() == [target]
     with open(target) as f:
         assert f.read() == "VERSION = 2\n"
-    assert not ql_fs.path_exists(app_fota.UPDATER_DIR)
+    assert not ql_fs.path_exists(app_fota_download.updater_dir)
     ql_fs.rmdirs("/usr/_shim_ota_test")
     shimctl.reset()
 
@@ -92,7 +112,7 @@ def test_app_fota_download_fails_on_flash_full_and_leaves_nothing():
     with captured() as out:
         assert app_fota.new().download("http://127.0.0.1:%d/big" % port, "/usr/_big.bin") == -1
     assert out.has("shim app_fota: download of http://127.0.0.1:%d/big failed" % port)
-    assert not ql_fs.path_exists(app_fota.UPDATER_DIR + "/usr/_big.bin")
+    assert not ql_fs.path_exists(app_fota_download.updater_dir + "/usr/_big.bin")
     shimctl.reset()
-    if ql_fs.path_exists(app_fota.UPDATER_DIR):
-        ql_fs.rmdirs(app_fota.UPDATER_DIR)
+    if ql_fs.path_exists(app_fota_download.updater_dir):
+        ql_fs.rmdirs(app_fota_download.updater_dir)

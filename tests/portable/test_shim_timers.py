@@ -28,7 +28,7 @@ def _settled(hits, quiet_ms=60):
 def test_ostimer_periodic_fires_and_stops():
     shimctl.reset()
     hits, hit = _counter()
-    timer = osTimer.osTimer()
+    timer = osTimer()
     assert timer.start(10, 1, hit) == 0
     assert shimctl.wait_for(lambda: len(hits) >= 3, 2000)
     assert timer.stop() == 0
@@ -41,19 +41,19 @@ def test_ostimer_periodic_fires_and_stops():
 def test_ostimer_one_shot_fires_once():
     shimctl.reset()
     hits, hit = _counter()
-    timer = osTimer.osTimer()
+    timer = osTimer()
     start = utime.ticks_ms()
     timer.start(30, 0, hit)
     assert shimctl.wait_for(lambda: hits, 2000)
     assert utime.ticks_diff(utime.ticks_ms(), start) >= 25
     utime.sleep_ms(80)
     assert len(hits) == 1
-    assert timer.delete() == 0
+    assert timer.delete_timer() == 0
 
 
 def test_ostimer_can_stop_itself_and_restart():
     shimctl.reset()
-    timer = osTimer.osTimer()
+    timer = osTimer()
     hits = []
 
     def once_more(arg):
@@ -72,8 +72,8 @@ def test_ostimer_can_stop_itself_and_restart():
 def test_reset_stops_running_timers():
     shimctl.reset()
     hits, hit = _counter()
-    osTimer.osTimer().start(5, 1, hit)
-    machine.Timer(machine.Timer.Timer1).start(5, machine.Timer.PERIODIC, hit)
+    osTimer().start(5, 1, hit)
+    machine.Timer(machine.Timer.Timer1).start(period=5, mode=machine.Timer.PERIODIC, callback=hit)
     assert shimctl.wait_for(lambda: len(hits) >= 4, 2000)
     shimctl.reset()
     count = _settled(hits)

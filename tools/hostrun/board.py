@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -20,6 +21,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 TOOLS = os.path.join(REPO, "tools")
 DEFAULT_ROOT = os.path.join(REPO, "build", "board")
 REBOOT_EXIT = 3     # tools/hostrun/boot.py's exit code after a module restart
+RESTART_CODES = (REBOOT_EXIT, -signal.SIGUSR1)   # ... and a watchdog reset on MicroPython
 
 
 def shim_paths(interpreter="cpython"):
@@ -187,7 +189,7 @@ def main(argv=None):
     try:
         while True:
             code = subprocess.call(run_command(args.root, args.interpreter, args.duration))
-            if code != REBOOT_EXIT:
+            if code not in RESTART_CODES:
                 break
             print("board: the module restarted; booting again", flush=True)
     except KeyboardInterrupt:

@@ -7,7 +7,10 @@ SHIM_PATHS is an os.pathsep-joined list. /usr is mapped into ROOT/usr; after mai
 DURATION_S passes, or Ctrl-C, and then stops the app, joining its threads.
 As the firmware does at boot, a flagged app_fota update is applied before main.py runs. A
 module restart (misc.Power.powerRestart(), e.g. by the OTA updater) stops the app and ends the
-process with REBOOT_EXIT: `tools/board.py run` then boots it again.
+process with REBOOT_EXIT: `tools/board.py run` then boots it again. The shim's machine.WDT is
+hardware here too: when it expires the process ends at once, whatever the app is doing (CPython:
+REBOOT_EXIT; MicroPython, which cannot end itself from a thread: killed by SIGUSR1), and the
+runner boots it again.
 """
 REBOOT_EXIT = 3
 try:
@@ -26,6 +29,7 @@ def _boot(root, shim_paths, duration_s):
     # meets a shim module half-initialised by another thread (MicroPython: "can't import name").
     import machine, osTimer, usocket, net, checkNet, dataCall, sim, modem, misc  # noqa: F401,E401
     shimctl.apply_app_fota()
+    _watch_hardware_watchdog(shimctl)
     reboots = shimctl.state["reboots"]
     main_globals = {"__name__": "__main__", "__file__": "/usr/main.py"}
     with open("/usr/main.py") as f:
@@ -48,9 +52,37 @@ def _boot(root, shim_paths, duration_s):
             utime.sleep_ms(50)
     except KeyboardInterrupt:
         pass
+    crashed = not app.running and shimctl.state["wdt_running"]
     app.stop()
     if restarted:
         sys.exit(REBOOT_EXIT)
+    if crashed and shimctl.state["wdt_running"]:
+        print("hostrun: the app stopped with the watchdog armed: it resets the module")
+        while True:                     # the watch thread ends the process
+            utime.sleep_ms(100)
+
+
+def _watch_hardware_watchdog(shimctl):
+    import _thread
+    import utime
+
+    def watch():
+        while not shimctl.state["wdt_expired"]:
+            utime.sleep_ms(20)
+        print("hostrun: the hardware watchdog expired: the module resets")
+        _hard_reset()
+
+    _thread.start_new_thread(watch, ())
+
+
+def _hard_reset():
+    try:
+        import os
+        sys.stdout.flush()
+        os._exit(REBOOT_EXIT)
+    except AttributeError:          # MicroPython: no _exit
+        import uos
+        uos.system("kill -USR1 $PPID")
 
 
 _boot(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0)

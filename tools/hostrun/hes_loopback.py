@@ -1,4 +1,4 @@
-"""A board root running the real app (code/main.py) plus a loopback standing in for the HES.
+"""A board root running the real app (code/app_main.py) plus a loopback standing in for the HES.
 
 Used by tests/host/test_meter_link.py and tools/benches/uart.py to run the app in a separate
 interpreter (CPython or MicroPython) against tools/simulators/meter.py:
@@ -6,7 +6,7 @@ interpreter (CPython or MicroPython) against tools/simulators/meter.py:
     root = hes_loopback.stage(path, config)             # like board.stage(), plus:
     proc = subprocess.Popen(board.run_command(root, "micropython", duration), ...)
 
-The staged /usr/main.py imports the app from /usr/app_main.py (a link to code/main.py),
+The staged /usr/main.py imports the app from /usr/app_main.py (code/app_main.py),
 registers `loopback` (every `meter.transparent` payload is published back as `hes.data`
 with PREFIX in front, so it returns to the meter as a 0x2100 frame) and loads the app.
 """
@@ -51,8 +51,4 @@ def stage(root, config):
         os.remove(main)
     with open(main, "w") as f:
         f.write(MAIN % (PREFIX,))
-    app_main = os.path.join(usr, "app_main.py")
-    if os.path.lexists(app_main):
-        os.remove(app_main)
-    os.symlink(os.path.join(board.REPO, "code", "main.py"), app_main)
     return root

@@ -5,7 +5,8 @@
                                 [--delete /usr/old.py] [--devices IMEI,...] [--with-config]
 
 Writes OUT/manifest.ota (header line with the HMAC-SHA256, then the JSON manifest) and every
-file at its device path below OUT (OUT/usr/main.py, OUT/usr/qframe/...): serve OUT over HTTP and
+file at its device path below OUT (OUT/usr/app_main.py, OUT/usr/qframe/...; never /usr/main.py,
+qframe's launcher, which the module refuses to take over the air): serve OUT over HTTP and
 send the device `{"cmd": "ota", "args": {"url": "http://.../manifest.ota"}}`.
 The version defaults to code/version.py's VERSION; the HMAC key comes from the config's OTA.keys
 (the same JSON the device reads) under --key-id; with --ed25519-seed-file the manifest is
@@ -38,6 +39,8 @@ def _load_ed25519():
 ed25519 = _load_ed25519()
 
 MAGIC = "qframe-ota/1"
+LAUNCHER = "/usr/main.py"                           # as qframe/codecs/ota_manifest.py
+ENTRY = ("/usr/app_main.py", "/usr/app_main.mpy")
 
 
 class PackageError(ValueError):
@@ -112,13 +115,18 @@ def build(out, key_id, key, source=REPO, version=None, app="meter-module", delet
     version = version or read_version(source)
     files = [(dev, local) for dev, local in device_files(source)
              if with_config or dev != "/usr/dev.json"]
-    main = dict(files).get("/usr/main.py")
+    main = dict(files).get(LAUNCHER)
     if main is None:
-        raise PackageError("no /usr/main.py in %s" % source)
+        raise PackageError("no %s in %s" % (LAUNCHER, source))
     with open(main) as f:
-        if "boot_check()" not in f.read():
-            raise PackageError("main.py does not call boot_check(): the new version could "
-                               "not roll itself back")
+        if "launch(" not in f.read():
+            raise PackageError("%s is not qframe's launcher (code/main.py): the module could "
+                               "not roll this version back" % LAUNCHER)
+    if not any(dev in ENTRY for dev, _ in files):
+        raise PackageError("no %s in %s: the launcher would have no app to start"
+                           % (ENTRY[0], source))
+    files = [(dev, local) for dev, local in files if dev != LAUNCHER]   # never sent: the
+    # module keeps the launcher it was deployed with
     if os.path.exists(out):
         shutil.rmtree(out)
     entries = []

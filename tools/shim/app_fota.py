@@ -1,23 +1,21 @@
 """app_fota on the host: user-file upgrades as the firmware does them.
 
 download(url, file_name) fetches over the shim's network into /usr/.updater<file_name>;
-set_update_flag() marks the update; apply_update() (shimctl.apply_app_fota(), what the firmware
-does at boot) moves the files into place. Recorded in shimctl.state["app_fota"]:
+set_update_flag() marks the update; _apply_update() (shimctl.apply_app_fota(), what the firmware
+does at boot) moves the files into place. The folder and flag file are app_fota_download's. Recorded in shimctl.state["app_fota"]:
 {"downloads": [(url, file_name, ok)], "update_flag": bool, "applied": [paths]}.
 """
-import uos
+import uos as _uos
 
-from shimlib import core, http_get, notes
-import ql_fs
+from shimlib import core as _core, firmware as _firmware, http_get as _http_get, notes as _notes
+import app_fota_download as _download
+import ql_fs as _ql_fs
 
-UPDATER_DIR = "/usr/.updater"
-FLAG_FILE = UPDATER_DIR + "/update.flag"
+_UPDATER_DIR = _download.updater_dir
+_FLAG_FILE = _download.update_flag_file
 
 
-def _record():
-    if core.state["app_fota"] is None:
-        core.state["app_fota"] = {"downloads": [], "update_flag": False, "applied": []}
-    return core.state["app_fota"]
+_record = _download._record
 
 
 class new(object):
@@ -25,22 +23,22 @@ class new(object):
         _record()
 
     def download(self, url, file_name):
-        target = UPDATER_DIR + file_name
+        target = _UPDATER_DIR + file_name
         ok = False
         try:
-            ql_fs.mkdirs(ql_fs.path_dirname(target))
+            _ql_fs.mkdirs(_ql_fs.path_dirname(target))
             with open(target, "wb") as f:
-                status, _size = http_get.get(url, f.write)
+                status, _size = _http_get.get(url, f.write)
             ok = status == 200
         except (OSError, ValueError) as exc:
-            notes.note("shim app_fota: download of %s failed: %r" % (url, exc))
+            _notes.note("shim app_fota: download of %s failed: %r" % (url, exc))
         if not ok:
             try:
-                uos.remove(target)
+                _uos.remove(target)
             except OSError:
                 pass
         _record()["downloads"].append((url, file_name, ok))
-        core.changed()
+        _core.changed()
         return 0 if ok else -1
 
     def bulk_download(self, info):
@@ -48,15 +46,15 @@ class new(object):
         return failed or None
 
     def set_update_flag(self):
-        ql_fs.mkdirs(UPDATER_DIR)
-        with open(FLAG_FILE, "w") as f:
+        _ql_fs.mkdirs(_UPDATER_DIR)
+        with open(_FLAG_FILE, "w") as f:
             f.write("1")
         _record()["update_flag"] = True
-        core.changed()
+        _core.changed()
 
 
 def _files(folder):
-    for entry in uos.ilistdir(folder):
+    for entry in _uos.ilistdir(folder):
         path = folder + "/" + entry[0]
         if entry[1] == 0x4000:
             for sub in _files(path):
@@ -65,25 +63,28 @@ def _files(folder):
             yield path
 
 
-def apply_update():
+def _apply_update():
     """Move downloaded files into place if the update flag is set; the device paths moved."""
-    if not ql_fs.path_exists(FLAG_FILE):
+    if not _ql_fs.path_exists(_FLAG_FILE):
         return []
     moved = []
-    staged = UPDATER_DIR + "/usr"
-    if ql_fs.path_exists(staged):
+    staged = _UPDATER_DIR + "/usr"
+    if _ql_fs.path_exists(staged):
         for path in _files(staged):
-            target = path[len(UPDATER_DIR):]
-            ql_fs.mkdirs(ql_fs.path_dirname(target))
+            target = path[len(_UPDATER_DIR):]
+            _ql_fs.mkdirs(_ql_fs.path_dirname(target))
             try:
-                uos.remove(target)
+                _uos.remove(target)
             except OSError:
                 pass
-            uos.rename(path, target)
+            _uos.rename(path, target)
             moved.append(target)
-    ql_fs.rmdirs(UPDATER_DIR)
+    _ql_fs.rmdirs(_UPDATER_DIR)
     record = _record()
     record["update_flag"] = False
     record["applied"] = moved
-    core.changed()
+    _core.changed()
     return moved
+
+
+_firmware.prune(globals(), "app_fota")

@@ -1,34 +1,25 @@
-"""checkNet on the host: waits (event-driven) for the shim's SIM, registration and PDP state."""
-from shimlib import core
+"""checkNet on the host: waits (event-driven) for the shim's SIM, registration and PDP state.
+
+The firmware's frozen checkNet.py (every 2021 line) has wait_network_connected(timeout_s) and
+the CheckNetwork class; `waitNetworkReady` is a later name it does not have.
+"""
+from shimlib import firmware as _firmware
+from shimlib import core as _core, network as _network
 
 
-def _stage():
-    state = core.state
-    if not state["sim"]:
-        return (1, 0)
-    if not state["registered"]:
-        return (2, 2 if state["attaching"] else 0)
-    if not state["pdp"]:
-        return (3, 0)
-    return (3, 1)
-
-
-def waitNetworkReady(timeout=60):
-    """(3, 1) once the network is ready within timeout seconds, else the failing stage:
-    (1, 0) no SIM, (2, 0|2) not registered, (3, 0) PDP context not active."""
-    core.wait_for(lambda: _stage() == (3, 1), int(timeout * 1000))
-    return _stage()
-
-
-def wait_network_connected(timeout=60):
-    """The older name of waitNetworkReady."""
-    return waitNetworkReady(timeout)
+def wait_network_connected(timeout_s=60):
+    """(3, 1) once the network is ready within timeout_s seconds, else the failing stage
+    (shimctl.net_stage()). As on the firmware, a timeout outside 1..3600 raises OSError."""
+    if timeout_s < 1 or timeout_s > 3600:
+        raise OSError("timeout_s out of range (1..3600): %r" % (timeout_s,))
+    _core.wait_for(lambda: _network.stage() == (3, 1), int(timeout_s * 1000))
+    return _network.stage()
 
 
 class CheckNetwork(object):
-    def __init__(self, project_name, project_version):
-        self.PROJECT_NAME = project_name
-        self.PROJECT_VERSION = project_version
+    def __init__(self, proj_name, proj_version):
+        self.PROJECT_NAME = proj_name
+        self.PROJECT_VERSION = proj_version
 
     def poweron_print_once(self):
         import modem
@@ -37,5 +28,8 @@ class CheckNetwork(object):
         print("DEVICE_FIRMWARE_VERSION: %s" % modem.getDevFwVersion())
         print("IMEI: %s" % modem.getDevImei())
 
-    def wait_network_connected(self, timeout=60):
-        return waitNetworkReady(timeout)
+    def wait_network_connected(self, timeout_s=60):
+        return wait_network_connected(timeout_s)
+
+
+_firmware.prune(globals(), "checkNet")

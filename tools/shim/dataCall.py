@@ -3,18 +3,19 @@
 setCallback(fun): fun((profileID, state)) on the shim's callback thread when the context goes
 down (state 0) or up (1).
 """
-from shimlib import core, network
+from shimlib import firmware as _firmware
+from shimlib import core as _core, network as _network
 
 _INACTIVE = [0, 0, "0.0.0.0", "0.0.0.0", "0.0.0.0"]
 
 
 def setCallback(fun):
-    core.callbacks["datacall"] = fun
+    _core.callbacks["datacall"] = fun
     return 0
 
 
 def _v4():
-    state = core.state
+    state = _core.state
     if not (state["registered"] and state["pdp"]):
         return list(_INACTIVE)
     return [1, 0, state["ip"], state["dns"][0], state["dns"][1]]
@@ -31,27 +32,20 @@ def getInfo(profileID, ipType):
     return -1
 
 
-def activate(profileID):
-    return 0 if network.set_pdp(True) else -1
+def start(profileIdx, ipType, apn, username, password, authType):
+    """Activate the PDP context (all six arguments, as on the firmware): 0, or -1 while the
+    network is down."""
+    _core.state["apn"] = (profileIdx, ipType, apn, username, password, authType)
+    return 0 if _network.set_pdp(True) else -1
 
 
-def deactivate(profileID):
-    network.set_pdp(False)
-    return 0
-
-
-def setPDPContext(profileID, ipType, apn, username, password, authType):
-    core.state["apn"] = (profileID, ipType, apn, username, password, authType)
-    return 0
-
-
-def getPDPContext(profileID):
-    return (core.state["apn"] or (profileID, 0, "", "", "", 0))[1:]
-
-
-def setAutoActivate(profileID, enable):
+def setApn(profileIdx, ipType, apn, username, password, authType):
+    _core.state["apn"] = (profileIdx, ipType, apn, username, password, authType)
     return 0
 
 
 def setAutoConnect(profileID, enable):
     return 0
+
+
+_firmware.prune(globals(), "dataCall")

@@ -1,9 +1,15 @@
 """fota on the host: firmware upgrade packages are recorded in shimctl.state["fota"]:
 {"file_size", "written", "data" (bytearray), "flushed", "verified", "downloads", ...}.
-httpDownload fetches the URL over the shim's network (so faults apply); on success the module
-would restart unless reset_disable=1 (then state["reboots"] counts it).
+
+As on the firmware, `import fota` gives the type itself: `f = fota()`. The firmware ignores
+fota()'s arguments; the shim keeps reset_disable= only to decide whether a successful
+httpDownload counts a restart (state["reboots"]). httpDownload's signature depends on the
+firmware line (shimlib.firmware): E1 takes (url1, url2[, callback]) positionally, both URLs
+required (one URL: -1), and no keywords; E2 and E3 take keywords only
+(url1=, url2=, callback=). It fetches url1 over the shim's network (so faults apply).
 """
-from shimlib import core, dispatch, http_get, notes
+from shimlib import core, dispatch, firmware, http_get, notes
+from shimlib.hostio import sys
 
 
 def _record(reset_disable):
@@ -13,9 +19,26 @@ def _record(reset_disable):
     return record
 
 
+def _download_args(args, kwargs):
+    """(url1, url2, callback) as this line's httpDownload takes them; TypeError otherwise."""
+    if firmware.LINE == "E1":
+        if kwargs:
+            raise TypeError("function doesn't take keyword arguments")
+        if len(args) < 2 or len(args) > 3:
+            return None
+        return args[0], args[1], args[2] if len(args) == 3 else None
+    if args:
+        raise TypeError("function takes 1 positional arguments but %d were given"
+                        % (len(args) + 1))
+    for key in kwargs:
+        if key not in ("url1", "url2", "callback"):
+            raise TypeError("unexpected keyword argument '%s'" % key)
+    return kwargs.get("url1"), kwargs.get("url2"), kwargs.get("callback")
+
+
 class fota(object):
-    def __init__(self, reset_disable=0):
-        self._record = _record(reset_disable)
+    def __init__(self, *args, **kwargs):
+        self._record = _record(kwargs.get("reset_disable", 0))
 
     def write(self, bytesData, file_size):
         record = self._record
@@ -38,7 +61,11 @@ class fota(object):
         core.changed()
         return 0 if ok else -1
 
-    def httpDownload(self, url1, url2=None, callback=None):
+    def httpDownload(self, *args, **kwargs):
+        parsed = _download_args(args, kwargs)
+        if parsed is None or not parsed[0]:
+            return -1
+        url1, _url2, callback = parsed
         record = self._record
         data = bytearray()
         try:
@@ -58,8 +85,5 @@ class fota(object):
         core.changed()
         return 0 if ok else -1
 
-    def download_cancel(self):
-        return 0
 
-    def apn_set(self, fota_apn="", ip_type=0, fota_user="", fota_password=""):
-        return 0
+sys.modules[__name__] = fota

@@ -2,7 +2,8 @@
 
     log.basicConfig(level=log.INFO); logger = log.getLogger("name"); logger.info("text")
 """
-import utime
+from shimlib import firmware as _firmware
+import utime as _utime
 
 DEBUG = 10
 INFO = 20
@@ -29,7 +30,7 @@ def getLogger(name):
 def _emit(name, level, msg):
     if level < _config["level"]:
         return
-    t = utime.localtime()
+    t = _utime.localtime()
     line = "%04d-%02d-%02d %02d:%02d:%02d [%s] %s: %s" % (t[0], t[1], t[2], t[3], t[4], t[5],
                                                         name, _NAMES.get(level, level), msg)
     out = _config["out"]
@@ -57,3 +58,6 @@ class Logger(object):
 
     def critical(self, msg):
         _emit(self.name, CRITICAL, msg)
+
+
+_firmware.prune(globals(), "log")

@@ -7,13 +7,15 @@ thread when data arrives. Pin levels live in shimctl.gpio; WDT feeds and would-b
 shimctl.state ("wdt_feeds", "wdt_expired"). Every thread stops on close()/stop() and on
 shimctl.reset().
 """
-import _thread
+from shimlib import firmware as _firmware
+import _thread as _thread_mod
 
-import utime
-from shimlib import core, dispatch, notes, threads, uart_devices
-from shimlib.hostio import select
+import utime as _utime
+from shimlib import core as _core, dispatch as _dispatch, notes as _notes  # noqa: I100
+from shimlib import threads as _threads, uart_devices as _uart_devices
+from shimlib.hostio import select as _select
 
-ENODEV = 19
+_ENODEV = 19
 
 
 class UART(object):
@@ -24,29 +26,29 @@ class UART(object):
     UART4 = 4
     FC_NONE = 0
     FC_HW = 1
-    RX_BUFFER = 4096    # the driver's receive buffer; the rest waits in the host device
-    READ_STEP = 512     # octets asked of the host device at a time: a read allocates what it
+    _RX_BUFFER = 4096    # the driver's receive buffer; the rest waits in the host device
+    _READ_STEP = 512     # octets asked of the host device at a time: a read allocates what it
                         # asks for, and the module's driver buffer is not on the app's heap
 
     def __init__(self, port, baudrate=115200, bytesize=8, parity=0, stop=1, flowctl=0):
-        device = port if isinstance(port, str) else core.uart_map.get(port)
+        device = port if isinstance(port, str) else _core.uart_map.get(port)
         if device is None:
-            raise OSError(ENODEV, "UART%s is not mapped to a host device: set "
+            raise OSError(_ENODEV, "UART%s is not mapped to a host device: set "
                                   "shimctl.uart_map[%r] = '/dev/pts/N' or 'socket://host:port'"
                           % (port, port))
         self.port = port
         self.device = device
         self.config = (baudrate, bytesize, parity, stop, flowctl)
-        self._dev = uart_devices.open_device(device, baudrate, bytesize, parity, stop)
+        self._dev = _uart_devices.open_device(device, baudrate, bytesize, parity, stop)
         self._rx = bytearray()
-        self._rx_lock = _thread.allocate_lock()
-        self._tx_lock = _thread.allocate_lock()
+        self._rx_lock = _thread_mod.allocate_lock()
+        self._tx_lock = _thread_mod.allocate_lock()
         self._callback = None
         self._watcher = None
         self._rs485 = None
         self._closed = False
         self._gone = None
-        core.track(self)
+        _core.track(self)
 
     def _pull(self, announce=True):
         """Move what the device has into the receive buffer; the number of new bytes. A dead
@@ -55,7 +57,7 @@ class UART(object):
         interrupt would), whichever thread pulled them; the watcher announces its own."""
         got = self._pull_locked()
         if got and announce and self._callback is not None:
-            dispatch.fire(self._callback, [0, self.port, len(self._rx)])
+            _dispatch.fire(self._callback, [0, self.port, len(self._rx)])
         return got
 
     def _pull_locked(self):
@@ -63,10 +65,10 @@ class UART(object):
             if self._closed or self._gone is not None:
                 return 0
             got = 0
-            while len(self._rx) < self.RX_BUFFER:
+            while len(self._rx) < self._RX_BUFFER:
                 try:
-                    data = self._dev.read_now(min(self.READ_STEP,
-                                                  self.RX_BUFFER - len(self._rx)))
+                    data = self._dev.read_now(min(self._READ_STEP,
+                                                  self._RX_BUFFER - len(self._rx)))
                 except OSError as exc:
                     self._gone = exc
                     return got
@@ -100,31 +102,31 @@ class UART(object):
             data = data.encode()
         with self._tx_lock:
             if self._rs485 is not None:
-                core.set_gpio(self._rs485[0], self._rs485[1])
+                _core.set_gpio(self._rs485[0], self._rs485[1])
             try:
                 return self._dev.write(data)
             finally:
                 if self._rs485 is not None:
-                    core.set_gpio(self._rs485[0], 1 - self._rs485[1])
+                    _core.set_gpio(self._rs485[0], 1 - self._rs485[1])
 
     def control_485(self, GPIOn, direction):
         """Drive GPIOn to `direction` while writing, to the other level otherwise."""
         self._rs485 = (GPIOn, 1 if direction else 0)
-        core.set_gpio(GPIOn, 1 - self._rs485[1])
+        _core.set_gpio(GPIOn, 1 - self._rs485[1])
         return 0
 
     def set_callback(self, fun):
         self._callback = fun
         if fun is not None and self._watcher is None and not self._closed:
-            self._watcher = threads.Worker(self._watch, "uart%s" % (self.port,)).start()
+            self._watcher = _threads.Worker(self._watch, "uart%s" % (self.port,)).start()
         return 0
 
     def _watch(self, worker):
         device = self._dev.pollable()
-        poller = select.poll()
+        poller = _select.poll()
         if device is not None:
-            poller.register(device, select.POLLIN)
-        poller.register(worker.stopping.pollable(), select.POLLIN)
+            poller.register(device, _select.POLLIN)
+        poller.register(worker.stopping.pollable(), _select.POLLIN)
         while not worker.stopping.is_set():
             if device is None:
                 worker.stopping.wait(10)          # no descriptor (pyserial loop://): poll
@@ -138,7 +140,7 @@ class UART(object):
                 try:
                     callback([0, self.port, len(self._rx)])
                 except Exception as exc:
-                    threads.print_exception(exc)
+                    _threads.print_exception(exc)
             if self._gone is not None:
                 return                             # device gone: the app finds out on read
             if not got and device is not None:
@@ -153,7 +155,7 @@ class UART(object):
         with self._rx_lock:
             self._closed = True
             self._dev.close()
-        core.untrack(self)
+        _core.untrack(self)
         return 0
 
     _shim_stop = close
@@ -166,22 +168,22 @@ class Pin(object):
     PULL_PU = 1
     PULL_PD = 2
 
-    def __init__(self, GPIOn, direction=0, pullMode=0, level=0):
+    def __init__(self, GPIOn, dir=0, pull=0, value=0):      # the firmware's keyword names
         self.gpio = GPIOn
-        self.direction = direction
-        self.pull = pullMode
-        if direction == Pin.OUT:
-            core.set_gpio(GPIOn, 1 if level else 0)
-        elif core.get_gpio(GPIOn, None) is None:
-            core.set_gpio(GPIOn, 1 if pullMode == Pin.PULL_PU else 0)
+        self.direction = dir
+        self.pull = pull
+        if dir == Pin.OUT:
+            _core.set_gpio(GPIOn, 1 if value else 0)
+        elif _core.get_gpio(GPIOn, None) is None:
+            _core.set_gpio(GPIOn, 1 if pull == Pin.PULL_PU else 0)
 
     def read(self):
-        return core.get_gpio(self.gpio)
+        return _core.get_gpio(self.gpio)
 
     def write(self, value):
         if self.direction != Pin.OUT:
             return -1
-        core.set_gpio(self.gpio, 1 if value else 0)
+        _core.set_gpio(self.gpio, 1 if value else 0)
         return 0
 
     def set_dir(self, value):
@@ -208,19 +210,19 @@ class Timer(object):
         self.id = Timern
         self._ticker = None
 
-    def start(self, period=1000, mode=1, callback=None):
+    def start(self, *, period=1000, mode=1, callback=None):     # keyword-only, as firmware
         self.stop()
-        self._ticker = threads.Ticker(period, mode == Timer.PERIODIC,
+        self._ticker = _threads.Ticker(period, mode == Timer.PERIODIC,
                                         lambda: callback(self) if callback else None,
                                         "timer%d" % self.id).start()
-        core.track(self)
+        _core.track(self)
         return 0
 
     def stop(self):
         ticker, self._ticker = self._ticker, None
         if ticker is not None:
             ticker.stop()
-            core.untrack(self)
+            _core.untrack(self)
         return 0
 
     _shim_stop = stop
@@ -232,10 +234,10 @@ class RTC(object):
     def datetime(self, args=None):
         if args:
             year, month, day, _week, hour, minute, second = tuple(args)[:7]
-            target = utime.mktime((year, month, day, hour, minute, second, 0, 0))
-            core.state["rtc_offset_s"] = target - utime.time()
+            target = _utime.mktime((year, month, day, hour, minute, second, 0, 0))
+            _core.state["rtc_offset_s"] = target - _utime.time()
             return 0
-        t = utime.localtime(utime.time() + core.state["rtc_offset_s"])
+        t = _utime.localtime(_utime.time() + _core.state["rtc_offset_s"])
         return (t[0], t[1], t[2], (t[6] + 1) % 7, t[3], t[4], t[5], 0)
 
 
@@ -250,35 +252,38 @@ class WDT(object):
         for old in list(_watchdog):
             old.stop()
         self.period_ms = int(period * 1000)
-        self._last = utime.ticks_ms()
-        core.state["wdt_running"] = True
-        self._worker = threads.Worker(self._watch, "wdt").start()
+        self._last = _utime.ticks_ms()
+        _core.state["wdt_running"] = True
+        self._worker = _threads.Worker(self._watch, "wdt").start()
         _watchdog.append(self)
-        core.track(self)
+        _core.track(self)
 
     def _watch(self, worker):
         while True:
-            left = self.period_ms - utime.ticks_diff(utime.ticks_ms(), self._last)
+            left = self.period_ms - _utime.ticks_diff(_utime.ticks_ms(), self._last)
             if worker.stopping.wait(max(0, left)):
                 return
-            if utime.ticks_diff(utime.ticks_ms(), self._last) >= self.period_ms:
-                notes.note("shim WDT: not fed for %d ms - the module would reset now"
+            if _utime.ticks_diff(_utime.ticks_ms(), self._last) >= self.period_ms:
+                _notes.note("shim WDT: not fed for %d ms - the module would reset now"
                            % self.period_ms)
-                self._last = utime.ticks_ms()
-                core.count("wdt_expired")
+                self._last = _utime.ticks_ms()
+                _core.count("wdt_expired")
 
     def feed(self):
-        self._last = utime.ticks_ms()
-        core.count("wdt_feeds")
+        self._last = _utime.ticks_ms()
+        _core.count("wdt_feeds")
         return 0
 
     def stop(self):
         if self in _watchdog:
             _watchdog.remove(self)
             self._worker.stop()
-            core.state["wdt_running"] = False
-            core.untrack(self)
-            core.changed()
+            _core.state["wdt_running"] = False
+            _core.untrack(self)
+            _core.changed()
         return 0
 
     _shim_stop = stop
+
+
+_firmware.prune(globals(), "machine")

@@ -3,25 +3,26 @@
 powerRestart() never returns on the module; here it counts state["reboots"] and returns None,
 or raises SystemExit when state["reboot_raises"] is set.
 """
-from shimlib import core
+from shimlib import firmware as _firmware
+from shimlib import core as _core
 
 
 class Power(object):
     @staticmethod
     def powerRestart():
-        core.count("reboots")
-        if core.state["reboot_raises"]:
+        _core.count("reboots")
+        if _core.state["reboot_raises"]:
             raise SystemExit("misc.Power.powerRestart()")
 
     @staticmethod
     def powerDown():
-        core.count("power_downs")
-        if core.state["reboot_raises"]:
+        _core.count("power_downs")
+        if _core.state["reboot_raises"]:
             raise SystemExit("misc.Power.powerDown()")
 
     @staticmethod
     def powerOnReason():
-        return core.state["power_on_reason"]
+        return _core.state["power_on_reason"]
 
     @staticmethod
     def powerDownReason():
@@ -30,3 +31,6 @@ class Power(object):
     @staticmethod
     def getVbatt():
         return 3800
+
+
+_firmware.prune(globals(), "misc")

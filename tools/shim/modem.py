@@ -1,22 +1,26 @@
 """modem on the host: device identity from shimctl.state."""
-from shimlib import core
+from shimlib import firmware as _firmware
+from shimlib import core as _core
 
 
 def getDevImei():
-    return core.state["imei"]
+    return _core.state["imei"]
 
 
 def getDevModel():
-    return core.state["model"]
+    return _core.state["model"]
 
 
 def getDevSN():
-    return core.state["sn"]
+    return _core.state["sn"]
 
 
 def getDevFwVersion():
-    return core.state["fw_version"]
+    return _core.state["fw_version"]
 
 
 def getDevProductId():
     return "Quectel"
+
+
+_firmware.prune(globals(), "modem")

@@ -1,10 +1,11 @@
 """net on the host: signal, registration and radio mode from shimctl."""
-from shimlib import core, network
+from shimlib import firmware as _firmware
+from shimlib import core as _core, network as _network
 
 
 def csqQueryPoll():
     """CSQ 0..31 (99 unknown, -1 failed) as shimctl.set_csq set it; 99 with the radio off."""
-    state = core.state
+    state = _core.state
     if state["modem_fun"] != 1:
         return 99
     return state["csq"]
@@ -13,13 +14,13 @@ def csqQueryPoll():
 def getState():
     """([voice_state, lac, cid, rat, reject_cause, psc], [data_state, ...]); state 1 registered,
     2 searching, 0 not registered."""
-    state = core.state
+    state = _core.state
     reg = 1 if state["registered"] else (2 if state["attaching"] else 0)
     return ([reg, 0x1234, 0x5678, 7, 0, 0], [reg, 0x1234, 0x5678, 7, 0, 0])
 
 
 def getModemFun():
-    return core.state["modem_fun"]
+    return _core.state["modem_fun"]
 
 
 def setModemFun(fun, rst=0):
@@ -27,9 +28,9 @@ def setModemFun(fun, rst=0):
     outage is forced); rst=1 also records a reboot."""
     if fun not in (0, 1, 4):
         return -1
-    network.set_modem_fun(fun)
+    _network.set_modem_fun(fun)
     if rst:
-        core.count("reboots")
+        _core.count("reboots")
     return 0
 
 
@@ -49,4 +50,7 @@ def getSignal(sinrEnable=0):
 
 
 def operatorName():
-    return ("SHIM MOBILE", "SHIM", "460", "00") if core.state["registered"] else -1
+    return ("SHIM MOBILE", "SHIM", "460", "00") if _core.state["registered"] else -1
+
+
+_firmware.prune(globals(), "net")

@@ -1,9 +1,12 @@
 """osTimer on the host: QuecPython's OS timer over a stoppable thread (no busy loop).
 
-    t = osTimer.osTimer(); t.start(period_ms, cyclic, callback); t.stop(); t.delete()
+As on the firmware, `import osTimer` gives the type itself (the module object is replaced in
+sys.modules; on MicroPython shimlib does it before device code imports it):
+    t = osTimer(); t.start(period_ms, cyclic, callback); t.stop(); t.delete_timer()
 callback(arg) runs on the timer's thread; arg is None (QuecPython documents it as unused).
 """
 from shimlib import core, threads
+from shimlib.hostio import sys
 
 
 class osTimer(object):
@@ -24,7 +27,10 @@ class osTimer(object):
             core.untrack(self)
         return 0
 
-    def delete(self):
+    def delete_timer(self):
         return self.stop()
 
     _shim_stop = stop
+
+
+sys.modules[__name__] = osTimer

@@ -1,8 +1,9 @@
 """ql_fs on the host: QuecPython's file helpers over uos/open (device paths map into the board
 root; the flash quota applies). Paths without a leading '/' are taken from the root, as on the
 module."""
-import uos
-import ujson
+from shimlib import firmware as _firmware
+import uos as _uos
+import ujson as _ujson
 
 _DIR = 0x4000
 
@@ -13,7 +14,7 @@ def _abs(path):
 
 def path_exists(file_path):
     try:
-        uos.stat(_abs(file_path))
+        _uos.stat(_abs(file_path))
         return True
     except OSError:
         return False
@@ -26,7 +27,7 @@ def path_dirname(file_path):
 
 
 def _is_dir(path):
-    return uos.stat(path)[0] & _DIR == _DIR
+    return _uos.stat(path)[0] & _DIR == _DIR
 
 
 def mkdirs(dir_path):
@@ -36,25 +37,25 @@ def mkdirs(dir_path):
             continue
         path += "/" + part
         if not path_exists(path):
-            uos.mkdir(path)
+            _uos.mkdir(path)
 
 
 def rmdirs(dir_path):
     path = _abs(dir_path).rstrip("/")
-    for entry in list(uos.ilistdir(path)):
+    for entry in list(_uos.ilistdir(path)):
         child = path + "/" + entry[0]
         if entry[1] == _DIR:
             rmdirs(child)
         else:
-            uos.remove(child)
-    uos.rmdir(path)
+            _uos.remove(child)
+    _uos.rmdir(path)
 
 
 def path_getsize(file_path):
     path = _abs(file_path).rstrip("/")
     if not _is_dir(path):
-        return uos.stat(path)[6]
-    return sum(path_getsize(path + "/" + entry[0]) for entry in uos.ilistdir(path))
+        return _uos.stat(path)[6]
+    return sum(path_getsize(path + "/" + entry[0]) for entry in _uos.ilistdir(path))
 
 
 def touch(file, data):
@@ -62,7 +63,7 @@ def touch(file, data):
     try:
         mkdirs(path_dirname(file))
         with open(_abs(file), "w") as f:
-            ujson.dump(data, f)
+            _ujson.dump(data, f)
         return 0
     except (OSError, TypeError, ValueError):
         return -1
@@ -76,7 +77,7 @@ def read_json(file):
     except OSError:
         return None
     try:
-        return ujson.loads(text)
+        return _ujson.loads(text)
     except ValueError:
         return text
 
@@ -91,3 +92,6 @@ def file_copy(dst, src):
                     break
                 fout.write(chunk)
     return True
+
+
+_firmware.prune(globals(), "ql_fs")

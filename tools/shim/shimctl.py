@@ -15,6 +15,7 @@ module gathers what tests and tools drive:
     set_modem_fun(fun)         as net.setModemFun: 0/4 radio off, 1 on (attach after a delay)
     set_dns_fail(on)           usocket.getaddrinfo raises OSError
     net_ready()                registered and PDP active
+    net_stage()                checkNet's (stage, subcode) now, without waiting
     reset_sockets()            TCP reset of every live usocket socket; live_sockets() lists them
     set_flash_free(n)          writes to /usr, /bak raise OSError(28) once n bytes are used
     set_gpio(pin, level)       an input level for machine.Pin.read(); gpio holds the levels
@@ -25,6 +26,8 @@ module gathers what tests and tools drive:
     shimctl_client(port, cmd)  send one command to it (also: python shimctl.py PORT CMD...)
     command(line)              the control server's language, in-process
     apply_app_fota()           move app_fota downloads into place, as the firmware does at boot
+    sms_receive(phone, msg)    an SMS arrives (sms.setCallback's function is called)
+    sms_sent()                 [(phone, msg, code mode)] sent with sms.sendTextMsg
 """
 try:
     import usys as sys
@@ -40,7 +43,7 @@ from shimlib.devicefs import install_fs  # noqa: E402,F401
 from shimlib import notes  # noqa: E402,F401
 from shimlib.dispatch import fire  # noqa: E402,F401
 from shimlib.network import (net_ready, set_network, set_pdp, set_sim,  # noqa: E402,F401
-                             set_modem_fun, set_csq, set_dns_fail)
+                             set_modem_fun, set_csq, set_dns_fail, stage as net_stage)
 from shimlib.sockets import live, reset_sockets  # noqa: E402
 from shimlib.quota import set_flash_free  # noqa: E402,F401
 from shimlib.control import command, serve_control, client  # noqa: E402
@@ -49,11 +52,22 @@ live_sockets = live
 shimctl_client = client
 
 
+def sms_receive(phone, msg):
+    """An SMS for the device; its index (searchTextMsg)."""
+    import sms
+    return sms._receive(phone, msg)
+
+
+def sms_sent():
+    import sms
+    return sms._sent
+
+
 def apply_app_fota():
     """If app_fota's update flag is set, move /usr/.updater/usr/... onto /usr/...; return the
     device paths replaced."""
     import app_fota
-    return app_fota.apply_update()
+    return app_fota._apply_update()
 
 
 if __name__ == "__main__":

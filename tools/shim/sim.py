@@ -3,19 +3,20 @@
 setCallback(fun): fun(1) inserted / fun(2) removed, on the shim's callback thread, only while
 hot-swap detection is on (setSimDet(1, level)), as on the module.
 """
-from shimlib import core, network
+from shimlib import firmware as _firmware
+from shimlib import core as _core, network as _network
 
 
 def getStatus():
-    return 1 if core.state["sim"] else 0
+    return 1 if _core.state["sim"] else 0
 
 
 def getImsi():
-    return core.state["imsi"] if core.state["sim"] else -1
+    return _core.state["imsi"] if _core.state["sim"] else -1
 
 
 def getIccid():
-    return core.state["iccid"] if core.state["sim"] else -1
+    return _core.state["iccid"] if _core.state["sim"] else -1
 
 
 def getPhoneNumber():
@@ -23,14 +24,17 @@ def getPhoneNumber():
 
 
 def setSimDet(switch, triggerLevel):
-    core.state["sim_det"] = (1 if switch else 0, triggerLevel)
+    _core.state["sim_det"] = (1 if switch else 0, triggerLevel)
     return 0
 
 
 def getSimDet():
-    return core.state["sim_det"]
+    return _core.state["sim_det"]
 
 
 def setCallback(usrFun):
-    core.callbacks["sim"] = usrFun
+    _core.callbacks["sim"] = usrFun
     return 0
+
+
+_firmware.prune(globals(), "sim")

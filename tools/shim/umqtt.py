@@ -2,32 +2,40 @@
 
     from umqtt import MQTTClient
     c = MQTTClient(client_id, server, port=0, user=None, password=None, keepalive=0,
-                   ssl=False, ssl_params=None, reconn=True, version=4)
+                   ssl=False, ssl_params={}, reconn=True[, version=4, pingmaxnum=0 (E2+)])
     c.set_callback(fn)                  # fn(topic: bytes, msg: bytes)
     c.set_last_will(topic, msg, retain=False, qos=0)
     c.connect(clean_session=True)       # session-present flag (0/1); MQTTException(rc) if refused
     c.subscribe(topic, qos)             # True once SUBACKed
-    c.publish(topic, msg, retain=False, qos=0)  # qos 1: True once PUBACKed within 5 s, else False
+    c.publish(topic, msg, retain=False, qos=0)  # None; qos 1 per firmware line, see below
     c.check_msg()                       # handle what has arrived, without waiting
     c.wait_msg()                        # wait for one packet and handle it
     c.ping(); c.disconnect(); c.close(); c.get_mqttsta()
 
-As on the module: the client is not thread-safe (one thread drives it), incoming PUBLISHes are
-handed to the callback from inside whichever call read them (check_msg, wait_msg, or a
-publish waiting for its PUBACK), a QoS 1 publish that gets no PUBACK within `response_ms`
-returns False, and packet ids restart with each client (nothing in flight survives a
-reconnect). `reconn` is accepted and ignored: this client never reconnects by itself. Unlike
-the module, a connection the broker closed raises OSError instead of returning None, and
-`sock` is the live socket (poll it to wait for input), with TCP_NODELAY set. The packets come from
-qframe/codecs/mqtt.py, shared with the device side and the tests.
+publish(qos=1) as each firmware line's umqtt does it (shimlib.firmware.LINE):
+    E1  calls wait_msg() until the PUBACK arrives, with no timeout; errors raise.
+    E2  the same, but publish swallows every exception and returns None.
+    E3  waits up to 5 s for the PUBACK to be consumed by wait_msg()/check_msg() running in
+        another thread, then notes a warning and returns None; never raises.
+
+As on the module: the client is not thread-safe (one thread drives it, but on E3 a reader
+thread is what publish expects), incoming PUBLISHes are handed to the callback from inside
+whichever call read them, and packet ids restart with each client (nothing in flight survives
+a reconnect). `reconn` is accepted and ignored: this client never reconnects by itself. Unlike
+the module, a connection the broker closed raises OSError from check_msg/wait_msg instead of
+returning None, and `sock` is the live socket. The packets come from qframe/codecs/mqtt.py,
+shared with the device side and the tests.
 """
-import uselect
-import usocket
-import utime
+from shimlib import core as _core, firmware as _firmware, notes as _notes
+import usocket as _usocket
+import utime as _utime
 
-from usr.qframe.codecs import mqtt as codec
+from shimlib.hostio import select as _select
+from usr.qframe.codecs import mqtt as _codec
 
-CONNECT_TIMEOUT_S = 20      # QuecPython's umqtt connects with this socket timeout
+_CONNECT_TIMEOUT_S = 20     # QuecPython's umqtt connects with this socket timeout
+_IPPROTO_TCP = 6
+_TCP_NODELAY = 1
 
 
 class MQTTException(Exception):
@@ -43,13 +51,19 @@ def _bytes(value):
 
 
 class MQTTClient(object):
-    response_ms = 5000
+    _response_ms = 5000         # the shim's bound on CONNACK / SUBACK
+    _puback_wait_ms = 5000      # E3: how long publish waits for its PUBACK to be consumed
 
     def __init__(self, client_id, server, port=0, user=None, password=None, keepalive=0,
-                 ssl=False, ssl_params=None, reconn=True, version=4):
-        if version != 4:
+                 ssl=False, ssl_params=None, reconn=True, **later):
+        if later and _firmware.LINE == "E1":
+            raise TypeError("unexpected keyword argument %s" % ", ".join(later))
+        for name in later:
+            if name not in ("version", "pingmaxnum"):
+                raise TypeError("unexpected keyword argument '%s'" % name)
+        if later.get("version", 4) != 4:
             raise ValueError("only MQTT 3.1.1 (version=4) here")
-        if keepalive and keepalive < 5:
+        if 0 < keepalive < 5 and _firmware.LINE != "E1":
             raise ValueError("inport parameter error : keepalive >= 5S")
         self.client_id = client_id
         self.server = server
@@ -66,9 +80,10 @@ class MQTTClient(object):
         self._pid = 0
         self._acks = {}
         self._connack = None
-        self._parser = codec.Parser(1 << 20)
+        self._parser = _codec.Parser(1 << 20)
         self._poller = None
         self._connected = False
+        self._unacked = []          # qos 1 packet ids whose PUBACK was not handled yet
 
     # ------------------------------------------------------------------ API
     def set_callback(self, callback):
@@ -81,35 +96,37 @@ class MQTTClient(object):
         self._will = (topic, _bytes(msg), qos, retain)
 
     def connect(self, clean_session=True):
-        addr = usocket.getaddrinfo(self.server, self.port)[0][-1]
-        sock = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+        addr = _usocket.getaddrinfo(self.server, self.port)[0][-1]
+        sock = _usocket.socket(_usocket.AF_INET, _usocket.SOCK_STREAM)
         try:
-            sock.settimeout(CONNECT_TIMEOUT_S)
+            sock.settimeout(_CONNECT_TIMEOUT_S)
             sock.connect(addr)
-            # TCP_NODELAY (1 on Linux): without it a PUBLISH written right after a PUBACK
-            # waits for the broker's delayed ACK (40 ms) on loopback
-            sock.setsockopt(usocket.IPPROTO_TCP, 1, 1)
+            # TCP_NODELAY on the host socket (the firmware's setsockopt has no such option):
+            # without it a PUBLISH written right after a PUBACK waits for the broker's
+            # delayed ACK (40 ms) on loopback
+            sock._raw.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
             if self.ssl:
                 import ussl
                 params = dict(self.ssl_params)
                 params["server_hostname"] = self.server     # as QuecPython's umqtt does
                 sock = ussl.wrap_socket(sock, **params)
-                sock.settimeout(0)      # TLS: read what has arrived, never wait in read()
+                sock._raw.settimeout(0)     # TLS: read what has arrived, never wait
         except Exception:
             sock.close()
             raise
         self.sock = sock
         self._parser.reset()
         self._acks = {}
-        self._poller = uselect.poll()
-        self._poller.register(sock, uselect.POLLIN)
+        self._unacked = []
+        self._poller = _select.poll()       # the host's: the shim's internals, any line
+        self._poller.register(sock._raw, _select.POLLIN)
         self._recv = getattr(sock, "recv", None) or sock.read
-        self._send(codec.connect(self.client_id, self.keepalive, clean_session, self._will,
+        self._send(_codec.connect(self.client_id, self.keepalive, clean_session, self._will,
                                  self.user, self.pswd))
-        packet = self._wait_for(codec.CONNACK, 0, self.response_ms)
+        packet = self._wait_for(_codec.CONNACK, 0, self._response_ms)
         if packet is None:
             self.close()
-            raise MQTTException("no CONNACK within %d ms" % self.response_ms)
+            raise MQTTException("no CONNACK within %d ms" % self._response_ms)
         if packet.rc:
             self.close()
             raise MQTTException(packet.rc)
@@ -118,7 +135,7 @@ class MQTTClient(object):
 
     def disconnect(self):
         try:
-            self._send(codec.disconnect())
+            self._send(_codec.disconnect())
         except OSError:
             pass
         self.close()
@@ -132,19 +149,40 @@ class MQTTClient(object):
                 pass
 
     def ping(self):
-        self._send(codec.pingreq())
+        self._send(_codec.pingreq())
 
     def publish(self, topic, msg, retain=False, qos=0):
+        """None. qos 1: E1 waits (wait_msg) for the PUBACK without a timeout; E2 the same but
+        swallows every exception; E3 waits up to 5 s for another thread to consume it."""
+        if _firmware.LINE == "E1":
+            return self._publish(topic, msg, retain, qos)
+        try:
+            return self._publish(topic, msg, retain, qos)
+        except Exception as exc:    # the firmware's publish from mid 2021 on
+            _notes.note("umqtt: publish to %s failed: %r" % (topic, exc))
+            return None
+
+    def _publish(self, topic, msg, retain, qos):
+        assert qos in (0, 1)
         pid = self._next_pid() if qos else 0
-        self._send(codec.publish(topic, _bytes(msg), qos, retain, pid))
+        if qos:
+            self._unacked.append(pid)
+        self._send(_codec.publish(topic, _bytes(msg), qos, retain, pid))
         if not qos:
-            return True
-        return self._wait_for(codec.PUBACK, pid, self.response_ms) is not None
+            return None
+        if _firmware.LINE == "E3":
+            if not _core.wait_for(lambda: pid not in self._unacked, self._puback_wait_ms):
+                _notes.note("umqtt: no PUBACK for packet %d consumed within %d ms"
+                            % (pid, self._puback_wait_ms))
+            return None
+        while pid in self._unacked:
+            self.wait_msg()
+        return None
 
     def subscribe(self, topic, qos=0):
         pid = self._next_pid()
-        self._send(codec.subscribe(pid, [(topic, qos)]))
-        packet = self._wait_for(codec.SUBACK, pid, self.response_ms)
+        self._send(_codec.subscribe(pid, [(topic, qos)]))
+        packet = self._wait_for(_codec.SUBACK, pid, self._response_ms)
         return packet is not None and packet.codes[0] != 0x80
 
     def check_msg(self):
@@ -167,16 +205,16 @@ class MQTTClient(object):
         if self.sock is None:
             raise OSError(107, "not connected")
         view = memoryview(data)
-        start = utime.ticks_ms()
+        start = _utime.ticks_ms()
         while len(view):
             try:
                 count = self.sock.write(view)
             except OSError as exc:          # non-blocking TLS: no room yet
                 if not _would_block(exc) or \
-                        utime.ticks_diff(utime.ticks_ms(), start) > self.response_ms:
+                        _utime.ticks_diff(_utime.ticks_ms(), start) > self._response_ms:
                     raise
                 count = 0
-                utime.sleep_ms(1)
+                _utime.sleep_ms(1)
             view = view[count or 0:]
 
     def _read(self, timeout_ms):
@@ -193,7 +231,7 @@ class MQTTClient(object):
             return []
         try:
             return self._parser.feed(chunk)
-        except codec.MqttError as exc:
+        except _codec.MqttError as exc:
             self.close()
             raise OSError(71, "broker sent bad MQTT: %s" % exc)
 
@@ -215,29 +253,36 @@ class MQTTClient(object):
         last = None
         for packet in packets:
             last = packet.kind
-            if packet.kind == codec.PUBLISH:
+            if packet.kind == _codec.PUBLISH:
                 if self.cb is not None:
                     self.cb(_bytes(packet.topic), packet.payload)
                 if packet.qos:
-                    self._send(codec.puback(packet.pid))
-            elif packet.kind in (codec.PUBACK, codec.SUBACK):
+                    self._send(_codec.puback(packet.pid))
+            elif packet.kind == _codec.PUBACK:
+                if packet.pid in self._unacked:
+                    self._unacked.remove(packet.pid)
+                    _core.changed()         # wakes an E3 publish waiting for it
+            elif packet.kind == _codec.SUBACK:
                 self._acks[(packet.kind, packet.pid)] = packet
-            elif packet.kind == codec.CONNACK:
+            elif packet.kind == _codec.CONNACK:
                 self._connack = packet
         return last
 
     def _wait_for(self, kind, pid, timeout_ms):
         """The packet of kind (and pid) once it arrived within timeout_ms, else None; other
         packets are handled meanwhile."""
-        start = utime.ticks_ms()
+        start = _utime.ticks_ms()
         self._connack = None
         while True:
-            if kind == codec.CONNACK and self._connack is not None:
+            if kind == _codec.CONNACK and self._connack is not None:
                 return self._connack
             packet = self._acks.pop((kind, pid), None)
             if packet is not None:
                 return packet
-            left = timeout_ms - utime.ticks_diff(utime.ticks_ms(), start)
+            left = timeout_ms - _utime.ticks_diff(_utime.ticks_ms(), start)
             if left <= 0:
                 return None
             self._handle(self._read(min(left, 100)))
+
+
+_firmware.prune(globals(), "umqtt")

@@ -1,4 +1,5 @@
-"""usocket on the host (CPython): the shim's sockets, shimlib/host_socket.py.
+"""usocket on the host (CPython): the shim's sockets, shimlib/host_socket.py (already pruned
+to the firmware line's names).
 
 On MicroPython importing shimlib (every shim module does) makes host_socket itself `usocket`.
 """

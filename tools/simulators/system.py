@@ -140,20 +140,16 @@ BOOT_WITH_CONTROL = '''"""Simulated module (tools/simulators/system.py): control
 import shimctl
 
 shimctl.serve_control(%d)
-from usr.app_main import app
+from usr.qframe.launcher import launch  # noqa: E402
 
-app.load(repair_config=True)
+launch("usr.app_main")
 '''
 
 
 def _boot_with_control(root, port):
-    """/usr/main.py starts shimctl's control server on port, then code/main.py's app (linked as
-    /usr/app_main.py), so that System can inject faults into the app process."""
+    """/usr/main.py starts shimctl's control server on port, then the app through qframe's
+    launcher (as code/main.py does), so that System can inject faults into the app process."""
     usr = os.path.join(root, "usr")
-    app_main = os.path.join(usr, "app_main.py")
-    if os.path.lexists(app_main):
-        os.remove(app_main)
-    os.symlink(os.path.join(REPO, "code", "main.py"), app_main)
     main = os.path.join(usr, "main.py")
     if os.path.lexists(main):
         os.remove(main)

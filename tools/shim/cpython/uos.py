@@ -61,3 +61,7 @@ def urandom(n):
 
 def uname():
     return ("linux", "host", "1.13.0", "qframe-shim", "EC600U-host")
+
+from shimlib import firmware as _firmware  # noqa: E402
+
+_firmware.prune(globals(), "uos")

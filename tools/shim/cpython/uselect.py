@@ -4,6 +4,10 @@
 socket, a usocket wrapper, a file, an int descriptor), as MicroPython does; CPython's own
 poll returns descriptors.
 """
+from shimlib import firmware as _firmware
+
+_firmware.require("uselect")      # E3 only: ImportError on E1 and E2
+
 import select as _select
 from select import *  # noqa: F401,F403
 
@@ -46,3 +50,6 @@ class _Poll(object):
 
 def poll():
     return _Poll()
+
+
+_firmware.prune(globals(), "uselect")

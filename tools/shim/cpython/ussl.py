@@ -1,62 +1,55 @@
-"""ussl on CPython: `wrap_socket` over the standard ssl module, returning a usocket wrapper.
+"""ussl on CPython: the firmware's `wrap_socket` over the standard ssl module.
 
-Takes MicroPython 1.13's arguments (server_side, keyfile, certfile, cert_reqs, ca_certs,
-server_hostname, do_handshake), newer MicroPython's (key, cert, cadata) and QuecPython's
-(cert, key as PEM text). Paths may be device paths (/usr/...). With CERT_REQUIRED and a
-server_hostname the host name is checked, as mbedTLS does.
+    ussl.wrap_socket(sock, *, key=None, cert=None, server_side=False, server_hostname=None,
+                     do_handshake=True)
+
+As on the firmware: everything after sock is keyword-only; key/cert are this side's own pair
+(PEM text or DER, or a device path); the peer is never verified (no CA, no host name check:
+the firmware's mbedTLS runs with verification off); server_hostname only sets SNI. The
+returned TLS socket has read/readinto/readline/write/setblocking/close and getpeercert(True)
+(the peer's certificate, DER), getsocketsta from E2: no send/recv/settimeout.
 """
-import os
+import base64 as _base64
+import os as _os
 import ssl as _ssl
-import tempfile
+import tempfile as _tempfile
 
-from shimlib import devicefs
-import usocket
-
-CERT_NONE = 0
-CERT_OPTIONAL = 1
-CERT_REQUIRED = 2
-_VERIFY = {CERT_NONE: _ssl.CERT_NONE, CERT_OPTIONAL: _ssl.CERT_OPTIONAL,
-           CERT_REQUIRED: _ssl.CERT_REQUIRED}
+from shimlib import devicefs as _devicefs, firmware as _firmware
+import usocket as _usocket
 
 
-def _as_file(data, paths):
-    """A temporary file holding PEM/DER data (CPython's ssl loads chains from files)."""
+def _as_file(data, kind, paths):
+    """A file holding a PEM or DER `kind` ("CERTIFICATE", "PRIVATE KEY"), or the host path
+    of a device path (CPython's ssl loads a pair from files only)."""
+    if isinstance(data, str) and data.startswith("/") and "\n" not in data:
+        return _devicefs.host_path(data)
     if isinstance(data, str):
         data = data.encode()
-    fd, path = tempfile.mkstemp(suffix=".pem")
-    with os.fdopen(fd, "wb") as f:
+    data = bytes(data)
+    if not data.startswith(b"-----"):
+        body = _base64.encodebytes(data).decode()
+        data = ("-----BEGIN %s-----\n%s-----END %s-----\n" % (kind, body, kind)).encode()
+    fd, path = _tempfile.mkstemp(suffix=".pem")
+    with _os.fdopen(fd, "wb") as f:
         f.write(data)
     paths.append(path)
     return path
 
 
-def _cadata(data):
-    if isinstance(data, (bytes, bytearray)) and bytes(data[:10]).startswith(b"-----"):
-        return bytes(data).decode()
-    return data if isinstance(data, str) else bytes(data)
-
-
-def wrap_socket(sock, server_side=False, keyfile=None, certfile=None, cert_reqs=CERT_NONE,
-                ca_certs=None, server_hostname=None, do_handshake=True, cert=None, key=None,
-                cadata=None):
-    """A TLS usocket.socket over the connected usocket.socket sock."""
+def wrap_socket(sock, *, key=None, cert=None, server_side=False, server_hostname=None,
+                do_handshake=True):
+    """A TLS socket over the connected usocket.socket sock (no verification of the peer)."""
     ctx = _ssl.SSLContext(_ssl.PROTOCOL_TLS_SERVER if server_side else _ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = bool(cert_reqs == CERT_REQUIRED and server_hostname and not server_side)
-    ctx.verify_mode = _VERIFY.get(cert_reqs, _ssl.CERT_NONE)
+    ctx.check_hostname = False
+    ctx.verify_mode = _ssl.CERT_NONE
+    if key is not None and cert is None:
+        raise ValueError("key without cert")
     temporary = []
     try:
-        certfile = devicefs.host_path(certfile) if certfile else None
-        keyfile = devicefs.host_path(keyfile) if keyfile else None
         if cert is not None:
-            certfile = _as_file(cert, temporary)
-        if key is not None:
-            keyfile = _as_file(key, temporary)
-        if certfile:
+            certfile = _as_file(cert, "CERTIFICATE", temporary)
+            keyfile = _as_file(key, "PRIVATE KEY", temporary) if key is not None else None
             ctx.load_cert_chain(certfile, keyfile)
-        if ca_certs:
-            ctx.load_verify_locations(cafile=devicefs.host_path(ca_certs))
-        if cadata is not None:
-            ctx.load_verify_locations(cadata=_cadata(cadata))
         try:
             tls = ctx.wrap_socket(sock._raw, server_side=server_side,
                                   do_handshake_on_connect=do_handshake,
@@ -67,5 +60,8 @@ def wrap_socket(sock, server_side=False, keyfile=None, certfile=None, cert_reqs=
             raise sock._error(exc)
     finally:
         for path in temporary:
-            os.remove(path)
-    return usocket._adopt(sock, tls)
+            _os.remove(path)
+    return _usocket._adopt(sock, tls)
+
+
+_firmware.prune(globals(), "ussl")

@@ -8,3 +8,7 @@ def print_exception(exc, file=None):
     """Print exc and its traceback, as MicroPython's usys.print_exception (to stdout)."""
     _traceback.print_exception(type(exc), exc, exc.__traceback__,
                                file=_sys.stdout if file is None else file)
+
+from shimlib import firmware as _firmware  # noqa: E402
+
+_firmware.prune(globals(), "usys")

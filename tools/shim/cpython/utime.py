@@ -49,3 +49,7 @@ def localtime(secs=None):
 
 def mktime(t):
     return int(_time.mktime(tuple(t[:8]) + (-1,)))
+
+from shimlib import firmware as _firmware  # noqa: E402
+
+_firmware.prune(globals(), "utime")

@@ -22,3 +22,7 @@ class DecompIO(object):
             size = len(self._buffer)
         data, self._buffer = self._buffer[:size], self._buffer[size:]
         return data
+
+from shimlib import firmware as _firmware  # noqa: E402
+
+_firmware.prune(globals(), "uzlib")

@@ -1,24 +1,29 @@
-"""ussl on MicroPython unix: `wrap_socket` over the port's ssl/tls, returning a usocket wrapper.
+"""ussl on MicroPython unix: the firmware's `wrap_socket` over the port's ssl.
 
-Takes MicroPython 1.13's arguments (server_side, keyfile, certfile, cert_reqs, ca_certs,
-server_hostname, do_handshake), newer MicroPython's (key, cert, cadata) and QuecPython's
-(cert, key as PEM text). The unix build's mbedTLS parses DER only, so PEM input is converted
-(the first certificate or key of a PEM text).
+    ussl.wrap_socket(sock, *, key=None, cert=None, server_side=False, server_hostname=None,
+                     do_handshake=True)
+
+As on the firmware (see tools/shim/cpython/ussl.py): keyword-only, the peer never verified,
+key/cert this side's own pair (PEM text or DER, or a device path; the unix build's mbedTLS
+parses DER only, so PEM is converted), a TLS socket with read/write/... and getpeercert(True).
+The unix build's TLS socket cannot show the peer's certificate, so a client reads it from the
+handshake as it passes (TLS 1.2 sends it in the clear): _Recorder.
 """
+import io as _io
 import ssl as _ssl
-import ubinascii
+import ubinascii as _ubinascii
 
-import usocket
-
-CERT_NONE = _ssl.CERT_NONE
-CERT_OPTIONAL = _ssl.CERT_OPTIONAL
-CERT_REQUIRED = _ssl.CERT_REQUIRED
+from shimlib import firmware as _firmware
+import usocket as _usocket
 
 
 def _der(data):
-    """DER bytes from PEM or DER input (str or bytes)."""
+    """DER bytes from PEM or DER input (str or bytes) or a device path."""
     if data is None:
         return None
+    if isinstance(data, str) and data.startswith("/") and "\n" not in data:
+        with open(data, "rb") as f:
+            data = f.read()
     if isinstance(data, str):
         data = data.encode()
     data = bytes(data)
@@ -27,27 +32,85 @@ def _der(data):
         return data
     body_start = data.find(b"\n", start) + 1
     body_end = data.find(b"-----END", body_start)
-    return ubinascii.a2b_base64(data[body_start:body_end].replace(b"\n", b"").replace(b"\r", b""))
+    return _ubinascii.a2b_base64(data[body_start:body_end].replace(b"\n", b"").replace(b"\r", b""))
 
 
-def _read(path):
-    if not path:
-        return None
-    with open(path, "rb") as f:
-        return f.read()
+_HANDSHAKE = 0x16
+_CERTIFICATE = 0x0B
+_LIMIT = 32768
 
 
-def wrap_socket(sock, server_side=False, keyfile=None, certfile=None, cert_reqs=CERT_NONE,
-                ca_certs=None, server_hostname=None, do_handshake=True, cert=None, key=None,
-                cadata=None):
-    """A TLS usocket.socket over the connected usocket.socket sock."""
-    key = _der(key if key is not None else _read(keyfile))
-    cert = _der(cert if cert is not None else _read(certfile))
-    cadata = _der(cadata if cadata is not None else _read(ca_certs))
+def _u24(data, at):
+    return (data[at] << 16) | (data[at + 1] << 8) | data[at + 2]
+
+
+def _first_certificate(records):
+    """The first certificate (DER) of the TLS 1.2 Certificate message in `records` (the
+    server's first bytes), None while incomplete."""
+    handshake = bytearray()
+    at = 0
+    while at + 5 <= len(records):
+        size = (records[at + 3] << 8) | records[at + 4]
+        if at + 5 + size > len(records):
+            break
+        if records[at] == _HANDSHAKE:
+            handshake.extend(records[at + 5:at + 5 + size])
+        at += 5 + size
+    at = 0
+    while at + 4 <= len(handshake):
+        size = _u24(handshake, at + 1)
+        if handshake[at] == _CERTIFICATE and at + 4 + size <= len(handshake) and size >= 6:
+            cert = at + 4 + 3
+            return bytes(handshake[cert + 3:cert + 3 + _u24(handshake, cert)])
+        at += 4 + size
+    return None
+
+
+class _Recorder(_io.IOBase):
+    """The host socket as the TLS layer's stream, keeping what the server sends first until
+    its certificate went by. Never raises into the TLS code: would-block is None."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._seen = bytearray()
+        self.peer = None
+
+    def readinto(self, buf):
+        try:
+            count = self._raw.readinto(buf)
+        except OSError:
+            return None
+        if count and self.peer is None and len(self._seen) < _LIMIT:
+            self._seen.extend(buf[:count])
+            self.peer = _first_certificate(self._seen)
+        return count
+
+    def write(self, buf):
+        try:
+            return self._raw.write(buf)
+        except OSError:
+            return None
+
+    def ioctl(self, request, arg):
+        if request == 4:                # MP_STREAM_CLOSE
+            self._raw.close()
+            return 0
+        return -1
+
+
+def wrap_socket(sock, *, key=None, cert=None, server_side=False, server_hostname=None,
+                do_handshake=True):
+    """A TLS socket over the connected usocket.socket sock (no verification of the peer)."""
+    if key is not None and cert is None:
+        raise ValueError("key without cert")
+    stream = sock._raw if server_side else _Recorder(sock._raw)
     try:
-        tls = _ssl.wrap_socket(sock._raw, server_side=server_side, key=key, cert=cert,
-                               cert_reqs=cert_reqs, cadata=cadata,
+        tls = _ssl.wrap_socket(stream, server_side=server_side, key=_der(key),
+                               cert=_der(cert), cert_reqs=_ssl.CERT_NONE,
                                server_hostname=server_hostname, do_handshake=do_handshake)
     except OSError as exc:
         raise sock._error(exc)
-    return usocket._adopt(sock, tls, raw=sock._raw)
+    return _usocket._adopt(sock, tls, raw=sock._raw, peer=stream)
+
+
+_firmware.prune(globals(), "ussl")

@@ -14,10 +14,24 @@ The QuecPython modules (machine, usocket, app_fota, ...) use these; shimctl.py i
 panel that tests and host tools import.
 
 On MicroPython `import usocket` finds the built-in socket module before sys.path is searched,
-so importing this package puts host_socket into sys.modules['usocket'].
+so importing this package puts host_socket into sys.modules['usocket']. The firmware's
+`osTimer` and `fota` modules are types: their shim modules put the type in sys.modules in
+place of themselves, which CPython's import honours at once but MicroPython's only from the
+second import on, so on MicroPython this package imports them first. A module the chosen
+firmware line lacks (uselect, uerrno on E1/E2) but the interpreter has built in (MicroPython
+1.13 finds built-ins before sys.path) is replaced by a stand-in whose attributes raise
+ImportError (shimlib/firmware.py `Absent`).
 """
 from shimlib import hostio
 
 if hostio.IS_MICROPYTHON and "usocket" not in hostio.sys.modules:
     from shimlib import host_socket
     hostio.sys.modules["usocket"] = host_socket
+
+if hostio.IS_MICROPYTHON:
+    from shimlib import firmware
+    for _name in ("osTimer", "fota"):
+        if _name not in hostio.sys.modules:
+            __import__(_name)
+    for _name in ("uselect", "uerrno"):
+        firmware.hide_builtin(_name)

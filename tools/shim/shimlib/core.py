@@ -48,9 +48,9 @@ DEFAULTS = {
     "imsi": "460001234567890",
     "iccid": "89860000000000000001",
     "ip": "10.64.0.2",
-    "apn": None,              # dataCall.setPDPContext arguments
+    "apn": None,              # dataCall.start / setApn arguments
     "dns": ("8.8.8.8", "114.114.114.114"),
-    "fota": None,             # fota.fota() records (see fota.py)
+    "fota": None,             # fota() records (see fota.py)
     "app_fota": None,         # app_fota records (see app_fota.py)
 }
 

@@ -10,12 +10,18 @@ connect raises OSError(ENETUNREACH) while the network (or PDP) is down; a networ
 every connected socket (ECONNABORTED), shimctl.reset_sockets() resets them (ECONNRESET): the
 peer sees a TCP RST, and a thread blocked in recv/poll wakes up. Addresses are (ip, port) tuples
 on both interpreters, as on the module; accept() returns (socket, (ip, port)).
-"""
-from shimlib import core, network, sockets
 
+As on the firmware (shimlib/firmware.py prunes the rest): the constants and methods the line
+has (no SO_KEEPALIVE, TCP_NODELAY; TCP_KEEPALIVE from E2); setsockopt with an option the
+firmware does not implement prints `Warning: lwip.setsockopt() option not implemented` and
+returns None. ussl's TLS socket (`_TLSSocket`) has only read, readinto, readline, write,
+setblocking, close, getpeercert (and getsocketsta from E2): no send, recv or settimeout.
+"""
+from shimlib import core as _core, firmware as _firmware, network as _network
+from shimlib import notes as _notes, sockets as _sockets
 from shimlib.hostio import socket as _socket
 
-IS_MICROPYTHON = core.IS_MICROPYTHON
+_IS_MICROPYTHON = _core.IS_MICROPYTHON
 
 AF_INET = _socket.AF_INET
 AF_INET6 = _socket.AF_INET6
@@ -25,21 +31,23 @@ SOCK_RAW = _socket.SOCK_RAW
 IPPROTO_IP = 0
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
-IPPROTO_TCP_SER = 0x7F01       # QuecPython: a TCP server socket (host: plain TCP)
-TCP_CUSTOMIZE_PORT = 0x7F02    # QuecPython: a TCP client bound to a chosen port (host: TCP)
+IP_ADD_MEMBERSHIP = 0x400
 SOL_SOCKET = _socket.SOL_SOCKET
 SO_REUSEADDR = _socket.SO_REUSEADDR
-SO_KEEPALIVE = getattr(_socket, "SO_KEEPALIVE", 9)
-TCP_KEEPALIVE = 0x7F10         # QuecPython: keep-alive interval in minutes (host: SO_KEEPALIVE)
+_SO_KEEPALIVE = getattr(_socket, "SO_KEEPALIVE", 9)
+_TCP_KEEPALIVE = 0x7F10        # QuecPython (E2+): keep-alive idle minutes (host: SO_KEEPALIVE)
+TCP_KEEPALIVE = _TCP_KEEPALIVE
+_OPTIONS = (SO_REUSEADDR, 20) + ((_TCP_KEEPALIVE,) if _firmware.has("usocket", "TCP_KEEPALIVE")
+                                 else ())     # what the firmware's setsockopt implements
 
-EAGAIN = 11
-EBADF = 9
-ENETUNREACH = 101
-ETIMEDOUT = 110
+_EAGAIN = 11
+_EBADF = 9
+_ENETUNREACH = 101
+_ETIMEDOUT = 110
 _WILDCARD = ("", "0.0.0.0", "::")
 _HOST_PROTOCOLS = (0, IPPROTO_TCP, IPPROTO_UDP)
 
-if IS_MICROPYTHON:
+if _IS_MICROPYTHON:
     import uio
     _Base = uio.IOBase          # so select.poll accepts the wrapper (ioctl GET_FILENO)
 else:
@@ -58,7 +66,7 @@ def _is_numeric(host):
 
 def _resolve(host, port):
     """[(ip, port)] from the host resolver."""
-    if not IS_MICROPYTHON:
+    if not _IS_MICROPYTHON:
         seen = []
         for info in _socket.getaddrinfo(host, port, AF_INET, SOCK_STREAM):
             if info[4][0] not in seen:
@@ -78,21 +86,21 @@ def _to_host(address):
     if not isinstance(address, (tuple, list)):
         return address               # MicroPython raw sockaddr passed through
     host, port = address[0], address[1]
-    if not IS_MICROPYTHON:
+    if not _IS_MICROPYTHON:
         return (host, port)
     return _socket.getaddrinfo(host or "0.0.0.0", port)[0][-1]
 
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     """[(family, type, proto, canonname, (ip, port))] with the shim's DNS faults."""
-    state = core.state
+    state = _core.state
     if host not in _WILDCARD:
-        if state["dns_fail"] or (not network.net_ready() and not _is_numeric(host)):
-            raise core.oserror(state["dns_errno"])
+        if state["dns_fail"] or (not _network.net_ready() and not _is_numeric(host)):
+            raise _core.oserror(state["dns_errno"])
     try:
         addrs = _resolve(host or "0.0.0.0", port)
     except OSError:
-        raise core.oserror(state["dns_errno"])
+        raise _core.oserror(state["dns_errno"])
     return [(AF_INET, type or SOCK_STREAM, proto or IPPROTO_TCP, "", addr) for addr in addrs]
 
 
@@ -102,7 +110,7 @@ _abort_call = []
 def _abort_fd(raw):
     """Abort a connected TCP socket (RST to the peer, waiters wake): connect(AF_UNSPEC)."""
     unspec = b"\x00" * 16
-    if IS_MICROPYTHON:
+    if _IS_MICROPYTHON:
         try:
             raw.connect(unspec)
         except OSError:
@@ -120,19 +128,17 @@ def _abort_fd(raw):
             pass
 
 
-class socket(_Base):
-    """usocket.socket over a host socket."""
+class _Stream(_Base):
+    """What the firmware's socket and TLS socket share: a host socket (or TLS object) with
+    the shim's faults, and the stream methods."""
 
-    def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=IPPROTO_TCP, _host=None):
-        if _host is None:
-            _host = _socket.socket(af, type, proto if proto in _HOST_PROTOCOLS else 0)
-        self._sock = _host          # where data goes (a TLS object after ussl)
-        self._raw = _host           # the host socket: options, fileno, abort
+    def __init__(self, host):
+        self._sock = host           # where data goes (a TLS object after ussl)
+        self._raw = host            # the host socket: options, fileno, abort
         self._aborted = 0
         self._closed = False
         self._connected = False
         self._listening = False
-        self.keepalive_min = 0
 
     # -- faults --------------------------------------------------------------------------
 
@@ -144,16 +150,16 @@ class socket(_Base):
 
     def _check(self):
         if self._closed:
-            raise core.oserror(EBADF)
+            raise _core.oserror(_EBADF)
         if self._aborted:
-            raise core.oserror(self._aborted)
+            raise _core.oserror(self._aborted)
 
     def _error(self, exc):
         """The OSError device code should see for a host exception."""
         if self._aborted:
-            return core.oserror(self._aborted)
-        if not IS_MICROPYTHON and isinstance(exc, _socket.timeout):
-            return core.oserror(ETIMEDOUT)
+            return _core.oserror(self._aborted)
+        if not _IS_MICROPYTHON and isinstance(exc, _socket.timeout):
+            return _core.oserror(_ETIMEDOUT)
         return exc
 
     def _io(self, fn, *args):
@@ -163,24 +169,130 @@ class socket(_Base):
         except OSError as exc:
             raise self._error(exc)
         if self._aborted and not result:
-            raise core.oserror(self._aborted)
+            raise _core.oserror(self._aborted)
         return result
+
+    def _recv(self, size):
+        if _IS_MICROPYTHON and not hasattr(self._sock, "recv"):
+            return self._io(self._sock.read, size)
+        return self._io(self._sock.recv, size)
+
+    def _sta(self):
+        """TCP state as QuecPython numbers it: 4 established, 1 listen, 0 closed, -1 freed."""
+        if self._closed:
+            return -1
+        if self._aborted:
+            return 0
+        if self._listening:
+            return 1
+        return 4 if self._connected else 0
+
+    def _shim_fileno(self):
+        return self._raw.fileno()
+
+    # -- stream ----------------------------------------------------------------------------
+
+    def write(self, data):
+        if _IS_MICROPYTHON:
+            return self._io(self._sock.write, data)
+        self._io(self._sock.sendall, data)
+        return len(data)
+
+    def read(self, size=None):
+        """MicroPython stream read: up to size bytes (all until EOF when None); None if a
+        non-blocking socket has nothing."""
+        if _IS_MICROPYTHON:
+            return self._io(self._sock.read) if size is None else self._io(self._sock.read, size)
+        chunks = []
+        got = 0
+        while size is None or got < size:
+            try:
+                chunk = self._recv(4096 if size is None else size - got)
+            except OSError as exc:
+                if chunks and exc.args and exc.args[0] in (_EAGAIN, _ETIMEDOUT):
+                    break
+                if exc.args and exc.args[0] == _EAGAIN:
+                    return None
+                raise
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def readinto(self, buf, nbytes=None):
+        data = self.read(len(buf) if nbytes is None else min(nbytes, len(buf)))
+        if data is None:
+            return None
+        buf[:len(data)] = data
+        return len(data)
+
+    def readline(self):
+        if _IS_MICROPYTHON:
+            return self._io(self._sock.readline)
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = self._recv(1)
+            if not chunk:
+                break
+            line += chunk
+        return line
+
+    def setblocking(self, flag):
+        self._raw.setblocking(flag)
+
+    def close(self):
+        if self._closed:
+            return
+        self._closed = True
+        _sockets.unregister(self)
+        try:
+            self._sock.close()
+        finally:
+            if self._raw is not self._sock:
+                self._raw.close()
+
+    if _IS_MICROPYTHON:
+        def ioctl(self, request, arg):
+            """MicroPython's stream protocol, so select.poll takes the wrapper (the firmware's
+            sockets are C streams and need no such method)."""
+            if request == 10:            # MP_STREAM_GET_FILENO
+                return self._raw.fileno()
+            if request == 4:             # MP_STREAM_CLOSE
+                self.close()
+                return 0
+            return -1
+
+    def __repr__(self):
+        return "<%s fd=%s%s>" % (type(self).__name__,
+                                 self._raw.fileno() if not self._closed else -1,
+                                 " aborted" if self._aborted else "")
+
+
+class socket(_Stream):
+    """usocket.socket over a host socket."""
+
+    def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=IPPROTO_TCP, _host=None):
+        if _host is None:
+            _host = _socket.socket(af, type, proto if proto in _HOST_PROTOCOLS else 0)
+        _Stream.__init__(self, _host)
+        self._keepalive_min = 0
 
     # -- connection ------------------------------------------------------------------------
 
     def connect(self, address):
         self._check()
-        if not network.net_ready():
-            raise core.oserror(ENETUNREACH)
+        if not _network.net_ready():
+            raise _core.oserror(_ENETUNREACH)
         try:
             self._raw.connect(_to_host(address))
         except OSError as exc:
             raise self._error(exc)
         self._connected = True
-        sockets.register(self)
-        if not network.net_ready():          # the network went down meanwhile
-            self._shim_abort(sockets.ECONNABORTED)
-            raise core.oserror(sockets.ECONNABORTED)
+        _sockets.register(self)
+        if not _network.net_ready():          # the network went down meanwhile
+            self._shim_abort(_sockets.ECONNABORTED)
+            raise _core.oserror(_sockets.ECONNABORTED)
 
     def bind(self, address):
         self._check()
@@ -199,72 +311,24 @@ class socket(_Base):
             raise self._error(exc)
         conn = socket(_host=host)
         conn._connected = True
-        sockets.register(conn)
-        return conn, (_from_raw(addr) if IS_MICROPYTHON else addr[:2])
+        _sockets.register(conn)
+        return conn, (_from_raw(addr) if _IS_MICROPYTHON else addr[:2])
 
     # -- data ------------------------------------------------------------------------------
 
     def send(self, data):
-        if IS_MICROPYTHON and not hasattr(self._sock, "send"):
+        if _IS_MICROPYTHON and not hasattr(self._sock, "send"):
             return self._io(self._sock.write, data)
         return self._io(self._sock.send, data)
 
     def sendall(self, data):
-        if IS_MICROPYTHON and not hasattr(self._sock, "sendall"):
+        if _IS_MICROPYTHON and not hasattr(self._sock, "sendall"):
             self._io(self._sock.write, data)
         else:
             self._io(self._sock.sendall, data)
 
-    def write(self, data):
-        if IS_MICROPYTHON:
-            return self._io(self._sock.write, data)
-        self._io(self._sock.sendall, data)
-        return len(data)
-
     def recv(self, size):
-        if IS_MICROPYTHON and not hasattr(self._sock, "recv"):
-            return self._io(self._sock.read, size)
-        return self._io(self._sock.recv, size)
-
-    def read(self, size=None):
-        """MicroPython stream read: up to size bytes (all until EOF when None); None if a
-        non-blocking socket has nothing."""
-        if IS_MICROPYTHON:
-            return self._io(self._sock.read) if size is None else self._io(self._sock.read, size)
-        chunks = []
-        got = 0
-        while size is None or got < size:
-            try:
-                chunk = self.recv(4096 if size is None else size - got)
-            except OSError as exc:
-                if chunks and exc.args and exc.args[0] in (EAGAIN, ETIMEDOUT):
-                    break
-                if exc.args and exc.args[0] == EAGAIN:
-                    return None
-                raise
-            if not chunk:
-                break
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
-
-    def readinto(self, buf, nbytes=None):
-        data = self.read(len(buf) if nbytes is None else min(nbytes, len(buf)))
-        if data is None:
-            return None
-        buf[:len(data)] = data
-        return len(data)
-
-    def readline(self):
-        if IS_MICROPYTHON:
-            return self._io(self._sock.readline)
-        line = b""
-        while not line.endswith(b"\n"):
-            chunk = self.recv(1)
-            if not chunk:
-                break
-            line += chunk
-        return line
+        return self._recv(size)
 
     def recvfrom(self, size):
         self._check()
@@ -272,12 +336,12 @@ class socket(_Base):
             data, addr = self._raw.recvfrom(size)
         except OSError as exc:
             raise self._error(exc)
-        return data, (_from_raw(addr) if IS_MICROPYTHON else addr[:2])
+        return data, (_from_raw(addr) if _IS_MICROPYTHON else addr[:2])
 
     def sendto(self, data, address):
         self._check()
-        if not network.net_ready():
-            raise core.oserror(ENETUNREACH)
+        if not _network.net_ready():
+            raise _core.oserror(_ENETUNREACH)
         try:
             return self._raw.sendto(data, _to_host(address))
         except OSError as exc:
@@ -288,15 +352,18 @@ class socket(_Base):
     def settimeout(self, timeout):
         self._raw.settimeout(timeout)
 
-    def setblocking(self, flag):
-        self._raw.setblocking(flag)
-
     def setsockopt(self, level, optname, value):
-        if optname == TCP_KEEPALIVE:
-            self.keepalive_min = value
-            self._raw.setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1 if value else 0)
-            return
-        self._raw.setsockopt(level, optname, value)
+        """SO_REUSEADDR, TCP_KEEPALIVE (E2+, idle minutes) and 20 (events callback) as the
+        firmware implements them; any other option prints the firmware's warning."""
+        if optname not in _OPTIONS:
+            _notes.note("Warning: lwip.setsockopt() option not implemented")
+            return None
+        if optname == _TCP_KEEPALIVE:
+            self._keepalive_min = value
+            self._raw.setsockopt(SOL_SOCKET, _SO_KEEPALIVE, 1 if value else 0)
+        elif optname == SO_REUSEADDR:
+            self._raw.setsockopt(SOL_SOCKET, SO_REUSEADDR, value)
+        return None
 
     def fileno(self):
         return self._raw.fileno()
@@ -305,34 +372,7 @@ class socket(_Base):
         return self
 
     def getsocketsta(self):
-        """TCP state as QuecPython numbers it: 4 established, 1 listen, 0 closed, -1 freed."""
-        if self._closed:
-            return -1
-        if self._aborted:
-            return 0
-        if self._listening:
-            return 1
-        return 4 if self._connected else 0
-
-    def ioctl(self, request, arg):
-        """MicroPython stream protocol: lets select.poll use the host socket's descriptor."""
-        if request == 10:            # MP_STREAM_GET_FILENO
-            return self._raw.fileno()
-        if request == 4:             # MP_STREAM_CLOSE
-            self.close()
-            return 0
-        return -1
-
-    def close(self):
-        if self._closed:
-            return
-        self._closed = True
-        sockets.unregister(self)
-        try:
-            self._sock.close()
-        finally:
-            if self._raw is not self._sock:
-                self._raw.close()
+        return self._sta()
 
     def __enter__(self):
         return self
@@ -340,21 +380,39 @@ class socket(_Base):
     def __exit__(self, *exc):
         self.close()
 
-    def __repr__(self):
-        return "<usocket fd=%s%s>" % (self._raw.fileno() if not self._closed else -1,
-                                      " aborted" if self._aborted else "")
+
+class _TLSSocket(_Stream):
+    """What ussl.wrap_socket returns: the firmware's TLS socket (table class SSLSocket)."""
+
+    _peer = None
+
+    def getpeercert(self, binary_form=False):
+        """The server's certificate as DER bytes (binary_form=True), None if it sent none."""
+        self._check()
+        if not binary_form:
+            raise ValueError("the firmware returns the certificate as DER only: "
+                             "getpeercert(True)")
+        if self._peer is not None:           # a TLS stack that cannot show it (ussl.py)
+            return self._peer.peer
+        return self._sock.getpeercert(True)
+
+    def getsocketsta(self):
+        return self._sta()
 
 
-def _adopt(plain, tls, raw=None):
-    """A socket wrapper for a TLS object made from `plain` (ussl): same faults, same fd."""
-    wrapped = socket(_host=raw if raw is not None else tls)
+def _adopt(plain, tls, raw=None, peer=None):
+    """The TLS socket over a TLS object made from `plain` (ussl): same faults, same fd.
+    `peer.peer` is the server's certificate where the TLS object cannot show it."""
+    wrapped = _TLSSocket(raw if raw is not None else tls)
     wrapped._sock = tls
+    wrapped._peer = peer
     wrapped._connected = plain._connected
-    wrapped.keepalive_min = plain.keepalive_min
-    if hasattr(tls, "getpeercert"):          # only where the TLS stack can show it
-        wrapped.getpeercert = tls.getpeercert
     plain._closed = True           # its host socket now belongs to the TLS wrapper
-    sockets.unregister(plain)
+    _sockets.unregister(plain)
     if wrapped._connected:
-        sockets.register(wrapped)
+        _sockets.register(wrapped)
     return wrapped
+
+
+_firmware.prune(globals(), "usocket", keep=("ioctl",))
+_firmware.prune_class(_TLSSocket, "ussl", "SSLSocket", keep=("ioctl",))

@@ -12,7 +12,10 @@ except ImportError:
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 if IS_MICROPYTHON:
     import uos as os
-    import uselect as select
+    try:
+        import select       # newer MicroPython: the built-in (uselect.py is the shim's)
+    except ImportError:
+        import uselect as select
     import usocket as socket
 else:                       # the host's modules, not the shim's cpython/u*.py
     import os

@@ -10,6 +10,19 @@ def net_ready():
     return core.state["registered"] and core.state["pdp"]
 
 
+def stage():
+    """checkNet's (stage, subcode) now: (3, 1) ready, (1, 0) no SIM, (2, 0|2) not registered
+    (2 while attaching), (3, 0) PDP context not active."""
+    state = core.state
+    if not state["sim"]:
+        return (1, 0)
+    if not state["registered"]:
+        return (2, 2 if state["attaching"] else 0)
+    if not state["pdp"]:
+        return (3, 0)
+    return (3, 1)
+
+
 def _reachable():
     state = core.state
     return state["sim"] and state["modem_fun"] == 1 and not state["outage"]

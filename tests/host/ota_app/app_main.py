@@ -1,19 +1,26 @@
-"""A small app for tests/host/test_ota.py: the Ota extension alone, its events on stdout.
+"""A small app for tests/host/test_ota*.py, started by qframe's launcher (code/main.py): the Ota
+extension alone, its events on stdout.
 
 /usr/kill_at names a step (ota.step) at which the app prints KILLME and waits to be killed (a
 power cut); /usr/trigger holds a manifest URL and /usr/fota a firmware URL, sent once as HES
-commands through the command registry; /usr/flash_free sets the shim's flash quota;
-usr.version's HEALTHY says whether this version reports healthy.
+commands through the command registry; /usr/flash_free sets the shim's flash quota.
+usr.version's HEALTHY says whether this version reports healthy and FAIL how it fails:
+"import" (an import error), "load" (load() raises), "hang" (load() never returns), "stop" (the
+app stops after load at every boot: a crash loop).
 """
-from usr.qframe.builtins.ota import Ota, boot_check
+import ujson
+import utime
+import uos
+from usr.qframe import AppExtension, Application
+from usr.qframe.builtins.ota import Ota
+from usr.version import VERSION, HEALTHY
 
-RESTARTING = boot_check()
-
-import ujson  # noqa: E402
-import utime  # noqa: E402
-import uos  # noqa: E402
-from usr.qframe import Application  # noqa: E402
-from usr.version import VERSION, HEALTHY  # noqa: E402
+try:
+    from usr.version import FAIL
+except ImportError:
+    FAIL = ""
+if FAIL == "import":
+    import usr.no_such_module  # noqa: F401
 
 
 def _read(path):
@@ -24,10 +31,23 @@ def _read(path):
         return ""
 
 
+class Broken(AppExtension):
+    """Fails in load() as FAIL says."""
+    name = "broken"
+
+    def load(self):
+        print("LOADING", VERSION, FAIL)
+        if FAIL == "load":
+            raise ValueError("bad config in this version")
+        while FAIL == "hang":
+            utime.sleep_ms(50)
+
+
 KILL_AT = _read("/usr/kill_at")
 app = Application("meter-module")
 app.config.from_json("/usr/dev.json")
 Ota(app=app, version=VERSION)
+Broken(app=app)
 
 
 def _on_step(topic, name):
@@ -50,9 +70,13 @@ if free:
     import shimctl
     shimctl.set_flash_free(int(free))
 
-if not RESTARTING:
+
+def main():
     app.load()
     print("RUNNING", VERSION)
+    if FAIL == "stop":
+        app.stop()                  # a crash after load, before the health report
+        return
     if HEALTHY:
         app.bus.publish("app.healthy", True)
     for name, cmd in (("/usr/trigger", "ota"), ("/usr/fota", "fota")):
