@@ -21,11 +21,16 @@ import threading
 from gurux_dlms import GXDLMS, GXByteBuffer, GXDateTime, GXDLMSServer, GXServerReply
 from gurux_dlms.ConnectionState import ConnectionState
 from gurux_dlms.internal._GXCommon import _GXCommon
+from gurux_dlms.ValueEventArgs import ValueEventArgs
 from gurux_dlms.enums import (AccessMode, Authentication, DataType, InterfaceType,
                               MethodAccessMode, SourceDiagnostic, Unit)
 from gurux_dlms.objects import (GXDLMSAssociationLogicalName, GXDLMSCaptureObject, GXDLMSClock,
                                 GXDLMSData, GXDLMSDemandRegister, GXDLMSExtendedRegister,
                                 GXDLMSProfileGeneric, GXDLMSRegister)
+
+# the object list's encoder reads this attribute, which the package's ValueEventArgs lacks:
+# the whole list in one value (block transfer splits it)
+ValueEventArgs.isSkipMaxPduSize = True
 
 PASSWORD = "12345678"
 PUBLIC_CLIENT = 16
@@ -163,6 +168,7 @@ class _Meter(GXDLMSServer):
             objects[-1].objectList.append(obj)
         self.initialize()
         self.client = None
+        self.settings.gbtWndowSize = 1       # the command handler reads it under this name
 
     def find(self, ln):
         for obj in self.items:
@@ -271,6 +277,7 @@ class GuruxMeter(object):
         self.server = _Meter(kind)
         self.lock = threading.Lock()         # the listeners share one meter
         self.requests = 0
+        self.failures = 0
         self.connections = 0
         self._stop = threading.Event()
         self._threads = []
@@ -320,10 +327,17 @@ class GuruxMeter(object):
         self._threads.append(thread)
 
     def _answer(self, data):
+        """The server's reply to data; a request the package's server chokes on is dropped
+        (counted in failures) and the server reset, as a meter would restart its stack."""
         with self.lock:
             self.requests += 1
             reply = _Reply(bytearray(data))
-            self.server.handleRequest(reply)
+            try:
+                self.server.handleRequest(reply)
+            except Exception:               # the package's own bugs: keep serving
+                self.failures += 1
+                self.server.reset()
+                return b""
             return bytes(reply.reply) if reply.reply else b""
 
     def _reset(self):
