@@ -212,7 +212,7 @@ class Association(object):
         self.settings = settings
         self.stats = {"ok": 0, "errors": 0, "timeouts": 0, "retransmits": 0, "frames_in": 0,
                       "ignored_frames": 0, "segments_in": 0, "segments_out": 0, "blocks": 0,
-                      "trailing_octets": 0, "expired": 0, "too_large": 0}
+                      "trailing_octets": 0, "expired": 0, "too_large": 0, "unflagged_last": 0}
         if settings.transport == HDLC:
             self.client = hdlc.client_address(settings.client_sap)
             self.server = hdlc.server_address(settings.server_upper, settings.server_lower,
@@ -398,7 +398,7 @@ class Association(object):
         def rows(raw):
             for item in stream.feed(raw):
                 on_row(item)
-        yield from self._blocks(resp, rows)
+        yield from self._blocks(resp, rows, lambda: stream.done)
         if not stream.done:
             raise ProtocolError("last block ends inside the array")
         self._trailing(stream.trailing)
@@ -423,9 +423,10 @@ class Association(object):
             chunks.append(raw)
         return chunks, take
 
-    def _blocks(self, resp, consume):
+    def _blocks(self, resp, consume, complete=None):
         """Generator: consume(raw) for each block of a GET answered in blocks, asking for the
-        next one until the last (at most max_blocks, numbered 1, 2, ...)."""
+        next one until the last (at most max_blocks, numbered 1, 2, ...), or until
+        complete() says the value is whole (a meter that does not flag its last block)."""
         expected = 1
         while True:
             if resp.error is not None:
@@ -435,6 +436,9 @@ class Association(object):
             self.stats["blocks"] += 1
             consume(resp.raw)
             if resp.last:
+                return
+            if complete is not None and complete():
+                self.stats["unflagged_last"] += 1
                 return
             if expected >= self.settings.max_blocks:
                 raise ProtocolError("block transfer longer than %d blocks" % self.settings.max_blocks)

@@ -20,6 +20,7 @@ import threading
 
 from gurux_dlms import GXDLMS, GXByteBuffer, GXDateTime, GXDLMSServer, GXServerReply
 from gurux_dlms.ConnectionState import ConnectionState
+from gurux_dlms.GXDLMSLongTransaction import GXDLMSLongTransaction
 from gurux_dlms.internal._GXCommon import _GXCommon
 from gurux_dlms.ValueEventArgs import ValueEventArgs
 from gurux_dlms.enums import (AccessMode, Authentication, DataType, InterfaceType,
@@ -31,6 +32,16 @@ from gurux_dlms.objects import (GXDLMSAssociationLogicalName, GXDLMSCaptureObjec
 # the object list's encoder reads this attribute, which the package's ValueEventArgs lacks:
 # the whole list in one value (block transfer splits it)
 ValueEventArgs.isSkipMaxPduSize = True
+
+
+def _keep_rest(transaction, data):
+    """What is left of a long GET after a block (the package's transaction lacks setData)."""
+    rest = GXByteBuffer()
+    rest.set(data)
+    transaction.data = rest
+
+
+GXDLMSLongTransaction.setData = _keep_rest
 
 PASSWORD = "12345678"
 PUBLIC_CLIENT = 16
@@ -73,7 +84,8 @@ class _Profile(GXDLMSProfileGeneric):
             for tp, value in zip(types, row):
                 _GXCommon.setData(settings, out, tp, value)
         e.byteArray = True
-        return out.array()
+        settings.index = settings.count = 0     # all rows are here (and an earlier long read
+        return out.array()                      # must not make the server look for more)
 
 
 def _objects():
