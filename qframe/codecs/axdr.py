@@ -265,12 +265,10 @@ def decode_at(data, pos, typed=False, depth=0):
         count, pos = length(data, pos)
         if count > end - pos:
             raise Truncated("%s of %d elements in %d octets" % (NAMES[tag], count, end - pos))
-        items = []
-        append = items.append
+        items = [None] * count           # sized once: no regrowth, less fragmentation
         depth += 1
-        for _ in range(count):
-            item, pos = decode_at(data, pos, typed, depth)
-            append(item)
+        for i in range(count):
+            items[i], pos = decode_at(data, pos, typed, depth)
         value = tuple(items) if tag == STRUCTURE else items
     elif tag == OCTET_STRING or tag == VISIBLE_STRING or tag == UTF8_STRING or tag == BCD:
         if tag == BCD:

@@ -549,18 +549,18 @@ class Client(object):
             self.listed = False
         return self.listed
 
-    def _class_for(self, obis, attr, cls):
-        """(class, typed value of attr): the class given, listed or tried; raises the last
-        error."""
+    def _class_for(self, obis, attr, cls, typed=False):
+        """(class, value of attr, Typed with typed): the class given, listed or tried;
+        raises the last error. Plain values take a fraction of the heap Typed ones do."""
         if cls is not None:
-            return cls, self.run(self.assoc.get(cls, obis, attr, typed=True))
+            return cls, self.run(self.assoc.get(cls, obis, attr, typed=typed))
         if obis not in self.classes and self.listed is None and obis != CLOCK_OBIS:
             self.object_list()
         tries = (self.classes[obis],) if obis in self.classes else class_guesses(obis)
         error = None
         for guess in tries:
             try:
-                value = self.run(self.assoc.get(guess, obis, attr, typed=True))
+                value = self.run(self.assoc.get(guess, obis, attr, typed=typed))
             except DataAccessError as exc:
                 if exc.code not in _NOT_THIS_CLASS:
                     raise
@@ -575,9 +575,8 @@ class Client(object):
         reported in "status" (and "error"), a link failure raises."""
         out = {"obis": cosem.obis_text(obis), "class": cls, "attr": attr}
         try:
-            cls, typed = self._class_for(obis, attr, cls)
+            cls, value = self._class_for(obis, attr, cls)
             out["class"] = cls
-            value = typed.value if isinstance(typed, axdr.Typed) else typed
             if cls == cosem.CLOCK and attr == 2 and isinstance(value, bytes) and len(value) == 12:
                 value = axdr.DateTime.decode(value)
             out["value"] = self._plain(value)
@@ -633,7 +632,7 @@ class Client(object):
         JSON value, or {"type": name, "value": v} for an explicit type."""
         out = {"obis": cosem.obis_text(obis), "class": cls, "attr": attr}
         try:
-            cls, current = self._class_for(obis, attr, cls)
+            cls, current = self._class_for(obis, attr, cls, True)
             out["class"] = cls
             encoded = encode_like(current, value)
             self.run(self.assoc.set(cls, obis, attr, encoded))
