@@ -2,7 +2,7 @@
 memory, a GET answered in blocks whose value is an array of long-unsigned (3 octets each),
 with about FREE_KB left free (ballast), as on a module with a 512 KB heap and the app loaded.
 
-    python -m tools.benches.dlms_heap        (drives .venv's micropython; one JSON line)
+    python -m tools.benches.dlms_heap [MICROPYTHON]   (default .venv's micropython; one JSON line)
 
 For each size: "ok" with the heap the decoded value holds, or the error the read ended with
 (a MemoryError escaping is the failure the heap bound prevents: the association then fails
@@ -19,7 +19,7 @@ FREE_KB = 115
 SIZES = (2048, 4096, 8192, 16384, 32768)
 
 PROBE = r"""
-import gc, sys
+import gc
 from usr.qframe.codecs import axdr, wrapper, xdlms, acse
 from usr.qframe.protocols import dlms
 gc.collect()
@@ -60,7 +60,7 @@ for size, TYPED in [(s, t) for t in (False, True) for s in %(sizes)r]:
             result = "ok, value holds %%d bytes" %% (gc.mem_alloc() - before)
     except MemoryError:
         result = "MemoryError"
-    op = None
+    op = a = blocks = reply = None
     gc.collect()
     out[("typed " if TYPED else "plain ") + str(size)] = result
 print("RESULT " + repr(out))
@@ -69,7 +69,8 @@ print("RESULT " + repr(out))
 
 def main():
     root = board.stage()
-    mp = os.path.join(os.path.dirname(sys.executable), "micropython")
+    mp = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(sys.executable),
+                                                           "micropython")
     code = PROBE % {"free": FREE_KB * 1024, "sizes": SIZES}
     path = os.path.join(root, "_dlms_heap_probe.py")
     with open(path, "w") as f:
@@ -85,7 +86,7 @@ def main():
         return 1
     import ast
     result = ast.literal_eval(line[0][7:])
-    print(json.dumps({"heap": HEAP, "free_kb": FREE_KB, "results": result}))
+    print(json.dumps({"micropython": mp, "heap": HEAP, "free_kb": FREE_KB, "results": result}))
     return 0
 
 
