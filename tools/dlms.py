@@ -1,15 +1,16 @@
 """DLMS/COSEM client for field engineers and tests (host tool), on qframe's own codecs.
 
     python tools/dlms.py (--wrapper HOST:PORT | --hdlc-tcp HOST:PORT | --hdlc SERIALPORT [--baud N])
-                         [--client-sap N] [--server-sap N] [--auth none|low] [--password PW] COMMAND
+                         [--client-sap N] [--server-sap N] [--auth none|low] [--password PW]
+                         [--class N] [--raw] COMMAND
       read OBIS[:ATTR] ...                     ATTR defaults to 2; registers also fetch scaler and unit
       profile OBIS [--from ISO8601] [--to ISO8601] [--entries N]
       write OBIS:ATTR JSON_VALUE
       clock | set-clock [ISO8601|now]
 
 One JSON object per line on stdout. Exit 0 when every request succeeded, 1 when one failed,
-2 on a usage or connection error (stderr says which). Extra options: --timeout S (per answer,
-default 3), --retries N (default 2), --max-info N (HDLC information field, default 128).
+2 on a usage or connection error (stderr says which). `--help` explains every option with
+examples.
 """
 import argparse
 import json
@@ -75,35 +76,98 @@ class SerialLink(object):
         self.port.close()
 
 
+EXAMPLES = """examples:
+  tools/dlms.py --wrapper 127.0.0.1:4059 read 1.0.1.8.0.255 0.0.96.1.0.255
+      {"obis": "1.0.1.8.0.255", "class": 3, "attr": 2, "value": 1234.5, "unit": "Wh", "status": "ok"}
+      {"obis": "0.0.96.1.0.255", "class": 1, "attr": 2, "value": "MTR00000001", "status": "ok"}
+  tools/dlms.py --wrapper 127.0.0.1:4059 --raw read 1.0.1.8.0.255
+      {"obis": "1.0.1.8.0.255", "class": 3, "attr": 2, "value": 12345, "scaler": -1, "unit": 30, ...}
+  tools/dlms.py --hdlc-tcp 127.0.0.1:4060 read 1.0.31.4.0.255:3 --class 5
+  tools/dlms.py --hdlc-tcp 127.0.0.1:4060 profile 1.0.99.1.0.255 --entries 96
+  tools/dlms.py --hdlc-tcp 127.0.0.1:4060 profile 1.0.99.1.0.255 --from 2024-01-01T00:00 --to 2024-01-02T00:00
+  tools/dlms.py --hdlc /dev/ttyUSB0 --baud 9600 --client-sap 17 --auth low --password 12345678 set-clock now
+  tools/dlms.py --wrapper 127.0.0.1:4059 --client-sap 17 --auth low --password 12345678 write 0.0.96.14.0.255:2 3
+  tools/dlms.py --wrapper 127.0.0.1:4059 clock
+
+output: one JSON object per line on stdout. Register values come scaled, with the unit's
+name; octet strings as text when printable, hex otherwise (--raw: the meter's integer with
+scaler and unit code, octet strings in hex). Profile rows hold the meter's values, clock
+columns as ISO 8601.
+exit codes: 0 every request succeeded; 1 a request failed (its line says why: a refused
+attribute, a malformed answer); 2 usage or connection error (a refused association, a meter
+that does not answer, a broken link), on stderr. After a failed request the association
+stays open for the next ones; after a broken link it is released (RLRQ, DISC) so the meter
+is free for the next client.
+"""
+
+
 def _parser():
-    ap = argparse.ArgumentParser(prog="tools/dlms.py", description="DLMS/COSEM client")
+    ap = argparse.ArgumentParser(
+        prog="tools/dlms.py", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="DLMS/COSEM client (IEC 62056): reads and writes a meter over HDLC "
+                    "(serial line or TCP) or WRAPPER (TCP), with no or low authentication.")
     where = ap.add_mutually_exclusive_group(required=True)
-    where.add_argument("--wrapper", metavar="HOST:PORT")
-    where.add_argument("--hdlc-tcp", metavar="HOST:PORT")
-    where.add_argument("--hdlc", metavar="SERIALPORT")
-    ap.add_argument("--baud", type=int, default=9600)
-    ap.add_argument("--client-sap", type=int, default=16)
-    ap.add_argument("--server-sap", type=int, default=1)
-    ap.add_argument("--auth", choices=("none", "low"), default="none")
-    ap.add_argument("--password")
-    ap.add_argument("--timeout", type=float, default=3.0)
-    ap.add_argument("--retries", type=int, default=2)
-    ap.add_argument("--max-info", type=int, default=128)
-    sub = ap.add_subparsers(dest="command", required=True)
-    read = sub.add_parser("read")
-    read.add_argument("targets", nargs="+", metavar="OBIS[:ATTR]")
-    prof = sub.add_parser("profile")
-    prof.add_argument("obis")
-    prof.add_argument("--from", dest="start")
-    prof.add_argument("--to", dest="end")
-    prof.add_argument("--entries", type=int)
-    write = sub.add_parser("write")
+    where.add_argument("--wrapper", metavar="HOST:PORT",
+                       help="WRAPPER (IEC 62056-47) over TCP, e.g. 127.0.0.1:4059")
+    where.add_argument("--hdlc-tcp", metavar="HOST:PORT",
+                       help="HDLC (IEC 62056-46) frames over TCP, e.g. 127.0.0.1:4060")
+    where.add_argument("--hdlc", metavar="SERIALPORT",
+                       help="HDLC on a serial line, e.g. /dev/ttyUSB0 (optical probe, RS-485)")
+    ap.add_argument("--baud", type=int, default=9600,
+                    help="serial line speed with --hdlc (default 9600)")
+    ap.add_argument("--client-sap", type=int, default=16,
+                    help="client address: 16 public client (no authentication), 17+ usually "
+                         "need --auth low (default 16)")
+    ap.add_argument("--server-sap", type=int, default=1,
+                    help="server (logical device) address, 1 the management device (default 1)")
+    ap.add_argument("--auth", choices=("none", "low"), default="none",
+                    help="none, or low: LLS with --password (default none)")
+    ap.add_argument("--password", help="the LLS password with --auth low, e.g. 12345678")
+    ap.add_argument("--class", dest="cls", type=int, metavar="N",
+                    help="interface class of every OBIS code given (skips class discovery), "
+                         "e.g. 5 for a demand register; default: from the association's "
+                         "object list, then likely classes")
+    ap.add_argument("--raw", action="store_true",
+                    help="values as the meter sends them: integer with scaler and unit code, "
+                         "octet strings in hex")
+    ap.add_argument("--timeout", type=float, default=3.0,
+                    help="seconds to wait for each answer before resending (default 3)")
+    ap.add_argument("--retries", type=int, default=2,
+                    help="resends of an unanswered frame before giving up (default 2)")
+    ap.add_argument("--deadline", type=float, default=300.0,
+                    help="seconds the whole run may take, whatever the meter sends (default 300)")
+    ap.add_argument("--max-info", type=int, default=128,
+                    help="HDLC information field size to propose (default 128)")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    read = sub.add_parser("read", help="read attributes: OBIS[:ATTR] ..., ATTR 2 (the value) "
+                                       "by default")
+    read.add_argument("targets", nargs="+", metavar="OBIS[:ATTR]",
+                      help="e.g. 1.0.1.8.0.255, 1-0:32.7.0.255, 1.0.1.6.0.255:5")
+    prof = sub.add_parser("profile", help="read a load profile or event log: the whole buffer, "
+                                          "a date range or the newest entries")
+    prof.add_argument("obis", help="e.g. 1.0.99.1.0.255 (load profile), 0.0.99.98.0.255 (events)")
+    prof.add_argument("--from", dest="start", metavar="ISO8601", help="first row's time")
+    prof.add_argument("--to", dest="end", metavar="ISO8601", help="last row's time")
+    prof.add_argument("--entries", type=int, metavar="N", help="the newest N rows")
+    write = sub.add_parser("write", help="write an attribute in the type the meter uses for it")
     write.add_argument("target", metavar="OBIS:ATTR")
-    write.add_argument("value", metavar="JSON_VALUE")
-    sub.add_parser("clock")
-    setc = sub.add_parser("set-clock")
-    setc.add_argument("when", nargs="?", default="now")
+    write.add_argument("value", metavar="JSON_VALUE",
+                       help='e.g. 3, "text", or {"type": "long-unsigned", "value": 5}')
+    sub.add_parser("clock", help="read the meter's clock")
+    setc = sub.add_parser("set-clock", help="set the meter's clock")
+    setc.add_argument("when", nargs="?", default="now", metavar="ISO8601|now")
     return ap
+
+
+def present(out, raw):
+    """A reading as printed: scaled with the unit's name, or (raw) as the meter sent it."""
+    if raw or "scaler" not in out or out.get("status") != "ok":
+        return out
+    shown = dict(out)
+    scaler = shown.pop("scaler")
+    shown["value"] = cosem.scaled(shown["value"], scaler)
+    shown["unit"] = cosem.unit_name(shown["unit"])
+    return shown
 
 
 def _emit(obj):
@@ -123,7 +187,7 @@ def _prepare(args):
         raise UsageError("--auth low needs --password")
     try:
         if args.command == "read":
-            return [("read",) + cosem.parse_target(t) for t in args.targets]
+            return [("read",) + cosem.parse_target(t) + (args.cls,) for t in args.targets]
         if args.command == "profile":
             start = _when(args.start) if args.start else None
             end = _when(args.end) if args.end else None
@@ -138,7 +202,7 @@ def _prepare(args):
                 value = json.loads(args.value)
             except ValueError:
                 raise UsageError("JSON_VALUE is not JSON: %r" % args.value)
-            return [("write", obis, attr, value)]
+            return [("write", obis, attr, value, args.cls)]
         if args.command == "clock":
             return [("clock",)]
         return [("set-clock", _when(args.when))]
@@ -183,40 +247,57 @@ def run(argv=None):
         sys.stderr.write("connection error: %s\n" % exc)
         return 2
     assoc = dlms.Association(settings)
+    deadline = time.monotonic() + args.deadline
 
     def run_op(op):
-        return dlms.drive(op, link.send, link.recv)
+        return dlms.drive(op, link.send, link.recv, lambda: time.monotonic() > deadline)
     failed = False
     try:
         run_op(assoc.open())
-        client = dlms.Client(assoc, run_op)
+        client = dlms.Client(assoc, run_op, text=not args.raw)
         for request in requests:
-            kind = request[0]
-            if kind == "read":
-                out = client.read(request[1], request[2])
-            elif kind == "profile":
-                out = client.profile(request[1], request[2], request[3], request[4])
-            elif kind == "write":
-                out = client.write(request[1], request[2], request[3])
-            elif kind == "clock":
-                out = client.clock()
-            else:
-                out = client.set_clock(request[1])
+            out = _request(client, request)
             failed = failed or out["status"] != "ok"
-            _emit(out)
-        try:
-            run_op(assoc.close())
-        except (dlms.DlmsTimeout, dlms.ProtocolError, OSError):
-            pass
+            _emit(present(out, args.raw))
+        if assoc.stats["trailing_octets"]:
+            sys.stderr.write("note: the meter sent %d octets after complete values (ignored)\n"
+                             % assoc.stats["trailing_octets"])
+        _release(assoc, run_op)
     except AssociationRejected as exc:
         sys.stderr.write("connection error: %s\n" % exc)
+        _release(assoc, run_op)
         return 2
     except (dlms.DlmsTimeout, dlms.ProtocolError, dlms.ServiceError, OSError, ValueError) as exc:
         sys.stderr.write("connection error: %s: %s\n" % (type(exc).__name__, exc))
+        _release(assoc, run_op)
         return 2
     finally:
         link.close()
     return 1 if failed else 0
+
+
+def _request(client, request):
+    kind = request[0]
+    if kind == "read":
+        return client.read(request[1], request[2], request[3])
+    if kind == "profile":
+        return client.profile(request[1], request[2], request[3], request[4])
+    if kind == "write":
+        return client.write(request[1], request[2], request[3], request[4])
+    if kind == "clock":
+        return client.clock()
+    return client.set_clock(request[1])
+
+
+def _release(assoc, run_op):
+    """RLRQ then DISC, best effort: the meter is free for the next client."""
+    if not (assoc.associated or assoc.connected):
+        return
+    assoc.settings.retries = 0
+    try:
+        run_op(assoc.close())
+    except (dlms.DlmsTimeout, dlms.ProtocolError, OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -19,9 +19,13 @@ as `dlms.profile` ({obis, columns, rows, seq, last}) while they stream in; the r
 the count. Readings are JSON-ready dicts (obis, class, attr, value, scaler, unit, status).
 
 Resilience (all from config): `timeout_ms` per answer, `interframe_ms` inside a frame,
-`retries`, `max_info` (HDLC information field), `window` (1), `max_pdu`, `max_blocks`. A
-meter that stops answering ends the job with an error (counted); the association is reset
-and the next job starts over with SNRM.
+`retries`, `max_info` (HDLC information field), `window` (1), `max_pdu`, `max_blocks`,
+`job_timeout_s` (the whole job, whatever the line carries: noise, foreign frames, a meter
+answering RR for ever), `max_response` (a whole response's octets; also at most 1/8 of the
+free heap; profiles and the object list are streamed). A meter that stops answering ends the
+job with an error (counted); the association is released (RLRQ, DISC) and reset, and the
+next job starts over with SNRM. A refused or malformed answer fails only its request. The
+class of an OBIS code comes from the meter's object list, read once and kept.
 
 Clock sync: the module's clock (`clock_source` "rtc": the modem's network time in the RTC;
 "ntp": ntptime.settime() first) against the meter's; when they differ by more than
@@ -158,6 +162,8 @@ class Dlms(AppExtension):
         "max_pdu": Field(int, 1024, lo=64, hi=65535),
         "max_blocks": Field(int, 1000, lo=1, hi=100000),
         "command_timeout_s": Field(float, 30.0, lo=0.1, hi=600),
+        "job_timeout_s": Field(int, 300, lo=1, hi=3600),
+        "max_response": Field(int, 16384, lo=256, hi=65536),
         "profile_chunk_rows": Field(int, 50, lo=1, hi=1000),
         "hes_hold_ms": Field(int, 2000, lo=0, hi=60000),
         "hes_wait_bytes": Field(int, 4096, lo=0, hi=65536),
@@ -180,6 +186,7 @@ class Dlms(AppExtension):
         self._thread = None
         self._stop_signal = threads.Event()
         self.assoc = None
+        self.classes = {}                # OBIS -> class, from the meter's object list
         AppExtension.__init__(self, name, app)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -239,7 +246,7 @@ class Dlms(AppExtension):
                               logical_device=cfg["server_sap"], password=cfg["password"],
                               max_info=cfg["max_info"], window=cfg["window"],
                               retries=cfg["retries"], max_pdu=cfg["max_pdu"],
-                              max_blocks=cfg["max_blocks"])
+                              max_blocks=cfg["max_blocks"], max_response=cfg["max_response"])
 
     def uart(self):
         uart = getattr(self.app, "uart", None)
@@ -350,28 +357,29 @@ class Dlms(AppExtension):
             port = self._port = self._open_port()
             assoc = self.assoc
             cfg = self.config
+            deadline = utime.ticks_add(utime.ticks_ms(), cfg["job_timeout_s"] * 1000)
+
+            def expired():
+                return utime.ticks_diff(deadline, utime.ticks_ms()) <= 0
 
             def run(op):
                 def recv():
                     wait = cfg["interframe_ms"] if assoc.receiver.buffered else cfg["timeout_ms"]
                     return port.recv(wait)
-                return proto.drive(op, port.send, recv)
+                return proto.drive(op, port.send, recv, expired)
             run(assoc.open())
-            client = proto.Client(assoc, run)
+            client = proto.Client(assoc, run, self.classes)
             try:
                 result = self._work(client, kind, args)
             finally:
-                try:
-                    run(assoc.close())
-                except (proto.DlmsTimeout, proto.ProtocolError, OSError):
-                    assoc.reset()
+                self._release(assoc, port)
             return result
         except Exception as exc:
             self.stats["job_errors"] += 1
             self.last_error = "%s: %s" % (type(exc).__name__, exc)
             _log.warning("dlms %s failed: %s", kind, self.last_error)
-            if self.assoc is not None:
-                self.assoc.reset()
+            if self.assoc is not None and port is not None:
+                self._release(self.assoc, port)
             return {"status": "error", "error": self.last_error}
         finally:
             self._port = None
@@ -382,6 +390,24 @@ class Dlms(AppExtension):
                     pass
             if held:
                 self._flush_hes(self._release_link())
+
+    def _release(self, assoc, port):
+        """RLRQ then DISC, best effort and without resends, so the meter is free for the
+        next client; the association is reset either way."""
+        if assoc.associated or assoc.connected:
+            retries = assoc.settings.retries
+            assoc.settings.retries = 0
+            wait = self.config["timeout_ms"]
+            try:
+                proto.drive(assoc.close(), port.send, lambda: port.recv(wait))
+            except (proto.DlmsTimeout, proto.ProtocolError, OSError, ValueError):
+                pass
+            finally:
+                assoc.settings.retries = retries
+        if assoc.last_trailing:
+            _log.info("meter sent octets after complete values (ignored; %d in all)",
+                      assoc.stats["trailing_octets"])
+        assoc.reset()
 
     def _work(self, client, kind, args):
         if kind == "read":

@@ -265,12 +265,10 @@ def decode_at(data, pos, typed=False, depth=0):
         count, pos = length(data, pos)
         if count > end - pos:
             raise Truncated("%s of %d elements in %d octets" % (NAMES[tag], count, end - pos))
-        items = []
-        append = items.append
+        items = [None] * count           # sized once: no regrowth, less fragmentation
         depth += 1
-        for _ in range(count):
-            item, pos = decode_at(data, pos, typed, depth)
-            append(item)
+        for i in range(count):
+            items[i], pos = decode_at(data, pos, typed, depth)
         value = tuple(items) if tag == STRUCTURE else items
     elif tag == OCTET_STRING or tag == VISIBLE_STRING or tag == UTF8_STRING or tag == BCD:
         if tag == BCD:
@@ -334,14 +332,34 @@ def decode(data, typed=False):
     return value
 
 
-def plain(value):
+def decode_first(data, typed=False):
+    """(value, trailing): the first complete Data of data and how many octets followed it
+    (a meter that encodes a value twice, or pads a block, still gives its value)."""
+    value, pos = decode_at(data, 0, typed)
+    return value, len(data) - pos
+
+
+def printable(raw):
+    """True when every octet is printable ASCII (and there is at least one)."""
+    if not raw:
+        return False
+    for b in raw:
+        if b < 32 or b > 126:
+            return False
+    return True
+
+
+def plain(value, text=False):
     """A decoded value as JSON-friendly Python (Typed unwrapped, tuples as lists, bytes as
-    hex, DateTime as ISO text, BitString as its bits)."""
+    hex - as text when text is set and they are printable -, DateTime as ISO text,
+    BitString as its bits)."""
     if isinstance(value, Typed):
         value = value.value
     if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
+        return [plain(v, text) for v in value]
     if isinstance(value, bytes):
+        if text and printable(value):
+            return value.decode()
         return "".join("%02x" % b for b in value)
     if isinstance(value, DateTime):
         return value.iso()
@@ -352,12 +370,14 @@ def plain(value):
 
 class ArrayStream(object):
     """Elements of one array decoded as its octets arrive: feed(chunk) -> [element]. Holds
-    only the unfinished element (at most max_element octets)."""
+    only the unfinished element (at most max_element octets). Octets after the last element
+    are dropped and counted in .trailing."""
 
     def __init__(self, max_element=4096):
         self.max_element = max_element
         self.count = None           # elements announced
         self.seen = 0
+        self.trailing = 0           # octets after the array (tolerated, dropped, counted)
         self._buf = b""
 
     @property
@@ -382,8 +402,9 @@ class ArrayStream(object):
         except Truncated:
             if len(buf) - pos > self.max_element:
                 raise AxdrError("array element larger than %d octets" % self.max_element)
-        if self.count is not None and self.seen >= self.count and pos < len(buf):
-            raise AxdrError("%d octets after the array" % (len(buf) - pos))
+        if self.count is not None and self.seen >= self.count:
+            self.trailing += len(buf) - pos
+            pos = len(buf)
         self._buf = buf[pos:]
         return out
 

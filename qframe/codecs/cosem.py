@@ -21,7 +21,9 @@ SCALED_CLASSES = (REGISTER, EXTENDED_REGISTER, DEMAND_REGISTER)
 
 UNITS = {1: "a", 2: "mo", 3: "wk", 4: "d", 5: "h", 6: "min", 7: "s", 8: "deg", 9: "degC",
          23: "Pa", 25: "J", 27: "W", 28: "VA", 29: "var", 30: "Wh", 31: "VAh", 32: "varh",
-         33: "A", 35: "V", 44: "Hz", 255: "count", 56: "%"}
+         33: "A", 35: "V", 44: "Hz", 255: "count", 56: "%", 10: "m", 11: "m/s", 13: "m3",
+         21: "m3/h", 34: "Ah", 38: "ohm", 41: "Wb", 42: "T", 46: "Rac", 47: "Rre", 48: "Rap",
+         254: "other"}
 
 
 class CosemError(ValueError):
@@ -73,6 +75,21 @@ def parse_target(text, default_attr=2):
             raise CosemError("bad attribute in %r" % text)
         return obis(":".join(parts[:-1])), attr
     return obis(text), default_attr
+
+
+def scaler_attr(cls, attr):
+    """The attribute holding the scaler_unit of (cls, attr), or None when attr is not a
+    scaled value (Register and Extended Register: 2 -> 3; Demand Register: 2, 3 -> 4)."""
+    if cls in (REGISTER, EXTENDED_REGISTER) and attr == 2:
+        return 3
+    if cls == DEMAND_REGISTER and attr in (2, 3):
+        return 4
+    return None
+
+
+def unit_name(code):
+    """The unit's name ('Wh') or 'unit-N' for a code not in UNITS."""
+    return UNITS.get(code, "unit-%d" % code)
 
 
 def scaler_unit(value):

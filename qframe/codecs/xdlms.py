@@ -5,7 +5,9 @@ responses. Both directions (client requests, server responses). No I/O.
 Values travel as A-XDR octets (see axdr). Requests: get(...), get_next(...), get_list(...),
 set_(...), action(...); parse_request(data) -> Request. Responses: get_response(...),
 get_block(...), get_list_response(...), set_response(...), action_response(...),
-exception(...); parse_response(data) -> Response. XdlmsError for malformed APDUs;
+exception(...); parse_response(data) -> Response (octets after a complete response are
+tolerated and counted in Response.trailing, as real meters send them). XdlmsError for
+malformed APDUs;
 DataAccessError / ServiceError name a refusal.
 """
 from . import axdr
@@ -233,6 +235,7 @@ class Response(object):
         self.block = None
         self.raw = None
         self.items = None
+        self.trailing = 0           # octets after a complete response (tolerated, counted)
 
 
 def _dar(code, names=DATA_ACCESS_RESULTS):
@@ -317,8 +320,7 @@ def parse_response(data):
                 pos += 1
     else:
         raise XdlmsError("unsupported response %02x %02x" % (tag, kind))
-    if pos != len(data):
-        raise XdlmsError("%d octets after the response" % (len(data) - pos))
+    resp.trailing = len(data) - pos         # real meters append octets: take the response
     return resp
 
 

@@ -24,6 +24,10 @@ from ..codecs.xdlms import DataAccessError, ServiceError
 HDLC = "hdlc"
 WRAPPER = "wrapper"
 TRANSPORTS = (HDLC, WRAPPER)
+HEAP_SHARE = 8          # a whole response may take 1/HEAP_SHARE of the free heap (see bench)
+# errors of one request: the association stays usable (link-level errors break it)
+REQUEST_ERRORS = (DataAccessError, ServiceError, xdlms.XdlmsError, axdr.AxdrError,
+                  cosem.CosemError)
 
 
 class ProtocolError(Exception):
@@ -40,7 +44,7 @@ class Settings(object):
     def __init__(self, transport=HDLC, client_sap=16, server_upper=1, server_lower=None,
                  server_address_size=None, logical_device=1, password=None, max_info=128,
                  window=1, retries=2, max_pdu=1024, max_blocks=1000, max_response=65536,
-                 max_element=4096):
+                 max_element=4096, heap_share=HEAP_SHARE):
         if transport not in TRANSPORTS:
             raise ValueError("transport is hdlc or wrapper, not %r" % (transport,))
         self.transport = transport
@@ -57,6 +61,29 @@ class Settings(object):
         self.max_blocks = max_blocks
         self.max_response = max_response
         self.max_element = max_element
+        self.heap_share = heap_share
+
+
+def response_limit(settings, free=None):
+    """Octets one whole (not streamed) response may take: settings.max_response, and at most
+    the free heap divided by heap_share (decoded values take several times their octets,
+    and the octets sit in the reply, the reassembly and the value at once). free: the free
+    heap, gc.mem_free() when not given (no heap bound where gc cannot tell)."""
+    limit = settings.max_response
+    if free is None:
+        free = _free_heap()
+    if free is not None and settings.heap_share:
+        limit = min(limit, free // settings.heap_share)
+    return limit
+
+
+def _free_heap():
+    try:
+        import gc
+        gc.collect()
+        return gc.mem_free()
+    except (ImportError, AttributeError):
+        return None
 
 
 def _value_of(exc):
@@ -87,6 +114,10 @@ class Operation(object):
                 wrapper.WrapperError, ValueError) as exc:
             self._finish(None, exc)
             return b""
+        except MemoryError:
+            self._gen = None
+            self._finish(None, ProtocolError("%s: response does not fit the heap" % self.label))
+            return b""
         if out:
             self._last = out
             self._tries = 0
@@ -102,7 +133,7 @@ class Operation(object):
         else:
             stats["errors"] += 1
             if isinstance(error, (ProtocolError, hdlc.HdlcError, wrapper.WrapperError,
-                                  acse.AcseError, xdlms.XdlmsError)):
+                                  acse.AcseError, DlmsTimeout)):
                 self.assoc.broken = True
 
     def start(self):
@@ -129,6 +160,15 @@ class Operation(object):
                 out = out + sent if out else sent
         return out
 
+    def expire(self, why="deadline passed"):
+        """The caller's deadline for the whole job passed: fail with DlmsTimeout (noise,
+        foreign frames or a meter answering RR for ever cannot keep an operation alive)."""
+        if not self.done:
+            self._gen = None
+            self.assoc.stats["expired"] += 1
+            self._finish(None, DlmsTimeout("%s: %s" % (self.label, why)))
+            self.assoc.associated = False
+
     def timeout(self):
         """No answer within the timeout: the last bytes again, or a DlmsTimeout."""
         if self.done:
@@ -145,14 +185,18 @@ class Operation(object):
         return self._last
 
 
-def drive(op, send, recv):
+def drive(op, send, recv, expired=None):
     """Run op to the end with blocking callables: send(bytes); recv() -> bytes or None on
-    timeout. Returns op.result or raises op.error."""
+    timeout; expired() -> True once the job's deadline has passed. Returns op.result or
+    raises op.error."""
     out = op.start()
     while True:
         if out:
             send(out)
         if op.done:
+            break
+        if expired is not None and expired():
+            op.expire()
             break
         data = recv()
         out = op.timeout() if data is None else op.receive(data)
@@ -167,7 +211,8 @@ class Association(object):
     def __init__(self, settings):
         self.settings = settings
         self.stats = {"ok": 0, "errors": 0, "timeouts": 0, "retransmits": 0, "frames_in": 0,
-                      "ignored_frames": 0, "segments_in": 0, "segments_out": 0, "blocks": 0}
+                      "ignored_frames": 0, "segments_in": 0, "segments_out": 0, "blocks": 0,
+                      "trailing_octets": 0, "expired": 0, "too_large": 0, "unflagged_last": 0}
         if settings.transport == HDLC:
             self.client = hdlc.client_address(settings.client_sap)
             self.server = hdlc.server_address(settings.server_upper, settings.server_lower,
@@ -186,6 +231,7 @@ class Association(object):
         self.max_info_rx = s.max_info
         self.max_pdu = s.max_pdu
         self.conformance = 0
+        self.last_trailing = 0
         if s.transport == HDLC:
             self.receiver = hdlc.Receiver(max(2048, s.max_info + 32))
         else:
@@ -229,6 +275,7 @@ class Association(object):
                     frame = yield b""
         chunks = []
         size = 0
+        limit = response_limit(self.settings)
         while True:
             kind = self._link_check(frame)
             if kind == "I" and hdlc.ns_of(frame.control) == self.nr:
@@ -238,9 +285,13 @@ class Association(object):
                     if info[:3] != hdlc.LLC_RESPONSE:
                         raise ProtocolError("reply without the LLC header")
                     info = info[3:]
+                    while info[:3] == hdlc.LLC_RESPONSE:     # a meter that repeats it
+                        self.stats["trailing_octets"] += 3
+                        info = info[3:]
                 size += len(info)
-                if size > self.settings.max_response:
-                    raise ProtocolError("reply above %d octets" % self.settings.max_response)
+                if size > limit:
+                    self.stats["too_large"] += 1
+                    raise ProtocolError("reply above %d octets" % limit)
                 chunks.append(info)
                 if not frame.segmented:
                     return b"".join(chunks)
@@ -286,11 +337,12 @@ class Association(object):
         return info
 
     def close(self):
-        """RLRQ/RLRE (a refusal is ignored) then DISC/UA (HDLC)."""
+        """RLRQ/RLRE (a refusal is ignored; skipped when the association is broken) then
+        DISC/UA (HDLC), so the meter is free for the next client."""
         return Operation(self, self._close(), "close")
 
     def _close(self):
-        if self.associated:
+        if self.associated and not self.broken:
             try:
                 reply = yield from self._exchange(acse.rlrq())
                 acse.parse_release(reply, acse.RLRE)
@@ -307,9 +359,18 @@ class Association(object):
     def _service(self, apdu, expect):
         reply = yield from self._exchange(apdu)
         resp = xdlms.parse_response(reply)
+        self._trailing(resp.trailing)
         if resp.service not in expect:
+            if resp.service == "get" and resp.error is not None and "get-block" in expect:
+                raise resp.error            # a refusal in place of the next block
             raise ProtocolError("%s response to a %s request" % (resp.service, expect[0]))
         return resp
+
+    def _trailing(self, count):
+        """Octets after a complete value or response: tolerated, counted."""
+        if count:
+            self.stats["trailing_octets"] += count
+            self.last_trailing = count
 
     def get(self, cls, obis, attr, access=None, on_row=None, typed=False):
         """GET one attribute: the decoded value (or, with on_row, the count of array elements
@@ -322,40 +383,50 @@ class Association(object):
             if resp.error is not None:
                 raise resp.error
             if on_row is None:
-                return axdr.decode(resp.data, typed)
+                return self._value(resp.data, typed)
             stream = axdr.ArrayStream(self.settings.max_element)
             for item in stream.feed(resp.data):
                 on_row(item)
+            self._trailing(stream.trailing)
             return stream.seen
         if on_row is None:
             chunks, take = self._collector()
             yield from self._blocks(resp, take)
-            return axdr.decode(b"".join(chunks), typed)
+            return self._value(b"".join(chunks), typed)
         stream = axdr.ArrayStream(self.settings.max_element)
 
         def rows(raw):
             for item in stream.feed(raw):
                 on_row(item)
-        yield from self._blocks(resp, rows)
+        yield from self._blocks(resp, rows, lambda: stream.done)
         if not stream.done:
             raise ProtocolError("last block ends inside the array")
+        self._trailing(stream.trailing)
         return stream.seen
 
+    def _value(self, data, typed):
+        value, trailing = axdr.decode_first(data, typed)
+        self._trailing(trailing)
+        return value
+
     def _collector(self):
-        """(chunks, take): take(raw) appends to chunks, at most max_response octets in all."""
+        """(chunks, take): take(raw) appends to chunks, at most response_limit() in all."""
         chunks = []
         size = [0]
+        limit = response_limit(self.settings)
 
         def take(raw):
             size[0] += len(raw)
-            if size[0] > self.settings.max_response:
-                raise ProtocolError("response above %d octets" % self.settings.max_response)
+            if size[0] > limit:
+                self.stats["too_large"] += 1
+                raise ProtocolError("response above %d octets" % limit)
             chunks.append(raw)
         return chunks, take
 
-    def _blocks(self, resp, consume):
+    def _blocks(self, resp, consume, complete=None):
         """Generator: consume(raw) for each block of a GET answered in blocks, asking for the
-        next one until the last (at most max_blocks, numbered 1, 2, ...)."""
+        next one until the last (at most max_blocks, numbered 1, 2, ...), or until
+        complete() says the value is whole (a meter that does not flag its last block)."""
         expected = 1
         while True:
             if resp.error is not None:
@@ -365,6 +436,9 @@ class Association(object):
             self.stats["blocks"] += 1
             consume(resp.raw)
             if resp.last:
+                return
+            if complete is not None and complete():
+                self.stats["unflagged_last"] += 1
                 return
             if expected >= self.settings.max_blocks:
                 raise ProtocolError("block transfer longer than %d blocks" % self.settings.max_blocks)
@@ -384,7 +458,7 @@ class Association(object):
                                         + b"".join(chunks))
         if len(resp.items) != len(items):
             raise ProtocolError("%d results for %d attributes" % (len(resp.items), len(items)))
-        return [(None if raw is None else axdr.decode(raw, typed), err) for raw, err in resp.items]
+        return [(None if raw is None else self._value(raw, typed), err) for raw, err in resp.items]
 
     def set(self, cls, obis, attr, value):
         """SET one attribute; value as A-XDR octets or anything axdr.encode takes."""
@@ -408,7 +482,7 @@ class Association(object):
         resp = yield from self._service(xdlms.action(cls, obis, method, params), ("action",))
         if resp.error is not None:
             raise resp.error
-        return None if resp.data is None else axdr.decode(resp.data)
+        return None if resp.data is None else self._value(resp.data, False)
 
 
 # --- COSEM reads as JSON-ready dicts (shared by the extension and tools/dlms.py) ----------
@@ -435,24 +509,58 @@ def _status(exc):
     return "error"
 
 
+OBJECT_LIST = (15, b"\x00\x00\x28\x00\x00\xff", 2)   # the LN association's object_list
+
+
 class Client(object):
     """COSEM-level requests over an open Association; run(op) drives one Operation and
-    returns its result or raises its error (drive() with bound I/O)."""
+    returns its result or raises its error (drive() with bound I/O).
 
-    def __init__(self, assoc, run):
+    The class of an OBIS code given without one comes from the association's object list
+    (0.0.40.0.0.255 attribute 2, streamed, read once and kept in `classes`, which a caller
+    may share between associations with the same meter); likely classes are tried when the
+    meter has no list or does not list the object. A refused or malformed answer to one
+    request is reported in that request's "status" and the association stays usable; a
+    link failure (ProtocolError, DlmsTimeout, OSError) raises. With text, octet strings that
+    are printable come out as text (hex otherwise)."""
+
+    def __init__(self, assoc, run, classes=None, text=False):
         self.assoc = assoc
         self.run = run
-        self.classes = {}            # obis octets -> class found
+        self.classes = {} if classes is None else classes     # obis octets -> class
+        self.listed = None           # object list read: None not yet, True, False (refused)
+        self.text = text
 
-    def _class_for(self, obis, attr, cls):
-        """(class, typed value of attr) trying the likely classes; raises the last error."""
+    def _plain(self, value):
+        return axdr.plain(value, self.text)
+
+    def object_list(self):
+        """Read the object list into self.classes (elements streamed, only classes kept);
+        True when the meter gave it."""
+        classes = self.classes
+
+        def take(element):
+            if isinstance(element, tuple) and len(element) >= 3 and isinstance(element[2], bytes):
+                classes[element[2]] = element[0]
+        try:
+            self.run(self.assoc.get(OBJECT_LIST[0], OBJECT_LIST[1], OBJECT_LIST[2], on_row=take))
+            self.listed = True
+        except REQUEST_ERRORS:
+            self.listed = False
+        return self.listed
+
+    def _class_for(self, obis, attr, cls, typed=False):
+        """(class, value of attr, Typed with typed): the class given, listed or tried;
+        raises the last error. Plain values take a fraction of the heap Typed ones do."""
         if cls is not None:
-            return cls, self.run(self.assoc.get(cls, obis, attr, typed=True))
+            return cls, self.run(self.assoc.get(cls, obis, attr, typed=typed))
+        if obis not in self.classes and self.listed is None and obis != CLOCK_OBIS:
+            self.object_list()
         tries = (self.classes[obis],) if obis in self.classes else class_guesses(obis)
         error = None
         for guess in tries:
             try:
-                value = self.run(self.assoc.get(guess, obis, attr, typed=True))
+                value = self.run(self.assoc.get(guess, obis, attr, typed=typed))
             except DataAccessError as exc:
                 if exc.code not in _NOT_THIS_CLASS:
                     raise
@@ -467,20 +575,20 @@ class Client(object):
         reported in "status" (and "error"), a link failure raises."""
         out = {"obis": cosem.obis_text(obis), "class": cls, "attr": attr}
         try:
-            cls, typed = self._class_for(obis, attr, cls)
+            cls, value = self._class_for(obis, attr, cls)
             out["class"] = cls
-            value = typed.value if isinstance(typed, axdr.Typed) else typed
             if cls == cosem.CLOCK and attr == 2 and isinstance(value, bytes) and len(value) == 12:
                 value = axdr.DateTime.decode(value)
-            out["value"] = axdr.plain(value)
-            if cls in cosem.SCALED_CLASSES and attr == 2:
-                scaler, unit = cosem.scaler_unit(self.run(self.assoc.get(cls, obis, 3)))
+            out["value"] = self._plain(value)
+            scaler_attr = cosem.scaler_attr(cls, attr)
+            if scaler_attr is not None:
+                scaler, unit = cosem.scaler_unit(self.run(self.assoc.get(cls, obis, scaler_attr)))
                 out["scaler"] = scaler
                 out["unit"] = unit
             out["status"] = "ok"
-        except (DataAccessError, cosem.CosemError) as exc:
+        except REQUEST_ERRORS as exc:
             out["status"] = _status(exc)
-            out["error"] = str(exc)
+            out["error"] = str(exc) or type(exc).__name__
         return out
 
     def profile(self, obis, start=None, end=None, entries=None, on_row=None, on_columns=None):
@@ -503,7 +611,7 @@ class Client(object):
             rows = []
 
             def take(element):
-                row = [axdr.plain(v) for v in cosem.row(element, clocks)]
+                row = [self._plain(v) for v in cosem.row(element, clocks)]
                 if on_row is None:
                     rows.append(row)
                 else:
@@ -514,9 +622,9 @@ class Client(object):
             else:
                 out["count"] = count
             out["status"] = "ok"
-        except (DataAccessError, cosem.CosemError) as exc:
+        except REQUEST_ERRORS as exc:
             out["status"] = _status(exc)
-            out["error"] = str(exc)
+            out["error"] = str(exc) or type(exc).__name__
         return out
 
     def write(self, obis, attr, value, cls=None):
@@ -524,14 +632,14 @@ class Client(object):
         JSON value, or {"type": name, "value": v} for an explicit type."""
         out = {"obis": cosem.obis_text(obis), "class": cls, "attr": attr}
         try:
-            cls, current = self._class_for(obis, attr, cls)
+            cls, current = self._class_for(obis, attr, cls, True)
             out["class"] = cls
             encoded = encode_like(current, value)
             self.run(self.assoc.set(cls, obis, attr, encoded))
             out["status"] = "ok"
-        except (DataAccessError, cosem.CosemError, axdr.AxdrError) as exc:
+        except REQUEST_ERRORS as exc:
             out["status"] = _status(exc)
-            out["error"] = str(exc)
+            out["error"] = str(exc) or type(exc).__name__
         return out
 
     def clock(self):
@@ -545,9 +653,9 @@ class Client(object):
         try:
             self.run(self.assoc.set(8, CLOCK_OBIS, 2, axdr.encode(when)))
             out["status"] = "ok"
-        except DataAccessError as exc:
+        except REQUEST_ERRORS as exc:
             out["status"] = _status(exc)
-            out["error"] = str(exc)
+            out["error"] = str(exc) or type(exc).__name__
         return out
 
 

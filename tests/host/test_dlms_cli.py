@@ -38,11 +38,34 @@ def test_read_registers_and_data(server, transport):
     rc, lines, err = _cli(*_at(server, transport), "read", "1.0.1.8.0.255", "1-0:32.7.0.255",
                           "0.0.96.1.0.255", "1.0.1.6.0.255:5")
     assert rc == 0, err
+    assert lines[0] == {"obis": "1.0.1.8.0.255", "class": 3, "attr": 2, "value": 1234.5,
+                        "unit": "Wh", "status": "ok"}
+    assert lines[1]["value"] == 230.1 and lines[1]["unit"] == "V"
+    assert lines[2]["class"] == 1 and lines[2]["value"] == "MTR00000001"
+    assert lines[3]["class"] == 4 and lines[3]["attr"] == 5
+    rc, lines, err = _cli(*_at(server, transport), "--raw", "read", "1.0.1.8.0.255",
+                          "0.0.96.1.0.255")
+    assert rc == 0, err
     assert lines[0] == {"obis": "1.0.1.8.0.255", "class": 3, "attr": 2, "value": 12345,
                         "scaler": -1, "unit": 30, "status": "ok"}
-    assert lines[1]["value"] == 2301 and lines[1]["unit"] == 35
-    assert lines[2]["class"] == 1 and lines[2]["value"] == b"MTR00000001".hex()
-    assert lines[3]["class"] == 4 and lines[3]["attr"] == 5
+    assert lines[1]["value"] == b"MTR00000001".hex()
+
+
+def test_class_override(server):
+    """--class sends the class given (no discovery): a wrong one is refused, reported."""
+    rc, lines, _ = _cli(*_at(server, "wrapper"), "--class", "4", "read", "1.0.1.6.0.255:5")
+    assert rc == 0 and lines[0]["class"] == 4
+    rc, lines, _ = _cli(*_at(server, "wrapper"), "--class", "1", "read", "1.0.1.8.0.255")
+    assert rc == 1 and lines[0]["class"] == 1 and lines[0]["status"] != "ok"
+
+
+def test_help_explains_every_option():
+    proc = subprocess.run([sys.executable, CLI, "--help"], capture_output=True, text=True,
+                          timeout=30, cwd=REPO)
+    assert proc.returncode == 0
+    for option in ("--wrapper", "--hdlc-tcp", "--hdlc", "--baud", "--client-sap", "--auth",
+                   "--password", "--class", "--raw", "--timeout", "--deadline", "examples:"):
+        assert option in proc.stdout
 
 
 def test_failed_read_exit_1(server):
@@ -106,7 +129,7 @@ def test_meter_faults(server):
     server.faults.max_info = None
     server.faults.drop = 1                           # a lost answer: retransmitted
     rc, lines, _ = _cli(*at, "--timeout", "0.5", "read", "1.0.1.8.0.255")
-    assert rc == 0 and lines[0]["value"] == 12345
+    assert rc == 0 and lines[0]["value"] == 1234.5
     server.faults.corrupt = 1                        # a bad FCS: dropped, retransmitted
     rc, lines, _ = _cli(*at, "--timeout", "0.5", "clock")
     assert rc == 0 and lines[0]["status"] == "ok"
@@ -131,4 +154,4 @@ def test_hdlc_on_a_serial_port():
     os.close(slave)
     os.close(master)
     assert rc == 0, err
-    assert lines[0]["value"] == 12345 and lines[0]["scaler"] == -1
+    assert lines[0]["value"] == 1234.5 and lines[0]["unit"] == "Wh"

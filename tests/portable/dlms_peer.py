@@ -1,11 +1,12 @@
 """A scripted DLMS meter for portable tests: HDLC server 1 for client 16, built from the
 codecs (no I/O). Replies come from a dict keyed by request APDU."""
-from usr.qframe.codecs import acse, hdlc
+from usr.qframe.codecs import acse, hdlc, xdlms
 
 
 class ScriptedMeter(object):
     """HDLC server 1 for client 16: UA, AARE, then replies[request APDU] (a list for several
-    blocks: GET-next requests take the next one). max_info cuts replies in segments."""
+    blocks: GET-next requests take the next one; a GET not scripted is answered
+object-undefined). max_info cuts replies in segments."""
 
     def __init__(self, replies, max_info=128, ua_info=True):
         self.replies = replies
@@ -17,6 +18,7 @@ class ScriptedMeter(object):
         self.parts = []
         self.seen = []
         self.blocks = []
+        self.unknown = []                   # requests answered object-undefined
 
     def _f(self, control, info=b"", seg=False):
         return hdlc.encode(b"\x21", b"\x03", control, info, seg)
@@ -52,7 +54,10 @@ class ScriptedMeter(object):
             return acse.rlre()
         if apdu[:2] == b"\xc0\x02":
             return self.blocks.pop(0)
-        reply = self.replies[apdu]
+        reply = self.replies.get(apdu)
+        if reply is None:                   # not scripted: the object is not there
+            self.unknown.append(apdu)
+            return xdlms.get_response(error=4) if apdu[0] == xdlms.GET_REQUEST else xdlms.exception()
         if isinstance(reply, list):
             self.blocks = reply[1:]
             return reply[0]

@@ -221,7 +221,7 @@ def _wrapper_meter(listener, replies, served):
                 elif apdu[0] == acse.RLRQ:
                     reply = acse.rlre()
                 else:
-                    reply = replies[apdu]
+                    reply = replies.get(apdu, xdlms.get_response(error=4))   # not listed
                 conn.send(wrapper.encode(1, 16, reply))
                 served.append(apdu[0])
     except OSError:
@@ -246,7 +246,7 @@ def test_wrapper_over_a_real_socket():
     try:
         out = _cmd(app, "dlms.read", {"obis": "1.0.1.8.0.255"})
         assert out["value"] == 99 and out["unit"] == 30
-        assert wait_until(lambda: len(served) == 4)          # AARQ, GET x2, RLRQ
+        assert wait_until(lambda: len(served) == 5)          # AARQ, object list, GET x2, RLRQ
         assert served[0] == 0x60 and served[-1] == 0x62
     finally:
         app.stop()
