@@ -22,6 +22,7 @@ Raw mode sends meter payloads as-is and hands every received chunk to the meter;
 as delivered once the socket accepted it (at-least-once, best effort: bytes in flight when the
 link breaks are sent again, and bytes the peer never read are lost without notice).
 """
+import uos
 import ujson
 import usys
 
@@ -247,12 +248,46 @@ class RawProtocol(Protocol):
         return [Downlink(bytes(chunk))]
 
 
+BUILT_IN = ("", "ack", "raw")
+
+
+def protocol_problem(name):
+    """None if name can be a HES protocol ("ack", "raw", or an app module `usr.x[.y]` that is
+    on /usr), else what is wrong: the name becomes an import, so nothing else is accepted."""
+    if name in BUILT_IN:
+        return None
+    parts = name.split(".")
+    if len(parts) < 2 or parts[0] != "usr" or not all(_identifier(p) for p in parts):
+        return "expected \"ack\", \"raw\" or an app module usr.name, got %r" % (name,)
+    path = "/" + "/".join(parts)
+    for candidate in (path + ".py", path + ".mpy", path + "/__init__.py"):
+        try:
+            uos.stat(candidate)
+            return None
+        except OSError:
+            pass
+    return "module %s not found (no %s.py or .mpy)" % (name, path)
+
+
+def _identifier(text):
+    if not text or not (text[0].isalpha() or text[0] == "_"):
+        return False
+    for char in text:
+        if not (char.isalpha() or char.isdigit() or char == "_") or ord(char) > 127:
+            return False
+    return True
+
+
 def load(name, config=None):
-    """The Protocol for TCP_SERVER.protocol: "ack", "raw" or a module name with create(config)."""
+    """The Protocol for TCP_SERVER.protocol: "ack", "raw" or a module name with create(config)
+    (ValueError if protocol_problem(name) finds one)."""
     if name in ("", "ack"):
         return FramedProtocol(config)
     if name == "raw":
         return RawProtocol(config)
+    problem = protocol_problem(name)
+    if problem:
+        raise ValueError("protocol: " + problem)
     __import__(name)
     protocol = usys.modules[name].create(config or {})
     if not isinstance(protocol, Protocol):
