@@ -8,12 +8,22 @@
 
 Layout: numbered segment files `NNNNNNNN.seg` holding records
 `A7 | length (2, big endian) | seq (4, big endian) | CRC-16 (2)` + payload, where the CRC
-(CRC-16/X.25) covers length, seq and payload; `head0.json`/`head1.json` with the acknowledged
-position, the queue's epoch (a random id, so a receiver can tell a queue whose sequence numbers
-restart from one it has seen before) and `hw`, the seq high-water mark; and `epoch`, a marker
-holding the epoch. The two head files are written alternately with a counter (no rename needed),
-so a torn write spoils only the older copy; they are padded to a fixed size, so rewriting one
-needs no more flash than it has.
+(CRC-16/X.25) covers length, seq and payload, after a segment header
+`A8 | seq before it (4) | its first seq (4) | CRC-16 (2)`; `head0.json`/`head1.json` with the
+acknowledged position, `done` (every seq up to it acknowledged or dropped), the queue's epoch (a
+random id, so a receiver can tell a queue whose sequence numbers restart from one it has seen
+before), `hw`, the seq high-water mark, and `last`, the newest seq on flash, followed by the
+CRC-16 of that JSON; and `epoch`, a marker holding the epoch. The two head files are written
+alternately with a counter (no rename needed), so a torn write spoils only the older copy; they
+are padded to a fixed size, so rewriting one needs no more flash than it has.
+
+Damage is a normal input: opening never raises on what the files hold. A head whose checksum,
+types or ranges are wrong is ignored (`head_repaired`); records lost to damage are found by seq
+gaps (inside a segment, against the next segment's header, against the head's `last`) and
+counted (`corrupt_dropped`; `segments_lost` for segments gone or cut short). When a head is
+damaged or missing, or the newest segment ends in damage a torn write cannot leave, no head can
+prove the high-water mark: a new epoch. A segment is deleted only once both heads point past
+it. Files of the previous format (no segment header, no head checksum) open as they are.
 
 Sequence numbers are never reused within an epoch, whatever fails when: a seq that may vanish
 from flash (a record kept in RAM, a segment about to be deleted) is first covered by `hw` in a
@@ -26,8 +36,9 @@ written before `hw` existed opens with its epoch and is migrated on the spot.
 * Appends go to the newest segment; a segment is deleted once every record in it is gone, so
   flash holds at most `max_bytes` of live records plus one partly consumed segment.
 * Opening scans every segment: a record with a bad header or CRC (a write torn by a reset) is
-  skipped up to the next valid record and counted (`torn`, `corrupt_bytes`); appends always go to
-  a new segment, so nothing is ever written after damaged bytes.
+  skipped up to the next valid record and counted (`torn`, `corrupt_bytes`, and the records
+  missing in `corrupt_dropped`); appends always go to a new segment, so nothing is ever written
+  after damaged bytes.
 * When adding a record would pass `max_bytes`, the oldest records are dropped (`dropped`, logged).
 * A write that fails (OSError, e.g. ENOSPC on a full flash) never raises: the record is kept in a
   RAM tier bounded by `ram_max_bytes` (`flash_errors`, `ram_put`), later records queue behind it,
