@@ -22,7 +22,6 @@ Raw mode sends meter payloads as-is and hands every received chunk to the meter;
 as delivered once the socket accepted it (at-least-once, best effort: bytes in flight when the
 link breaks are sent again, and bytes the peer never read are lost without notice).
 """
-import uos
 import ujson
 import usys
 
@@ -252,21 +251,21 @@ BUILT_IN = ("", "ack", "raw")
 
 
 def protocol_problem(name):
-    """None if name can be a HES protocol ("ack", "raw", or an app module `usr.x[.y]` that is
-    on /usr), else what is wrong: the name becomes an import, so nothing else is accepted."""
+    """None if name can be a HES protocol ("ack", "raw", or an app module `usr.x[.y]` with a
+    create(config)), else what is wrong. Only such names are ever imported."""
     if name in BUILT_IN:
         return None
     parts = name.split(".")
     if len(parts) < 2 or parts[0] != "usr" or not all(_identifier(p) for p in parts):
         return "expected \"ack\", \"raw\" or an app module usr.name, got %r" % (name,)
-    path = "/" + "/".join(parts)
-    for candidate in (path + ".py", path + ".mpy", path + "/__init__.py"):
-        try:
-            uos.stat(candidate)
-            return None
-        except OSError:
-            pass
-    return "module %s not found (no %s.py or .mpy)" % (name, path)
+    try:
+        __import__(name)
+        module = usys.modules[name]
+    except Exception as exc:       # missing, or it fails to import: the app could not load it
+        return "cannot import %s (%s: %s)" % (name, type(exc).__name__, exc)
+    if not hasattr(module, "create"):
+        return "module %s has no create(config)" % name
+    return None
 
 
 def _identifier(text):

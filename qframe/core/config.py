@@ -8,8 +8,8 @@ unknown() with a "did you mean" (the app logs them as warnings and counts them).
 
     fields = {"port": Field((int, str), 2), "baudrate": Field(int, 115200, lo=300, hi=4000000)}
 
-A Field may also be `required` (missing is an error; its default is what a repair uses) and
-have a `check`: fn(value) -> None or what is wrong (an OBIS code, a module name...).
+A Field may also be `required` (missing is an error; its default is what a repair uses; a
+function of the section's values for a key needed only in some cases) and have a `check`: fn(value) -> None or what is wrong (an OBIS code, a module name...).
 Sizes are bounded by the module's resources: USR_FLASH_BYTES (the /usr file system: 1-2 MB of
 flash on the modules QuecPython runs on; the larger figure) and HEAP_BYTES (the heap the app
 gets: about 512 KB; docs/PORTABILITY.md "Memory").
@@ -50,6 +50,11 @@ class Field(object):
         self.optional = optional
         self.required = required
         self.check = check
+
+    def needed(self, values):
+        """True if the key must be in the section (values: the section as written)."""
+        rule = self.required
+        return bool(rule(values) if callable(rule) else rule)
 
     def expected(self):
         text = " or ".join(_TYPE_NAMES.get(k, str(k)) for k in self.kinds)
@@ -200,7 +205,7 @@ class Config(dict):
         """
         values = self.get(section)
         errors = []
-        required = sorted(k for k in fields if fields[k].required)
+        required = sorted(k for k in fields if fields[k].needed(values or {}))
         if values is None:
             if required:
                 errors.append((section, None, "missing (required: %s)" % ", ".join(required)))

@@ -80,7 +80,7 @@ def test_base_protocol_sends_nothing_by_default():
 def test_load_by_name():
     assert isinstance(hes.load("ack"), FramedProtocol)
     assert isinstance(hes.load("raw"), RawProtocol)
-    raises(ValueError, hes.load, "usr.no_such_protocol")      # named before any import
+    raises(ValueError, hes.load, "usr.no_such_protocol")      # named, not an ImportError
     for name in ("os", "../x", "usr", "usr..x", "usr.x-y", "usys"):
         raises(ValueError, hes.load, name)                   # never imported
         assert hes.protocol_problem(name)
