@@ -90,10 +90,13 @@ soak: venv
 		--interpreter micropython
 
 # tests/fuzz: targets.py (one per decoder/parser), run.py (atheris); `make test` runs a short
-# hypothesis pass (test_fuzz.py). Crash inputs land in build/fuzz.
+# hypothesis pass (test_fuzz.py). Crash inputs land in build/fuzz. pqueue_files.py: the flash
+# queue's corruption fuzzer (FUZZ_PQUEUE_SEEDS per kind of damage).
 FUZZ_RUNS ?= 1000000
+FUZZ_PQUEUE_SEEDS ?= 2000
 fuzz: venv
 	mkdir -p build/fuzz
+	$(PY) tests/fuzz/pqueue_files.py --seeds $(FUZZ_PQUEUE_SEEDS)
 	cd build/fuzz && ../../$(PY) ../../tests/fuzz/run.py --runs $(FUZZ_RUNS) $(ARGS)
 
 clean:

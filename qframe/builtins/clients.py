@@ -40,7 +40,7 @@ TLS_RECORD = 16384  # a TLS read takes a whole record, so no decrypted bytes wai
 # TCP_SERVER keys by concern (docs/CLOUD_LINK.md has the table); QFrame's own are host, port,
 # timeout and keep_alive.
 LINK_FIELDS = {
-    "host": Field(str, "127.0.0.1"),
+    "host": Field(str, "127.0.0.1", required=lambda cfg: cfg.get("role") != "server"),
     "port": Field(int, 9000, lo=1, hi=65535),
     "role": Field(str, "client", choices=("client", "server")),
     "listen_port": Field(int, 0, lo=0, hi=65535),

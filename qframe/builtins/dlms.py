@@ -152,7 +152,7 @@ class Dlms(AppExtension):
         "server_sap": Field(int, 1, lo=0, hi=0x3FFF),
         "server_lower": Field(int, None, lo=0, hi=0x3FFF, optional=True),
         "password": Field(str, None, optional=True),
-        "objects": Field(list, []),
+        "objects": Field(list, [], check=cosem.targets_problem),
         "read_period_s": Field(int, 0, lo=0, hi=86400),
         "timeout_ms": Field(int, 3000, lo=10, hi=60000),
         "interframe_ms": Field(int, 500, lo=5, hi=10000),

@@ -47,7 +47,7 @@ _SERVER_CLOSED = 2  # get_mqttsta(): QuecPython's umqtt reports a closed socket,
 _SLICE_MS = 10      # longest a wake-up (new meter data) waits while the socket is polled
 
 MQTT_FIELDS = {
-    "host": Field(str, "127.0.0.1"),
+    "host": Field(str, "127.0.0.1", required=True),
     "port": Field(int, 0, lo=0, hi=65535),          # 0: 1883, or 8883 with TLS
     "client_id": Field(str, ""),                    # "": the device id
     "user": Field(str, ""),

@@ -22,7 +22,7 @@ import ubinascii
 import ujson
 import utime
 
-from ..core.config import Field
+from ..core.config import Field, USR_FLASH_BYTES
 from ..core.ext import AppExtension
 from ..codecs import http
 from ..codecs.ota_manifest import Refused, verify as verify_manifest
@@ -73,7 +73,7 @@ class Ota(AppExtension):
         "resumes": Field(int, 3, lo=0, hi=100),  # boots/triggers a cut download may resume
         "retries": Field(int, 5, lo=0, hi=1000),
         "retry_s": Field(float, 10.0, lo=0, hi=3600),
-        "reserve_bytes": Field(int, 8192, lo=0),
+        "reserve_bytes": Field(int, 8192, lo=0, hi=USR_FLASH_BYTES // 4),
         "chunk": Field(int, 2048, lo=256, hi=16384),
         "fota_reboot": Field(bool, True),
         "fota_timeout_s": Field(float, 1800.0, lo=1, hi=86400),

@@ -46,7 +46,7 @@ reopen_delay_s; write_timeout_s (write lock wait and partial-write bound).
 """
 import utime
 
-from ..core.config import Field
+from ..core.config import Field, HEAP_BYTES
 from ..core.ext import AppExtension
 from ..logging import getLogger
 from ..protocols.resolver import Resolver
@@ -84,7 +84,7 @@ class Uart(AppExtension):
         "read_chunk": Field(int, 512, lo=1, hi=8192),
         "poll_ms": Field(int, 5, lo=1, hi=1000),
         "idle_flush_ms": Field(int, 200, lo=1, hi=60000),
-        "inbox_bytes": Field(int, 8192, lo=1, hi=1048576),
+        "inbox_bytes": Field(int, 8192, lo=1, hi=HEAP_BYTES // 8),
         "reopen_delay_s": Field(float, 1.0, lo=0.01, hi=600),
         "write_timeout_s": Field(float, 1.0, lo=0.01, hi=60),
     }

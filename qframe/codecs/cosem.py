@@ -179,3 +179,17 @@ def row(values, clocks):
         if i < len(out) and isinstance(out[i], bytes) and len(out[i]) == 12:
             out[i] = axdr.DateTime.decode(out[i])
     return out
+
+
+def targets_problem(targets):
+    """None if every item of targets is an 'OBIS[:ATTR]' text (a config's object list), else
+    what is wrong with the first bad one."""
+    for text in targets:
+        try:
+            attr = parse_target(text)[1]
+        except Exception:           # not text, not 6 parts of 0..255, a bad attribute
+            attr = -1
+        if not 0 <= attr <= 255:
+            return "not an OBIS code: %s (e.g. \"1.0.1.8.0.255\" or \"1-0:1.8.0.255:2\")" \
+                % (repr(text)[:40],)
+    return None

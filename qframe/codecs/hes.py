@@ -247,12 +247,46 @@ class RawProtocol(Protocol):
         return [Downlink(bytes(chunk))]
 
 
+BUILT_IN = ("", "ack", "raw")
+
+
+def protocol_problem(name):
+    """None if name can be a HES protocol ("ack", "raw", or an app module `usr.x[.y]` with a
+    create(config)), else what is wrong. Only such names are ever imported."""
+    if name in BUILT_IN:
+        return None
+    parts = name.split(".")
+    if len(parts) < 2 or parts[0] != "usr" or not all(_identifier(p) for p in parts):
+        return "expected \"ack\", \"raw\" or an app module usr.name, got %r" % (name,)
+    try:
+        __import__(name)
+        module = usys.modules[name]
+    except Exception as exc:       # missing, or it fails to import: the app could not load it
+        return "cannot import %s (%s: %s)" % (name, type(exc).__name__, exc)
+    if not hasattr(module, "create"):
+        return "module %s has no create(config)" % name
+    return None
+
+
+def _identifier(text):
+    if not text or not (text[0].isalpha() or text[0] == "_"):
+        return False
+    for char in text:
+        if not (char.isalpha() or char.isdigit() or char == "_") or ord(char) > 127:
+            return False
+    return True
+
+
 def load(name, config=None):
-    """The Protocol for TCP_SERVER.protocol: "ack", "raw" or a module name with create(config)."""
+    """The Protocol for TCP_SERVER.protocol: "ack", "raw" or a module name with create(config)
+    (ValueError if protocol_problem(name) finds one)."""
     if name in ("", "ack"):
         return FramedProtocol(config)
     if name == "raw":
         return RawProtocol(config)
+    problem = protocol_problem(name)
+    if problem:
+        raise ValueError("protocol: " + problem)
     __import__(name)
     protocol = usys.modules[name].create(config or {})
     if not isinstance(protocol, Protocol):

@@ -1,6 +1,6 @@
 """The Application mediator: config, extensions in load order, lifecycle, bus, worker pool."""
 from .bus import EventBus
-from .config import Config, ConfigError, Field
+from .config import Config, ConfigError, Field, USR_FLASH_BYTES
 from .heap import HeapWatch
 from ..collections import OrderedDict as _OrderedDict
 from ..globals import AppGlobals, CurrentApp, G
@@ -9,13 +9,15 @@ from .. import threading as threads
 
 _log = getLogger("app")
 
+LOG_FLASH_BYTES = USR_FLASH_BYTES // 8     # the log file and its backups together, at most
+
 APP_FIELDS = {
     "workers": Field(int, 2, lo=1, hi=16),
     "backlog": Field(int, 64, lo=1, hi=4096),
     "stop_timeout": Field(float, 3.0, lo=0.1, hi=60),
     "log_level": Field(str, "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")),
     "log_file": Field(str, "", optional=True),
-    "log_max_bytes": Field(int, 32768, lo=1024),
+    "log_max_bytes": Field(int, 32768, lo=1024, hi=LOG_FLASH_BYTES),
     "log_backups": Field(int, 1, lo=0, hi=9),
     "uplink": Field(str, "tcp", choices=("tcp", "mqtt")),   # which cloud link an app starts
     "memory_backoff_s": Field(float, 0.5, lo=0.01, hi=60),
@@ -54,6 +56,7 @@ class Application(object):
         self.business_threads_pool = self._new_pool()
         self.running = False
         self.stats = {"config_errors": 0, "config_unknown": 0, "load_failures": 0}
+        self.config_defaults = []    # [(section, {key: default})]: sections dev.json lacks
         self._threads = []
         CurrentApp.set(self)
         G.set(self.g)
@@ -99,10 +102,12 @@ class Application(object):
         problem, uses the defaults instead, and returns the list.
         """
         declared = self.declared_config()
+        self.config_defaults = self.config.defaults_used(declared)
         errors = []
         for section in sorted(declared):
             errors.extend(self.config.resolve(section, declared[section], repair))
         errors.extend(self._check_minimums(repair))
+        errors.extend(self._check_log_room(repair))
         if errors and not repair:
             raise ConfigError(errors)
         for error in errors:
@@ -111,6 +116,8 @@ class Application(object):
         for name in self.config.unknown(declared):
             self.stats["config_unknown"] += 1
             _log.warning("config: unknown %s, ignored", name)
+        for section, _defaults in self.config_defaults:
+            _log.info("config: no %s section: its defaults are used", section)
         return errors
 
     def declared_config(self):
@@ -140,6 +147,18 @@ class Application(object):
                     if repair:
                         settings[key] = least
         return errors
+
+    def _check_log_room(self, repair):
+        """The log file and its backups must fit in LOG_FLASH_BYTES of /usr."""
+        settings = self.config["APP"]
+        size, backups = settings.get("log_max_bytes"), settings.get("log_backups")
+        if type(size) is not int or type(backups) is not int or size > LOG_FLASH_BYTES or \
+                size * (backups + 1) <= LOG_FLASH_BYTES:
+            return []             # a bad value on its own is the field's error
+        if repair:
+            settings["log_max_bytes"] = LOG_FLASH_BYTES // (backups + 1)
+        return [("APP", "log_max_bytes", "%d x %d files (log_backups + 1) is over the %d bytes "
+                 "of /usr the logs may take" % (size, backups + 1, LOG_FLASH_BYTES))]
 
     def load(self, repair_config=False):
         """Check config, then load every extension in registration order.

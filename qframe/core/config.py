@@ -7,10 +7,18 @@ JSON is one ConfigError naming the file. Keys and sections nobody declared are r
 unknown() with a "did you mean" (the app logs them as warnings and counts them).
 
     fields = {"port": Field((int, str), 2), "baudrate": Field(int, 115200, lo=300, hi=4000000)}
+
+A Field may also be `required` (missing is an error; its default is what a repair uses; a
+function of the section's values for a key needed only in some cases) and have a `check`: fn(value) -> None or what is wrong (an OBIS code, a module name...).
+Sizes are bounded by the module's resources: USR_FLASH_BYTES (the /usr file system: 1-2 MB of
+flash on the modules QuecPython runs on; the larger figure) and HEAP_BYTES (the heap the app
+gets: about 512 KB; docs/PORTABILITY.md "Memory").
 """
 import ujson
 
 MAX_DEPTH = 16
+USR_FLASH_BYTES = 2 * 1024 * 1024
+HEAP_BYTES = 512 * 1024
 _TYPE_NAMES = {int: "int", float: "number", str: "string", bool: "bool", list: "list",
                dict: "object"}
 
@@ -32,13 +40,21 @@ def _describe(error):
 class Field(object):
     """One config key: accepted type(s), default and optional range or choices."""
 
-    def __init__(self, kind, default=None, lo=None, hi=None, choices=None, optional=False):
+    def __init__(self, kind, default=None, lo=None, hi=None, choices=None, optional=False,
+                 required=False, check=None):
         self.kinds = kind if isinstance(kind, tuple) else (kind,)
         self.default = default
         self.lo = lo
         self.hi = hi
         self.choices = choices
         self.optional = optional
+        self.required = required
+        self.check = check
+
+    def needed(self, values):
+        """True if the key must be in the section (values: the section as written)."""
+        rule = self.required
+        return bool(rule(values) if callable(rule) else rule)
 
     def expected(self):
         text = " or ".join(_TYPE_NAMES.get(k, str(k)) for k in self.kinds)
@@ -77,6 +93,8 @@ class Field(object):
                 bad = True
         if bad:
             return "expected %s, got %s" % (self.expected(), _show(value))
+        if self.check is not None and value is not None:
+            return self.check(value)
         return None
 
 
@@ -186,20 +204,24 @@ class Config(dict):
         Unknown keys are kept and not reported here (see unknown()).
         """
         values = self.get(section)
+        errors = []
+        required = sorted(k for k in fields if fields[k].needed(values or {}))
         if values is None:
+            if required:
+                errors.append((section, None, "missing (required: %s)" % ", ".join(required)))
+                required = []             # named once, in the section's error
             values = self[section] = {}
-        if not isinstance(values, dict):
-            error = (section, None, "expected an object, got %r" % (values,))
+        elif not isinstance(values, dict):
+            errors.append((section, None, "expected an object, got %s" % _show(values)))
             if not repair:
-                return [error]
+                return errors
             values = self[section] = {}
-            errors = [error]
-        else:
-            errors = []
         for key in sorted(fields):
             field = fields[key]
             if key not in values:
                 values[key] = field.default
+                if key in required:
+                    errors.append((section, key, "missing (required)"))
                 continue
             message = field.problem(values[key])
             if message:
@@ -207,6 +229,12 @@ class Config(dict):
                 if repair:
                     values[key] = field.default
         return errors
+
+    def defaults_used(self, declared):
+        """Declared sections the config does not have: [(section, {key: default})], for a
+        line each saying which defaults the app will use (call before resolve)."""
+        return [(section, dict((k, declared[section][k].default) for k in declared[section]))
+                for section in sorted(declared) if section not in self]
 
     def unknown(self, declared):
         """Sections and keys nobody declared: a list of "SECTION[.key] (did you mean X?)".

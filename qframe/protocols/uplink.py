@@ -35,14 +35,14 @@ with two threads holds its own lock around every call).
 """
 import utime
 
-from ..core.config import Field
-from ..codecs.hes import ProtocolError
+from ..core.config import Field, HEAP_BYTES, USR_FLASH_BYTES
+from ..codecs.hes import ProtocolError, protocol_problem
 from ..logging import getLogger
 
 _log = getLogger("uplink")
 
 SESSION_FIELDS = {
-    "protocol": Field(str, "raw"),
+    "protocol": Field(str, "raw", check=protocol_problem),
     "window": Field(int, 8, lo=1, hi=256),
     "ack_timeout_s": Field(float, 30.0, lo=0.1, hi=3600),
     "heartbeat_s": Field(float, 60.0, lo=0, hi=86400),
@@ -57,9 +57,9 @@ SESSION_FIELDS = {
 
 QUEUE_FIELDS = {
     "queue_path": Field(str, "/usr/queue/uplink"),
-    "queue_max_bytes": Field(int, 65536, lo=64),
-    "queue_segment_bytes": Field(int, 4096, lo=64),
-    "queue_ram_bytes": Field(int, 8192, lo=0),
+    "queue_max_bytes": Field(int, 65536, lo=64, hi=USR_FLASH_BYTES // 2),
+    "queue_segment_bytes": Field(int, 4096, lo=64, hi=HEAP_BYTES // 8),   # read whole at open
+    "queue_ram_bytes": Field(int, 8192, lo=0, hi=HEAP_BYTES // 8),
     "queue_retry_s": Field(float, 5.0, lo=0, hi=3600),
 }
 

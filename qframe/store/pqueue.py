@@ -8,12 +8,22 @@
 
 Layout: numbered segment files `NNNNNNNN.seg` holding records
 `A7 | length (2, big endian) | seq (4, big endian) | CRC-16 (2)` + payload, where the CRC
-(CRC-16/X.25) covers length, seq and payload; `head0.json`/`head1.json` with the acknowledged
-position, the queue's epoch (a random id, so a receiver can tell a queue whose sequence numbers
-restart from one it has seen before) and `hw`, the seq high-water mark; and `epoch`, a marker
-holding the epoch. The two head files are written alternately with a counter (no rename needed),
-so a torn write spoils only the older copy; they are padded to a fixed size, so rewriting one
-needs no more flash than it has.
+(CRC-16/X.25) covers length, seq and payload, after a segment header
+`A8 | seq before it (4) | its first seq (4) | CRC-16 (2)`; `head0.json`/`head1.json` with the
+acknowledged position, `done` (every seq up to it acknowledged or dropped), the queue's epoch (a
+random id, so a receiver can tell a queue whose sequence numbers restart from one it has seen
+before), `hw`, the seq high-water mark, and `last`, the newest seq on flash, followed by the
+CRC-16 of that JSON; and `epoch`, a marker holding the epoch. The two head files are written
+alternately with a counter (no rename needed), so a torn write spoils only the older copy; they
+are padded to a fixed size, so rewriting one needs no more flash than it has.
+
+Damage is a normal input: opening never raises on what the files hold. A head whose checksum,
+types or ranges are wrong is ignored (`head_repaired`); records lost to damage are found by seq
+gaps (inside a segment, against the next segment's header, against the head's `last`) and
+counted (`corrupt_dropped`; `segments_lost` for segments gone or cut short). When a head is
+damaged or missing, or the newest segment ends in damage a torn write cannot leave, no head can
+prove the high-water mark: a new epoch. A segment is deleted only once both heads point past
+it. Files of the previous format (no segment header, no head checksum) open as they are.
 
 Sequence numbers are never reused within an epoch, whatever fails when: a seq that may vanish
 from flash (a record kept in RAM, a segment about to be deleted) is first covered by `hw` in a
@@ -26,8 +36,9 @@ written before `hw` existed opens with its epoch and is migrated on the spot.
 * Appends go to the newest segment; a segment is deleted once every record in it is gone, so
   flash holds at most `max_bytes` of live records plus one partly consumed segment.
 * Opening scans every segment: a record with a bad header or CRC (a write torn by a reset) is
-  skipped up to the next valid record and counted (`torn`, `corrupt_bytes`); appends always go to
-  a new segment, so nothing is ever written after damaged bytes.
+  skipped up to the next valid record and counted (`torn`, `corrupt_bytes`, and the records
+  missing in `corrupt_dropped`); appends always go to a new segment, so nothing is ever written
+  after damaged bytes.
 * When adding a record would pass `max_bytes`, the oldest records are dropped (`dropped`, logged).
 * A write that fails (OSError, e.g. ENOSPC on a full flash) never raises: the record is kept in a
   RAM tier bounded by `ram_max_bytes` (`flash_errors`, `ram_put`), later records queue behind it,
@@ -51,10 +62,17 @@ _log = getLogger("pqueue")
 MAGIC = 0xA7
 HEADER_SIZE = 9
 MAX_RECORD = 0xFFFF
+SEGMENT_MAGIC = 0xA8
+SEGMENT_HEADER_SIZE = 11
 _SUFFIX = ".seg"
 _ENOSPC = 28
 _ENOENT = 2
-_HEAD_BYTES = 160
+_HEAD_BYTES = 224
+_SEQ_MAX = 0xFFFFFFFF
+# head keys: (least, most); "n" is required, the others default to 0 (older heads lack some)
+_HEAD_RANGES = {"n": (0, _SEQ_MAX), "seg": (0, 99999999), "off": (0, _SEQ_MAX),
+                "acked": (0, _SEQ_MAX), "epoch": (0, 0x7FFFFFFF), "hw": (0, _SEQ_MAX),
+                "lost_to": (0, _SEQ_MAX), "done": (0, _SEQ_MAX), "last": (0, _SEQ_MAX)}
 
 
 def encode_record(seq, data):
@@ -79,6 +97,81 @@ def parse_header(header):
     return length, seq, (header[7] << 8) | header[8]
 
 
+def encode_segment_header(prev_last, first):
+    """The bytes a segment starts with: the newest seq written before it and its first seq."""
+    header = bytearray(SEGMENT_HEADER_SIZE)
+    header[0] = SEGMENT_MAGIC
+    for at, value in ((1, prev_last), (5, first)):
+        for i in range(4):
+            header[at + i] = (value >> (24 - 8 * i)) & 0xFF
+    crc = crc16(memoryview(header)[:9]) ^ 0xFFFF
+    header[9] = crc >> 8
+    header[10] = crc & 0xFF
+    return header
+
+
+def parse_segment_header(data):
+    """(prev_last, first) of a valid segment header at the start of data, else None."""
+    if len(data) < SEGMENT_HEADER_SIZE or data[0] != SEGMENT_MAGIC:
+        return None
+    if crc16(memoryview(data)[:9]) ^ 0xFFFF != (data[9] << 8) | data[10]:
+        return None
+    return ((data[1] << 24) | (data[2] << 16) | (data[3] << 8) | data[4],
+            (data[5] << 24) | (data[6] << 16) | (data[7] << 8) | data[8])
+
+
+def _torn_write(tail):
+    """True if tail (bytes after a segment's last valid record) can be what a write cut short
+    leaves: the start of a segment header and/or a record, shorter than it announces."""
+    if tail[0] == SEGMENT_MAGIC:
+        if len(tail) < SEGMENT_HEADER_SIZE:
+            return True
+        if parse_segment_header(tail) is None:
+            return False
+        tail = tail[SEGMENT_HEADER_SIZE:]
+        if not tail:
+            return True
+    if tail[0] != MAGIC:
+        return False
+    if len(tail) < HEADER_SIZE:
+        return True
+    return HEADER_SIZE + ((tail[1] << 8) | tail[2]) > len(tail)
+
+
+def head_problem(meta):
+    """None if meta (a parsed head file) holds usable values, else what is wrong."""
+    if not isinstance(meta, dict) or "n" not in meta:
+        return "not a head"
+    for key in _HEAD_RANGES:
+        if key in meta:
+            value = meta[key]
+            least, most = _HEAD_RANGES[key]
+            if type(value) is not int or value < least or value > most:
+                return "%s is %r" % (key, value)
+    if meta.get("hw", _SEQ_MAX) < meta.get("acked", 0):
+        return "hw below acked"
+    return None
+
+
+def parse_head(raw):
+    """(head dict, None), or (None, what is wrong) for the bytes of a head file: JSON, then its
+    CRC-16 in decimal (a head of the previous format has none), then padding."""
+    try:
+        text = raw.rstrip()
+        if not text:
+            return None, "empty"
+        if text[-1] != 0x7D:                         # "}": a CRC follows the JSON
+            cut = text.rfind(b" ")
+            if cut < 0 or crc16(text[:cut]) ^ 0xFFFF != int(text[cut + 1:].decode()):
+                return None, "bad checksum"
+            text = text[:cut]
+        meta = ujson.loads(text.decode())
+    except Exception:           # not UTF-8, not JSON, a number too long...: not a head
+        return None, "unreadable"
+    problem = head_problem(meta)
+    return (None, problem) if problem else (meta, None)
+
+
 def record_ok(header, payload):
     crc = crc16(memoryview(header)[1:7])
     crc = crc16(payload, crc) ^ 0xFFFF
@@ -90,10 +183,11 @@ def _errno(exc):
 
 
 class _Segment(object):
-    """One segment file: its number and where its valid records end."""
+    """One segment file: its number, where its records start and where its valid ones end."""
 
     def __init__(self, number, end=0):
         self.number = number
+        self.start = 0      # after the segment header (0: a segment of the previous format)
         self.end = end
         self.records = 0
         self.last = 0       # highest seq written in it
@@ -114,27 +208,43 @@ class PersistentQueue(object):
         self.stats = {"put": 0, "acked": 0, "dropped": 0, "rejected": 0, "flash_errors": 0,
                       "flash_full": 0, "ram_put": 0, "ram_dropped": 0, "recovered": 0, "torn": 0,
                       "corrupt_bytes": 0, "meta_errors": 0, "read_errors": 0, "ram_lost": 0,
-                      "hw_failures": 0, "epoch_resets": 0}
+                      "hw_failures": 0, "epoch_resets": 0, "corrupt_dropped": 0,
+                      "segments_lost": 0, "head_repaired": 0}
         self.epoch = 0
         self._lock = Lock()
+        self._reset_state()
+        self._last_drop_log = None
+        self._meta_count = 0
+        self._failing = False
+        self._lost_to = 0       # seqs up to this are counted as lost in a reset
+        self._proven = False    # the epoch marker is on flash: the head's hw covers every seq
+        try:
+            self._open()
+        except Exception as exc:     # a last resort: the queue works, empty, in a new epoch
+            self.stats["read_errors"] += 1
+            _log.exception("%s: cannot open %s: starting empty", exc, self.name, self.path)
+            self._reset_state()
+            self.epoch = self._new_epoch()
+            self._remove_marker()
+            self._write_meta()
+
+    def _reset_state(self):
         self._segments = []     # oldest first; the last one is the append target when open
         self._head_offset = 0   # first live byte in self._segments[0]
         self._records = 0       # live records on flash
         self._bytes = 0         # live bytes on flash (headers included)
         self._acked = 0         # highest acknowledged seq
+        self._done = 0          # every seq up to this was acknowledged or dropped
         self._next_seq = 1
+        self._flash_last = 0    # newest seq written to flash (a new segment's header holds it)
         self._append_ok = False  # False: the next append starts a new segment
         self._ram = []          # [(seq, data)] newer than everything on flash
         self._ram_bytes = 0
         self._retry_at = None   # ticks_ms before which flash is not tried again
         self._cursor = None     # [segment index, offset, seq of the record there] for peek
-        self._last_drop_log = None
-        self._meta_count = 0
-        self._failing = False
+        self._unlinked = []     # segments out of the queue, deleted once no head points at them
+        self._unlinked_at = 0   # the head count when the first of them left
         self._hw = 0            # seq high-water mark in the newest head on flash
-        self._lost_to = 0       # seqs up to this are counted as lost in a reset
-        self._proven = False    # the epoch marker is on flash: the head's hw covers every seq
-        self._open()
 
     # ------------------------------------------------------------------ opening and recovery
     def _seg_path(self, number):
@@ -157,10 +267,7 @@ class PersistentQueue(object):
             except OSError:
                 pass
 
-    def _open(self):
-        self._makedirs()
-        meta = self._read_meta()
-        marker = self._read_marker()
+    def _segment_numbers(self):
         numbers = []
         try:
             names = uos.listdir(self.path)
@@ -169,54 +276,75 @@ class PersistentQueue(object):
             _log.exception("%s: cannot list %s", exc, self.name, self.path)
             names = []
         for name in names:
-            if name.endswith(_SUFFIX):
-                try:
-                    numbers.append(int(name[:-len(_SUFFIX)]))
-                except ValueError:
-                    pass
+            stem = name[:-len(_SUFFIX)]
+            if name.endswith(_SUFFIX) and len(stem) == 8 and stem.isdigit():
+                numbers.append(int(stem))
         numbers.sort()
+        return numbers
+
+    def _open(self):
+        self._makedirs()
+        meta, damaged = self._read_meta()
+        marker = self._read_marker()
+        numbers = self._segment_numbers()
         head_seg = meta.get("seg", 0)
         head_offset = meta.get("off", 0)
         self._acked = meta.get("acked", 0)
-        self._next_seq = self._acked + 1
-        stale = []               # removed once the head covers their seqs
+        self._done = max(self._acked, meta.get("done", 0))
+        self._next_seq = self._done + 1
+        # seqs before the first live record that are accounted for (None: no head says)
+        last = self._done if meta else None
+        stale = []               # removed once no head points at them
+        tail_torn = False        # the newest segment ends in bytes no torn write leaves
         for number in numbers:
             if number < head_seg:
                 stale.append(_Segment(number))
                 continue
             start = head_offset if number == head_seg else 0
-            segment = self._scan(number, start)
+            segment, last, tail_torn = self._scan(number, start, last)
             if segment.records:
                 if not self._segments:
-                    self._head_offset = start
+                    self._head_offset = max(start, segment.start)
                 self._segments.append(segment)
             else:
                 stale.append(segment)
         if not self._segments:   # numbers never go back: older ones would look consumed
             self._segments.append(_Segment(max(numbers[-1] if numbers else 0, head_seg)))
             self._head_offset = 0
-        self._resume(meta, marker, stale)
+        self._flash_last = self._next_seq - 1
+        unsure = damaged or tail_torn
+        self._resume(meta, marker, stale, unsure, last or 0)
         if self._records:
             _log.info("%s: recovered %d records (%d bytes) from flash", self.name, self._records,
                       self._bytes)
 
-    def _resume(self, meta, marker, stale):
-        """Pick the epoch and the next seq so that no seq is ever reused within an epoch."""
-        top = self._next_seq - 1          # highest seq acked or on flash
+    def _resume(self, meta, marker, stale, unsure, counted):
+        """Pick the epoch and the next seq so that no seq is ever reused within an epoch.
+        counted: the scan accounted for every seq up to it (on flash or counted as lost)."""
+        top = self._next_seq - 1          # highest seq consumed or on flash
         hw = meta.get("hw")
         self.epoch = meta.get("epoch") or 0
-        trusted = bool(meta) and (hw is None or marker == self.epoch)   # hw None: migrate
-        self._proven = trusted and marker == self.epoch
         if hw is None:                    # empty, or a head of a version without the mark
             hw = top
-        self._hw = hw
-        self._lost_to = max(meta.get("lost_to", 0), top)
-        if hw > self._lost_to:            # seqs given out after the newest record: RAM only
+        last = meta.get("last", 0)        # the newest record on flash when the head was written
+        if last > max(top, counted):      # gone: the newest segment was cut short or deleted
+            self._note_lost(last - max(top, counted),
+                            "the newest segment was cut short or deleted")
+            self.stats["segments_lost"] += 1
+            unsure = True                 # records written after that head may be gone too
+        self._lost_to = max(meta.get("lost_to", 0), top, last, counted)
+        if hw > self._lost_to:            # seqs given out after the newest record on flash
             lost = hw - self._lost_to
-            self.stats["ram_lost"] += lost
-            _log.warning("%s: %d records kept in RAM (flash full) were lost in a reset (seqs "
-                         "%d..%d)", self.name, lost, self._lost_to + 1, hw)
+            if unsure:
+                self._note_lost(lost, "kept in RAM or on a damaged segment")
+            else:
+                self.stats["ram_lost"] += lost
+                _log.warning("%s: %d records kept in RAM (flash full) were lost in a reset "
+                             "(seqs %d..%d)", self.name, lost, self._lost_to + 1, hw)
             self._lost_to = hw
+        trusted = bool(meta) and not unsure and (meta.get("hw") is None or marker == self.epoch)
+        self._proven = trusted and marker == self.epoch
+        self._hw = hw
         self._next_seq = max(top, hw) + 1
         if not trusted:
             if meta or self._records:
@@ -226,8 +354,8 @@ class PersistentQueue(object):
             self.epoch = self._new_epoch()
             self._remove_marker()
         self._write_meta()
-        if meta.get("hw") is None:        # both heads at their fixed size from the start
-            self._write_meta()
+        if meta.get("hw") is None or unsure or stale:   # both heads rewritten: neither points
+            self._write_meta()                          # at a stale segment or a damaged value
         for segment in stale:
             self._delete_segment(segment)
 
@@ -240,31 +368,61 @@ class PersistentQueue(object):
         return value or 1
 
     def _read_meta(self):
-        """The newer valid head file's content ({} if neither is readable)."""
+        """(the newer valid head's content or {}, True if a head file is damaged or missing:
+        the other one may be older than the newest, so its hw cannot be trusted)."""
         best = {}
+        bad = missing = 0
         for which in (0, 1):
             try:
-                with self._file(self._meta_path(which)) as f:
-                    meta = ujson.loads(f.read())
-            except (OSError, ValueError):
+                with self._file(self._meta_path(which), "rb") as f:
+                    raw = f.read(_HEAD_BYTES + 1)
+            except OSError:
+                missing += 1
                 continue
-            if isinstance(meta, dict) and meta.get("n", -1) > best.get("n", -1):
+            meta, problem = parse_head(raw)
+            if problem is not None:
+                bad += 1
+                _log.warning("%s: head file %d damaged (%s)", self.name, which, problem)
+            elif meta["n"] > best.get("n", -1):
                 best = meta
+        if best.get("n", 0) > 1 or (not best and self._segment_numbers()):
+            bad += missing          # both heads exist once a queue has written twice
+        if bad:
+            self.stats["head_repaired"] += bad
+            _log.warning("%s: %d head file(s) damaged or missing: rewritten", self.name, bad)
         self._meta_count = best.get("n", 0)
-        return best
+        return best, bad > 0
 
-    def _scan(self, number, start):
-        """Validate a segment file, counting live records from offset start and damaged bytes."""
+    def _note_lost(self, count, why):
+        self.stats["corrupt_dropped"] += count
+        _log.error("%s: %d records lost: %s", self.name, count, why)
+
+    def _scan(self, number, start, last):
+        """Validate a segment file: count its live records (from offset start), its damaged
+        bytes, and the records missing before or inside it (seq gaps; last: the seq the queue
+        had accounted for before this segment, None if unknown).
+        Returns (segment, last, torn_tail)."""
         segment = _Segment(number)
+        limit = max(self.segment_bytes, SEGMENT_HEADER_SIZE + HEADER_SIZE + MAX_RECORD)
         try:
             with self._file(self._seg_path(number), "rb") as f:
-                data = f.read()
+                data = f.read(limit)
         except OSError as exc:
             self.stats["read_errors"] += 1
             _log.exception("%s: cannot read segment %d", exc, self.name, number)
-            return segment
+            return segment, last, False
         view = memoryview(data)
+        expect = None            # the seq the next record should carry
+        header = parse_segment_header(data)
         offset = 0
+        if header is not None:
+            prev_last, expect = header
+            offset = segment.start = SEGMENT_HEADER_SIZE
+            if last is not None and prev_last > last:
+                self._note_lost(prev_last - last, "segment(s) before %d missing or cut short"
+                                % number)
+                self.stats["segments_lost"] += 1
+                last = prev_last
         bad_from = None
         while offset < len(data):
             found = self._record_at(view, offset)
@@ -282,15 +440,27 @@ class PersistentQueue(object):
                 self._bytes += HEADER_SIZE + length
                 segment.records += 1
                 self.stats["recovered"] += 1
+                if expect is None and last is not None:
+                    expect = last + 1
+                if expect is not None and self._done >= expect:
+                    expect = self._done + 1      # seqs up to done left the queue anyway
+                if expect is not None and seq > expect:
+                    self._note_lost(seq - expect, "damaged records in segment %d" % number)
+            if expect is None or seq >= expect:
+                expect = seq + 1
+            if last is None or seq > last:
+                last = seq
             if seq >= self._next_seq:
                 self._next_seq = seq + 1
             if seq > segment.last:
                 segment.last = seq
             offset += HEADER_SIZE + length
             segment.end = offset
+        torn = False
         if bad_from is not None:
             self._note_corrupt(number, bad_from, len(data))
-        return segment
+            torn = not _torn_write(view[bad_from:])
+        return segment, last, torn
 
     def _record_at(self, view, offset):
         parsed = parse_header(view[offset:offset + HEADER_SIZE])
@@ -348,6 +518,8 @@ class PersistentQueue(object):
         with self._lock:
             if seq <= self._acked:
                 return 0
+            if seq > self._done:
+                self._done = seq
             removed = 0
             while self._records:
                 head = self._head_record()
@@ -361,6 +533,7 @@ class PersistentQueue(object):
             self._acked = seq
             self.stats["acked"] += removed
             self._write_meta()
+            self._release()
             if self._ram:
                 self._retry_at = None
                 self._migrate()
@@ -386,6 +559,7 @@ class PersistentQueue(object):
     def close(self):
         with self._lock:
             self._write_meta()
+            self._release()
 
     # ------------------------------------------------------------------ flash writes
     def _append_to_flash(self, seq, data):
@@ -398,12 +572,17 @@ class PersistentQueue(object):
             head = self._head_record()
             if head is None:
                 break
+            if head[1] > self._done:
+                self._done = head[1]
             self._advance_head(head[0])
             self._count_drop(head[1])
         tail = self._segments[-1]
         if not self._append_ok or (tail.end and tail.end + size > self.segment_bytes):
             tail = self._new_segment()
+        self._release()           # dropped segments leave before the write needs their room
         record = encode_record(seq, data)
+        if tail.end == 0:         # a new segment starts with its header
+            record = encode_segment_header(self._flash_last, seq) + record
         try:
             with self._file(self._seg_path(tail.number), "ab") as f:   # closed: committed
                 written = f.write(record)
@@ -416,9 +595,12 @@ class PersistentQueue(object):
             self._failing = False
             _log.info("%s: flash writable again after %d failed writes", self.name,
                       self.stats["flash_errors"])
+        if tail.end == 0:
+            tail.start = tail.end = SEGMENT_HEADER_SIZE
         tail.end += size
         tail.records += 1
         tail.last = seq
+        self._flash_last = seq
         self._records += 1
         self._bytes += size
         return True
@@ -483,8 +665,9 @@ class PersistentQueue(object):
         hw = self._next_seq - 1
         meta = {"n": count, "seg": self._segments[0].number if self._segments else 0,
                 "off": self._head_offset, "acked": self._acked, "epoch": self.epoch, "hw": hw,
-                "lost_to": self._lost_to}
+                "lost_to": self._lost_to, "done": self._done, "last": self._flash_last}
         text = ujson.dumps(meta)
+        text = "%s %d" % (text, crc16(text.encode()) ^ 0xFFFF)
         try:
             with self._file(self._meta_path(count & 1), "w") as f:
                 f.write(text + " " * (_HEAD_BYTES - len(text)))
@@ -546,6 +729,18 @@ class PersistentQueue(object):
         self._cover(segment.last)
         self._remove(segment.number)
 
+    def _release(self):
+        """Delete the segments that left the queue once both head files were written since
+        (so neither head points at a deleted segment: either may be the one a reset keeps)."""
+        if not self._unlinked:
+            return
+        while self._meta_count < self._unlinked_at + 2 and self._write_meta():
+            pass
+        self._cover(max([segment.last for segment in self._unlinked]))
+        for segment in self._unlinked:
+            self._remove(segment.number)
+        self._unlinked = []
+
     def _remove(self, number):
         try:
             uos.remove(self._seg_path(number))
@@ -580,6 +775,8 @@ class PersistentQueue(object):
         """The first valid record at or after (index, offset): (index, offset, size, seq, data)."""
         while index < len(self._segments):
             segment = self._segments[index]
+            if offset < segment.start:
+                offset = segment.start
             while offset < segment.end:
                 found = self._read_at(index, offset)
                 if found is not None:
@@ -625,8 +822,10 @@ class PersistentQueue(object):
 
     def _drop_segment(self):
         old = self._segments.pop(0)
-        self._head_offset = 0        # before the head may be written: it starts the next one
-        self._delete_segment(old)
+        self._head_offset = self._segments[0].start if self._segments else 0
+        if not self._unlinked:
+            self._unlinked_at = self._meta_count
+        self._unlinked.append(old)
         if self._cursor is not None:
             self._cursor[0] -= 1
             if self._cursor[0] < 0:

@@ -38,6 +38,7 @@ with atheris.instrument_imports():
     import usr.qframe.codecs.acse  # noqa: F401,E402
     import usr.qframe.codecs.xdlms  # noqa: F401,E402
     import usr.qframe.protocols.dlms  # noqa: F401,E402
+    import usr.qframe.store.pqueue  # noqa: F401,E402
 
 
 def main(argv):

@@ -18,7 +18,8 @@ def setup_paths():
         sys.path.append(REPO)
     from tools.hostrun import board
     board.stage()
-    for path in reversed([board.DEFAULT_ROOT] + board.shim_paths("cpython")):
+    for path in reversed([board.DEFAULT_ROOT] + board.shim_paths("cpython")
+                         + [os.path.join(REPO, "tests", "portable")]):
         if path not in sys.path:
             sys.path.insert(0, path)
     import shimctl
@@ -324,3 +325,18 @@ def dlms_association(data):
     while not op.done:
         op.timeout()
     assert op.error is None or isinstance(op.error, Exception)
+
+
+@target("pqueue_files")
+def pqueue_files(data):
+    """The flash queue's files damaged as data says (tests/portable/pqueue_corrupt.py): open
+    never raises, intact records are delivered, lost ones counted exactly, no seq reused."""
+    import pqueue_corrupt
+    from checks import fresh_folder
+    seed = 1
+    for octet in data[:4]:
+        seed = (seed << 8) | octet
+    kinds = pqueue_corrupt.KINDS + ("multi",)
+    kind = kinds[data[4] % len(kinds)] if len(data) > 4 else None
+    figures = pqueue_corrupt.run_case(fresh_folder("/usr/fuzz", "pqueue"), seed, kind)
+    assert figures["uncounted"] == 0 and figures["overcounted"] == 0, figures

@@ -4,7 +4,7 @@
 
 Runs on CPython and MicroPython. Every number that leaves the queue goes to LOG (a host file,
 one line per event, written before the next step) so the parent can check it after a SIGKILL:
-  O epoch lost           the queue opened (lost: its `ram_lost` + drop counters)
+  O epoch lost           the queue opened (lost: its `ram_lost`, `corrupt_dropped` + drop counters)
   P epoch seq payload    put() returned seq for payload (accepted)
   S epoch seq payload    peek() handed the record out (sent to the "HES")
   A seq                  ack(seq) (the "HES" stored everything up to seq)
@@ -34,7 +34,7 @@ class _Log(object):
 
 def _counted(q):
     s = q.stats
-    return s.get("ram_lost", 0) + s["dropped"]
+    return s.get("ram_lost", 0) + s["dropped"] + s.get("corrupt_dropped", 0)
 
 
 def main(argv):

@@ -295,7 +295,7 @@ def test_readings_reach_the_hes_as_events(tmp_path):
     port = server.listen("wrapper")
     app = Application("dlms-uplink")
     app.config.update({"APP": {"stop_timeout": 3.0},
-                       "TCP_SERVER": {"port": hes.port, "protocol": "ack",
+                       "TCP_SERVER": {"host": "127.0.0.1", "port": hes.port, "protocol": "ack",
                                       "queue_path": str(tmp_path / "queue"),
                                       "heartbeat_s": 0, "poll_s": 0.05},
                        "DLMS": dict(FAST, transport="tcp", port=port, read_period_s=3600,

@@ -80,7 +80,11 @@ def test_base_protocol_sends_nothing_by_default():
 def test_load_by_name():
     assert isinstance(hes.load("ack"), FramedProtocol)
     assert isinstance(hes.load("raw"), RawProtocol)
-    raises(ImportError, hes.load, "usr.no_such_protocol")
+    raises(ValueError, hes.load, "usr.no_such_protocol")      # named, not an ImportError
+    for name in ("os", "../x", "usr", "usr..x", "usr.x-y", "usys"):
+        raises(ValueError, hes.load, name)                   # never imported
+        assert hes.protocol_problem(name)
+    assert hes.protocol_problem("usr.hes_protocol") is None
 
 
 def test_deployment_plugin_adds_its_kind_and_keeps_the_info():

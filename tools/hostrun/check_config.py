@@ -7,9 +7,11 @@ FILE, on CPython with the shim) and runs the app's own check, `Application.check
 (qframe/core/config.py and every registered extension's `config_fields`), without loading any
 extension. One line per problem: `error   SECTION.key: what is wrong (default X would be used)`
 for a bad value (X: what the app's repair puts there; an extension's minimum for APP values
-below it),
-`warning SECTION.key (did you mean ...?)` for a key or section no extension reads; then a
-summary. Exit 1 when there are errors (warnings alone exit 0), 2 on a usage problem.
+below it), `error   SECTION: missing (required: keys)` for a section the app cannot do without,
+`warning SECTION.key (did you mean ...?)` for a key or section no extension reads,
+`default SECTION: not in the file: the app uses its defaults (key=value, ...)`; then a
+summary. The checks are the app's own (`Application.check_config`: every Field's type, range,
+`check` and `required`), so what this accepts, `app.load()` loads. Exit 1 when there are errors (warnings alone exit 0), 2 on a usage problem.
 tools/device/deploy.py runs it before copying a config.
 """
 import argparse
@@ -73,10 +75,10 @@ def _check(path):
         app = Application("check-config")
         app.config.from_json("/usr/dev.json")
     errors = []
+    qlog.basicConfig(console=False)          # the app's own log lines: the report says it all
     try:
         app.check_config(repair=False)
     except ConfigError as exc:
-        qlog.basicConfig(console=False)      # the repair pass logs what it replaces
         app.check_config(repair=True)        # ... and shows the value the app would use
         declared = app.declared_config()
         for section, key, message in exc.errors:
@@ -85,7 +87,17 @@ def _check(path):
                                                  _used(app.config, declared, section, key)))
     warnings = ["warning %s: no extension reads it" % name
                 for name in app.config.unknown(app.declared_config())]
+    failed = set(line.split()[1].split(".")[0].rstrip(":") for line in errors)
+    for section, defaults in app.config_defaults:
+        if section not in failed:
+            warnings.append("default %s: not in the file: the app uses its defaults (%s)" % (
+                section, ", ".join("%s=%s" % (k, _json(defaults[k])) for k in sorted(defaults))))
     return errors, warnings
+
+
+def _json(value):
+    import json
+    return json.dumps(value)
 
 
 def _used(config, declared, section, key):
