@@ -6,7 +6,7 @@
 Each variant is dev.json with one to three changes (a section or key removed, a value replaced
 by a boundary, out-of-range, wrongly typed or hostile one; a DLMS section added). For each, the
 check-config function (tools/hostrun/check_config.check) gives its error lines, and the app
-(code/main.py's create_app, in a board root of its own) is loaded with repair_config=False and
+(the app /usr/main.py builds, in a board root of its own) is loaded with repair_config=False and
 stopped. Printed: [{"changes", "check": [error lines], "load": "loaded" or the ConfigError's
 problems or "crash: ..."}].
 """
@@ -68,12 +68,12 @@ def load(root, config):
         f.write(json.dumps(config).replace("Infinity", "1e400"))
     import shimctl
     shimctl.install_fs(root)
-    from usr.qframe import ConfigError
-    namespace = {"__name__": "config_variant", "__file__": "/usr/main.py"}
+    from usr.qframe import ConfigError, CurrentApp
+    namespace = {"__name__": "config_variant", "__file__": "/usr/main.py"}   # builds, no load()
     try:
         with open("/usr/main.py") as f:
             exec(compile(f.read(), "/usr/main.py", "exec"), namespace)
-        app = namespace["app"]
+        app = CurrentApp()
         try:
             app.load(repair_config=False)
         except ConfigError as exc:
