@@ -27,13 +27,11 @@ import utime
 from .sms import SmsClient  # noqa: F401  (QFrame's builtins.clients exports it)
 from ..codecs import hes as hesproto
 from ..core.config import Field
-from ..logging import getLogger
 from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS
 from ..threading import Event, Lock, Thread
 from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, is_timeout,  # noqa: F401
                    input_poller, merge_fields, tls_problem)
 
-_log = getLogger("tcp")
 _MAX_WAIT_S = 1.0   # longest uninterrupted wait of the link thread (it beats between waits)
 TLS_RECORD = 16384  # a TLS read takes a whole record, so no decrypted bytes wait unseen
 
@@ -226,7 +224,7 @@ class TcpClient(UplinkDriver):
             self.stats["config_errors"] += 1
             self.state = "refused"
             self.last_error = "link not started: %s" % problem
-            _log.error("%s", self.last_error)
+            self.log.error("%s", self.last_error)
             return                      # the queue still accepts; nothing leaves unverified
         if self.current_role() == "server":
             from .server import Listener
@@ -378,7 +376,7 @@ class TcpClient(UplinkDriver):
         except Exception as exc:        # a bug must not end the link: log, drop, go on
             self.stats["link_exceptions"] += 1
             self.last_error = "link thread: %s: %s" % (type(exc).__name__, exc)
-            _log.exception("link thread failed; reconnecting", exc)
+            self.log.exception("link thread failed; reconnecting", exc)
             self._drop_connection()
             self._up.clear()
             self.pause(self._backoff.next())
@@ -397,7 +395,7 @@ class TcpClient(UplinkDriver):
             if endpoint.backs_off and not self._stopping and self._net_up:
                 delay = self._backoff.next()
                 self.state = "backoff"
-                _log.info("reconnecting in %d ms (attempt %d)", int(delay * 1000),
+                self.log.info("reconnecting in %d ms (attempt %d)", int(delay * 1000),
                           self._backoff.attempt)
                 self.pause(delay)
             return
@@ -458,7 +456,7 @@ class TcpClient(UplinkDriver):
         if not hasattr(usocket, "TCP_KEEPALIVE"):       # early-2021 firmware: no keepalive
             if not self._keepalive_noted:
                 self._keepalive_noted = True
-                _log.warning("keepalive %d min not set: this firmware has no TCP_KEEPALIVE",
+                self.log.warning("keepalive %d min not set: this firmware has no TCP_KEEPALIVE",
                              minutes)
             return
         try:
@@ -470,7 +468,7 @@ class TcpClient(UplinkDriver):
         from .tls import wrap, PinError
         cfg = self.config
         if not cfg["tls_fingerprint"]:
-            _log.warning("TLS without verification (tls_verify \"none\"): any server "
+            self.log.warning("TLS without verification (tls_verify \"none\"): any server "
                          "certificate is accepted")
         try:
             return wrap(sock, cfg["tls_hostname"] or cfg["host"], cfg["tls_fingerprint"])
@@ -512,7 +510,7 @@ class TcpClient(UplinkDriver):
             return False
         self.stats["connects"] += 1
         self.last_error = ""
-        _log.info("connected to %s (%s%s)", conn.peer, self.protocol.name,
+        self.log.info("connected to %s (%s%s)", conn.peer, self.protocol.name,
                   ", TLS" if conn.lock is not None else "")
         self._conn = conn
         self._up.set()
@@ -574,7 +572,7 @@ class TcpClient(UplinkDriver):
             reason = "network down"
         conn.close()
         if not rx.join(max(1.0, self.config["poll_s"] * 4)):
-            _log.warning("receive thread did not end in time")
+            self.log.warning("receive thread did not end in time")
         self._up.clear()
         self._conn = None
         with self._lock:
@@ -583,7 +581,7 @@ class TcpClient(UplinkDriver):
         if not self._stopping and not self._held:
             self.stats["link_errors"] += 1
             self.last_error = reason
-        _log.warning("disconnected from %s: %s", conn.peer, reason)
+        self.log.warning("disconnected from %s: %s", conn.peer, reason)
         self.app.bus.publish("tcp.disconnected", reason)
 
     # ------------------------------------------------------------------ receive thread
@@ -620,6 +618,6 @@ class TcpClient(UplinkDriver):
             conn.fail("receive path out of memory")
         except Exception as exc:    # never end silently: fail the connection, say why
             self.stats["link_exceptions"] += 1
-            _log.exception("receive path failed; dropping the connection", exc)
+            self.log.exception("receive path failed; dropping the connection", exc)
             conn.fail("receive path failed (%s: %s)" % (type(exc).__name__, exc))
         self._wake.set()

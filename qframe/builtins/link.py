@@ -12,7 +12,6 @@ import utime
 
 from ..core.config import ConfigError, Field
 from ..core.ext import AppExtension
-from ..logging import getLogger
 from ..protocols.backoff import Backoff
 from ..protocols.commands import commands_of
 from ..protocols.uplink import UplinkSession, open_queue
@@ -114,7 +113,6 @@ class UplinkDriver(AppExtension):
         self._up = Event()           # set while connected
         self._beat_at = utime.ticks_ms()   # the link thread's last sign of life
         self._started = utime.time()
-        self.log = getLogger(self.name or "link")      # the driver's own logger: tcp, mqtt
         AppExtension.__init__(self, name, app)
 
     def open_uplink(self, protocol, queue_name="uplink"):

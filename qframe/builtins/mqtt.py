@@ -32,14 +32,12 @@ import utime
 from ..codecs import mqtt as mqttcodec
 from ..codecs.hes import Command, Downlink
 from ..core.config import Field
-from ..logging import getLogger
 from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS
 from ..threading import Event, Thread
 from .identity import device_id
 from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, input_poller, is_timeout,
                    merge_fields, tls_problem)
 
-_log = getLogger("mqtt")
 _MAX_WAIT_S = 1.0
 # bus topics forwarded as module events besides link.REPORTS (health only with forward_health)
 EVENT_TOPICS = ("network.up", "network.down", "health")
@@ -113,7 +111,7 @@ class MqttClient(UplinkDriver):
             self.stats["config_errors"] += 1
             self.state = "refused"
             self.last_error = "link not started: %s" % problem
-            _log.error("%s", self.last_error)
+            self.log.error("%s", self.last_error)
             return
         self._thread = Thread(self._run, name="mqtt-link").start()
 
@@ -199,7 +197,7 @@ class MqttClient(UplinkDriver):
             except Exception as exc:        # a bug must not end the link
                 self.stats["link_exceptions"] += 1
                 self.last_error = "link thread: %s: %s" % (type(exc).__name__, exc)
-                _log.exception("link thread failed; reconnecting", exc)
+                self.log.exception("link thread failed; reconnecting", exc)
                 self._drop(self.last_error, graceful=False)
                 self._pause(self._backoff.next())
 
@@ -215,7 +213,7 @@ class MqttClient(UplinkDriver):
             if not self._stopping and self._net_up:
                 self.state = "backoff"
                 delay = self._backoff.next()
-                _log.info("reconnecting in %d ms (attempt %d)", int(delay * 1000),
+                self.log.info("reconnecting in %d ms (attempt %d)", int(delay * 1000),
                           self._backoff.attempt)
                 self._pause(delay)
             return
@@ -284,7 +282,7 @@ class MqttClient(UplinkDriver):
         self.stats["connects"] += 1
         self.last_error = ""
         self._up.set()
-        _log.info("connected to broker %s as %s", where, cfg["client_id"] or self._device)
+        self.log.info("connected to broker %s as %s", where, cfg["client_id"] or self._device)
         self.app.bus.publish("mqtt.connected", where)
         return client
 
@@ -432,7 +430,7 @@ class MqttClient(UplinkDriver):
                 self.deliver(data)
         except Exception as exc:
             self.stats["callback_errors"] += 1
-            _log.exception("handling a message on %s failed", exc, topic)
+            self.log.exception("handling a message on %s failed", exc, topic)
 
     def _drop(self, reason, graceful):
         """End the connection: a graceful one says "offline" first (the will is not sent)."""
@@ -455,5 +453,5 @@ class MqttClient(UplinkDriver):
         if not self._stopping and not self._held:
             self.stats["link_errors"] += 1
             self.last_error = reason
-        _log.warning("disconnected from the broker: %s", reason)
+        self.log.warning("disconnected from the broker: %s", reason)
         self.app.bus.publish("mqtt.disconnected", reason)

@@ -48,13 +48,11 @@ import utime
 
 from ..core.config import Field, HEAP_BYTES
 from ..core.ext import AppExtension
-from ..logging import getLogger
 from ..protocols.resolver import Resolver
 from ..codecs import meter
 from ..codecs import rfc1662
 from .. import threading as threads
 
-_log = getLogger("uart")
 
 STAT_KINDS = ("rx_bytes", "tx_bytes", "rx_frames", "tx_frames", "dispatch_dropped",
               "rx_backpressure", "drain_deferred", "transparent_in", "transparent_unheard",
@@ -145,7 +143,7 @@ class Uart(AppExtension):
             self._inbox_bytes = 0
         if left:
             self.stats["transparent_abandoned"] += left
-            _log.error("stopped with %d accepted meter frame(s) undelivered", left)
+            self.log.error("stopped with %d accepted meter frame(s) undelivered", left)
             ok = False
         self._close()
         return ok
@@ -180,7 +178,7 @@ class Uart(AppExtension):
             self._accept(frame)
         elif not self.app.submit(self._handle, frame):
             self.stats["dispatch_dropped"] += 1
-            _log.warning("worker pool full: dropped protocol 0x%04x cmd 0x%02x from the meter",
+            self.log.warning("worker pool full: dropped protocol 0x%04x cmd 0x%02x from the meter",
                          frame.protocol, frame.cmd)
 
     def on_transparent(self, frame):
@@ -192,7 +190,7 @@ class Uart(AppExtension):
         self.stats["transparent_in"] += 1
         if not self.app.bus.publish("meter.transparent", frame.payload):
             self.stats["transparent_unheard"] += 1
-            _log.error("meter.transparent: nobody took %d octets from the meter",
+            self.log.error("meter.transparent: nobody took %d octets from the meter",
                        len(frame.payload))
 
     def _handle(self, frame):
@@ -261,7 +259,7 @@ class Uart(AppExtension):
                     self._draining = False
                 return
             except Exception as exc:
-                _log.exception("transparent frame handling failed", exc)
+                self.log.exception("transparent frame handling failed", exc)
 
     def read(self, size, timeout=None):
         """Read up to size bytes from the port (QFrame's; see the module docstring)."""
@@ -319,7 +317,7 @@ class Uart(AppExtension):
                     self._oom_delay = 1
                 except Exception as exc:
                     self.stats["callback_errors"] += 1
-                    _log.exception("recv_callback failed on %d octets", exc, len(data))
+                    self.log.exception("recv_callback failed on %d octets", exc, len(data))
                 continue
             if (self.decoder is not None and self.decoder.buffered
                     and utime.ticks_diff(utime.ticks_ms(), last_rx) >= idle_flush_ms):
@@ -335,7 +333,7 @@ class Uart(AppExtension):
         cfg = self.config
         if not self._write_lock.acquire(True, cfg["write_timeout_s"]):
             self.stats["tx_timeouts"] += 1
-            _log.error("write of %d octets: the port stayed busy", len(data))
+            self.log.error("write of %d octets: the port stayed busy", len(data))
             return False
         try:
             return self._write_locked(data, cfg)
@@ -346,7 +344,7 @@ class Uart(AppExtension):
         port = self._port
         if port is None or self._failure is not None:
             self.stats["tx_dropped"] += 1
-            _log.warning("port closed: dropped %d octets for the meter", len(data))
+            self.log.warning("port closed: dropped %d octets for the meter", len(data))
             return False
         deadline = utime.ticks_add(utime.ticks_ms(), int(cfg["write_timeout_s"] * 1000))
         sent = 0
@@ -361,13 +359,13 @@ class Uart(AppExtension):
                 if sent < total:
                     if utime.ticks_diff(deadline, utime.ticks_ms()) <= 0:
                         self.stats["tx_timeouts"] += 1
-                        _log.error("write timed out after %d of %d octets", sent, total)
+                        self.log.error("write timed out after %d of %d octets", sent, total)
                         return False
                     utime.sleep_ms(1)
         except Exception as exc:
             self.stats["tx_errors"] += 1
             self._failure = exc
-            _log.exception("write of %d octets failed", exc, total)
+            self.log.exception("write of %d octets failed", exc, total)
             return False
         finally:
             self.stats["tx_bytes"] += sent
@@ -381,7 +379,7 @@ class Uart(AppExtension):
             data = rfc1662.encode(protocol, cmd, payload, self._dialect)
         except (TypeError, ValueError) as exc:
             self.stats["encode_errors"] += 1
-            _log.exception("cannot frame %r", exc, message)
+            self.log.exception("cannot frame %r", exc, message)
             return False
         if self.write(data):
             self.stats["tx_frames"] += 1
@@ -444,7 +442,7 @@ class Uart(AppExtension):
             if isinstance(exc, MemoryError):
                 self._oom_delay = self.out_of_memory(exc)
             else:
-                _log.exception("cannot open UART %r", exc, self.config["port"])
+                self.log.exception("cannot open UART %r", exc, self.config["port"])
             return False
         if self._oom_delay:
             self._oom_delay = 0
@@ -454,15 +452,15 @@ class Uart(AppExtension):
         self._port = self.serial = port
         if self._ever_opened:
             self.stats["reopens"] += 1
-            _log.warning("UART %r reopened", self.config["port"])
+            self.log.warning("UART %r reopened", self.config["port"])
         else:
-            _log.info("UART %r open (%s dialect)", self.config["port"], self._dialect)
+            self.log.info("UART %r open (%s dialect)", self.config["port"], self._dialect)
         self._ever_opened = True
         return True
 
     def _fail(self, what, exc):
         self.stats["io_errors"] += 1
-        _log.exception("UART %s failed; reopening", exc, what)
+        self.log.exception("UART %s failed; reopening", exc, what)
         self._close()
 
     def _close(self):
@@ -473,7 +471,7 @@ class Uart(AppExtension):
                 try:
                     port.close()
                 except Exception as exc:
-                    _log.exception("closing the UART failed", exc)
+                    self.log.exception("closing the UART failed", exc)
 
     def _direction(self, transmit, sent=0):
         """Drive the RS-485 direction pin when the UART cannot do it itself."""

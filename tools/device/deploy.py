@@ -70,19 +70,29 @@ def _walk(base, device_dir):
     return found
 
 
-def device_files(source=REPO, config=None):
-    """[(device path, local path)] of the device files under source, sorted by device path;
-    config (a file) is /usr/dev.json instead of source's dev.json."""
+def device_files(source=REPO, config=None, app=None, need_config=True):
+    """[(device path, local path)] of the device files, sorted by device path: source's
+    qframe/, and the files of app (an app folder: its main.py, dev.json, modules) or else of
+    source's code/ and dev.json. config (a file) is /usr/dev.json instead; need_config=False:
+    no dev.json is needed (the caller provides one)."""
     files = []
-    for folder, device_dir in (("qframe", USR + "/qframe"), ("code", USR)):
-        base = os.path.join(source, folder)
+    folders = [(os.path.join(source, "qframe"), USR + "/qframe")]
+    folders.append((app, USR) if app else (os.path.join(source, "code"), USR))
+    for base, device_dir in folders:
         if not os.path.isdir(base):
-            raise DeployError("%s: no %s/ folder (is --source the repo root?)" % (source, folder))
+            raise DeployError("%s: no such folder (%s)" % (base, "the app folder" if app else
+                                                           "is --source the repo root?"))
         files.extend(_walk(base, device_dir))
-    dev_json = config or os.path.join(source, "dev.json")
-    if not os.path.isfile(dev_json):
-        raise DeployError("%s: no such file" % dev_json if config else "%s: no dev.json" % source)
-    files.append((USR + "/dev.json", dev_json))
+    if app and not any(path == MAIN_PY for path, _ in files):
+        raise DeployError("%s has no main.py: an app folder holds main.py (what the module "
+                          "runs), dev.json and its modules" % app)
+    files = [f for f in files if f[0] != USR + "/dev.json"]
+    dev_json = config or os.path.join(app or source, "dev.json")
+    if os.path.isfile(dev_json):
+        files.append((USR + "/dev.json", dev_json))
+    elif need_config:
+        raise DeployError("%s: no such file" % dev_json if config else
+                          "%s: no dev.json" % (app or source))
     seen = {}
     for device_path, local in files:
         if device_path in seen:

@@ -269,6 +269,11 @@ def main(argv=None):
                         "with a site config for them (make board SIM=1)")
     args = parser.parse_args(argv)
     link = _short(args.link) if args.link else None
+    other = _claim(args.root)
+    if other:
+        print("vboard: a virtual board already runs on %s (pid %d): stop it first (Ctrl-C in "
+              "its terminal, or kill %d)" % (args.root, other, other), file=sys.stderr)
+        return 1
     vboard = VirtualBoard(args.root, autorun=not args.no_autorun, allow_std=args.allow_std,
                           heapsize=args.heapsize, link=link)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -307,6 +312,51 @@ def main(argv=None):
         vboard.stop()
         if peers:
             peers.stop()
+        _release(args.root)
+
+
+PID_FILE = "board.pid"
+
+
+def _claim(root):
+    """Record this process as ROOT's board (ROOT/board.pid); the pid of another live board
+    process holding it, or 0. What a killed board left (its pid file, a dangling port link)
+    is taken over: a new board starts clean whatever the last one left in build/."""
+    os.makedirs(root, exist_ok=True)
+    path = os.path.join(root, PID_FILE)
+    try:
+        with open(path) as f:
+            pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        pid = 0
+    if pid and pid != os.getpid() and _is_board_process(pid):
+        return pid
+    with open(path, "w") as f:
+        f.write("%d\n" % os.getpid())
+    return 0
+
+
+def _is_board_process(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return b"tools.device.virtual_board" in f.read()
+    except OSError:         # gone (or no /proc: then a live pid is taken as a board)
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return not os.path.isdir("/proc")
+
+
+def _release(root):
+    path = os.path.join(root, PID_FILE)
+    try:
+        with open(path) as f:
+            mine = f.read().strip() == str(os.getpid())
+        if mine:
+            os.remove(path)
+    except OSError:
+        pass
 
 
 def _short(path):
