@@ -188,12 +188,15 @@ def interpreter_command(interpreter):
     return [sys.executable]
 
 
-def run_command(root, interpreter="cpython", duration=None):
-    """argv that runs ROOT/usr/main.py under the interpreter through tools/hostrun/boot.py."""
+def run_command(root, interpreter="cpython", duration=None, control_port=None):
+    """argv that runs ROOT/usr/main.py under the interpreter through tools/hostrun/boot.py
+    (control_port: the shim's control server listens there, for fault injection)."""
     argv = interpreter_command(interpreter) + [os.path.join(HERE, "boot.py"), root,
                                                os.pathsep.join(shim_paths(interpreter))]
-    if duration:
-        argv.append(str(duration))
+    if duration or control_port:
+        argv.append(str(duration or 0))
+    if control_port:
+        argv.append(str(control_port))
     return argv
 
 
