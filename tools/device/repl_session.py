@@ -304,9 +304,10 @@ def recover_raw_repl(line, attempt_s=1.0):
         line.write(b"\r\x02")
 
 
-def _drain(line, quiet_s):
-    """Read and drop what the device sends until it is quiet for quiet_s (at most 1 s)."""
-    until = time.monotonic() + 1.0
+def _drain(line, quiet_s, longest_s=0.3):
+    """Read and drop what the device sends until it is quiet for quiet_s (at most longest_s:
+    an app that prints all the time is never quiet; the banner is found among its lines)."""
+    until = time.monotonic() + longest_s
     quiet_from = time.monotonic()
     while time.monotonic() < until and time.monotonic() - quiet_from < quiet_s:
         if line.in_waiting:
