@@ -442,7 +442,7 @@ class MqttClient(UplinkDriver):
         if client is not None:
             if graceful:
                 try:
-                    client.publish(self.topics["status"], mqttcodec.OFFLINE, True, 1)
+                    self._publish_qos1(client, self.topics["status"], mqttcodec.OFFLINE, True)
                     client.disconnect()
                 except Exception:
                     self._close(client)
