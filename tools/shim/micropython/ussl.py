@@ -9,7 +9,7 @@ parses DER only, so PEM is converted), a TLS socket with read/write/... and getp
 The unix build's TLS socket cannot show the peer's certificate, so a client reads it from the
 handshake as it passes (TLS 1.2 sends it in the clear): _Recorder.
 """
-import io as _io
+import uio as _io
 import ssl as _ssl
 import ubinascii as _ubinascii
 

@@ -95,15 +95,14 @@ class Absent(object):
 
 
 def hide_builtin(module):
-    """On MicroPython: unless the line has `module`, make sure `import module` cannot reach
-    the interpreter's built-in (the shim's module file raises ImportError; a built-in found
-    before sys.path is replaced by an Absent stand-in)."""
+    """On MicroPython: unless the line has `module`, `import module` gives an Absent stand-in
+    instead of the interpreter's built-in (found before sys.path, so no file can shadow it)."""
     if has_module(module) or module in sys.modules:
         return
     try:
         __import__(module)
     except ImportError:
-        return                  # the shim's file refused it: nothing to hide
+        return                  # the interpreter has none either
     sys.modules[module] = Absent(module)
 
 
