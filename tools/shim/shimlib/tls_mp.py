@@ -17,12 +17,31 @@ import ubinascii as _ubinascii
 
 from shimlib import firmware as _firmware
 import usocket as _usocket
-try:
-    import ssl as _ssl          # newer MicroPython
-except ImportError:
-    import ussl as _ssl         # 1.13: the built-in (imported before shimlib replaces the name)
 
-_NEWER = hasattr(_ssl, "SSLContext")     # verifies unless told not to; no getpeercert
+_tls = []
+
+
+def _stack():
+    """(the interpreter's TLS module, whether it is a newer one: verifies unless told not to,
+    no getpeercert). Imported at first use: newer ports freeze `ssl`, and a sys.path without
+    '.frozen' (the virtual board) has none until then."""
+    if not _tls:
+        try:
+            import ssl as module        # newer MicroPython
+        except ImportError:
+            from shimlib.hostio import sys
+            del sys.modules["ussl"]     # this module: let the import find 1.13's built-in
+            try:
+                import ussl as module
+            finally:
+                sys.modules["ussl"] = _self()
+        _tls.append((module, hasattr(module, "SSLContext")))
+    return _tls[0]
+
+
+def _self():
+    import shimlib.tls_mp
+    return shimlib.tls_mp
 
 
 def _der(data):
@@ -111,8 +130,9 @@ def wrap_socket(sock, *, key=None, cert=None, server_side=False, server_hostname
     """A TLS socket over the connected usocket.socket sock (no verification of the peer)."""
     if key is not None and cert is None:
         raise ValueError("key without cert")
-    stream = _Recorder(sock._raw) if _NEWER and not server_side else sock._raw
-    options = {"cert_reqs": _ssl.CERT_NONE} if _NEWER else {}
+    _ssl, newer = _stack()
+    stream = _Recorder(sock._raw) if newer and not server_side else sock._raw
+    options = {"cert_reqs": _ssl.CERT_NONE} if newer else {}
     try:
         tls = _ssl.wrap_socket(stream, server_side=server_side, key=_der(key),
                                cert=_der(cert), server_hostname=server_hostname,
