@@ -20,7 +20,7 @@ endif
 help:
 	@echo "make test    gate + CPython tests + MicroPython tests on firmware lines E1 and E3 (FIRMWARE=E2: one line)"
 	@echo "make sim     run the app on the host against the simulated meter and HES (ARGS=...)"
-	@echo "make gate    portability gate only (mpy-cross 1.13 + lint)"
+	@echo "make gate    portability gate only (mpy-cross 1.13, lint, firmware table, 1.13 facts; APP=folder adds an app)"
 	@echo "make bench   benchmarks: one table of figures vs targets, JSON in build/bench.json (ARGS=\"--only meterlink\")"
 	@echo "make soak    long power-cut runs: flash queue kill loop (SOAK_KILLS=300 per interpreter)"
 	@echo "             and the system sim with power cuts on both interpreters"
@@ -63,7 +63,7 @@ browser:
 	fi
 
 gate: venv
-	$(PY) -m tools.gate.gate
+	$(PY) -m tools.gate.gate $(if $(APP),qframe code $(APP))
 
 test-py: venv browser
 	$(PY) -m pytest -q -rs tests

@@ -1,12 +1,16 @@
-"""The portability gate: every device file compiles with mpy-cross 1.13 and passes the lint.
+"""The portability gate: every device file compiles with mpy-cross 1.13, passes the lint, uses
+only what the firmware table lists on every firmware line (firmware_check) and only what
+MicroPython 1.13's built-in types have (builtins_check).
 
-    python -m tools.gate.gate [PATH ...]     (default: qframe/ code/)
+    python -m tools.gate.gate [PATH ...]     (default: qframe/ code/; an app folder too)
 
-Exit 0 when clean; otherwise prints `file:line: message` per problem and exits 1.
-`check(files)` is the same gate for other tools (tools/device/deploy.py runs it on what it is
-about to copy). Files that compiled once are remembered in build/gate-cache (by compiler
-version and content), so a second run only compiles what changed.
+Exit 0 when clean; otherwise prints `file:line: message` per problem and exits 1 (2 for a bad
+option). `check(files)` is the same gate for other tools (tools/device/deploy.py runs it on
+what it is about to copy). Files that compiled once are remembered in build/gate-cache (by
+compiler version and content), so a second run only compiles what changed.
 """
+import argparse
+import ast
 import hashlib
 import os
 import shutil
@@ -14,7 +18,8 @@ import subprocess
 import sys
 import tempfile
 
-from tools.gate import lint
+from tools.gate import builtins_check, firmware_check, lint
+from tools.gate.flow import Flow
 
 MPY_CROSS_VERSION = "v1.13"
 CACHE = os.path.join(lint.REPO, "build", "gate-cache")
@@ -58,17 +63,57 @@ def compile_errors(files, start=None, cache=CACHE):
 
 
 def check(files, start=None):
-    """`file:line: message` for every problem in the given .py files (compile, then lint)."""
+    """`file:line: message` for every problem in the given .py files (compile, then lint,
+    firmware and 1.13 checks)."""
     problems = compile_errors(files, start)
+    sources = []
     for path in files:
         with open(path) as f:
-            problems.extend(lint.lint_source(f.read(), os.path.relpath(path, start)))
+            sources.append((os.path.relpath(path, start), f.read()))
+    trees = []
+    for name, source in sources:
+        try:
+            trees.append((name, ast.parse(source, name)))
+        except SyntaxError as exc:
+            problems.append("%s:%s: syntax error: %s" % (name, exc.lineno, exc.msg))
+    own = builtins_check.defined_methods(tree for _, tree in trees)
+    for name, tree in trees:
+        problems.extend(check_tree(tree, name, own))
     return problems
 
 
+def check_tree(tree, path, own_methods=()):
+    """The lint, firmware and 1.13 findings for one parsed file, in line order
+    (`own_methods`: method names the gated code defines, see builtins_check)."""
+    flow = Flow(tree)
+    return lint.by_line(lint.lint_tree(tree, path) + firmware_check.check(flow, path)
+                        + builtins_check.check(flow, path, own_methods))
+
+
+def check_source(source, path="<source>"):
+    """check_tree for a source text (no compiler): what the tests feed it."""
+    tree = ast.parse(source, path)
+    return check_tree(tree, path, builtins_check.defined_methods([tree]))
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.gate.gate",
+        description="Portability gate for device code: mpy-cross 1.13, the lint, the "
+                    "firmware table (tools/firmware/api.json, every firmware line) and the "
+                    "MicroPython 1.13 facts (tools/firmware/mp113.json). Exit 1 on findings.")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="files or folders to check (default: qframe/ code/)")
+    return parser.parse_args(argv)
+
+
 def main(argv=None):
-    paths = (argv if argv is not None else sys.argv[1:]) or [
-        os.path.join(lint.REPO, d) for d in lint.DEVICE_DIRS]
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    paths = args.paths or [os.path.join(lint.REPO, d) for d in lint.DEVICE_DIRS]
+    missing = [p for p in paths if not os.path.exists(p)]
+    if missing:
+        sys.stderr.write("gate: no such file or folder: %s\n" % ", ".join(missing))
+        return 2
     files = lint.device_files(paths)
     problems = check(files)
     for problem in problems:

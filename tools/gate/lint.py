@@ -1,10 +1,12 @@
-"""Portability lint: rejects what QuecPython's MicroPython 1.13 lacks at run time.
+"""Portability lint: language features QuecPython's MicroPython 1.13 compiles but refuses or
+gets wrong at run time (call shapes, class machinery, annotations, displays).
 
     python -m tools.gate.lint [PATH ...]     (default: qframe/ code/)
 
-Prints `file:line: message` for each finding and exits 1 if there is any. The rules come from
-shared PORTABILITY.md ("Runtime gaps on 1.13" and "No weak links"); the compiler check is
-tools/gate/gate.py's job.
+Prints `file:line: message` for each finding and exits 1 if there is any. Which modules,
+names and methods exist is not this file's job: tools/gate/firmware_check.py checks them
+against the firmware table and tools/gate/builtins_check.py against the 1.13 facts
+(tools/firmware/); the compiler check is tools/gate/gate.py's.
 """
 import ast
 import os
@@ -13,35 +15,6 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEVICE_DIRS = ("qframe", "code")
 
-ALLOWED_IMPORTS = {
-    # u-prefixed standard modules of MicroPython 1.13
-    "utime", "usys", "uos", "ujson", "ustruct", "ubinascii", "uhashlib", "uzlib", "usocket",
-    "uselect", "uio", "ucollections", "ussl", "uerrno", "urandom", "ure", "uarray",
-    # MicroPython built-ins without a u-prefix
-    "_thread", "gc", "micropython", "builtins", "array",
-    # QuecPython modules
-    "machine", "osTimer", "checkNet", "dataCall", "net", "sim", "misc", "fota", "app_fota",
-    "app_fota_download",
-    "ql_fs", "log", "modem", "ntptime", "umqtt", "utils", "queue", "sys_bus", "pm", "atcmd",
-    "sms", "request", "app_fota_download",
-    "usr",
-}
-MISSING_NAMES = {
-    "reversed": "reversed() does not exist on 1.13",
-    "frozenset": "frozenset does not exist on 1.13",
-    "OrderedDict": "OrderedDict does not exist on 1.13; keep order in a list",
-}
-MISSING_METHODS = {
-    "partition": "str.partition does not exist on 1.13; use find/split",
-    "rpartition": "str.rpartition does not exist on 1.13; use rfind/rsplit",
-    "rjust": "str.rjust does not exist on 1.13; use '%Ns' formatting",
-    "ljust": "str.ljust does not exist on 1.13; use '%-Ns' formatting",
-    "zfill": "str.zfill does not exist on 1.13; use '%0Nd' formatting",
-    "hex": "bytes.hex() does not exist on 1.13; use ubinascii.hexlify",
-    "fromkeys": "dict.fromkeys does not exist on 1.13",
-    "exc_info": "sys.exc_info does not exist on 1.13",
-    "crc32": "ubinascii.crc32 does not exist on 1.13",
-}
 FORBIDDEN_DUNDERS = {
     "__setattr__": "class __setattr__ overrides are not called on 1.13",
     "__delattr__": "class __delattr__ overrides are not called on 1.13",
@@ -62,21 +35,6 @@ class _Checker(ast.NodeVisitor):
 
     def report(self, node, message):
         self.findings.append("%s:%d: %s" % (self.path, node.lineno, message))
-
-    # imports
-    def _check_module(self, node, name):
-        top = name.split(".")[0]
-        if top not in ALLOWED_IMPORTS:
-            hint = " (use u%s)" % top if "u" + top in ALLOWED_IMPORTS else ""
-            self.report(node, "import of %r is not available on the module%s" % (name, hint))
-
-    def visit_Import(self, node):
-        for alias in node.names:
-            self._check_module(node, alias.name)
-
-    def visit_ImportFrom(self, node):
-        if node.level == 0 and node.module:
-            self._check_module(node, node.module)
 
     # syntax the 1.13 compiler or runtime rejects
     def visit_JoinedStr(self, node):
@@ -104,13 +62,9 @@ class _Checker(ast.NodeVisitor):
         if isinstance(func, ast.Name):
             if func.id == "next" and len(node.args) > 1:
                 self.report(node, "next(it, default) takes one argument on 1.13")
-            if func.id in MISSING_NAMES:
-                self.report(node, MISSING_NAMES[func.id])
             if func.id == "print" and any(k.arg == "flush" for k in node.keywords):
                 self.report(node, "print(flush=...) is not supported on 1.13")
         if isinstance(func, ast.Attribute):
-            if func.attr in MISSING_METHODS:
-                self.report(node, MISSING_METHODS[func.attr])
             if func.attr in ("startswith", "endswith") and node.args and isinstance(
                     node.args[0], ast.Tuple):
                 self.report(node, "str.%s(tuple) is not supported on 1.13" % func.attr)
@@ -118,16 +72,10 @@ class _Checker(ast.NodeVisitor):
                 self.report(node, "ujson.dumps(separators=...) is not supported on 1.13")
         self.generic_visit(node)
 
-    def visit_Name(self, node):
-        if node.id in ("OrderedDict", "frozenset", "reversed") and isinstance(node.ctx, ast.Load):
-            self.report(node, MISSING_NAMES[node.id])
-
     def visit_Attribute(self, node):
         if node.attr == "__name__" and not _names_a_class_or_module(node.value):
             self.report(node, "func.__name__ raises AttributeError on 1.13 "
                               "(only type(x).__name__ / cls.__name__ are safe)")
-        if node.attr == "OrderedDict":
-            self.report(node, MISSING_NAMES["OrderedDict"])
         self.generic_visit(node)
 
     def visit_ClassDef(self, node):
@@ -173,15 +121,25 @@ def _names_a_class_or_module(value):
     return False
 
 
+def lint_tree(tree, path):
+    """Return the findings for one parsed file."""
+    checker = _Checker(path)
+    checker.visit(tree)
+    return checker.findings
+
+
+def by_line(findings):
+    """Findings without duplicates, in line order."""
+    return sorted(set(findings), key=lambda f: (int(f.split(":")[1]), f))
+
+
 def lint_source(source, path="<source>"):
     """Return the findings for one file's source text."""
     try:
         tree = ast.parse(source, path)
     except SyntaxError as exc:
         return ["%s:%s: syntax error: %s" % (path, exc.lineno, exc.msg)]
-    checker = _Checker(path)
-    checker.visit(tree)
-    return sorted(set(checker.findings), key=lambda f: (int(f.split(":")[1]), f))
+    return by_line(lint_tree(tree, path))
 
 
 def device_files(paths):
