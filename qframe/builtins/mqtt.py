@@ -265,7 +265,7 @@ class MqttClient(UplinkDriver):
         if cfg["tls"] and cfg["tls_fingerprint"]:
             from .tls import PinError, check_pin
             try:
-                check_pin(client.sock, cfg["tls_fingerprint"])
+                check_pin(getattr(client, "sock", None), cfg["tls_fingerprint"])
             except PinError as exc:
                 self._close(client)
                 self.note_failure("pin_failures", "broker certificate rejected", exc)
@@ -442,7 +442,7 @@ class MqttClient(UplinkDriver):
         if client is not None:
             if graceful:
                 try:
-                    client.publish(self.topics["status"], mqttcodec.OFFLINE, True, 1)
+                    self._publish_qos1(client, self.topics["status"], mqttcodec.OFFLINE, True)
                     client.disconnect()
                 except Exception:
                     self._close(client)
