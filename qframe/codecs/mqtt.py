@@ -127,7 +127,7 @@ def connect(client_id, keepalive=0, clean=True, will=None, user=None, password=N
         flags |= 0x40
         tail.extend(_text(password))
     body = bytearray(_text("MQTT"))
-    body.extend((4, flags, (keepalive >> 8) & 0xFF, keepalive & 0xFF))
+    body.extend(bytes((4, flags, (keepalive >> 8) & 0xFF, keepalive & 0xFF)))
     body.extend(tail)
     return _packet(CONNECT << 4, body)
 
@@ -162,7 +162,7 @@ def subscribe(pid, topics):
 
 def suback(pid, codes):
     body = _pid(pid)
-    body.extend(codes)
+    body.extend(bytes(codes))
     return _packet(SUBACK << 4, body)
 
 

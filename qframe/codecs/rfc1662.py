@@ -70,6 +70,30 @@ _CONTROL_ESCAPES = tuple(bytes((ESCAPE, code ^ 0x20)) for code in range(32))
 _FCS_FF03 = fcs16(bytes((ADDRESS, CONTROL)))
 
 
+def _find(buf, pattern, start, end=None):
+    """buf.find(pattern, start, end) for bytes and the held bytearray alike (MicroPython 1.13's
+    bytearray has no find). A bytearray is searched through bytes copies of windows doubling
+    from 64 octets, so a search copies octets in proportion to how far it went."""
+    if end is None:
+        end = len(buf)
+    if type(buf) is bytes:
+        return buf.find(pattern, start, end)
+    view = memoryview(buf)
+    size = 64
+    while start < end:
+        stop = start + size
+        if stop > end:
+            stop = end
+        at = bytes(view[start:stop]).find(pattern)
+        if at >= 0:
+            return start + at
+        if stop == end:
+            break
+        start = stop - len(pattern) + 1
+        size <<= 1
+    return -1
+
+
 def frame_fcs(protocol, length, cmd, payload):
     """FCS (complemented, ready to send) of a frame's address..DATA; payload is bytes."""
     t1 = _T1
@@ -236,7 +260,7 @@ class Decoder(object):
             last = self._base + len(buf)
             if self._inside:                # legacy, inside a frame
                 if last <= self._end:       # not complete yet
-                    if self._cands or buf.find(_START, self._scan - self._base) >= 0:
+                    if self._cands or _find(buf, _START, self._scan - self._base) >= 0:
                         if self._waiting(buf):
                             return []
                     else:                   # no start inside it (the common case)
@@ -347,7 +371,7 @@ class Decoder(object):
         self._inside = False
         while s < n:
             if not sync:
-                at = buf.find(_FLAG_B, s)
+                at = _find(buf, _FLAG_B, s)
                 stop = n if at < 0 else at
                 work += stop - s
                 if stop > s and stop > quiet:
@@ -390,7 +414,7 @@ class Decoder(object):
                 if scan <= s:
                     scan = s + 1
                 cands = self._cands
-                if (cands and cands[0][0] < base + n) or buf.find(_START, scan) >= 0:
+                if (cands and cands[0][0] < base + n) or _find(buf, _START, scan) >= 0:
                     self._scan = base + scan
                     self._credit = credit
                     self._checked = base + checked
@@ -500,7 +524,7 @@ class Decoder(object):
         limit = self.max_frame - 8
         cands = self._cands
         while True:
-            found = buf.find(_START, at, n)
+            found = _find(buf, _START, at, n)
             if found < 0:
                 self.work += n - at
                 if n - 2 > at:

@@ -68,7 +68,7 @@ def test_unsigned_manifest_refused():
 
 def test_tampered_manifest_refused():
     blob = bytearray(seal(_body(), "fleet", KEY))
-    blob[blob.find(b"1.1.0")] = ord("9")          # version 9.1.0, same length
+    blob[bytes(blob).find(b"1.1.0")] = ord("9")          # version 9.1.0, same length
     assert _reason(bytes(blob)) == "tampered"
     assert _reason(seal(_body(), "fleet", KEY) + b" ") == "tampered"
 
