@@ -70,28 +70,10 @@ _CONTROL_ESCAPES = tuple(bytes((ESCAPE, code ^ 0x20)) for code in range(32))
 _FCS_FF03 = fcs16(bytes((ADDRESS, CONTROL)))
 
 
-def _find(buf, pattern, start, end=None):
-    """buf.find(pattern, start, end) for bytes and the held bytearray alike (MicroPython 1.13's
-    bytearray has no find). A bytearray is searched through bytes copies of windows doubling
-    from 64 octets, so a search copies octets in proportion to how far it went."""
-    if end is None:
-        end = len(buf)
-    if type(buf) is bytes:
-        return buf.find(pattern, start, end)
-    view = memoryview(buf)
-    size = 64
-    while start < end:
-        stop = start + size
-        if stop > end:
-            stop = end
-        at = bytes(view[start:stop]).find(pattern)
-        if at >= 0:
-            return start + at
-        if stop == end:
-            break
-        start = stop - len(pattern) + 1
-        size <<= 1
-    return -1
+def _as_bytes(buf, start, end):
+    """buf[start:end] of the held bytearray as bytes, to search (MicroPython 1.13's bytearray
+    has no find and no str-like method)."""
+    return bytes(memoryview(buf)[start:end])
 
 
 def frame_fcs(protocol, length, cmd, payload):
@@ -260,7 +242,7 @@ class Decoder(object):
             last = self._base + len(buf)
             if self._inside:                # legacy, inside a frame
                 if last <= self._end:       # not complete yet
-                    if self._cands or _find(buf, _START, self._scan - self._base) >= 0:
+                    if self._cands or _START in _as_bytes(buf, self._scan - self._base, None):
                         if self._waiting(buf):
                             return []
                     else:                   # no start inside it (the common case)
@@ -352,6 +334,8 @@ class Decoder(object):
     # -- legacy: the length field delimits the frame --------------------------------------
 
     def _run_legacy(self, buf, s, out):
+        if type(buf) is not bytes:      # held back: searched and sliced as bytes, copied once
+            buf = bytes(buf)
         stats = self.stats
         n = len(buf)
         sync = self._sync
@@ -366,12 +350,11 @@ class Decoder(object):
         credit = self._credit   # FCS octets this decoder may still spend on re-checks
         checked = self._checked - self._base
         chained = self._chained - self._base
-        held = type(buf) is not bytes   # a bytearray: payloads are copied to bytes
         quiet = 0               # octets before this index belong to a dropped frame
         self._inside = False
         while s < n:
             if not sync:
-                at = _find(buf, _FLAG_B, s)
+                at = buf.find(_FLAG_B, s)
                 stop = n if at < 0 else at
                 work += stop - s
                 if stop > s and stop > quiet:
@@ -414,7 +397,7 @@ class Decoder(object):
                 if scan <= s:
                     scan = s + 1
                 cands = self._cands
-                if (cands and cands[0][0] < base + n) or _find(buf, _START, scan) >= 0:
+                if (cands and cands[0][0] < base + n) or buf.find(_START, scan) >= 0:
                     self._scan = base + scan
                     self._credit = credit
                     self._checked = base + checked
@@ -491,7 +474,7 @@ class Decoder(object):
             fcs ^= 0xFFFF
             carried = (buf[end - 2] << 8) | buf[end - 1]
             if fcs == carried:
-                out.append(Frame(protocol, buf[s + 6], bytes(payload) if held else payload))
+                out.append(Frame(protocol, buf[s + 6], payload))
                 frames += 1
                 trusted = True
                 if buf[end] == FLAG:
@@ -523,13 +506,18 @@ class Decoder(object):
         at = self._scan - base
         limit = self.max_frame - 8
         cands = self._cands
+        if type(buf) is bytes:
+            region, off = buf, 0
+        else:                           # held back: the octets not searched yet, as bytes
+            region, off = _as_bytes(buf, at, n), at
         while True:
-            found = _find(buf, _START, at, n)
+            found = region.find(_START, at - off, n - off)
             if found < 0:
                 self.work += n - at
                 if n - 2 > at:
                     at = n - 2
                 break
+            found += off
             self.work += found - at
             if found + 7 > n:           # its length field has not arrived yet
                 at = found

@@ -28,7 +28,9 @@ def _run(root, shim_paths, test_dir, name_filter):
         import uos
     except ImportError:
         import os as uos
-    for path in [test_dir] + list(reversed(shim_paths.split(":"))) + [root]:
+    shims = shim_paths.split(":")
+    shims.reverse()                         # no reversed() on QuecPython's 1.13
+    for path in [test_dir] + shims + [root]:
         sys.path.insert(0, path)
     import shimctl
     shimctl.install_fs(root)
