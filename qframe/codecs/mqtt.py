@@ -21,6 +21,7 @@ command replies and events JSON. The topics are `uplink_topics(prefix, device)`:
 """
 import ujson
 
+from . import utf8
 from .hes import Protocol
 
 CONNECT = 1
@@ -199,8 +200,8 @@ class _Reader(object):
     def text(self):
         raw = self.take(self.u16())
         try:
-            return bytes(raw).decode()
-        except UnicodeError:
+            return utf8.decode(raw)
+        except ValueError:
             raise MqttError("%s holds a string that is not UTF-8" % self.name)
 
     def rest(self):
