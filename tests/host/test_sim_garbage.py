@@ -37,9 +37,11 @@ def test_the_garbage_rate_is_a_share_of_frames():
     with pytest.raises(ValueError):
         MeterSim(garbage_rate=1.5)
     sim = MeterSim(garbage_rate=1.0, seed=2)
-    bursts = [sim._garbage_burst() for _ in range(50)]
-    assert all(bursts) and sim.stats["garbage_bursts"] == 50
+    drawn = [sim._garbage_burst(20) for _ in range(50)]
+    bursts = [burst for burst, _cut in drawn]
+    assert all(bursts) and all(0 < cut < 20 for _burst, cut in drawn)
+    assert sim.stats["garbage_bursts"] == 50
     assert sim.stats["garbage_bytes"] == sum(len(b) for b in bursts)
     assert b"\x7e" in b"".join(bursts)        # flags come too: a burst can look like a frame
     quiet = MeterSim()
-    assert quiet._garbage_burst() == b"" and quiet.stats["garbage_bursts"] == 0
+    assert quiet._garbage_burst(20) == (b"", 0) and quiet.stats["garbage_bursts"] == 0

@@ -59,7 +59,8 @@ DEFAULT_PARAMS = {
     0x3002: b"qframe meter sim",                                        # model
 }
 GARBAGE = b"\x00\x13noise\xff\x55\xaa\x03"
-GARBAGE_BURST = 24          # a garbage burst is 1..NOISE_BURST random octets (flags, FF 03 too)
+GARBAGE_BURST = 24          # a garbage burst is 1..GARBAGE_BURST random octets (flags, FF 03 too)
+GARBAGE_GAP_S = 0.004       # between the pieces of a noisy send (the app's reader polls each 2 ms)
 RESPONSES = (meter.CMD_GET_RESPONSE, meter.CMD_SET_RESPONSE, meter.CMD_EVENT_RESPONSE,
              meter.CMD_ACTION_RESPONSE, meter.CMD_GET_ERROR)
 
@@ -117,6 +118,7 @@ class MeterSim(object):
         self._master = self._slave = None
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()
+        self._noisy_lock = threading.Lock()     # one noisy send's pieces stay together
         self._running = False
         self._thread = None
         self._close_requests = []
@@ -335,22 +337,33 @@ class MeterSim(object):
         return rfc1662.encode(protocol, cmd, payload, self.dialect)
 
     def send(self, message):
-        """Frame and write a (protocol, cmd, payload) message, after a garbage burst on a
-        noisy line (garbage_rate); returns the octets written."""
+        """Frame and write a (protocol, cmd, payload) message; returns the octets written.
+        On a noisy line (garbage_rate) a drawn share of frames comes after a garbage burst,
+        the burst and two pieces of the frame (cut at a random octet) written a few ms apart,
+        so the receiver also meets garbage behind octets it holds back."""
         self.stats["tx_frames"] += 1
-        return self.write(self._garbage_burst() + self.frame(message))
+        data = self.frame(message)
+        burst, cut = self._garbage_burst(len(data))
+        if not burst:
+            return self.write(data)
+        with self._noisy_lock:
+            for piece in (burst, data[:cut], data[cut:]):
+                self.write(piece)
+                time.sleep(GARBAGE_GAP_S)
+        return burst + data
 
-    def _garbage_burst(self):
-        """Random octets to send before a frame: b"" unless drawn at garbage_rate. Any octet
-        may come, 7E and FF 03 too: a burst can look like the start of a frame."""
+    def _garbage_burst(self, size):
+        """(random octets to send before a frame of size octets, where to cut the frame):
+        (b"", 0) unless drawn at garbage_rate. Any octet may come, 7E and FF 03 too: a burst
+        can look like the start of a frame."""
         with self._write_lock:
             rng = self._garbage_rng
             if not self.garbage_rate or rng.random() >= self.garbage_rate:
-                return b""
+                return b"", 0
             burst = bytes(rng.randrange(256) for _ in range(rng.randint(1, GARBAGE_BURST)))
             self.stats["garbage_bursts"] += 1
             self.stats["garbage_bytes"] += len(burst)
-        return burst
+            return burst, rng.randint(1, size - 1)
 
     def send_transparent(self, payload):
         return self.send(meter.transparent(payload))
