@@ -70,10 +70,23 @@ _CONTROL_ESCAPES = tuple(bytes((ESCAPE, code ^ 0x20)) for code in range(32))
 _FCS_FF03 = fcs16(bytes((ADDRESS, CONTROL)))
 
 
-def _as_bytes(buf, start, end):
-    """buf[start:end] of the held bytearray as bytes, to search (MicroPython 1.13's bytearray
-    has no find and no str-like method)."""
-    return bytes(memoryview(buf)[start:end])
+def _find_flag(buf, start):
+    """buf.find(_FLAG_B, start) for bytes and the held bytearray alike: MicroPython 1.13's
+    bytearray has no find (nor any str-like method; `in` it has). A bytearray is searched
+    through bytes copies of windows doubling from 16 octets: copies stay in proportion to the
+    distance searched."""
+    if type(buf) is bytes:
+        return buf.find(_FLAG_B, start)
+    end = len(buf)
+    size = 16
+    while start < end:
+        stop = start + size if start + size < end else end
+        at = bytes(buf[start:stop]).find(_FLAG_B)
+        if at >= 0:
+            return start + at
+        start = stop
+        size <<= 1
+    return -1
 
 
 def frame_fcs(protocol, length, cmd, payload):
@@ -242,7 +255,7 @@ class Decoder(object):
             last = self._base + len(buf)
             if self._inside:                # legacy, inside a frame
                 if last <= self._end:       # not complete yet
-                    if self._cands or _START in _as_bytes(buf, self._scan - self._base, None):
+                    if self._cands or _START in buf[self._scan - self._base:]:
                         if self._waiting(buf):
                             return []
                     else:                   # no start inside it (the common case)
@@ -334,8 +347,6 @@ class Decoder(object):
     # -- legacy: the length field delimits the frame --------------------------------------
 
     def _run_legacy(self, buf, s, out):
-        if type(buf) is not bytes:      # held back: searched and sliced as bytes, copied once
-            buf = bytes(buf)
         stats = self.stats
         n = len(buf)
         sync = self._sync
@@ -350,11 +361,12 @@ class Decoder(object):
         credit = self._credit   # FCS octets this decoder may still spend on re-checks
         checked = self._checked - self._base
         chained = self._chained - self._base
+        held = type(buf) is not bytes   # a bytearray: searched as bytes, payloads copied
         quiet = 0               # octets before this index belong to a dropped frame
         self._inside = False
         while s < n:
             if not sync:
-                at = buf.find(_FLAG_B, s)
+                at = _find_flag(buf, s)
                 stop = n if at < 0 else at
                 work += stop - s
                 if stop > s and stop > quiet:
@@ -397,7 +409,8 @@ class Decoder(object):
                 if scan <= s:
                     scan = s + 1
                 cands = self._cands
-                if (cands and cands[0][0] < base + n) or buf.find(_START, scan) >= 0:
+                if (cands and cands[0][0] < base + n) or (
+                        _START in buf[scan:] if held else buf.find(_START, scan) >= 0):
                     self._scan = base + scan
                     self._credit = credit
                     self._checked = base + checked
@@ -474,7 +487,7 @@ class Decoder(object):
             fcs ^= 0xFFFF
             carried = (buf[end - 2] << 8) | buf[end - 1]
             if fcs == carried:
-                out.append(Frame(protocol, buf[s + 6], payload))
+                out.append(Frame(protocol, buf[s + 6], bytes(payload) if held else payload))
                 frames += 1
                 trusted = True
                 if buf[end] == FLAG:
@@ -509,7 +522,7 @@ class Decoder(object):
         if type(buf) is bytes:
             region, off = buf, 0
         else:                           # held back: the octets not searched yet, as bytes
-            region, off = _as_bytes(buf, at, n), at
+            region, off = bytes(buf[at:n]), at
         while True:
             found = region.find(_START, at - off, n - off)
             if found < 0:
