@@ -68,7 +68,7 @@ def test_data_both_ways_and_poll_names_the_wrapper():
         assert _recv_exactly(peer, 9) == b"hello HES"
         poller = uselect.poll()
         poller.register(client, uselect.POLLIN)
-        assert not poller.poll(0)       # [] here; () from the unix port of 1.13
+        assert poller.poll(0) == []
         peer.send(b"line one\nrest")
         events = poller.poll(2000)
         assert events and events[0][0] is client and events[0][1] & uselect.POLLIN
