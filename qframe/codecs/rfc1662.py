@@ -76,7 +76,7 @@ def _find_flag(buf, start):
     through bytes copies of windows doubling from 16 octets: copies stay in proportion to the
     distance searched."""
     if type(buf) is bytes:
-        return buf.find(_FLAG_B, start)
+        return bytes.find(buf, _FLAG_B, start)
     end = len(buf)
     size = 16
     while start < end:
@@ -410,7 +410,7 @@ class Decoder(object):
                     scan = s + 1
                 cands = self._cands
                 if (cands and cands[0][0] < base + n) or (
-                        _START in buf[scan:] if held else buf.find(_START, scan) >= 0):
+                        _START in buf[scan:] if held else bytes.find(buf, _START, scan) >= 0):
                     self._scan = base + scan
                     self._credit = credit
                     self._checked = base + checked
@@ -524,7 +524,7 @@ class Decoder(object):
         else:                           # held back: the octets not searched yet, as bytes
             region, off = bytes(buf[at:n]), at
         while True:
-            found = region.find(_START, at - off, n - off)
+            found = bytes.find(region, _START, at - off, n - off)
             if found < 0:
                 self.work += n - at
                 if n - 2 > at:
@@ -610,7 +610,7 @@ class Decoder(object):
         frames = 0
         while s < n:
             if not sync:
-                at = buf.find(_FLAG_B, s)
+                at = bytes.find(buf, _FLAG_B, s)
                 if at < 0:
                     if not self._skip:
                         stats["garbage_bytes"] += n - s
@@ -622,7 +622,7 @@ class Decoder(object):
                 s = at + 1
                 sync = True
                 continue
-            end = buf.find(_FLAG_B, s)
+            end = bytes.find(buf, _FLAG_B, s)
             if end < 0:
                 if n - s > self._raw_limit:
                     self._bad("oversize", "more than %d octets without a flag", self._raw_limit)
@@ -647,13 +647,13 @@ class Decoder(object):
             before = len(raw)
             for control in self._drop:
                 if control in raw:
-                    raw = raw.replace(control, b"")
+                    raw = bytes.replace(raw, control, b"")
             if len(raw) < before:
                 self.stats["accm_dropped"] += before - len(raw)
             buf, start, end = raw, 0, len(raw)
             if not end:
                 return 0
-        if buf.find(_ESC_B, start, end) < 0:
+        if bytes.find(buf, _ESC_B, start, end) < 0:
             return self._frames_in(buf, start, end, out, final, False)
         if buf[end - 1] == ESCAPE:
             self._bad("aborted", "abort sequence 7D 7E")
