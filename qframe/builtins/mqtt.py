@@ -29,7 +29,7 @@ new meter data is noticed within one. Commands and downlink run on it: handlers 
 """
 import utime
 
-from ..codecs import mqtt as mqttcodec
+from ..codecs import mqtt as mqttcodec, utf8
 from ..codecs.hes import Command, Downlink
 from ..core.config import Field
 from ..logging import getLogger
@@ -67,8 +67,8 @@ def _ticks():
 
 def _bytes_to_str(value):
     try:
-        return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
-    except UnicodeError:
+        return utf8.decode(value) if isinstance(value, (bytes, bytearray)) else str(value)
+    except ValueError:
         return None
 
 
