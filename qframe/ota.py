@@ -193,9 +193,10 @@ class AppFota(object):
         with open(path, "wb") as f:
             for chunk in response.content:
                 f.write(chunk)
-        updater_dir = self.fota.app_fota_pkg_mount.fota_dir + "/usr/.updater/usr/"
-        _mkdirs(updater_dir)
-        archive = FileDecode(path, parent_dir=updater_dir)
+        from .builtins.ota_boot import updater_dir      # the 2021 firmware's app_fota folder
+        staging = updater_dir() + "/usr/"
+        _mkdirs(staging)
+        archive = FileDecode(path, parent_dir=staging)
         archive.unzip()
         if not archive.unpack():
             return False

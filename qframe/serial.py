@@ -53,6 +53,9 @@ class Serial(object):
                     self.flowctl)
         config = self.rs485_config
         if isinstance(config, dict):
+            if not hasattr(uart, "control_485"):    # E3 firmware (September 2021) on
+                uart.close()
+                raise ValueError("rs485_config: this firmware's UART has no control_485")
             try:
                 from machine import Pin
                 gpio = getattr(Pin, "GPIO%d" % config["gpio_num"], config["gpio_num"])

@@ -29,7 +29,7 @@ new meter data is noticed within one. Commands and downlink run on it: handlers 
 """
 import utime
 
-from ..codecs import mqtt as mqttcodec
+from ..codecs import mqtt as mqttcodec, utf8
 from ..codecs.hes import Command, Downlink
 from ..core.config import Field
 from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS
@@ -65,8 +65,8 @@ def _ticks():
 
 def _bytes_to_str(value):
     try:
-        return value.decode() if isinstance(value, (bytes, bytearray)) else str(value)
-    except UnicodeError:
+        return utf8.decode(value) if isinstance(value, (bytes, bytearray)) else str(value)
+    except ValueError:
         return None
 
 
@@ -263,7 +263,7 @@ class MqttClient(UplinkDriver):
         if cfg["tls"] and cfg["tls_fingerprint"]:
             from .tls import PinError, check_pin
             try:
-                check_pin(client.sock, cfg["tls_fingerprint"])
+                check_pin(getattr(client, "sock", None), cfg["tls_fingerprint"])
             except PinError as exc:
                 self._close(client)
                 self.note_failure("pin_failures", "broker certificate rejected", exc)
@@ -440,7 +440,7 @@ class MqttClient(UplinkDriver):
         if client is not None:
             if graceful:
                 try:
-                    client.publish(self.topics["status"], mqttcodec.OFFLINE, True, 1)
+                    self._publish_qos1(client, self.topics["status"], mqttcodec.OFFLINE, True)
                     client.disconnect()
                 except Exception:
                     self._close(client)

@@ -32,6 +32,8 @@ def certificate_fingerprint(der):
 
 def check_pin(tls_sock, fingerprints):
     """PinError unless the server's certificate is one of fingerprints (a config value)."""
+    if tls_sock is None:
+        raise PinError("no TLS socket to read the server certificate from")
     der = tls_sock.getpeercert(True)
     if not der:
         raise PinError("the server sent no certificate")

@@ -14,6 +14,8 @@ chunks arrive (block transfer), holding only the unfinished element.
 """
 import ustruct
 
+from . import utf8
+
 NULL = 0
 ARRAY = 1
 STRUCTURE = 2
@@ -287,8 +289,8 @@ def decode_at(data, pos, typed=False, depth=0):
             value = (raw[0] >> 4) * 10 + (raw[0] & 0x0F)
         else:
             try:
-                value = raw.decode()
-            except UnicodeError:
+                value = utf8.decode(raw)
+            except ValueError:
                 raise AxdrError("%s is not text" % NAMES[tag])
     elif tag == NULL:
         value = None

@@ -6,12 +6,58 @@ pure SHA-512 (QuecPython's uhashlib has none). No I/O.
 Needs a firmware whose ints are arbitrary precision (MICROPY_LONGINT_IMPL_MPZ). OTA manifests
 sign the body's SHA-256 (32 bytes), so the pure SHA-512 hashes one block. make bench times it
 (tools/benches/ota.py); tools/ota/package.py signs with the same point arithmetic.
+
+No big-int division anywhere (no `%`, `//`, 3-argument pow): MicroPython 1.13's long division
+gives wrong results for some operands (micropython#6777, fixed in 1.14), so QuecPython's
+firmware would reject good signatures. Reductions use 2**255 = 19 (mod P) and 2**252 = -C
+(mod L); roots are found bit by bit.
 """
 P = (1 << 255) - 19
-L = (1 << 252) + 27742317777372353535851937790883648493
-D = (-121665 * pow(121666, P - 2, P)) % P
-D2 = (2 * D) % P
-SQRT_M1 = pow(2, (P - 1) // 4, P)
+C = 27742317777372353535851937790883648493
+L = (1 << 252) + C
+_M255 = (1 << 255) - 1
+_M252 = (1 << 252) - 1
+
+
+def _mod_p(x):
+    """x mod P for x >= 0, without division."""
+    while x >> 255:
+        x = (x & _M255) + 19 * (x >> 255)
+    return x - P if x >= P else x
+
+
+def _mod_l(x):
+    """x mod L for x >= 0, without division."""
+    sign = 1
+    while x >> 253:
+        x = (x & _M252) - C * (x >> 252)
+        if x < 0:
+            x = -x
+            sign = -sign
+    if sign < 0:
+        x = -x
+    while x < 0:
+        x += L
+    while x >= L:
+        x -= L
+    return x
+
+
+def _pow_p(base, exponent):
+    """base ** exponent mod P (square and multiply)."""
+    result = 1
+    while exponent:
+        if exponent & 1:
+            result = _mod_p(result * base)
+        exponent >>= 1
+        base = _mod_p(base * base)
+    return result
+
+
+# -121665/121666, sqrt(-1) and the base point's y = 4/5, all mod P (tests check each)
+D = 37095705934669439343138083508754565189542113879843219016388785533085940283555
+D2 = _mod_p(2 * D)
+SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752
 
 # -- SHA-512 (FIPS 180-4), plain Python ------------------------------------------------------
 _M64 = (1 << 64) - 1
@@ -29,14 +75,14 @@ def _primes(n):
 
 
 def _root_bits(value, k):
-    """The first 64 fractional bits of value ** (1/k) (integer Newton iteration)."""
+    """The first 64 fractional bits of value ** (1/k), value < 512 (bit by bit: no division)."""
     scaled = value << (64 * k)
-    x = 1 << ((scaled.bit_length() if hasattr(scaled, "bit_length") else 600) // k + 1)
-    while True:
-        y = ((k - 1) * x + scaled // (x ** (k - 1))) // k
-        if y >= x:
-            break
-        x = y
+    x = 0
+    bit = 1 << 73
+    while bit:
+        if (x | bit) ** k <= scaled:
+            x |= bit
+        bit >>= 1
     return x & _M64
 
 
@@ -90,12 +136,12 @@ def sha512(data):
 def _add(p1, p2):
     x1, y1, z1, t1 = p1
     x2, y2, z2, t2 = p2
-    a = (y1 - x1) * (y2 - x2) % P
-    b = (y1 + x1) * (y2 + x2) % P
-    c = t1 * D2 * t2 % P
-    d = 2 * z1 * z2 % P
-    e, f, g, h = b - a, d - c, d + c, b + a
-    return (e * f % P, g * h % P, f * g % P, e * h % P)
+    a = _mod_p((y1 - x1 + P) * (y2 - x2 + P))
+    b = _mod_p((y1 + x1) * (y2 + x2))
+    c = _mod_p(_mod_p(t1 * D2) * t2)
+    d = _mod_p(2 * z1 * z2)
+    e, f, g, h = b - a + P, d - c + P, d + c, b + a
+    return (_mod_p(e * f), _mod_p(g * h), _mod_p(f * g), _mod_p(e * h))
 
 
 def _mul(scalar, point):
@@ -109,15 +155,16 @@ def _mul(scalar, point):
 
 
 def _recover_x(y, sign):
-    x2 = (y * y - 1) * pow(D * y * y + 1, P - 2, P) % P
+    yy = _mod_p(y * y)
+    x2 = _mod_p((yy + P - 1) * _pow_p(_mod_p(D * yy) + 1, P - 2))
     if x2 == 0:
         if sign:
             raise ValueError("bad point")
         return 0
-    x = pow(x2, (P + 3) // 8, P)
-    if (x * x - x2) % P:
-        x = x * SQRT_M1 % P
-    if (x * x - x2) % P:
+    x = _pow_p(x2, (P + 3) >> 3)
+    if _mod_p(x * x) != x2:
+        x = _mod_p(x * SQRT_M1)
+    if _mod_p(x * x) != x2:
         raise ValueError("not a point on the curve")
     if x & 1 != sign:
         x = P - x
@@ -133,16 +180,17 @@ def _decode_point(data):
     if y >= P:
         raise ValueError("y out of range")
     x = _recover_x(y, sign)
-    return (x, y, 1, x * y % P)
+    return (x, y, 1, _mod_p(x * y))
 
 
 def _same(p1, p2):
-    return (p1[0] * p2[2] - p2[0] * p1[2]) % P == 0 and (p1[1] * p2[2] - p2[1] * p1[2]) % P == 0
+    return (_mod_p(p1[0] * p2[2]) == _mod_p(p2[0] * p1[2]) and
+            _mod_p(p1[1] * p2[2]) == _mod_p(p2[1] * p1[2]))
 
 
-_BY = 4 * pow(5, P - 2, P) % P
+_BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960
 _BX = _recover_x(_BY, 0)
-BASE = (_BX, _BY, 1, _BX * _BY % P)
+BASE = (_BX, _BY, 1, _mod_p(_BX * _BY))
 
 
 def verify(public, message, signature, hash512=sha512):
@@ -157,16 +205,16 @@ def verify(public, message, signature, hash512=sha512):
     s = int.from_bytes(signature[32:], "little")
     if s >= L:
         return False
-    h = int.from_bytes(hash512(bytes(signature[:32]) + bytes(public) + bytes(message)),
-                       "little") % L
+    h = _mod_l(int.from_bytes(hash512(bytes(signature[:32]) + bytes(public) + bytes(message)),
+                              "little"))
     return _same(_mul(s, BASE), _add(r, _mul(h, a)))
 
 
 def encode_point(point):
     """The 32-byte encoding of a point (used by the host's signer)."""
     x, y, z, _t = point
-    zinv = pow(z, P - 2, P)
-    x, y = x * zinv % P, y * zinv % P
+    zinv = _pow_p(z, P - 2)
+    x, y = _mod_p(x * zinv), _mod_p(y * zinv)
     return (y | ((x & 1) << 255)).to_bytes(32, "little")
 
 

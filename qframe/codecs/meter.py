@@ -14,7 +14,7 @@ follow the SET shapes (assumed, confirm with the meter vendor).
 A typed VALUE (SET) is `RID(2, high first) TAG DATA` with A-XDR tags; string tags put a length
 octet before their bytes, integers are big-endian, date-time is 12 raw octets.
 """
-from . import rfc1662
+from . import rfc1662, utf8
 
 PROTO_TRANSPARENT = 0x2100
 PROTO_PARAMETERS = 0x2200
@@ -259,8 +259,8 @@ def parse_typed_value(value):
         text = data[1:]
         if tag == TAG_VISIBLE_STRING:
             try:
-                return rid, tag, text.decode()
-            except Exception:  # UnicodeError; not every build names it
+                return rid, tag, utf8.decode(text)
+            except ValueError:
                 raise ValueError("typed value: visible-string is not text")
         return rid, tag, text
     if tag in _INT_SIZES:

@@ -21,6 +21,7 @@ command replies and events JSON. The topics are `uplink_topics(prefix, device)`:
 """
 import ujson
 
+from . import utf8
 from .hes import Protocol
 
 CONNECT = 1
@@ -127,7 +128,7 @@ def connect(client_id, keepalive=0, clean=True, will=None, user=None, password=N
         flags |= 0x40
         tail.extend(_text(password))
     body = bytearray(_text("MQTT"))
-    body.extend((4, flags, (keepalive >> 8) & 0xFF, keepalive & 0xFF))
+    body.extend(bytes((4, flags, (keepalive >> 8) & 0xFF, keepalive & 0xFF)))
     body.extend(tail)
     return _packet(CONNECT << 4, body)
 
@@ -162,7 +163,7 @@ def subscribe(pid, topics):
 
 def suback(pid, codes):
     body = _pid(pid)
-    body.extend(codes)
+    body.extend(bytes(codes))
     return _packet(SUBACK << 4, body)
 
 
@@ -199,8 +200,8 @@ class _Reader(object):
     def text(self):
         raw = self.take(self.u16())
         try:
-            return bytes(raw).decode()
-        except UnicodeError:
+            return utf8.decode(raw)
+        except ValueError:
             raise MqttError("%s holds a string that is not UTF-8" % self.name)
 
     def rest(self):

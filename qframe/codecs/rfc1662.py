@@ -70,6 +70,25 @@ _CONTROL_ESCAPES = tuple(bytes((ESCAPE, code ^ 0x20)) for code in range(32))
 _FCS_FF03 = fcs16(bytes((ADDRESS, CONTROL)))
 
 
+def _find_flag(buf, start):
+    """buf.find(_FLAG_B, start) for bytes and the held bytearray alike: MicroPython 1.13's
+    bytearray has no find (nor any str-like method; `in` it has). A bytearray is searched
+    through bytes copies of windows doubling from 16 octets: copies stay in proportion to the
+    distance searched."""
+    if type(buf) is bytes:
+        return bytes.find(buf, _FLAG_B, start)
+    end = len(buf)
+    size = 16
+    while start < end:
+        stop = start + size if start + size < end else end
+        at = bytes(buf[start:stop]).find(_FLAG_B)
+        if at >= 0:
+            return start + at
+        start = stop
+        size <<= 1
+    return -1
+
+
 def frame_fcs(protocol, length, cmd, payload):
     """FCS (complemented, ready to send) of a frame's address..DATA; payload is bytes."""
     t1 = _T1
@@ -236,7 +255,7 @@ class Decoder(object):
             last = self._base + len(buf)
             if self._inside:                # legacy, inside a frame
                 if last <= self._end:       # not complete yet
-                    if self._cands or buf.find(_START, self._scan - self._base) >= 0:
+                    if self._cands or _START in buf[self._scan - self._base:]:
                         if self._waiting(buf):
                             return []
                     else:                   # no start inside it (the common case)
@@ -342,12 +361,12 @@ class Decoder(object):
         credit = self._credit   # FCS octets this decoder may still spend on re-checks
         checked = self._checked - self._base
         chained = self._chained - self._base
-        held = type(buf) is not bytes   # a bytearray: payloads are copied to bytes
+        held = type(buf) is not bytes   # a bytearray: searched as bytes, payloads copied
         quiet = 0               # octets before this index belong to a dropped frame
         self._inside = False
         while s < n:
             if not sync:
-                at = buf.find(_FLAG_B, s)
+                at = _find_flag(buf, s)
                 stop = n if at < 0 else at
                 work += stop - s
                 if stop > s and stop > quiet:
@@ -390,7 +409,8 @@ class Decoder(object):
                 if scan <= s:
                     scan = s + 1
                 cands = self._cands
-                if (cands and cands[0][0] < base + n) or buf.find(_START, scan) >= 0:
+                if (cands and cands[0][0] < base + n) or (
+                        _START in buf[scan:] if held else bytes.find(buf, _START, scan) >= 0):
                     self._scan = base + scan
                     self._credit = credit
                     self._checked = base + checked
@@ -499,13 +519,18 @@ class Decoder(object):
         at = self._scan - base
         limit = self.max_frame - 8
         cands = self._cands
+        if type(buf) is bytes:
+            region, off = buf, 0
+        else:                           # held back: the octets not searched yet, as bytes
+            region, off = bytes(buf[at:n]), at
         while True:
-            found = buf.find(_START, at, n)
+            found = bytes.find(region, _START, at - off, n - off)
             if found < 0:
                 self.work += n - at
                 if n - 2 > at:
                     at = n - 2
                 break
+            found += off
             self.work += found - at
             if found + 7 > n:           # its length field has not arrived yet
                 at = found
@@ -585,7 +610,7 @@ class Decoder(object):
         frames = 0
         while s < n:
             if not sync:
-                at = buf.find(_FLAG_B, s)
+                at = bytes.find(buf, _FLAG_B, s)
                 if at < 0:
                     if not self._skip:
                         stats["garbage_bytes"] += n - s
@@ -597,7 +622,7 @@ class Decoder(object):
                 s = at + 1
                 sync = True
                 continue
-            end = buf.find(_FLAG_B, s)
+            end = bytes.find(buf, _FLAG_B, s)
             if end < 0:
                 if n - s > self._raw_limit:
                     self._bad("oversize", "more than %d octets without a flag", self._raw_limit)
@@ -622,13 +647,13 @@ class Decoder(object):
             before = len(raw)
             for control in self._drop:
                 if control in raw:
-                    raw = raw.replace(control, b"")
+                    raw = bytes.replace(raw, control, b"")
             if len(raw) < before:
                 self.stats["accm_dropped"] += before - len(raw)
             buf, start, end = raw, 0, len(raw)
             if not end:
                 return 0
-        if buf.find(_ESC_B, start, end) < 0:
+        if bytes.find(buf, _ESC_B, start, end) < 0:
             return self._frames_in(buf, start, end, out, final, False)
         if buf[end - 1] == ESCAPE:
             self._bad("aborted", "abort sequence 7D 7E")

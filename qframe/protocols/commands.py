@@ -24,6 +24,7 @@ run in the caller's thread (an uplink's receive thread): keep them short (hand l
 """
 import ujson
 
+from ..codecs import utf8
 from ..logging import getLogger
 
 _log = getLogger("commands")
@@ -131,8 +132,8 @@ def _decode(request):
     """(command dict, None) or (partial dict or None, error text)."""
     if isinstance(request, (bytes, bytearray, memoryview)):
         try:
-            request = bytes(request).decode()
-        except Exception:
+            request = utf8.decode(request)
+        except ValueError:
             return None, "command is not UTF-8 text"
     if isinstance(request, str):
         depth = _depth(request)

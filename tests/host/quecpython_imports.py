@@ -10,8 +10,8 @@ import builtins
 import uos
 import usys
 
-# Not `ssl`: tools/shim/micropython/ussl.py wraps the frozen ssl of newer ports; on a 1.13 build
-# the built-in ussl wins over that file.
+# Not `ssl`: tools/shim/shimlib/tls_mp.py wraps the ssl of newer ports (on a 1.13 build, the
+# built-in ussl).
 BLOCKED = ("sys", "os", "select", "socket", "struct", "io", "json", "time", "binascii", "errno",
            "collections", "hashlib", "random", "re", "zlib")
 HIDDEN = ("urandom", "getcwd")

@@ -4,7 +4,6 @@ from the HES side and, through the shim's control server, from the network side;
 server's own certificate as the trust anchor (pinned certificate)."""
 import os
 import shutil
-import subprocess
 import time
 
 import pytest
@@ -79,16 +78,13 @@ def test_meter_to_hes_and_back_through_faults(interpreter, tmp_path):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 @pytest.mark.parametrize("interpreter", INTERPRETERS)
 def test_tls_with_the_pinned_server_certificate(interpreter, tmp_path):
-    cert, key = str(tmp_path / "hes.pem"), str(tmp_path / "hes.key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "2", "-subj", "/CN=hes.test"], check=True, capture_output=True)
+    from cloud_helpers import certificate
+    cert, key, pin = certificate(tmp_path, "hes")
     root = str(tmp_path / "board")
     system = system_sim.System(interpreter, root, extra_config={"TCP_SERVER": {
-        "tls": True, "tls_ca": "/usr/hes.pem", "tls_hostname": "hes.test"}})
+        "tls": True, "tls_fingerprint": pin, "tls_hostname": "hes.test"}})
     system.hes.stop()
     system.hes = HesSim(port=system.hes.port, tls_cert=cert, tls_key=key).start()
-    shutil.copy(cert, os.path.join(root, "usr", "hes.pem"))
     try:
         system.start(BOOT_S)
         sent = _send(system, 0, 20)

@@ -1,6 +1,6 @@
 """TLS to a local TLS HES: a pinned server certificate (SHA-256 of its DER) is accepted, any
-other is refused before a byte of data leaves; a CA file works the same way. Certificates are
-generated at test time with the openssl CLI (the venv has no `cryptography`)."""
+other is refused before a byte of data leaves; a CA file is refused at load (the module's ussl
+cannot verify a CA). Certificates are generated at test time with the openssl CLI (the venv has no `cryptography`)."""
 import shutil
 
 import pytest
@@ -64,22 +64,28 @@ def test_other_certificate_is_refused_and_nothing_is_sent(tls_hes, certs):
         assert r.close()
 
 
-def test_ca_file_verifies_the_server(tls_hes, certs, tmp_path):
-    (cert, _key, _fp), (other_cert, _okey, _ofp) = certs
-    ok = _rig("tlsca", tls_hes, tls_ca=cert, tls_hostname="hes.test")
+def test_a_ca_file_is_refused_because_the_module_cannot_verify_one(tls_hes, certs):
+    (cert, _key, _fp), _other = certs
+    r = _rig("tlsca", tls_hes, tls_ca=cert, tls_hostname="hes.test")
     try:
-        ok.start()
-        ok.publish(3)
-        assert ok.wait_delivered(5)
+        r.start(connected=False)
+        assert r.tcp.state == "refused" and r.tcp.stats["config_errors"] == 1
+        assert "tls_ca" in r.tcp.last_error and "tls_fingerprint" in r.tcp.last_error
+        r.publish(3)
+        assert len(r.tcp.queue) == 3 and tls_hes.stats["connections"] == 0
     finally:
-        assert ok.close()
-    wrong = _rig("tlscabad", tls_hes, tls_ca=other_cert, tls_hostname="hes.test")
+        assert r.close()
+
+
+def test_any_of_several_pins_is_accepted(tls_hes, certs):
+    (_cert, _key, fingerprint), (_ocert, _okey, other_fingerprint) = certs
+    r = _rig("tlspins", tls_hes, tls_fingerprint="%s, %s" % (other_fingerprint, fingerprint))
     try:
-        wrong.start(connected=False)
-        assert wrong.wait(lambda: wrong.tcp.stats["tls_failures"] >= 1, 3)
-        assert wrong.tcp.stats["connects"] == 0
+        r.start()
+        r.publish(3)
+        assert r.wait_delivered(5) and r.tcp.stats["pin_failures"] == 0
     finally:
-        assert wrong.close()
+        assert r.close()
 
 
 def test_tls_with_nothing_to_verify_against_refuses_to_start(tls_hes):

@@ -78,13 +78,6 @@ def test_absent_names_have_what_to_use_instead():
     assert not firmware.has("no_such_module")
 
 
-def test_selected_line_reads_the_switch():
-    assert firmware.selected_line({}) == "E3"
-    assert firmware.selected_line({"QFRAME_FIRMWARE": "E1"}) == "E1"
-    with pytest.raises(ValueError):
-        firmware.selected_line({"QFRAME_FIRMWARE": "E9"})
-
-
 def test_every_entry_names_known_lines_and_classes():
     for name, spec in firmware.load()["modules"].items():
         for lines in ([spec.get("lines", "all")] + list(spec.get("names", {}).values())):

@@ -138,13 +138,11 @@ def test_power_cut_with_records_on_flash_loses_nothing(interpreter, tmp_path):
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 @pytest.mark.parametrize("interpreter", INTERPRETERS)
 def test_tls_to_the_broker_verified_by_pin_or_ca(interpreter, tmp_path):
-    """CPython pins the broker's certificate; MicroPython's ssl cannot show it (a pinned link is
-    refused there, as for TCP), so it verifies by the CA file."""
+    """Both interpreters pin the broker's certificate (the module's ussl verifies no CA)."""
     from cloud_helpers import certificate
     from tools.simulators.mqtt_hes import MqttHesSim
     cert, key, pin = certificate(tmp_path, "broker", "/CN=broker.test", ip="127.0.0.1")
-    verify = {"tls_fingerprint": pin} if interpreter == "cpython" else \
-        {"tls_ca": "/usr/broker.pem"}
+    verify = {"tls_fingerprint": pin}
     root = str(tmp_path / "board")
     system = system_sim.System(interpreter, root, uplink="mqtt",
                                extra_config={"MQTT": dict(verify, tls=True)})

@@ -95,3 +95,16 @@ def test_pytest_skips_tests_that_need_micropython_where_no_wheel_exists(tmp_path
         "else _which(name, *a, **k)\n")
     done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "micropython not found" in done.stdout   # CI's platform
+
+
+def test_qframe_micropython_picks_the_build_the_app_runs_on(monkeypatch, tmp_path):
+    exe = tmp_path / "micropython-1.13"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    monkeypatch.setenv(board.MICROPYTHON_ENV, str(exe))
+    monkeypatch.delenv(board.HEAPSIZE_ENV, raising=False)
+    assert board.interpreter_command("micropython") == [str(exe)]
+    monkeypatch.setenv(board.MICROPYTHON_ENV, str(tmp_path / "missing"))
+    with pytest.raises(board.MicropythonMissing) as missing:
+        board.interpreter_command("micropython")
+    assert "QFRAME_MICROPYTHON=" in str(missing.value)

@@ -141,6 +141,7 @@ def test_records_from_many_threads_stay_whole_lines():
         assert finished.wait(30)
     finally:
         _reset()
+        logging._output.stream = None       # the console again (basicConfig keeps a stream)
         stream.close()
     for name in (path, console):
         with open(name) as f:

@@ -68,7 +68,7 @@ def test_unsigned_manifest_refused():
 
 def test_tampered_manifest_refused():
     blob = bytearray(seal(_body(), "fleet", KEY))
-    blob[blob.find(b"1.1.0")] = ord("9")          # version 9.1.0, same length
+    blob[bytes(blob).find(b"1.1.0")] = ord("9")          # version 9.1.0, same length
     assert _reason(bytes(blob)) == "tampered"
     assert _reason(seal(_body(), "fleet", KEY) + b" ") == "tampered"
 
@@ -190,6 +190,22 @@ def test_ed25519_rfc8032_vector_and_tampering():
     assert not ed25519.verify(public, b"", bytes(flipped))
     assert not ed25519.verify(public, b"", signature[:63])
     assert _hex(ed25519.sha512(b"abc"))[:16] == "ddaf35a193617aba"
+
+
+def test_ed25519_field_arithmetic_is_right_where_1_13_long_division_is_not():
+    # MicroPython 1.13 (QuecPython) divides some big ints wrongly (micropython#6777): this
+    # inverse of 121666 mod P came out wrong through pow(x, P - 2, P) and through `%`.
+    p, q = ed25519.P, ed25519.L
+    assert ed25519._mod_p(ed25519._pow_p(121666, p - 2) * 121666) == 1
+    square = 57896044618658097711785492504343953926634992332820255360587882276284375399373 ** 2
+    assert ed25519._mod_p(square) == 710709794044715577148176856111143302638298612171776
+    assert ed25519._mod_p((1 << 48) * p + 7) == 7 and ed25519._mod_p(p - 1) == p - 1
+    assert ed25519._mod_l(((1 << 256) - 1) * q + 5) == 5 and ed25519._mod_l(q) == 0
+    assert ed25519._mod_l((1 << 512) - 1) < q
+    # the constants written out: -121665/121666, sqrt(-1), y = 4/5 of the base point
+    assert ed25519._mod_p(ed25519.D * 121666 + 121665) == 0
+    assert ed25519._mod_p(ed25519.SQRT_M1 * ed25519.SQRT_M1) == p - 1
+    assert ed25519._mod_p(ed25519.BASE[1] * 5) == 4
 
 
 _ED_BODY = (b'{"app": "meter-module", "version": "1.1.0", "min_framework": "0.2.0", '

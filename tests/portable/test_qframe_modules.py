@@ -27,6 +27,19 @@ def test_serial_reads_what_was_written_and_times_out():
     raises(TypeError, port.read, 16, 0.02)               # closed: fails, never hangs
 
 
+def test_serial_rs485_needs_a_firmware_with_control_485():
+    import machine
+    shimctl.reset()
+    port = Serial("loop://", rs485_config={"gpio_num": 7, "direction": 1})
+    if hasattr(machine.UART, "control_485"):          # E3 firmware
+        port.open()
+        port.close()
+        return
+    error = raises(ValueError, port.open)               # E1/E2: a clear error, port closed
+    assert "control_485" in str(error)
+    raises(TypeError, port.read, 16, 0.02)
+
+
 def test_tcp_socket_round_trip_timeout_and_status():
     shimctl.reset()
     listener, port = listen_on_free_port()

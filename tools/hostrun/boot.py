@@ -22,7 +22,9 @@ except ImportError:
 
 
 def _boot(root, shim_paths, duration_s, control_port):
-    for path in reversed(shim_paths.split(":")):
+    shims = shim_paths.split(":")
+    shims.reverse()                     # no reversed() on QuecPython's 1.13
+    for path in shims:
         sys.path.insert(0, path)
     sys.path.insert(0, root)
     import shimctl

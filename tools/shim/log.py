@@ -14,7 +14,7 @@ _NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR", CRIT
 _config = {"level": INFO, "out": None}
 
 
-def basicConfig(level=INFO):
+def basicConfig(level=INFO, filename=None, stream=None, format=None):
     _config["level"] = level
 
 
@@ -23,7 +23,7 @@ def set_output(out):
     _config["out"] = out
 
 
-def getLogger(name):
+def getLogger(name="root"):
     return Logger(name)
 
 
@@ -44,20 +44,20 @@ class Logger(object):
     def __init__(self, name):
         self.name = name
 
-    def debug(self, msg):
-        _emit(self.name, DEBUG, msg)
+    def debug(self, msg, *args):
+        _emit(self.name, DEBUG, msg % args if args else msg)
 
-    def info(self, msg):
-        _emit(self.name, INFO, msg)
+    def info(self, msg, *args):
+        _emit(self.name, INFO, msg % args if args else msg)
 
-    def warning(self, msg):
-        _emit(self.name, WARNING, msg)
+    def warning(self, msg, *args):
+        _emit(self.name, WARNING, msg % args if args else msg)
 
-    def error(self, msg):
-        _emit(self.name, ERROR, msg)
+    def error(self, msg, *args):
+        _emit(self.name, ERROR, msg % args if args else msg)
 
-    def critical(self, msg):
-        _emit(self.name, CRITICAL, msg)
+    def critical(self, msg, *args):
+        _emit(self.name, CRITICAL, msg % args if args else msg)
 
 
 _firmware.prune(globals(), "log")

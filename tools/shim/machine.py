@@ -30,7 +30,7 @@ class UART(object):
     _READ_STEP = 512     # octets asked of the host device at a time: a read allocates what it
                         # asks for, and the module's driver buffer is not on the app's heap
 
-    def __init__(self, port, baudrate=115200, bytesize=8, parity=0, stop=1, flowctl=0):
+    def __init__(self, port, baudrate=115200, bits=8, parity=0, stop=1, flow=0):  # firmware's names
         device = port if isinstance(port, str) else _core.uart_map.get(port)
         if device is None:
             raise OSError(_ENODEV, "UART%s is not mapped to a host device: set "
@@ -38,8 +38,8 @@ class UART(object):
                           % (port, port))
         self.port = port
         self.device = device
-        self.config = (baudrate, bytesize, parity, stop, flowctl)
-        self._dev = _uart_devices.open_device(device, baudrate, bytesize, parity, stop)
+        self.config = (baudrate, bits, parity, stop, flow)
+        self._dev = _uart_devices.open_device(device, baudrate, bits, parity, stop)
         self._rx = bytearray()
         self._rx_lock = _thread_mod.allocate_lock()
         self._tx_lock = _thread_mod.allocate_lock()

@@ -192,9 +192,11 @@ class MQTTClient(object):
         return self._handle(self._read(-1))
 
     def get_mqttsta(self):
+        """0 connected, 2 the socket is closed or broken (-1 never connected), from the
+        socket's TCP state as the firmware's umqtt reads it."""
         if self.sock is None:
             return -1
-        return 0 if self._connected else 2
+        return 0 if self._connected and self.sock._sta() == 4 else 2
 
     # ------------------------------------------------------------------ internals
     def _next_pid(self):

@@ -12,14 +12,15 @@ It answers the module's GET/SET of the meter's own parameters (`params`: 28xx/30
 0x2801 clock, 0x3001 serial), answers EVENT/ACTION, records what it receives (`frames`,
 `transparent` payloads from the HES, `responses`: the module's answers to our requests) and
 injects faults: garbage, a frame split over several writes, frames joined in one write,
-corrupted frames (bad FCS, bad length, truncated, lost closing flag), and unplugging the
-device (the link path disappears; replug() makes a new pty and relinks it). With `dlms` (a
+corrupted frames (bad FCS, bad length, truncated, lost closing flag), a noisy line (`garbage_rate`:
+a burst of random octets before that share of the frames it sends) and unplugging the device (the link path disappears; replug() makes a new pty and relinks it). With `dlms` (a
 tools/simulators/dlms_server.Session) it is a DLMS meter: HDLC in transparent payloads, from
 the module's own client or from the HES through the module, is answered by its DLMS server.
 
 CLI (`make sim` starts it; the first line is `PTY <path>`, then one line per event):
     python -m tools.simulators.meter [--dialect legacy|standard] [--link PATH] [--echo]
                               [--every S --payload HEX] [--dlms] [--dlms-wrapper-port N]
+                              [--garbage RATE] [--seed N]
 Commands on stdin: send HEX | get PID | set PID TEXT | event PID HEX | garbage [N] |
 split HEX [N] | join N | corrupt fcs|length|truncate|flag | unplug | replug | stats | quit
 (PID in hex, e.g. 8003).
@@ -27,6 +28,7 @@ split HEX [N] | join N | corrupt fcs|length|truncate|flag | unplug | replug | st
 import argparse
 import binascii
 import os
+import random
 import select
 import sys
 import threading
@@ -57,6 +59,8 @@ DEFAULT_PARAMS = {
     0x3002: b"qframe meter sim",                                        # model
 }
 GARBAGE = b"\x00\x13noise\xff\x55\xaa\x03"
+GARBAGE_BURST = 24          # a garbage burst is 1..GARBAGE_BURST random octets (flags, FF 03 too)
+GARBAGE_GAP_S = 0.004       # between the pieces of a noisy send (the app's reader polls each 2 ms)
 RESPONSES = (meter.CMD_GET_RESPONSE, meter.CMD_SET_RESPONSE, meter.CMD_EVENT_RESPONSE,
              meter.CMD_ACTION_RESPONSE, meter.CMD_GET_ERROR)
 
@@ -86,8 +90,14 @@ class MeterSim(object):
     """A simulated meter MCU on a pty; see the module docstring."""
 
     def __init__(self, dialect=rfc1662.LEGACY, link=None, params=None, answer=True,
-                 echo=False, on_event=None, write_timeout=10.0, dlms=None):
+                 echo=False, on_event=None, write_timeout=10.0, dlms=None,
+                 garbage_rate=0.0, seed=1):
         self.dialect = rfc1662.check_dialect(dialect)
+        if not 0.0 <= garbage_rate <= 1.0:
+            raise ValueError("garbage_rate is a share of frames, 0..1")
+        # the share of frames sent after a burst of random octets (drawn from seed)
+        self.garbage_rate = garbage_rate
+        self._garbage_rng = random.Random(seed)
         # dlms: a dlms_server.Session (HDLC) answering transparent payloads, or None
         self.dlms = dlms
         self.link = link
@@ -101,12 +111,14 @@ class MeterSim(object):
         self.responses = []
         self.requests = []
         self.stats = {"rx_bytes": 0, "tx_bytes": 0, "rx_frames": 0, "tx_frames": 0,
-                      "answers": 0, "unplugs": 0, "read_errors": 0}
+                      "answers": 0, "unplugs": 0, "read_errors": 0, "garbage_bursts": 0,
+                      "garbage_bytes": 0}
         self.decoder = rfc1662.Decoder(self.dialect)
         self.path = None
         self._master = self._slave = None
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()
+        self._noisy_lock = threading.Lock()     # one noisy send's pieces stay together
         self._running = False
         self._thread = None
         self._close_requests = []
@@ -325,14 +337,39 @@ class MeterSim(object):
         return rfc1662.encode(protocol, cmd, payload, self.dialect)
 
     def send(self, message):
-        """Frame and write a (protocol, cmd, payload) message; returns the octets."""
+        """Frame and write a (protocol, cmd, payload) message; returns the octets written.
+        On a noisy line (garbage_rate) a drawn share of frames comes after a garbage burst,
+        the burst and two pieces of the frame (cut at a random octet) written a few ms apart,
+        so the receiver also meets garbage behind octets it holds back."""
         self.stats["tx_frames"] += 1
-        return self.write(self.frame(message))
+        data = self.frame(message)
+        burst, cut = self._garbage_burst(len(data))
+        if not burst:
+            return self.write(data)
+        with self._noisy_lock:
+            for piece in (burst, data[:cut], data[cut:]):
+                self.write(piece)
+                time.sleep(GARBAGE_GAP_S)
+        return burst + data
+
+    def _garbage_burst(self, size):
+        """(random octets to send before a frame of size octets, where to cut the frame):
+        (b"", 0) unless drawn at garbage_rate. Any octet may come, 7E and FF 03 too: a burst
+        can look like the start of a frame."""
+        with self._write_lock:
+            rng = self._garbage_rng
+            if not self.garbage_rate or rng.random() >= self.garbage_rate:
+                return b"", 0
+            burst = bytes(rng.randrange(256) for _ in range(rng.randint(1, GARBAGE_BURST)))
+            self.stats["garbage_bursts"] += 1
+            self.stats["garbage_bytes"] += len(burst)
+            return burst, rng.randint(1, size - 1)
 
     def send_transparent(self, payload):
         return self.send(meter.transparent(payload))
 
     def garbage(self, data=GARBAGE):
+        self.stats["garbage_bytes"] += len(data)
         return self.write(data)
 
     def send_split(self, message, pieces=3, gap_s=0.02):
@@ -440,6 +477,9 @@ def main(argv=None):
                         help="a DLMS server answers HDLC in transparent payloads")
     parser.add_argument("--dlms-wrapper-port", type=int, default=0,
                         help="the same meter's DLMS server on a TCP port (WRAPPER)")
+    parser.add_argument("--garbage", type=float, default=0.0, metavar="RATE",
+                        help="share of frames (0..1) sent after a burst of random octets")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the garbage")
     args = parser.parse_args(argv)
     dlms = server = None
     if args.dlms or args.dlms_wrapper_port:
@@ -447,7 +487,8 @@ def main(argv=None):
         server = dlms_server.Server()
         dlms = server.session("hdlc") if args.dlms else None
     sim = MeterSim(args.dialect, args.link, echo=args.echo,
-                   on_event=lambda text: print(text, flush=True), dlms=dlms)
+                   on_event=lambda text: print(text, flush=True), dlms=dlms,
+                   garbage_rate=args.garbage, seed=args.seed)
     sim.start()
     print("PTY %s" % sim.path, flush=True)
     if args.dlms_wrapper_port:

@@ -7,6 +7,7 @@ simulated HES on loopback (tools/simulators/hes.py).
     python -m tools.simulators.system --interpreter micropython --rate 20 --downlink 1
     python -m tools.simulators.system --uplink mqtt --duration 60 --faults --seed 7
     python -m tools.simulators.system --app examples/first_app                # your own app
+    python -m tools.simulators.system --duration 30 --garbage 0.3        # a noisy meter line
 
 `--uplink mqtt` puts a real MQTT broker (mosquitto, else amqtt) between the app and the HES,
 played by an MQTT client (tools/simulators/mqtt_hes.py); the HES-side faults become broker
@@ -27,6 +28,15 @@ the app process (tools/shim/shimctl.py) - network outages, PDP deactivation, SIM
 failures, module-side socket resets and a full flash. At the end the faults stop, the queue
 drains (up to `--drain-s`), and one JSON line reports `meter_sent`, `hes_received`, `lost`
 (payloads the meter sent that never reached the HES), `duplicates` and more.
+
+With `--garbage RATE` the meter line is noisy: that share of the meter's frames (0..1) comes
+after a burst of 1..24 random octets (seeded by `--seed`; flags and frame headers included).
+The summary then adds `garbage_sent` (octets) and `garbage_bursts`, and `meter_link`: the app's
+framing counters (its decoder's `garbage_bytes`, `bad_fcs`, `bad_length`, ... and `frames`).
+`lost` must stay 0.
+
+`--interpreter micropython` runs the app on `$QFRAME_MICROPYTHON` when set (e.g. a 1.13 build
+like the module's), else on the MicroPython of the .venv or PATH.
 
 With `--power-cuts N`, the app process is killed (SIGKILL) N times at random moments drawn from
 `--seed` and started again on the same flash after a short off time, as the module reboots,
@@ -371,7 +381,7 @@ class System(object):
     def __init__(self, interpreter="cpython", root=DEFAULT_ROOT, log=None, echo=False,
                  dialect="legacy", protocol="usr.hes_protocol", control=False,
                  keep_flash=False, log_level="INFO", extra_config=None, uplink="tcp", mpy=False,
-                 app=None):
+                 garbage_rate=0.0, seed=1, app=None):
         self.log = log or Log(quiet=True)
         self.interpreter = interpreter
         on_event = lambda kind, detail: self.log("hes", "%s %s" % (kind, detail))  # noqa: E731
@@ -385,7 +395,8 @@ class System(object):
         self.meter = None
         if meter_cls is not None:
             self.meter = meter_cls(dialect, echo=echo,
-                                   on_event=lambda text: self.log("meter", text)).start()
+                                   on_event=lambda text: self.log("meter", text),
+                                   garbage_rate=garbage_rate, seed=seed).start()
         else:
             self.log("sim", "tools/simulators/meter.py not found: running without a meter")
         self.control_port = _free_port() if control else None
@@ -605,7 +616,21 @@ def summarize(system, traffic, faults, args, elapsed, cuts=None):
     }
     if cuts is not None:
         result.update(_summary_cuts(traffic, lost, cuts, args))
+    if getattr(args, "garbage", 0) and system.meter is not None:
+        result.update(_summary_garbage(system.meter, status))
     return result
+
+
+def _summary_garbage(meter_sim, status):
+    """What the noisy meter sent between frames, and the app's framing counters (None when the
+    app did not answer the status command)."""
+    uart = (status or {}).get("uart")
+    link = None
+    if uart is not None:
+        link = dict((key[len("decoder_"):], uart[key]) for key in uart
+                    if key.startswith("decoder_"))
+    return {"garbage_sent": meter_sim.stats["garbage_bytes"],
+            "garbage_bursts": meter_sim.stats["garbage_bursts"], "meter_link": link}
 
 
 def _summary_cuts(traffic, lost, cuts, args):
@@ -631,6 +656,9 @@ def main(argv=None):
     parser.add_argument("--downlink", type=float, default=0.5,
                         help="HES payloads per second to the meter")
     parser.add_argument("--dialect", choices=["legacy", "standard"], default="legacy")
+    parser.add_argument("--garbage", type=float, default=0.0, metavar="RATE",
+                        help="a noisy meter line: this share of the meter's frames (0..1) "
+                             "comes after a burst of random octets")
     parser.add_argument("--protocol", default="usr.hes_protocol")
     parser.add_argument("--uplink", choices=["tcp", "mqtt"], default="tcp",
                         help="the cloud link: TCP to the HES, or MQTT through a real broker")
@@ -663,6 +691,8 @@ def main(argv=None):
                         help="push an app update (default: the next patch version) to the "
                              "running app and show it switch versions (tools/ota/demo.py)")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.garbage <= 1.0:
+        parser.error("--garbage takes a share of frames, 0..1")
     if args.app:
         if args.uplink != "tcp" or args.ota or args.mpy:
             parser.error("--app runs an app folder over TCP: not with --uplink mqtt, --ota "
@@ -695,7 +725,8 @@ def main(argv=None):
     stop_event = threading.Event()
     system = System(args.interpreter, args.root, log, dialect=args.dialect,
                     protocol=args.protocol, control=args.faults, keep_flash=args.keep_flash,
-                    uplink=args.uplink, mpy=args.mpy, app=args.app,
+                    uplink=args.uplink, mpy=args.mpy, garbage_rate=args.garbage, seed=args.seed,
+                    app=args.app,
                     extra_config=HEAP_TRACE_CONFIG if args.heap_trace else None)
     fleet = Fleet()
     if hasattr(system.hes, "add_observer"):      # the TCP HES; the MQTT one has no fleet view yet

@@ -18,7 +18,11 @@ POLLHUP = _select.POLLHUP
 
 
 def _fd(obj):
-    return obj if isinstance(obj, int) else obj.fileno()
+    """The descriptor to poll: the firmware's TLS socket has no fileno(), but can be polled."""
+    if isinstance(obj, int):
+        return obj
+    shim_fileno = getattr(obj, "_shim_fileno", None)
+    return shim_fileno() if shim_fileno is not None else obj.fileno()
 
 
 class _Poll(object):

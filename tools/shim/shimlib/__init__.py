@@ -14,7 +14,8 @@ The QuecPython modules (machine, usocket, app_fota, ...) use these; shimctl.py i
 panel that tests and host tools import.
 
 On MicroPython `import usocket` finds the built-in socket module before sys.path is searched,
-so importing this package puts host_socket into sys.modules['usocket']. The firmware's
+so importing this package puts host_socket into sys.modules['usocket'] (and tls_mp into
+sys.modules['ussl']: a 1.13 build has ussl built in). The firmware's
 `osTimer` and `fota` modules are types: their shim modules put the type in sys.modules in
 place of themselves, which CPython's import honours at once but MicroPython's only from the
 second import on, so on MicroPython this package imports them first. A module the chosen
@@ -27,6 +28,8 @@ from shimlib import hostio
 if hostio.IS_MICROPYTHON and "usocket" not in hostio.sys.modules:
     from shimlib import host_socket
     hostio.sys.modules["usocket"] = host_socket
+    from shimlib import tls_mp
+    hostio.sys.modules["ussl"] = tls_mp
 
 if hostio.IS_MICROPYTHON:
     from shimlib import firmware

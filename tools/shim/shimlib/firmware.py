@@ -13,6 +13,8 @@ E1 is early 2021, E2 mid 2021, E3 from September 2021 (uselect, uerrno); the tab
 line has is tools/firmware/api.json, shared with the gate (tools/firmware/__init__.py). A shim
 module keeps its helpers under `_` names: prune() drops every other name the table lacks.
 """
+import gc
+
 from shimlib.hostio import IS_MICROPYTHON, os, sys
 
 if IS_MICROPYTHON:
@@ -22,7 +24,7 @@ else:
 
 LINES = ("E1", "E2", "E3")
 DEFAULT = "E1"
-_table = []
+_kept = {}
 
 
 def _chosen():
@@ -43,37 +45,56 @@ def _path():
 
 
 def table():
-    """The firmware table's modules: {module: {"names": ..., "classes": ..., ...}}."""
-    if not _table:
-        with open(_path()) as f:
-            _table.append(_json.load(f)["modules"])
-    return _table[0]
+    """The whole firmware table's modules ({module: {"names": ..., "classes": ...}}), read from
+    the file at each call (tests); the shim itself keeps only the line's index (_index)."""
+    with open(_path()) as f:
+        return _json.load(f)["modules"]
 
 
 def _on_line(lines):
     return lines == "all" or LINE in lines
 
 
+def _words(entries):
+    """The names of a table entry that the line has, as " a b c " (small on a module heap)."""
+    return " " + " ".join([name for name in entries if _on_line(entries[name])]) + " "
+
+
+def _index():
+    """{module: (module names, {class: method and constant names})} for the modules the line
+    has, built once from the table (about 95 KB while parsed on MicroPython, 10 KB kept)."""
+    if not _kept:
+        modules = table()
+        for module in modules:
+            spec = modules[module]
+            if not _on_line(spec.get("lines", "all")):
+                continue
+            classes = {}
+            for class_name, class_spec in spec.get("classes", {}).items():
+                entries = dict(class_spec.get("methods", {}))
+                entries.update(class_spec.get("constants", {}))
+                classes[class_name] = _words(entries)
+            _kept[module] = (_words(spec.get("names", {})), classes)
+        modules = None
+        gc.collect()
+    return _kept
+
+
 def has_module(module):
-    spec = table().get(module)
-    return spec is not None and _on_line(spec.get("lines", "all"))
+    return module in _index()
 
 
 def has(module, name):
     """True if `module.name` exists on this line (for is_type modules: the type's methods)."""
-    if not has_module(module):
-        return False
-    lines = table()[module].get("names", {}).get(name)
-    return lines is not None and _on_line(lines)
+    entry = _index().get(module)
+    return entry is not None and (" %s " % name) in entry[0]
 
 
 def class_has(module, class_name, name):
     """True if the table's class `class_name` of `module` has method or constant `name`."""
-    spec = table()[module].get("classes", {}).get(class_name)
-    if spec is None:
-        return False
-    lines = spec.get("methods", {}).get(name, spec.get("constants", {}).get(name))
-    return lines is not None and _on_line(lines)
+    entry = _index().get(module)
+    words = entry[1].get(class_name) if entry is not None else None
+    return words is not None and (" %s " % name) in words
 
 
 def require(module):
@@ -95,15 +116,14 @@ class Absent(object):
 
 
 def hide_builtin(module):
-    """On MicroPython: unless the line has `module`, make sure `import module` cannot reach
-    the interpreter's built-in (the shim's module file raises ImportError; a built-in found
-    before sys.path is replaced by an Absent stand-in)."""
+    """On MicroPython: unless the line has `module`, `import module` gives an Absent stand-in
+    instead of the interpreter's built-in (found before sys.path, so no file can shadow it)."""
     if has_module(module) or module in sys.modules:
         return
     try:
         __import__(module)
     except ImportError:
-        return                  # the shim's file refused it: nothing to hide
+        return                  # the interpreter has none either
     sys.modules[module] = Absent(module)
 
 
@@ -130,7 +150,7 @@ def prune(namespace, module, classes=None, keep=()):
         if not name.startswith("_") and not has(module, name):
             del namespace[name]
     found = dict(classes or {})
-    for class_name in table()[module].get("classes", {}):
+    for class_name in _index()[module][1]:
         if class_name in namespace and isinstance(namespace[class_name], type):
             found.setdefault(class_name, namespace[class_name])
     for class_name, cls in found.items():

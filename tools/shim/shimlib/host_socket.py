@@ -160,6 +160,8 @@ class _Stream(_Base):
             return _core.oserror(self._aborted)
         if not _IS_MICROPYTHON and isinstance(exc, _socket.timeout):
             return _core.oserror(_ETIMEDOUT)
+        if type(exc).__name__.startswith("SSLWant"):     # CPython's non-blocking TLS
+            return _core.oserror(_EAGAIN)
         return exc
 
     def _io(self, fn, *args):
@@ -407,7 +409,8 @@ def _adopt(plain, tls, raw=None, peer=None):
     wrapped._sock = tls
     wrapped._peer = peer
     wrapped._connected = plain._connected
-    plain._closed = True           # its host socket now belongs to the TLS wrapper
+    plain._closed = True           # its host socket now belongs to the TLS wrapper, and its
+    plain._raw = wrapped._raw      # settimeout applies to the TLS reads, as on the firmware
     _sockets.unregister(plain)
     if wrapped._connected:
         _sockets.register(wrapped)

@@ -12,10 +12,7 @@ except ImportError:
 IS_MICROPYTHON = sys.implementation.name == "micropython"
 if IS_MICROPYTHON:
     import uos as os
-    try:
-        import select       # newer MicroPython: the built-in (uselect.py is the shim's)
-    except ImportError:
-        import uselect as select
+    import uselect as select    # before shimlib hides it from device code on E1/E2
     import usocket as socket
 else:                       # the host's modules, not the shim's cpython/u*.py
     import os

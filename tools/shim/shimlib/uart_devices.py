@@ -3,7 +3,9 @@
 Each backend offers read_now(n) (what is there now, b'' if nothing; OSError once the device is
 gone), write(data), pollable() (an object for select.poll, or None) and close().
     path            CPython: os.open + termios raw, non-blocking. MicroPython: open(path, 'r+b'),
-                    termios.setraw, VMIN = VTIME = 0 (reads return what is there).
+                    termios.setraw, VMIN = VTIME = 0 (reads return what is there); a build
+                    without termios (QuecPython-like 1.13) takes the device as configured (the
+                    meter sim's pty is raw) and reads octet by octet while poll says one is there.
     socket://h:p    a TCP client, native on both interpreters (a peer for MicroPython tests).
     loop://         CPython: pyserial's loop; MicroPython: a native loopback.
     other URLs      pyserial (CPython only): rfc2217://, spy://, ...
@@ -100,12 +102,18 @@ class _TtyCPython(object):
 
 class _TtyMicroPython(object):
     def __init__(self, path, baudrate):
-        import termios
+        try:
+            import termios
+        except ImportError:
+            termios = None
+        self._poll_first = termios is None      # VMIN stays as set: a read could block
         try:
             self.f = open(path, "r+b")
         except OSError as exc:
             raise _error(exc.args[0], "UART device %s cannot be opened (errno %d)"
                          % (path, exc.args[0]))
+        if termios is None:
+            return
         fd = self.f.fileno()
         try:
             termios.setraw(fd)
@@ -120,12 +128,22 @@ class _TtyMicroPython(object):
             pass                      # not a terminal
 
     def read_now(self, n):
-        data = self.f.read(n)
+        data = self._read_polled(n) if self._poll_first else self.f.read(n)
         if data:
             return data
         if _hung_up(self.f):          # VMIN=0 reads return b'' for "nothing" and "hung up"
             raise _error(EIO, "UART device hung up (the other end of the pty closed)")
         return b""
+
+    def _read_polled(self, n):
+        """What is there now, without VMIN = 0: read() returns only once n octets came."""
+        out = bytearray()
+        while len(out) < n and _readable_now(self.f):
+            octet = self.f.read(1)
+            if not octet:
+                break                   # hung up: poll is readable, read returns nothing
+            out.extend(octet)
+        return bytes(out)
 
     def write(self, data):
         return self.f.write(data)

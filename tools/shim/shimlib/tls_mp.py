@@ -1,4 +1,6 @@
-"""ussl on MicroPython unix: the firmware's `wrap_socket` over the port's ssl.
+"""ussl on MicroPython unix: the firmware's `wrap_socket` over the port's ssl (1.29) or built-in
+ussl (1.13). shimlib puts this module into sys.modules['ussl'] (a 1.13 build finds its built-in
+ussl before sys.path).
 
     ussl.wrap_socket(sock, *, key=None, cert=None, server_side=False, server_hostname=None,
                      do_handshake=True)
@@ -6,15 +8,40 @@
 As on the firmware (see tools/shim/cpython/ussl.py): keyword-only, the peer never verified,
 key/cert this side's own pair (PEM text or DER, or a device path; the unix build's mbedTLS
 parses DER only, so PEM is converted), a TLS socket with read/write/... and getpeercert(True).
-The unix build's TLS socket cannot show the peer's certificate, so a client reads it from the
-handshake as it passes (TLS 1.2 sends it in the clear): _Recorder.
+Newer unix builds' TLS socket cannot show the peer's certificate, so a client reads it from
+the handshake as it passes (TLS 1.2 sends it in the clear): _Recorder. 1.13's ussl has
+getpeercert(True) itself, and no cert_reqs (it never verifies).
 """
-import io as _io
-import ssl as _ssl
+import uio as _io
 import ubinascii as _ubinascii
 
 from shimlib import firmware as _firmware
 import usocket as _usocket
+
+_tls = []
+
+
+def _stack():
+    """(the interpreter's TLS module, whether it is a newer one: verifies unless told not to,
+    no getpeercert). Imported at first use: newer ports freeze `ssl`, and a sys.path without
+    '.frozen' (the virtual board) has none until then."""
+    if not _tls:
+        try:
+            import ssl as module        # newer MicroPython
+        except ImportError:
+            from shimlib.hostio import sys
+            del sys.modules["ussl"]     # this module: let the import find 1.13's built-in
+            try:
+                import ussl as module
+            finally:
+                sys.modules["ussl"] = _self()
+        _tls.append((module, hasattr(module, "SSLContext")))
+    return _tls[0]
+
+
+def _self():
+    import shimlib.tls_mp
+    return shimlib.tls_mp
 
 
 def _der(data):
@@ -103,14 +130,17 @@ def wrap_socket(sock, *, key=None, cert=None, server_side=False, server_hostname
     """A TLS socket over the connected usocket.socket sock (no verification of the peer)."""
     if key is not None and cert is None:
         raise ValueError("key without cert")
-    stream = sock._raw if server_side else _Recorder(sock._raw)
+    _ssl, newer = _stack()
+    stream = _Recorder(sock._raw) if newer and not server_side else sock._raw
+    options = {"cert_reqs": _ssl.CERT_NONE} if newer else {}
     try:
         tls = _ssl.wrap_socket(stream, server_side=server_side, key=_der(key),
-                               cert=_der(cert), cert_reqs=_ssl.CERT_NONE,
-                               server_hostname=server_hostname, do_handshake=do_handshake)
+                               cert=_der(cert), server_hostname=server_hostname,
+                               do_handshake=do_handshake, **options)
     except OSError as exc:
         raise sock._error(exc)
-    return _usocket._adopt(sock, tls, raw=sock._raw, peer=stream)
+    return _usocket._adopt(sock, tls, raw=sock._raw,
+                           peer=stream if stream is not sock._raw else None)
 
 
 _firmware.prune(globals(), "ussl")

@@ -1,8 +1,0 @@
-"""uselect on MicroPython for device code: the interpreter's select on firmware line E3, an
-ImportError on E1 and E2 (which have no uselect). A build where uselect is built in never reaches
-this file: there shimlib puts a stand-in into sys.modules whose attributes raise ImportError."""
-from shimlib import firmware as _firmware
-
-_firmware.require("uselect")
-
-from select import *  # noqa: E402,F401,F403
