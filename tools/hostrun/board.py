@@ -53,16 +53,20 @@ def stage(root=DEFAULT_ROOT, config=None, source=REPO, mpy=False, app=None):
     removed; a file of yours in their way stops it (StageConflict) instead of being lost. Files
     the app writes at run time (logs, queues) stay and survive restaging.
     """
-    from tools.device import deploy
+    from tools.device import files as device
     usr = os.path.join(root, "usr")
     os.makedirs(usr, exist_ok=True)
     try:
-        files = deploy.device_files(source, None, app, need_config=config is None)
-    except deploy.DeployError as exc:
+        files = device.device_files(source, None, app, need_config=config is None)
+    except device.DeployError as exc:
         raise StageConflict(str(exc))
-    wanted = dict(deploy.compile_mpy(files, deploy.find_mpy_cross(6)) if mpy else files)
+    if mpy:
+        from tools.device import deploy     # needs mpremote (the venv's)
+        wanted = dict(deploy.compile_mpy(files, deploy.find_mpy_cross(6)))
+    else:
+        wanted = dict(files)
     if config is not None:
-        wanted[deploy.USR + "/dev.json"] = (config if isinstance(config, bytes) else
+        wanted[device.USR + "/dev.json"] = (config if isinstance(config, bytes) else
                                             config.encode() if isinstance(config, str) else
                                             json.dumps(config, indent=2).encode())
     _sync(root, wanted)
