@@ -17,7 +17,7 @@ from device_helpers import DEPLOY, REPO
 from tools.device import virtual_board
 
 SEED = int(os.environ.get("QFRAME_WEDGE_SEED", "23"))
-KILLS = int(os.environ.get("QFRAME_WEDGE_KILLS", "10"))
+KILLS = int(os.environ.get("QFRAME_WEDGE_KILLS", "8"))
 PORT_TIMEOUT = 5
 CHATTY_MAIN = '''import _thread, utime
 def _chatter():

@@ -82,12 +82,14 @@ def _sync(root, wanted):
             before = set(json.load(f))
     except (OSError, ValueError):
         before = set()
-    for name in os.listdir(usr):            # the old layout: links into the repo
-        if os.path.islink(os.path.join(usr, name)):
-            try:
-                os.remove(os.path.join(usr, name))
-            except FileNotFoundError:       # another process staging the same root
-                pass
+    links = [name for name in os.listdir(usr) if os.path.islink(os.path.join(usr, name))]
+    for name in links:                      # the old layout: links into the repo; its
+        try:                                # main.py and dev.json were staged too
+            os.remove(os.path.join(usr, name))
+        except FileNotFoundError:           # another process staging the same root
+            pass
+    if links and not before:
+        before = set(wanted)
     contents = {}
     for device_path, origin in wanted.items():
         if isinstance(origin, bytes):
