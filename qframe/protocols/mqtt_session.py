@@ -10,6 +10,7 @@ No sockets, no clock reads, no locks: the caller owns the socket and the thread.
     data = s.tick(now_ms)                         # PINGREQ when due, else None
     wait_ms = s.next_wakeup(now_ms)               # ms until tick() has work (None: nothing timed)
     s.resend()                                    # after a CONNACK: what is in flight, DUP set
+    s.ping()                                      # a PINGREQ now (tick() makes them when due)
     s.disconnect(); s.lost(reason)                # state "closing", then "closed"
 
 State (`state`): "closed" -> connect() -> "connecting" -> a CONNACK accepted -> "open" ->
@@ -126,6 +127,7 @@ class MqttSession(object):
         self._last_sent = None      # ticks_ms
         self._ping_sent = None      # ticks_ms of the PINGREQ not answered yet
         self._connect_sent = None   # ticks_ms of the CONNECT not answered yet
+        self._ping_pending = False  # ping() made a PINGREQ not stamped yet
         self.stats = {"connects": 0, "published": 0, "acked": 0, "received": 0,
                       "pings": 0, "resent": 0, "unknown_acks": 0, "protocol_errors": 0}
 
@@ -137,6 +139,7 @@ class MqttSession(object):
         self._parser.reset()
         self._subscribing = {}
         self._ping_sent = None
+        self._ping_pending = False
         self._connect_sent = None
         if self.clean_session:
             self.inflight = {}
@@ -179,6 +182,14 @@ class MqttSession(object):
         """PUBACK for an incoming QoS 1 Publish."""
         self._made()
         return codec.puback(pid)
+
+    def ping(self):
+        """PINGREQ now (tick() sends one by itself when the keepalive is due)."""
+        self._require(OPEN, "ping")
+        self.stats["pings"] += 1
+        self._made()
+        self._ping_pending = True       # the PINGRESP wait starts at the next stamp
+        return codec.pingreq()
 
     def resend(self):
         """The in-flight QoS 1 PUBLISHes again, DUP set, oldest pid order (after a CONNACK)."""
@@ -225,6 +236,11 @@ class MqttSession(object):
             if event is not None:
                 events.append(event)
         return events
+
+    def needed(self):
+        """Octets the packet being received still needs at least (2: none has begun); a
+        reader that must not read past a packet boundary reads this many."""
+        return self._parser.needed()
 
     def _event(self, packet, now_ms):
         kind = packet.kind
@@ -324,6 +340,10 @@ class MqttSession(object):
             self._last_sent = now_ms
             if self._connect_sent is True:
                 self._connect_sent = now_ms
+            if self._ping_pending:
+                self._ping_pending = False
+                if self._ping_sent is None:
+                    self._ping_sent = now_ms
 
     def _require(self, state, what):
         if self.state != state:
@@ -356,4 +376,5 @@ class MqttSession(object):
             self.close_reason = reason
         self._parser.reset()
         self._ping_sent = None
+        self._ping_pending = False
         self._connect_sent = None

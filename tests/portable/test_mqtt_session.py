@@ -253,3 +253,16 @@ def test_eof_closes_and_disconnect_then_lost_is_a_clean_end():
     assert session.disconnect() == codec.disconnect() and session.state == "closing"
     session.lost()
     assert session.state == "closed" and session.close_reason is None
+
+
+def test_an_explicit_ping_waits_for_its_pingresp_too():
+    session, _ = _open(keepalive_s=10)
+    raises(ms.MqttStateError, ms.MqttSession("x").ping)
+    assert session.ping() == codec.pingreq()
+    assert session.next_wakeup(2000) == 0          # to be stamped
+    session.tick(2000)
+    assert session.next_wakeup(2000) == 10000
+    session.tick(16999)
+    assert session.state == "open"
+    session.tick(17000)
+    assert session.state == "closed" and "PINGRESP" in session.close_reason
