@@ -106,12 +106,12 @@ class MQTTClient(object):
         """Open the connection; 1 if the broker kept a session, else 0. With clean_session
         False, QoS 1 messages still unacknowledged from the last connection go again (DUP)."""
         self.close()
-        self._open_socket()
         self._ever = True
         session = self.session
         session.clean_session = clean_session
         try:
-            self._write(session.connect())
+            self._open_socket()
+            self._send(session.connect)
             deadline = utime.ticks_add(utime.ticks_ms(), self.response_ms)
             connack = None
             while connack is None:
@@ -120,8 +120,7 @@ class MQTTClient(object):
                         connack = event
             if connack.return_code:
                 raise MQTTException(connack.return_code, session.close_reason)
-            for data in session.resend():
-                self._write(data)
+            self._send(session.resend)
         except Exception:
             self.close()
             raise
@@ -130,13 +129,10 @@ class MQTTClient(object):
     def publish(self, topic, msg, retain=False, qos=0):
         """Send msg; qos 1 returns once the broker acknowledged it, else raises (OSError,
         MQTTTimeout after response_ms; the connection is closed then)."""
-        pid, data = self._call(self.session.publish, _text(topic), _bytes(msg), qos, retain)
+        pid, _data = self._send(self.session.publish, _text(topic), _bytes(msg), qos, retain)
         if pid is None:
-            self._write(data)
             return None
-        self._waiting[pid] = None
         try:
-            self._write(data)
             self._await(pid, "PUBACK for packet %d" % pid)
         finally:
             self._waiting.pop(pid, None)
@@ -145,10 +141,8 @@ class MQTTClient(object):
     def subscribe(self, topic, qos=0):
         """True once the broker granted it; MQTTException if it refused."""
         topic = _text(topic)
-        pid, data = self._call(self.session.subscribe, [(topic, qos)])
-        self._waiting[pid] = None
+        pid, _data = self._send(self.session.subscribe, [(topic, qos)])
         try:
-            self._write(data)
             codes = self._await(pid, "SUBACK for %s" % topic)
         finally:
             self._waiting.pop(pid, None)
@@ -169,12 +163,12 @@ class MQTTClient(object):
         return self._handle(self._exchange(None, None, once=True, wait=False))
 
     def ping(self):
-        self._write(self._call(self.session.ping))
+        self._send(self.session.ping)
 
     def disconnect(self):
         try:
             if self.session.state == mqtt_session.OPEN:
-                self._write(self.session.disconnect())
+                self._send(self.session.disconnect)
         except OSError:
             pass
         self.close()
@@ -232,11 +226,31 @@ class MQTTClient(object):
         self.sock.setblocking(False)
         return poller
 
-    def _write(self, data):
-        if self.sock is None:
-            raise OSError(107, "not connected")
+    def _send(self, method, *args):
+        """Under the socket lock: the session's packet(s) from method(*args), written; the
+        method's result. A (pid, bytes) result with a pid registers it as awaited before the
+        bytes go, so an ack read by another thread is kept for the caller."""
         with self._io:
-            self._write_locked(data)
+            if self.sock is None:
+                raise OSError(107, "not connected")
+            try:
+                result = method(*args)
+            except MqttError as exc:
+                if self.session.state != mqtt_session.OPEN:
+                    raise OSError(107, "not connected (%s)" % exc)
+                raise MQTTException(str(exc))
+            data, pid = result, None
+            if isinstance(result, tuple):
+                pid, data = result
+                if pid is not None:
+                    self._waiting[pid] = None
+            try:
+                for packet in (data if isinstance(data, list) else (data,)):
+                    self._write_locked(packet)
+            except Exception:
+                self._waiting.pop(pid, None)
+                raise
+        return result
 
     def _write_locked(self, data):
         view = memoryview(data)
@@ -378,14 +392,6 @@ class MQTTClient(object):
                     pass
         self.sock = self._plain = None
 
-    def _call(self, method, *args):
-        try:
-            return method(*args)
-        except MqttError as exc:
-            if self.session.state != mqtt_session.OPEN:
-                raise OSError(107, "not connected (%s)" % exc)
-            raise MQTTException(str(exc))
-
     # ---------------------------------------------------------------- events
     def _handle(self, events):
         """Incoming messages to the callback (QoS 1: PUBACK after it returned); the packet
@@ -405,4 +411,4 @@ class MQTTClient(object):
         if self.cb is not None:
             self.cb(_bytes(event.topic), event.payload)
         if event.qos:
-            self._write(self.session.puback(event.pid))
+            self._send(self.session.puback, event.pid)

@@ -24,6 +24,8 @@ class _Broker(object):
         self.drop_on_publish = drop_on_publish
         self.packets = []
         self.conn = None
+        self.done = False
+        self.clients = []
         self.lock = _thread.allocate_lock()
         _thread.start_new_thread(self._serve, ())
 
@@ -44,6 +46,8 @@ class _Broker(object):
                     self._answer(packet)
         except OSError:
             pass
+        finally:
+            self.done = True
 
     def _answer(self, packet):
         if packet.kind == codec.CONNECT and self.connack:
@@ -66,6 +70,11 @@ class _Broker(object):
         return [p for p in self.packets if p.kind == kind]
 
     def close(self):
+        """Close the clients first and let the serving thread end by itself (a socket closed
+        under a thread blocked in it is not safe on every interpreter)."""
+        for client in self.clients:
+            client.close()
+        wait_until(lambda: self.done or self.conn is None, 3000)
         if self.conn is not None:
             self.conn.close()
         self.listener.close()
@@ -73,7 +82,9 @@ class _Broker(object):
 
 def _client(broker, **kwargs):
     kwargs.setdefault("response_ms", BUDGET_MS)
-    return MQTTClient("dev1", "127.0.0.1", broker.port, **kwargs)
+    client = MQTTClient("dev1", "127.0.0.1", broker.port, **kwargs)
+    broker.clients.append(client)
+    return client
 
 
 def test_connect_with_will_and_credentials_then_publish_qos0_and_qos1():
@@ -201,13 +212,15 @@ def test_a_callback_may_publish_and_a_reader_thread_serves_another_publisher():
         client.set_callback(lambda topic, msg: client.publish("up/resp", msg, False, 1))
         client.connect()
         stop = []
+        ended = []
 
         def reader():
-            while not stop:
-                try:
+            try:
+                while not stop:
                     client.wait_msg()
-                except OSError:
-                    return
+            except OSError:
+                pass
+            ended.append(True)
         _thread.start_new_thread(reader, ())
         broker.send(codec.publish("down/cmd", b"ping"))
         for index in range(5):                      # the E3-style pattern: publish while
@@ -217,6 +230,7 @@ def test_a_callback_may_publish_and_a_reader_thread_serves_another_publisher():
         assert len([p for p in broker.of(codec.PUBLISH) if p.topic == "up/data"]) == 5
         stop.append(True)
         client.ping()                               # wakes the reader (PINGRESP)
+        assert wait_until(lambda: ended)
     finally:
         broker.close()
 
@@ -242,6 +256,7 @@ def test_inflight_qos1_is_resent_with_dup_on_a_reconnect_without_clean_session()
     finally:
         first.close()
     second = _Broker(ack=False)
+    second.clients.append(client)
     try:
         client.port = second.port
         client.connect(clean_session=False)
