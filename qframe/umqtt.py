@@ -71,6 +71,9 @@ class MQTTClient(object):
         if version != 4:
             raise ValueError("only MQTT 3.1.1 (version=4) here")
         self.client_id = client_id
+        self.user = user
+        self.pswd = password
+        self.keepalive = keepalive
         self.server = server
         self.port = port or (8883 if ssl else 1883)
         self.ssl = ssl
@@ -154,13 +157,13 @@ class MQTTClient(object):
         """Wait for incoming packets and handle them (PUBLISH: the callback); the kind of
         event handled last. Keepalive pings go out meanwhile; raises when the link fails."""
         while True:
-            events = self._exchange(None, None, once=True)
+            events = self._exchange(None, None)
             if events:
                 return self._handle(events)
 
     def check_msg(self):
         """Handle what has arrived, without waiting (None when nothing had)."""
-        return self._handle(self._exchange(None, None, once=True, wait=False))
+        return self._handle(self._exchange(None, None, wait=False))
 
     def ping(self):
         self._send(self.session.ping)
@@ -174,8 +177,10 @@ class MQTTClient(object):
         self.close()
 
     def close(self):
-        self.session.lost("closed by the client")
-        self._close_socket()
+        """Close the socket (no DISCONNECT: the broker sends the last will)."""
+        with self._io:
+            self.session.lost("closed by the client")
+            self._close_socket()
 
     def get_mqttsta(self):
         """0 connected, 2 not (the link failed or was closed), -1 never connected."""
@@ -310,14 +315,14 @@ class MQTTClient(object):
             raise
 
     # ---------------------------------------------------------------- waiting
-    def _exchange(self, deadline, what, once=False, wait=True):
+    def _exchange(self, deadline, what, wait=True):
         """One read slice (or until deadline) under the socket lock: the session's events.
         Raises MQTTTimeout past deadline (what: what was awaited), OSError when the link
         fails. Keepalive pings are written here."""
         session = self.session
-        if self.sock is None:
-            raise OSError(107, "not connected")
         with self._io:
+            if self.sock is None:
+                raise OSError(107, "not connected")
             now = utime.ticks_ms()
             ping = session.tick(now)
             if ping is not None:
