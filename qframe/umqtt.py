@@ -224,10 +224,10 @@ class MQTTClient(object):
             return None
         try:
             import uselect
+            poller = uselect.poll()
+            poller.register(self.sock, uselect.POLLIN)
         except ImportError:
             return None
-        poller = uselect.poll()
-        poller.register(self.sock, uselect.POLLIN)
         self.sock.setblocking(False)
         return poller
 
@@ -293,15 +293,15 @@ class MQTTClient(object):
         return self._read_tls_blocking(timeout_ms)
 
     def _read_tls_blocking(self, timeout_ms):
-        """The first octet of a packet waits timeout_ms; the rest of it, once begun, waits
-        response_ms (a broker that stalls mid-packet ends the link)."""
-        need = self.session.needed()
-        if need == 2:               # no packet begun
+        """The first octet of a packet waits timeout_ms (one octet: a timeout loses nothing);
+        the rest of a packet begun waits response_ms (a broker that stalls mid-packet ends
+        the link). _exchange reads on while a packet is incomplete."""
+        if not self.session.receiving():
             self._plain.settimeout(timeout_ms / 1000 if timeout_ms > 0 else 0)
             return self._try_read(self.sock.read, 1)
         self._plain.settimeout(self.response_ms / 1000)
-        data = self._try_read(self.sock.read, need)
-        if data is None:
+        data = self._try_read(self.sock.read, self.session.needed())
+        if not data:
             raise OSError(110, "the broker stalled in the middle of a packet")
         return data
 
@@ -350,9 +350,15 @@ class MQTTClient(object):
                 return []
             try:
                 events = session.receive(data, utime.ticks_ms())
+                while data and self.ssl and self._poller is None and session.receiving():
+                    data = self._read_tls_blocking(0)
+                    events.extend(session.receive(data, utime.ticks_ms()))
             except MqttError as exc:
                 self._fail(str(exc))
                 raise MQTTException("broker sent bad MQTT: %s" % exc)
+            except OSError as exc:
+                self._fail("read failed: %s" % exc)
+                raise
             if not (events and isinstance(events[-1], ConnAck)):    # a refusal is returned
                 self._check_alive()
         return self._note(events)

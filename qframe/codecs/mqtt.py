@@ -230,6 +230,10 @@ class Parser(object):
                 return packets
             packets.append(packet)
 
+    def buffered(self):
+        """Octets held of a packet not yet whole."""
+        return len(self._buffer)
+
     def needed(self):
         """Octets the packet being received needs at least before it is whole (2 when none
         has begun): a reader that must not read past a packet asks for this many."""

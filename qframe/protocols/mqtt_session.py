@@ -242,6 +242,10 @@ class MqttSession(object):
         reader that must not read past a packet boundary reads this many."""
         return self._parser.needed()
 
+    def receiving(self):
+        """True while a packet has begun arriving (some of its octets are buffered)."""
+        return self._parser.buffered() > 0
+
     def _event(self, packet, now_ms):
         kind = packet.kind
         if kind not in _FROM_SERVER:

@@ -3,12 +3,15 @@ paho-mqtt peer: publish QoS 0/1, subscribe and receive, the last will on a dropp
 TLS with a pinned broker certificate, and a broker restart that makes the blocking publish
 raise instead of hanging. The portable twin (tests/portable/test_qframe_umqtt.py) covers the
 timeouts against a broker that stays silent."""
+import os
 import shutil
+import subprocess
 import threading
 
 import paho.mqtt.client as paho
 import pytest
 
+from tools.hostrun import board
 from tools.simulators.mqtt_hes import Broker
 from usr.qframe.umqtt import MQTTClient, MQTTException
 
@@ -157,3 +160,23 @@ def test_tls_with_a_pinned_certificate_and_a_wrong_pin_refused(tmp_path):
     finally:
         peer.close()
         b.close()
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")
+@pytest.mark.parametrize("line", ["E1", "E3"])
+def test_micropython_over_tls_with_and_without_uselect(tmp_path, line):
+    """The firmware's TLS socket (MicroPython's ussl): polled non-blocking where uselect exists
+    (E3), read with the plain socket's timeout and never past a packet before (E1)."""
+    from cloud_helpers import certificate
+    cert, key, pin = certificate(tmp_path, "broker", "/CN=broker.test", ip="127.0.0.1")
+    argv = board.interpreter_command("micropython")
+    b = Broker(tls=(cert, key)).start()
+    try:
+        done = subprocess.run(
+            argv + [os.path.join(board.REPO, "tests", "host", "qframe_umqtt_mp.py"),
+                    board.DEFAULT_ROOT, str(b.port), pin],
+            cwd=board.REPO, env=dict(os.environ, QFRAME_FIRMWARE=line), capture_output=True,
+            text=True, timeout=60)
+    finally:
+        b.close()
+    assert done.returncode == 0 and "ok 20" in done.stdout, done.stdout + done.stderr

@@ -266,3 +266,13 @@ def test_an_explicit_ping_waits_for_its_pingresp_too():
     assert session.state == "open"
     session.tick(17000)
     assert session.state == "closed" and "PINGRESP" in session.close_reason
+
+
+def test_receiving_and_needed_tell_a_reader_how_much_the_packet_under_way_lacks():
+    session, _ = _open()
+    data = codec.publish("t", b"x" * 10)
+    assert not session.receiving() and session.needed() == 2
+    session.receive(data[:3], 0)
+    assert session.receiving() and session.needed() == len(data) - 3
+    assert len(session.receive(data[3:], 0)) == 1
+    assert not session.receiving()
