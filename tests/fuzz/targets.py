@@ -121,6 +121,39 @@ def hes_framed(data):
         assert len(proto._buffer) <= 1024 + hes.HEADER_SIZE + 64
 
 
+@target("mqtt_session")
+def mqtt_session(data):
+    """A broker sending anything after its CONNACK: MqttError only (the session is then
+    closed with a reason), only the five event types, the buffer bounded by max_packet;
+    inbound QoS 1 messages carry a pid the caller can acknowledge."""
+    from usr.qframe.codecs import mqtt as codec
+    from usr.qframe.protocols import mqtt_session as ms
+    max_packet = 256
+    session = ms.MqttSession("fuzz", keepalive_s=10, max_packet=max_packet)
+    session.connect()
+    session.receive(codec.connack(0), 0)
+    for index in range(3):              # acks for these may come in the garbage
+        session.publish("t/%d" % index, b"x", qos=1)
+    now = 0
+    for chunk in _chunks(data[1:], data[0] if data else 0):
+        now += 700
+        try:
+            events = session.receive(chunk, now)
+        except codec.MqttError as exc:
+            assert session.state == "closed" and session.close_reason, exc
+            return
+        for event in events:
+            assert isinstance(event, (ms.ConnAck, ms.Publish, ms.PubAck, ms.SubAck,
+                                      ms.PingResp)), event
+            if isinstance(event, ms.Publish) and event.qos:
+                assert 1 <= event.pid <= 0xFFFF
+                session.puback(event.pid)
+        assert len(session._parser._buffer) <= max_packet + 5
+        session.tick(now)
+        if session.state == "closed":
+            return
+
+
 _COMMANDS = []
 
 
