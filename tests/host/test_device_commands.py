@@ -193,7 +193,9 @@ def test_a_silent_port_fails_within_the_timeout_with_one_line(silent_port):
                          "modules have several USB serial ports: use the REPL one; --timeout or "
                          "QFRAME_PORT_TIMEOUT waits longer)" % (command, silent_port)], lines
         assert "b''" not in done.stdout + done.stderr
-        assert took < 6, (command, took)          # 1 s plus interpreter start-up
+        # 1 s of waiting plus start-up (deploy gates and checks its files first), which a loaded
+        # machine stretches: the bound tells a timed-out wait from a hang, not a speed
+        assert took < 30, (command, took)
     started = time.monotonic()
     made = _make("ls", "PORT=%s" % silent_port, "PORT_TIMEOUT=1")
     assert made.returncode != 0 and "did not answer" in made.stderr
