@@ -526,13 +526,9 @@ class Ota(AppExtension):
 
     def _request(self, url, start=0):
         """(status, headers, socket positioned at the body)."""
-        import usocket
         scheme, host, port, path = http.split_url(url)
-        addr = usocket.getaddrinfo(host, port)[0][-1]
-        sock = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+        sock = open_socket(host, port, self.config["http_timeout_s"])
         try:
-            sock.settimeout(self.config["http_timeout_s"])
-            sock.connect(addr)
             if scheme == "https":
                 from .tls import wrap
                 sock = wrap(sock, host)
