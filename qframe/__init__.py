@@ -18,7 +18,7 @@ _LAZY = {
     "Watchdog": "builtins.watchdog",
     "Resolver": "protocols.resolver",
     "MqttClient": "builtins.mqtt",
-    "Ota": "builtins.ota",
+    "Ota": "builtins.ota_update",
 }
 __getattr__ = lazy_names(__name__, _LAZY)
 load_without_pep562(__name__, ("Uart", "TcpClient"))    # QFrame's names

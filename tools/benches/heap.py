@@ -54,7 +54,7 @@ STEPS = [
     ("ota", ["usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
              "usr.qframe.codecs.http", "usr.qframe.protocols.ota_state",
              "usr.qframe.store.ota_files", "usr.qframe.builtins.ota_boot",
-             "usr.qframe.builtins.ota"]),
+             "usr.qframe.builtins.ota_download", "usr.qframe.builtins.ota_update"]),
 ]
 PROBE = r'''
 import sys, gc
