@@ -14,7 +14,7 @@ _LAZY = {
     "Uart": "builtins.uart",
     "TcpClient": "builtins.clients",
     "SmsClient": "builtins.sms",
-    "NetWatch": "builtins.network",
+    "NetWatch": "builtins.netwatch",
     "Watchdog": "builtins.watchdog",
     "Resolver": "protocols.resolver",
     "MqttClient": "builtins.mqtt",

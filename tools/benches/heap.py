@@ -42,8 +42,8 @@ STEPS = [
                     "usr.qframe.store.pqueue", "usr.qframe.protocols.commands",
                     "usr.qframe.protocols.uplink", "usr.qframe.builtins.tls",
                     "usr.qframe.builtins.clients"]),
-    ("builtin_network", ["usr.qframe.builtins.netready"]),   # every Application() adds it
-    ("network", ["usr.qframe.builtins.network"]),
+    ("builtin_network", ["usr.qframe.builtins.network"]),   # every Application() adds it
+    ("network", ["usr.qframe.builtins.netwatch"]),
     ("watchdog", ["usr.qframe.builtins.watchdog"]),
     ("app_code", ["usr.health", "usr.params", "usr.hes_protocol"]),   # code/: the meter app's own
     ("dlms", ["usr.qframe.codecs.hdlc", "usr.qframe.codecs.wrapper", "usr.qframe.codecs.axdr",
