@@ -41,6 +41,7 @@ from ..core.ext import AppExtension
 from ..logging import getLogger
 from ..protocols import dlms as proto
 from ..protocols.arbiter import LinkArbiter
+from ..protocols.dlms_client import Client
 from .sockets import is_timeout, open_socket
 
 _log = getLogger("dlms")
@@ -356,7 +357,7 @@ class Dlms(AppExtension):
                     return port.recv(wait)
                 return proto.drive(op, port.send, recv, expired)
             run(assoc.open())
-            client = proto.Client(assoc, run, self.classes)
+            client = Client(assoc, run, self.classes)
             try:
                 result = self._work(client, kind, args)
             finally:

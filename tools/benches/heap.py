@@ -48,7 +48,8 @@ STEPS = [
     ("app_code", ["usr.health", "usr.params", "usr.hes_protocol"]),   # code/: the meter app's own
     ("dlms", ["usr.qframe.codecs.hdlc", "usr.qframe.codecs.wrapper", "usr.qframe.codecs.axdr",
               "usr.qframe.codecs.acse", "usr.qframe.codecs.xdlms", "usr.qframe.codecs.cosem",
-              "usr.qframe.protocols.dlms", "usr.qframe.protocols.arbiter",
+              "usr.qframe.protocols.dlms", "usr.qframe.protocols.dlms_client",
+              "usr.qframe.protocols.arbiter", "usr.qframe.builtins.sockets",
               "usr.qframe.builtins.dlms"]),
     ("mqtt", ["usr.qframe.codecs.mqtt", "usr.qframe.builtins.mqtt"]),   # umqtt: firmware
     ("ota", ["usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
