@@ -36,7 +36,8 @@ APP_HEAP_BUDGET_KB = 512
 # (figure, modules imported for it), in order: each figure is what that step adds.
 STEPS = [
     ("core", ["usr.qframe"]),
-    ("meter_link", ["usr.qframe.codecs.rfc1662", "usr.qframe.codecs.meter",
+    ("meter_link", ["usr.qframe.codecs.rfc1662", "usr.qframe.codecs.rfc1662_legacy",
+                    "usr.qframe.codecs.meter",
                     "usr.qframe.protocols.resolver", "usr.qframe.builtins.uart"]),
     ("cloud_link", ["usr.qframe.protocols.backoff", "usr.qframe.codecs.hes",
                     "usr.qframe.store.pqueue", "usr.qframe.protocols.commands",
