@@ -2,8 +2,8 @@
 stuffed (7D escape), FCS low octet first (made by rfc1662.Decoder("standard"); counters in
 rfc1662's docstring). Unescaped control characters flagged in the receive ACCM are dropped.
 """
-from .rfc1662_base import (ESCAPE, MAX_FRAME, RX_ACCM, STANDARD, _CONTROLS, _ESC_B, _FLAG_B,
-                           DecoderBase, unstuff)
+from .rfc1662 import (ESCAPE, MAX_FRAME, RX_ACCM, STANDARD, _CONTROLS, _ESC_B, _FLAG_B,
+                      DecoderBase, unstuff)
 
 
 class StandardDecoder(DecoderBase):
