@@ -180,6 +180,7 @@ class DecoderBase(object):
     flush() recovers), and extends _release() / reset() with its own state.
     """
     dialect = None
+    _bank = 0       # legacy: the cap of its re-check budget (each octet fed earns some)
 
     def __init__(self, max_frame=MAX_FRAME, accm=RX_ACCM):
         if max_frame < OVERHEAD + 1:
@@ -203,6 +204,9 @@ class DecoderBase(object):
         """Decode data (bytes-like); return a list of Frames (possibly empty)."""
         if type(data) is not bytes:
             data = bytes(data)
+        if self._bank:
+            credit = self._credit + WORK_PER_OCTET * len(data)
+            self._credit = credit if credit < self._bank else self._bank
         buf = self._buf
         if buf is None:
             if not data:

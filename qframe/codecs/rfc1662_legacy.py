@@ -7,8 +7,8 @@ paid from a budget of WORK_PER_OCTET octets per octet received, banked up to WOR
 MicroPython 1.13's bytearray has no find: the held bytearray is searched with `in` on slices
 and through bytes copies (_find_flag, _scan_starts), never with bytearray.find.
 """
-from .rfc1662 import (ADDRESS, CONTROL, FLAG, LEGACY, MAX_FRAME, RX_ACCM, WORK_BANK,
-                      WORK_PER_OCTET, _FLAG_B, _START, DecoderBase, Frame, frame_fcs)
+from .rfc1662 import (ADDRESS, CONTROL, FLAG, LEGACY, MAX_FRAME, RX_ACCM, WORK_BANK, _FLAG_B,
+                      _START, DecoderBase, Frame, frame_fcs)
 
 
 def _find_flag(buf, start):
@@ -44,11 +44,6 @@ class LegacyDecoder(DecoderBase):
         # completes with a flag and a good FCS before the frame around it ends wins (that
         # length was wrong).
         DecoderBase.__init__(self, max_frame, accm)
-
-    def feed(self, data):
-        credit = self._credit + WORK_PER_OCTET * len(data)
-        self._credit = credit if credit < self._bank else self._bank
-        return DecoderBase.feed(self, data)
 
     def _cannot_complete(self, buf, data):
         last = self._base + len(buf)
