@@ -58,7 +58,8 @@ def _rfc1662(data, dialect):
             assert type(frame.payload) is bytes
             assert 0 <= frame.protocol <= 0xFFFF and 0 <= frame.cmd <= 0xFF
         assert decoder.buffered <= 2 * max_frame + 64, decoder.buffered
-        assert len(decoder._cands) + len(decoder._failed) <= max_frame, "bookkeeping grows"
+        held = len(getattr(decoder, "_cands", ())) + len(getattr(decoder, "_failed", ()))
+        assert held <= max_frame, "bookkeeping grows"       # the legacy decoder's own state
     # work stays linear: searches about once per octet, FCS within the budget
     assert decoder.work <= (rfc1662.WORK_PER_OCTET + 4) * len(body) + \
         (rfc1662.WORK_BANK + 1) * max_frame, (decoder.work, len(body))
@@ -246,7 +247,7 @@ def config_file(data):
     from usr.qframe import Application, ConfigError
     from usr.qframe.builtins.uart import Uart
     from usr.qframe.builtins.clients import TcpClient
-    from usr.qframe.builtins.network import NetWatch
+    from usr.qframe.builtins.netwatch import NetWatch
     path = "/usr/fuzz_dev.json"
     with open(path, "wb") as f:
         f.write(data)
