@@ -3,13 +3,13 @@
     TcpClient(app=app)                  # or QFrame's way: client = TcpClient("client");
                                         # client.init_app(app)
 
-The uplink's decisions (what to send when, acks, window, heartbeat, timeouts, commands) are
-the UplinkSession's (qframe/protocols/uplink.py); the wire format is the HES-protocol plug-in's
-(qframe/codecs/hes.py, `protocol`). This module only moves bytes: it connects (DNS, TCP, TLS;
-exponential backoff with jitter between attempts, paused between `network.down` and
-`network.up`), feeds the session what arrives and writes what the session hands out, and drops
-the connection when the session says so. The server role (`role: "server"`) accepts instead of
-connecting: qframe/builtins/server.py.
+The uplink's decisions (what to send when, acks, window, heartbeat, timeouts) are the
+UplinkSession's (qframe/protocols/uplink.py); the wire format is the HES-protocol plug-in's
+(qframe/codecs/hes.py, `protocol`); the link thread (reconnect, backoff, network pause,
+health, commands on the worker pool) is UplinkDriver's (qframe/builtins/link.py). This module
+only moves bytes: it opens a connection (DNS, TCP, TLS), writes what the session hands out,
+runs a receive thread that feeds the session what arrives, and closes. The server role
+(`role: "server"`, or `TcpServer`) accepts instead of connecting: qframe/builtins/server.py.
 
 QFrame's API: `send(data)` (True: accepted into the flash queue, False: rejected), a
 `recv_callback(data)` subclasses override (the default publishes `hes.data`), `connect()` /
@@ -19,7 +19,7 @@ live connection; ValueError when there is none).
 Threads: the link thread (connects, writes) and, per connection, a receive thread; both notice
 stop within `poll_s` (a blocking connect within `connect_timeout`). Neither ends on an
 unexpected exception: it is logged with its cause, counted (`link_exceptions`), the connection
-is dropped and the link reconnects.
+is dropped and the link reconnects. HES commands run on the app's worker pool.
 """
 import usocket
 import utime
@@ -28,13 +28,12 @@ from .sms import SmsClient  # noqa: F401  (QFrame's builtins.clients exports it)
 from ..codecs import hes as hesproto
 from ..core.config import Field
 from ..logging import getLogger
-from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS
-from ..threading import Event, Lock, Thread
-from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, is_timeout,  # noqa: F401
-                   input_poller, merge_fields, tls_problem)
+from ..protocols.uplink import SESSION_FIELDS
+from ..threading import Lock, Thread
+from .link import (MAX_WAIT_S, QUEUE_FIELDS, RECONNECT_FIELDS, TLS_FIELDS,  # noqa: F401
+                   UplinkDriver, is_timeout, input_poller, merge_fields, tls_problem)
 
 _log = getLogger("tcp")
-_MAX_WAIT_S = 1.0   # longest uninterrupted wait of the link thread (it beats between waits)
 TLS_RECORD = 16384  # a TLS read takes a whole record, so no decrypted bytes wait unseen
 
 # TCP_SERVER keys by concern (docs/CLOUD_LINK.md has the table); QFrame's own are host, port,
@@ -59,6 +58,7 @@ def _ticks():
 
 def _since_ms(start):
     return utime.ticks_diff(utime.ticks_ms(), start)
+
 
 
 class Connection(object):
@@ -193,17 +193,9 @@ class TcpClient(UplinkDriver):
     role = None     # None: TCP_SERVER.role decides; TcpServer sets "server"
 
     def __init__(self, name=None, app=None):
-        self.stats = {"connects": 0, "connect_failures": 0, "dns_failures": 0,
-                      "tls_failures": 0, "pin_failures": 0, "disconnects": 0, "link_errors": 0,
-                      "link_exceptions": 0, "memory_errors": 0, "sent_bytes": 0,
-                      "received_bytes": 0, "callback_errors": 0, "uplink_rejected": 0,
-                      "option_errors": 0, "replaced": 0, "net_pauses": 0, "config_errors": 0}
-        self._conn = None
+        self.stats = {"dns_failures": 0, "tls_failures": 0, "pin_failures": 0,
+                      "sent_bytes": 0, "received_bytes": 0, "replaced": 0}
         self._endpoint = None
-        self._short_of_memory = False
-        self._health = None
-        self._kick = Event()
-        self._lock = Lock()          # around every session call (two threads drive it)
         self._keepalive_noted = False
         UplinkDriver.__init__(self, name, app)
 
@@ -211,58 +203,6 @@ class TcpClient(UplinkDriver):
         cfg = self.config if self.app is not None else {}
         return "%s(host=\"%s\",port=%s)" % (type(self).__name__, cfg.get("host"),
                                             cfg.get("port"))
-
-    # ------------------------------------------------------------------ lifecycle
-    def load(self):
-        cfg = self.config
-        self.open_uplink(hesproto.load(cfg["protocol"], cfg))
-        self._net_up = self.network_is_up()
-        self.subscribe("network.down", self._on_network_down)
-        self.subscribe("network.up", self._on_network_up)
-        self.subscribe("health", self._on_health)
-        self._stopping = False
-        problem = tls_problem(cfg, "TCP_SERVER") if self.current_role() == "client" else None
-        if problem is not None:
-            self.stats["config_errors"] += 1
-            self.state = "refused"
-            self.last_error = "link not started: %s" % problem
-            _log.error("%s", self.last_error)
-            return                      # the queue still accepts; nothing leaves unverified
-        if self.current_role() == "server":
-            from .server import Listener
-            self._endpoint = Listener(self)
-        else:
-            self._endpoint = _Dialer(self)
-        self._thread = Thread(self._run, name="tcp-link").start()
-
-    def stop(self, timeout=2.0):
-        self._stopping = True
-        self._wake.set()
-        self._kick.set()
-        conn = self._conn
-        if conn is not None:
-            conn.fail("stopping")
-        ok = self._thread.join(timeout) if self._thread is not None else True
-        self.unsubscribe_all()
-        if self._endpoint is not None:
-            self._endpoint.close()
-        if self.queue is not None:
-            self.queue.close()
-        self.state = "stopped"
-        return ok
-
-    def healthy(self):
-        """The link thread is alive and not stuck (it beats at least every connect/send bound);
-        a link refused by its config has no thread to watch and a reset would not help."""
-        if self.state == "refused":
-            return True
-        if self._thread is None or not self._thread.is_alive():
-            return False
-        bound = (self._connect_timeout() + self.config["send_timeout_s"] + 5) * 1000
-        return _since_ms(self._beat_at) < bound
-
-    def is_connected(self):
-        return self._conn is not None and self._conn.alive
 
     def current_role(self):
         return self.role or self.config.get("role") or "client"
@@ -276,138 +216,79 @@ class TcpClient(UplinkDriver):
             raise ValueError("%s is not connected" % self)
         return conn
 
-    def connect(self):
-        """(Re)enable the link and connect now; True once connected (within connect_timeout)."""
-        if self._thread is None:
-            return False
-        self._held = False
-        if self._backoff is not None:
-            self._backoff.reset()
-        self._kick.set()
-        self._wake.set()
-        return self._up.wait(self._connect_timeout() + 1.0)
+    # ------------------------------------------------------------------ UplinkDriver's steps
+    def _new_protocol(self):
+        return hesproto.load(self.config["protocol"], self.config)
 
-    def disconnect(self):
-        """Close the connection and keep the link down until connect(); True."""
-        self._held = True
-        conn = self._conn
-        if conn is not None:
-            conn.fail("disconnected by the app")
-        self._kick.set()
-        self._wake.set()
-        return True
+    def _config_problem(self):
+        if self.current_role() == "client":
+            return tls_problem(self.config, "TCP_SERVER")
+        return None
 
-    # ------------------------------------------------------------------ bus
-    def _on_network_down(self, topic, reason):
-        if self._net_up:
-            self.stats["net_pauses"] += 1
-        self._net_up = False
-        conn = self._conn
-        if conn is not None:
-            conn.fail("network down: %s" % (reason,))
-        self._wake.set()
-        self._kick.set()
+    def _prepare(self):
+        if self.current_role() == "server":
+            from .server import Listener
+            self._endpoint = Listener(self)
+        else:
+            self._endpoint = _Dialer(self)
+        self.backs_off = self._endpoint.backs_off
 
-    def _on_network_up(self, topic, reason):
-        self._net_up = True
-        if self._backoff is not None:
-            self._backoff.reset()
-        self._wake.set()
-        self._kick.set()
+    def _closed(self):
+        if self._endpoint is not None:
+            self._endpoint.close()
 
-    # Bus callbacks only leave a note for the link thread: they may run inside a command
-    # handler, which runs under the session lock.
-    def _on_health(self, topic, status):
-        if self.config.get("forward_health") and self.is_connected():
-            self._health = status
-            self._wake.set()
+    def _connect_bound_s(self):
+        """A connect, then a write of the registration."""
+        return self._connect_timeout() + self.config["send_timeout_s"]
 
-    # ------------------------------------------------------------------ link thread
     def _connect_timeout(self):
         cfg = self.config
         return cfg["timeout"] if cfg.get("timeout") is not None else cfg["connect_timeout"]
 
-    def _beat(self):
-        self._beat_at = _ticks()
+    def _open_link(self):
+        return self._endpoint.open()
 
-    def pause(self, seconds):
-        """Wait up to seconds; a network change, connect() or stop() ends it early."""
-        self._wait(self._kick, seconds)
+    def _peer(self, conn):
+        return conn.peer
 
-    def _wait(self, event, seconds):
-        """Wait for event up to seconds, beating at least every _MAX_WAIT_S; True if it fired."""
-        deadline = utime.ticks_add(_ticks(), int(seconds * 1000))
-        while not self._stopping:
-            remaining = utime.ticks_diff(deadline, _ticks())
-            if remaining <= 0:
-                return False
-            if event.wait(min(remaining / 1000.0, _MAX_WAIT_S)):
-                return True
-            self._beat()
-        return True
+    def _interrupt(self, conn, reason):
+        conn.fail(reason)
 
-    def _run(self):
-        """The link thread. A MemoryError anywhere, even while handling another error, backs
-        off: it never ends the thread."""
-        while not self._stopping:
-            try:
-                self._guarded_step()
-            except MemoryError as exc:      # logged once per spell, counted, backed off
-                self._short_of_memory = True
-                try:
-                    self._drop_connection()
-                    self._wait(self._kick, self.out_of_memory(exc))
-                except MemoryError:
-                    pass
-        self._endpoint.close()
+    def _drop(self, conn, graceful):
+        conn.close()
 
-    def _drop_connection(self):
-        conn = self._conn
-        if conn is not None:
-            conn.close()
-        self._conn = None
-
-    def _guarded_step(self):
-        try:
-            self._step()
-            if self._short_of_memory:
-                self._short_of_memory = False
-                self.memory_recovered()
-        except MemoryError:
-            raise
-        except Exception as exc:        # a bug must not end the link: log, drop, go on
-            self.stats["link_exceptions"] += 1
-            self.last_error = "link thread: %s: %s" % (type(exc).__name__, exc)
-            _log.exception("link thread failed; reconnecting", exc)
-            self._drop_connection()
-            self._up.clear()
-            self.pause(self._backoff.next())
-
-    def _step(self):
-        """One pass of the link thread: wait for the network, open a connection, serve it."""
-        self._beat()
-        self._kick.clear()
-        if not self._net_up or self._held:
-            self.state = "waiting for network" if not self._net_up else "disconnected"
-            self.pause(_MAX_WAIT_S)
-            return
+    def _serve(self, conn):
+        """Write what the session hands out over conn while a receive thread feeds it; the
+        reason the connection ended."""
+        rx = Thread(self._rx_loop, (conn,), name="tcp-rx").start()
         endpoint = self._endpoint
-        conn = endpoint.open()
-        if conn is None:
-            if endpoint.backs_off and not self._stopping and self._net_up:
-                delay = self._backoff.next()
-                self.state = "backoff"
-                _log.info("reconnecting in %d ms (attempt %d)", int(delay * 1000),
-                          self._backoff.attempt)
-                self.pause(delay)
-            return
-        self._serve(conn)
-        if _since_ms(conn.opened) >= self.config["stable_s"] * 1000:
-            self._backoff.reset()
-        if endpoint.backs_off and not self._stopping and not self._held:
-            self.state = "backoff"       # jittered pause: devices that lost the same
-            self.pause(self._backoff.next())   # server come back spread out
+        try:
+            while conn.alive and self._running():
+                reason, outgoing, wait_ms = self._session_pass(utime.ticks_ms())
+                if reason:
+                    conn.fail(reason)
+                    break
+                if outgoing:
+                    self._write(conn, outgoing)
+                    continue            # more may fit in the window now
+                if wait_ms is None or wait_ms > MAX_WAIT_S * 1000:
+                    wait_ms = MAX_WAIT_S * 1000
+                if endpoint.polls:          # a replacing connection is noticed within poll_s
+                    wait_ms = min(wait_ms, self.config["poll_s"] * 1000)
+                incoming = endpoint.replacement()
+                if incoming is not None:
+                    self.stats["replaced"] += 1
+                    conn.fail("replaced by a new connection from %s" % incoming.peer)
+                    break
+                self._wake.wait(max(wait_ms, 1) / 1000.0)
+        except OSError as exc:
+            conn.fail("send failed (%s)" % exc)
+        conn.close()
+        if not rx.join(max(1.0, self.config["poll_s"] * 4)):
+            _log.warning("receive thread did not end in time")
+        return conn.reason or "closed"
 
+    # ------------------------------------------------------------------ connections
     def dial(self):
         """Client role: one connection attempt; a Connection, or None (counted, logged)."""
         cfg = self.config
@@ -492,99 +373,7 @@ class TcpClient(UplinkDriver):
                 done += 1
         finally:
             if done:
-                now = _ticks()
-                with self._lock:
-                    for index in range(done):
-                        self.session.written(outgoing[index], now)
-
-    def _start(self, conn):
-        """Open the session on conn and write the registration; False (closed) on failure."""
-        with self._lock:
-            self.session.open(_ticks())
-            outgoing = self.session.take()
-        try:
-            self._write(conn, outgoing)
-        except OSError as exc:
-            conn.close()
-            with self._lock:
-                self.session.close()
-            self.note_failure("connect_failures", "registration to %s failed" % conn.peer, exc)
-            return False
-        self.stats["connects"] += 1
-        self.last_error = ""
-        _log.info("connected to %s (%s%s)", conn.peer, self.protocol.name,
-                  ", TLS" if conn.lock is not None else "")
-        self._conn = conn
-        self._up.set()
-        self.app.bus.publish("tcp.connected", conn.peer)
-        return True
-
-    def _serve(self, conn):
-        """Drive the session over conn until the connection breaks or the session ends it."""
-        if not self._start(conn):
-            return
-        self.state = "connected"
-        rx = Thread(self._rx_loop, (conn,), name="tcp-rx").start()
-        endpoint = self._endpoint
-        session = self.session
-        try:
-            while conn.alive and not self._stopping and self._net_up and not self._held:
-                self._wake.clear()
-                self._beat()
-                now = _ticks()
-                reregister, self._reregister = self._reregister, False
-                health, self._health = self._health, None
-                events = self.take_reports()
-                with self._lock:
-                    if reregister:
-                        session.register()
-                    if health is not None:
-                        session.event("health", health)
-                    for name, data in events:
-                        session.event(name, data)
-                    session.tick(now)
-                    reason = session.close_reason
-                    outgoing = session.take()
-                    wait_ms = session.next_wakeup(now)
-                if reason:
-                    conn.fail(reason)
-                    break
-                if outgoing:
-                    self._write(conn, outgoing)
-                    continue            # more may fit in the window now
-                if wait_ms is None or wait_ms > _MAX_WAIT_S * 1000:
-                    wait_ms = _MAX_WAIT_S * 1000
-                if endpoint.polls:          # a replacing connection is noticed within poll_s
-                    wait_ms = min(wait_ms, self.config["poll_s"] * 1000)
-                incoming = endpoint.replacement()
-                if incoming is not None:
-                    self.stats["replaced"] += 1
-                    conn.fail("replaced by a new connection from %s" % incoming.peer)
-                    break
-                self._wake.wait(max(wait_ms, 1) / 1000.0)
-        except OSError as exc:
-            conn.fail("send failed (%s)" % exc)
-        self._end(conn, rx)
-
-    def _end(self, conn, rx):
-        reason = conn.reason or "closed"
-        if self._stopping:
-            reason = "stopping"
-        elif not self._net_up and not reason.startswith("network down"):
-            reason = "network down"
-        conn.close()
-        if not rx.join(max(1.0, self.config["poll_s"] * 4)):
-            _log.warning("receive thread did not end in time")
-        self._up.clear()
-        self._conn = None
-        with self._lock:
-            self.session.close(reason)
-        self.stats["disconnects"] += 1
-        if not self._stopping and not self._held:
-            self.stats["link_errors"] += 1
-            self.last_error = reason
-        _log.warning("disconnected from %s: %s", conn.peer, reason)
-        self.app.bus.publish("tcp.disconnected", reason)
+                self._written(outgoing, done, utime.ticks_ms())
 
     # ------------------------------------------------------------------ receive thread
     def _rx_loop(self, conn):
@@ -605,12 +394,7 @@ class TcpClient(UplinkDriver):
                     self._short_of_memory = False
                     self.memory_recovered()
                 self.stats["received_bytes"] += len(chunk)
-                with self._lock:
-                    downlink = self.session.receive(chunk, _ticks())
-                    reason = self.session.close_reason
-                self._wake.set()
-                for data in downlink:
-                    self.deliver(data)
+                reason = self._received(utime.ticks_ms(), chunk)
                 if reason:
                     conn.fail(reason)
                     break
@@ -623,3 +407,10 @@ class TcpClient(UplinkDriver):
             _log.exception("receive path failed; dropping the connection", exc)
             conn.fail("receive path failed (%s: %s)" % (type(exc).__name__, exc))
         self._wake.set()
+
+
+class TcpServer(TcpClient):
+    """TcpClient in the server role whatever TCP_SERVER.role says (qframe/builtins/server.py
+    accepts the connections)."""
+
+    role = "server"

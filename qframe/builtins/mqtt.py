@@ -33,16 +33,15 @@ from ..codecs import mqtt as mqttcodec, utf8
 from ..codecs.hes import Command, Downlink
 from ..core.config import Field
 from ..logging import getLogger
-from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS
+from ..protocols.uplink import SESSION_FIELDS
 from ..threading import Event, Thread
 from .identity import device_id
-from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, input_poller, is_timeout,
-                   merge_fields, tls_problem)
+from .link import (QUEUE_FIELDS, RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, input_poller,
+                   is_timeout, merge_fields, tls_problem)
 
 _log = getLogger("mqtt")
-_MAX_WAIT_S = 1.0
-# bus topics forwarded as module events besides link.REPORTS (health only with forward_health)
-EVENT_TOPICS = ("network.up", "network.down", "health")
+# bus topics forwarded as module events besides link.REPORTS (kept while offline, bounded)
+EVENT_TOPICS = ("network.up", "network.down")
 _SERVER_CLOSED = 2  # get_mqttsta(): QuecPython's umqtt reports a closed socket, not raises
 _SLICE_MS = 10      # longest a wake-up (new meter data) waits while the socket is polled
 
@@ -82,150 +81,40 @@ class MqttClient(UplinkDriver):
                                  QUEUE_FIELDS)
 
     def __init__(self, name=None, app=None):
-        self.stats = {"connects": 0, "connect_failures": 0, "refused": 0, "tls_failures": 0,
-                      "pin_failures": 0, "subscribe_failures": 0, "disconnects": 0,
-                      "link_errors": 0, "link_exceptions": 0, "published": 0,
-                      "puback_timeouts": 0, "received": 0, "bad_topics": 0, "bad_payloads": 0,
-                      "callback_errors": 0, "uplink_rejected": 0, "net_pauses": 0,
-                      "config_errors": 0, "option_errors": 0}
+        self.stats = {"refused": 0, "tls_failures": 0, "pin_failures": 0,
+                      "subscribe_failures": 0, "published": 0, "puback_timeouts": 0,
+                      "received": 0, "bad_topics": 0, "bad_payloads": 0}
         self.topics = None
         self.client = None
         self._refusal = OSError          # umqtt's MQTTException once umqtt is imported
         UplinkDriver.__init__(self, name, app)
 
-    # ------------------------------------------------------------------ lifecycle
-    def load(self):
+    # ------------------------------------------------------------------ UplinkDriver's steps
+    def _new_protocol(self):
         cfg = self.config
-        self.open_uplink(mqttcodec.MqttFormat(cfg), "mqtt")
         self._device = device_id(cfg["device_id"])
         self.topics = mqttcodec.uplink_topics(cfg["prefix"], self._device)
-        self._net_up = self.network_is_up()
-        self.subscribe("network.down", self._on_network_down)
-        self.subscribe("network.up", self._on_network_up)
         for topic in EVENT_TOPICS:
-            self.subscribe(topic, self._on_event)
-        self._stopping = False
+            self.subscribe(topic, self.report)
+        return mqttcodec.MqttFormat(cfg)
+
+    def _queue_name(self):
+        return "mqtt"
+
+    def _config_problem(self):
+        cfg = self.config
         problem = tls_problem(cfg, "MQTT")
         if problem is None and 0 < cfg["keepalive_s"] < 5:
             problem = "MQTT.keepalive_s is 0 (off) or at least 5 (umqtt refuses %d)" % (
                 cfg["keepalive_s"])
-        if problem is not None:
-            self.stats["config_errors"] += 1
-            self.state = "refused"
-            self.last_error = "link not started: %s" % problem
-            _log.error("%s", self.last_error)
-            return
-        self._thread = Thread(self._run, name="mqtt-link").start()
+        return problem
 
-    def stop(self, timeout=2.0):
-        self._stopping = True
-        self._wake.set()
-        ok = self._thread.join(timeout / 2) if self._thread is not None else True
-        if not ok:                      # blocked in a publish: break its socket
-            client = self.client
-            if client is not None:
-                self._close(client)
-            ok = self._thread.join(timeout / 2)
-        self.unsubscribe_all()
-        if self.queue is not None:
-            self.queue.close()
-        self.state = "stopped"
-        return ok
+    def _connect_bound_s(self):
+        return 20 + 3 * self.config["response_ms"] / 1000.0
 
-    def healthy(self):
-        """The link thread is alive and beats (at least every connect/publish bound)."""
-        if self.state == "refused":
-            return True
-        if self._thread is None or not self._thread.is_alive():
-            return False
-        bound = 20000 + 3 * self.config["response_ms"] + 5000
-        return utime.ticks_diff(_ticks(), self._beat_at) < bound
-
-    # ------------------------------------------------------------------ public API
-    def connect(self):
-        """(Re)enable the link; True once connected within the connect bound."""
-        if self._thread is None:
-            return False
-        self._held = False
-        self._backoff.reset()
-        self._wake.set()
-        return self._up.wait(20 + self.config["response_ms"] / 1000.0)
-
-    def disconnect(self):
-        """Close the connection (gracefully, status "offline") and hold the link down."""
-        self._held = True
-        self._wake.set()
-        return True
-
-    # ------------------------------------------------------------------ bus (notes only)
-    def _on_network_down(self, topic, reason):
-        if self._net_up:
-            self.stats["net_pauses"] += 1
-        self._net_up = False
-        self._wake.set()
-
-    def _on_network_up(self, topic, reason):
-        self._net_up = True
-        if self._backoff is not None:
-            self._backoff.reset()
-        self._wake.set()
-
-    def _on_event(self, topic, data):
-        """Kept (bounded) until connected: a reconnect reports what happened."""
-        if topic == "health" and not self.config.get("forward_health"):
-            return
-        self.report(topic, data)
-
-    # ------------------------------------------------------------------ link thread
-    def _beat(self):
-        self._beat_at = _ticks()
-
-    def _pause(self, seconds):
-        """Wait up to seconds (beating); a network change, connect() or stop() ends it."""
-        deadline = utime.ticks_add(_ticks(), int(seconds * 1000))
-        self._wake.clear()
-        while not self._stopping:
-            remaining = utime.ticks_diff(deadline, _ticks())
-            if remaining <= 0:
-                return
-            if self._wake.wait(min(remaining / 1000.0, _MAX_WAIT_S)):
-                return
-            self._beat()
-
-    def _run(self):
-        while not self._stopping:
-            try:
-                self._step()
-            except Exception as exc:        # a bug must not end the link
-                self.stats["link_exceptions"] += 1
-                self.last_error = "link thread: %s: %s" % (type(exc).__name__, exc)
-                _log.exception("link thread failed; reconnecting", exc)
-                self._drop(self.last_error, graceful=False)
-                self._pause(self._backoff.next())
-
-    def _step(self):
-        self._beat()
-        if not self._net_up or self._held:
-            self.state = "waiting for network" if not self._net_up else "disconnected"
-            self._pause(_MAX_WAIT_S)
-            return
-        opened = _ticks()
-        client = self._open()
-        if client is None:
-            if not self._stopping and self._net_up:
-                self.state = "backoff"
-                delay = self._backoff.next()
-                _log.info("reconnecting in %d ms (attempt %d)", int(delay * 1000),
-                          self._backoff.attempt)
-                self._pause(delay)
-            return
-        reason = self._serve(client)
-        self._drop(reason, graceful=self._stopping or self._held)
-        if utime.ticks_diff(_ticks(), opened) >= self.config["stable_s"] * 1000:
-            self._backoff.reset()
-        if not self._stopping and not self._held:
-            self.state = "backoff"
-            self._pause(self._backoff.next())
+    def _peer(self, client):
+        cfg = self.config
+        return "%s:%d" % (cfg["host"], cfg["port"])
 
     def _new_client(self):
         """A umqtt MQTTClient for the config (the module's, or the host shim's)."""
@@ -240,8 +129,8 @@ class MqttClient(UplinkDriver):
             client.response_ms = cfg["response_ms"]
         return client
 
-    def _open(self):
-        """Connect, check the pin, subscribe, open the session; the client or None (counted)."""
+    def _open_link(self):
+        """Connect, check the pin, subscribe; the client or None (counted)."""
         cfg = self.config
         self.state = "connecting"
         client = self._new_client()
@@ -280,12 +169,6 @@ class MqttClient(UplinkDriver):
             self.note_failure("subscribe_failures", "cannot subscribe %s" % self.topics["down"])
             return None
         self.client = client
-        self.session.open(_ticks())
-        self.stats["connects"] += 1
-        self.last_error = ""
-        self._up.set()
-        _log.info("connected to broker %s as %s", where, cfg["client_id"] or self._device)
-        self.app.bus.publish("mqtt.connected", where)
         return client
 
     def _close(self, client):
@@ -296,21 +179,11 @@ class MqttClient(UplinkDriver):
 
     def _serve(self, client):
         """Drive the session over client until something ends it; the reason."""
-        self.state = "connected"
-        session = self.session
         keepalive_ms = self.config["keepalive_s"] * 500       # ping at half the keepalive
         last_tx = _ticks()
         poll_ms = int(self.config["poll_s"] * 1000)
         try:
-            while True:
-                if self._stopping:
-                    return "stopping"
-                if not self._net_up:
-                    return "network down"
-                if self._held:
-                    return "disconnected by the app"
-                self._beat()
-                self._wake.clear()
+            while self._running():
                 try:
                     client.check_msg()
                 except OSError as exc:      # a non-blocking read with nothing there
@@ -318,16 +191,9 @@ class MqttClient(UplinkDriver):
                         raise
                 if client.get_mqttsta() in (_SERVER_CLOSED, -1):
                     return "connection closed by the broker"
-                now = _ticks()
-                if self._reregister:
-                    self._reregister = False
-                    session.register()
-                for name, data in self.take_reports():
-                    session.event(name, data)
-                session.tick(now)
-                if session.close_reason:
-                    return session.close_reason
-                outgoing = session.take()
+                reason, outgoing, wait_ms = self._session_pass(_ticks())
+                if reason:
+                    return reason
                 if outgoing:
                     for out in outgoing:
                         self._publish(client, out)
@@ -336,12 +202,12 @@ class MqttClient(UplinkDriver):
                 if keepalive_ms and utime.ticks_diff(_ticks(), last_tx) >= keepalive_ms:
                     client.ping()
                     last_tx = _ticks()
-                wait_ms = session.next_wakeup(_ticks())
                 if wait_ms is None or wait_ms > poll_ms:
                     wait_ms = poll_ms
                 self._wait_input(client, wait_ms)
         except OSError as exc:
             return "connection lost (%s)" % (exc,)
+        return "stopping"
 
     def _wait_input(self, client, wait_ms):
         """Until input on the client's socket, a wake-up (new data, a note), or wait_ms: the
@@ -382,8 +248,8 @@ class MqttClient(UplinkDriver):
         self.stats["published"] += 1
         now = _ticks()
         if out.seq is not None:
-            self.session.ack(out.seq, now)
-        self.session.written(out, now)
+            self._acked(out.seq, now)
+        self._written([out], 1, now)
 
     def _publish_qos1(self, client, topic, data, retain):
         """client.publish(qos=1). Where the firmware has uselect its umqtt waits for the PUBACK
@@ -428,32 +294,19 @@ class MqttClient(UplinkDriver):
                 self.note_failure("bad_topics", "message on unknown topic %r dropped (expected"
                                   " %s or %s)" % (topic, topics["cmd"], topics["downlink"]))
                 return
-            for data in self.session.handle(events, _ticks()):
-                self.deliver(data)
+            self._received(_ticks(), events=events)
         except Exception as exc:
             self.stats["callback_errors"] += 1
             _log.exception("handling a message on %s failed", exc, topic)
 
-    def _drop(self, reason, graceful):
+    def _drop(self, client, graceful):
         """End the connection: a graceful one says "offline" first (the will is not sent)."""
-        client, self.client = self.client, None
-        was_up = self._up.is_set()
-        self._up.clear()
-        if client is not None:
-            if graceful:
-                try:
-                    self._publish_qos1(client, self.topics["status"], mqttcodec.OFFLINE, True)
-                    client.disconnect()
-                except Exception:
-                    self._close(client)
-            else:
-                self._close(client)
-        self.session.close(reason)
-        if not was_up:
-            return
-        self.stats["disconnects"] += 1
-        if not self._stopping and not self._held:
-            self.stats["link_errors"] += 1
-            self.last_error = reason
-        _log.warning("disconnected from the broker: %s", reason)
-        self.app.bus.publish("mqtt.disconnected", reason)
+        self.client = None
+        if graceful:
+            try:
+                self._publish_qos1(client, self.topics["status"], mqttcodec.OFFLINE, True)
+                client.disconnect()
+                return
+            except Exception:
+                pass
+        self._close(client)
