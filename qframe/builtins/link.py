@@ -41,9 +41,9 @@ from ..protocols.backoff import Backoff, Random
 from ..protocols.commands import commands_of
 from ..protocols.uplink import UplinkSession
 from ..threading import Event, Lock, Thread
+from .connection import Connection, input_poller, is_timeout  # noqa: F401 (shared)
 from .identity import device_id
 
-_TIMEOUT_ERRNOS = (11, 110, 116)
 MAX_WAIT_S = 1.0    # longest uninterrupted wait of the link thread (it beats between waits)
 
 QUEUE_FIELDS = {
@@ -92,15 +92,6 @@ def merge_fields(*groups):
     return fields
 
 
-def is_timeout(exc):
-    """A timeout or would-block error (the operation may simply be tried again)."""
-    if exc.args and exc.args[0] in _TIMEOUT_ERRNOS:
-        return True
-    if type(exc).__name__ in ("SSLWantReadError", "SSLWantWriteError"):
-        return True
-    return "timed out" in str(exc)
-
-
 def tls_problem(config, section):
     """Why this config section must not start a TLS link, or None. The firmware's ussl
     verifies no CA on any 2021 line (tools/firmware/api.json): the server is checked by
@@ -116,18 +107,6 @@ def tls_problem(config, section):
                              " server (the module's TLS verifies no CA, so tls_ca is not an"
                              " option); set it, or tls_verify: \"none\" to accept that")])
     return None
-
-
-def input_poller(sock):
-    """A uselect poll object watching sock for input, or None where the firmware has no
-    uselect (lines before September 2021): wait with socket timeouts there."""
-    try:
-        import uselect
-        poller = uselect.poll()
-        poller.register(sock, uselect.POLLIN)
-    except ImportError:
-        return None
-    return poller
 
 
 # Bus reports every uplink forwards to the HES as events: topic -> (event name, the config
@@ -148,7 +127,8 @@ class UplinkDriver(AppExtension):
     backs_off = True            # failed or ended connections wait a backoff (a listener: no)
 
     def __init__(self, name=None, app=None):
-        for key in ("connects", "connect_failures", "disconnects", "link_errors",
+        for key in ("connects", "connect_failures", "dns_failures", "tls_failures",
+                    "pin_failures", "sent_bytes", "received_bytes", "disconnects", "link_errors",
                     "link_exceptions", "memory_errors", "uplink_rejected", "option_errors",
                     "callback_errors", "events_dropped", "net_pauses", "config_errors",
                     "commands_refused"):
@@ -170,6 +150,7 @@ class UplinkDriver(AppExtension):
         self._held = False           # disconnect() keeps the link down until connect()
         self._net_up = True
         self._short_of_memory = False
+        self._keepalive_noted = False
         self._lock = Lock()          # around every session call
         self._wake = Event()         # set: the link thread has something to do
         self._kick = Event()         # set: a pause ends (network change, connect, stop)
@@ -195,19 +176,37 @@ class UplinkDriver(AppExtension):
         """One attempt at a connection: the connection, or None (counted and logged)."""
         raise NotImplementedError
 
-    def _serve(self, conn):
-        """Drive the session over conn until it ends; the reason."""
+    def _transmit(self, conn, outgoing):
+        """Send the session's Transmits over conn, in order (and tell it: _written)."""
         raise NotImplementedError
+
+    def _on_bytes(self, conn, chunk, now):
+        """Bytes from the peer (receive thread): feed them on; a reason to close, or None."""
+        raise NotImplementedError
+
+    def _service(self, conn, now):
+        """Transport upkeep before the link thread waits (keepalive, a replacing connection):
+        (a reason to close or None, ms it may wait at most or None)."""
+        return None, None
 
     def _drop(self, conn, graceful):
         """Close conn (graceful: the link is stopping or held down by disconnect())."""
+        conn.close()
 
     def _closed(self):
         """The link thread ends (stop): release what _prepare() set up."""
 
+    def _connect_timeout(self):
+        """Seconds a TCP connect may take."""
+        return 20.0
+
+    def _send_timeout_s(self):
+        """Seconds a whole write may take."""
+        return 30.0
+
     def _connect_bound_s(self):
         """The longest one _open_link() may take."""
-        return 20.0
+        return self._connect_timeout() + self._send_timeout_s()
 
     def _peer(self, conn):
         """What `<name>.connected` carries: where conn leads."""
@@ -456,6 +455,145 @@ class UplinkDriver(AppExtension):
         reports, self._reports = self._reports, []
         return reports
 
+    # ------------------------------------------------------------------ stream connections
+    def dial(self, host, port, tls=False):
+        """One connection attempt: a Connection, or None (counted, logged)."""
+        self.state = "connecting"
+        try:
+            addr = usocket.getaddrinfo(host, port)[0][-1]
+        except (OSError, IndexError) as exc:
+            self.note_failure("dns_failures", "cannot resolve %s" % host, exc)
+            return None
+        sock = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+        try:
+            sock.settimeout(self._connect_timeout())
+            self.set_options(sock)
+            sock.connect(addr)
+        except OSError as exc:
+            sock.close()
+            self.note_failure("connect_failures", "cannot connect to %s:%d" % (host, port), exc)
+            return None
+        return self.adopt(sock, "%s:%d" % (host, port), tls)
+
+    def adopt(self, sock, peer, tls=False):
+        """A Connection over a connected socket (TLS handshake first if tls); None on failure.
+        The timeout is set on the plain socket (a TLS socket has no settimeout; it reads
+        through the plain one); with uselect the TLS socket is made non-blocking instead."""
+        cfg = self.config
+        plain = sock
+        if tls:
+            sock = self._wrap_tls(sock)
+            if sock is None:
+                return None
+        try:
+            plain.settimeout(cfg["poll_s"])
+        except (OSError, AttributeError):
+            pass
+        conn = Connection(sock, peer, tls, cfg["poll_s"], self._send_timeout_s())
+        if conn._poller is not None:
+            sock.setblocking(False)
+        return conn
+
+    def set_options(self, sock):
+        """TCP_NODELAY (small frames go out at once) where the stack has it, and TCP
+        keepalive (keep_alive / keepalive minutes) where the config and the firmware have it."""
+        cfg = self.config
+        self.set_nodelay(sock)
+        minutes = cfg.get("keep_alive")
+        if minutes is None:
+            minutes = cfg.get("keepalive")
+        if not minutes:
+            return
+        if not hasattr(usocket, "TCP_KEEPALIVE"):       # early-2021 firmware: no keepalive
+            if not self._keepalive_noted:
+                self._keepalive_noted = True
+                self.log.warning("keepalive %d min not set: this firmware has no TCP_KEEPALIVE",
+                                 minutes)
+            return
+        try:
+            sock.setsockopt(usocket.SOL_SOCKET, usocket.TCP_KEEPALIVE, minutes)
+        except (OSError, AttributeError) as exc:
+            self.note_failure("option_errors", "cannot set keepalive", exc)
+
+    def _wrap_tls(self, sock):
+        from .tls import wrap, PinError
+        cfg = self.config
+        if not cfg["tls_fingerprint"]:
+            self.log.warning("TLS without verification (tls_verify \"none\"): any server "
+                             "certificate is accepted")
+        try:
+            return wrap(sock, cfg["tls_hostname"] or cfg["host"], cfg["tls_fingerprint"])
+        except PinError as exc:
+            sock.close()
+            self.note_failure("pin_failures", "server certificate rejected", exc)
+        except (OSError, ValueError) as exc:
+            sock.close()
+            self.note_failure("tls_failures", "TLS handshake failed", exc)
+        return None
+
+    def _serve(self, conn):
+        """Drive the session over conn: this thread sends what the session hands out, a
+        receive thread feeds it what arrives; the reason the connection ended."""
+        rx = Thread(self._rx_loop, (conn,), name="%s-rx" % self.name).start()
+        try:
+            while conn.alive and self._running():
+                now = utime.ticks_ms()
+                reason, outgoing, wait_ms = self._session_pass(now)
+                if reason:
+                    conn.fail(reason)
+                    break
+                if outgoing:
+                    self._transmit(conn, outgoing)
+                    continue            # more may fit in the window now
+                reason, upkeep_ms = self._service(conn, now)
+                if reason:
+                    conn.fail(reason)
+                    break
+                if wait_ms is None or wait_ms > MAX_WAIT_S * 1000:
+                    wait_ms = MAX_WAIT_S * 1000
+                if upkeep_ms is not None:
+                    wait_ms = min(wait_ms, upkeep_ms)
+                self._wake.wait(max(wait_ms, 1) / 1000.0)
+        except OSError as exc:
+            conn.fail("send failed (%s)" % exc)
+        conn.close()
+        if not rx.join(max(1.0, self.config["poll_s"] * 4)):
+            self.log.warning("receive thread did not end in time")
+        return conn.reason or "closed"
+
+    def _rx_loop(self, conn):
+        """The receive thread of one connection: bytes to _on_bytes until it breaks."""
+        size = self.config.get("recv_size") or 1024
+        try:
+            while conn.alive and not self._stopping:
+                try:
+                    chunk = conn.recv(size)
+                except OSError as exc:
+                    conn.fail("receive failed (%s)" % exc)
+                    break
+                if chunk is None:
+                    continue
+                if not chunk:
+                    conn.fail("closed by the peer")
+                    break
+                if self._short_of_memory:
+                    self._short_of_memory = False
+                    self.memory_recovered()
+                self.stats["received_bytes"] += len(chunk)
+                reason = self._on_bytes(conn, chunk, utime.ticks_ms())
+                if reason:
+                    conn.fail(reason)
+                    break
+        except MemoryError as exc:  # the link thread reconnects, backing off
+            self.out_of_memory(exc)
+            self._short_of_memory = True
+            conn.fail("receive path out of memory")
+        except Exception as exc:    # never end silently: fail the connection, say why
+            self.stats["link_exceptions"] += 1
+            self.log.exception("receive path failed; dropping the connection", exc)
+            conn.fail("receive path failed (%s: %s)" % (type(exc).__name__, exc))
+        self._wake.set()
+
     # ------------------------------------------------------------------ the link thread
     def _run(self):
         """The link thread. A MemoryError anywhere, even while handling another error, backs
@@ -573,8 +711,8 @@ class UplinkDriver(AppExtension):
         self._kick.set()
 
     def _interrupt(self, conn, reason):
-        """Make _serve(conn) return soon (called from another thread); _serve() checks
-        _running() at least every MAX_WAIT_S anyway."""
+        """Make _serve(conn) return soon (called from any thread)."""
+        conn.fail(reason)
 
     def _on_health(self, topic, status):
         if self.config.get("forward_health") and self.is_connected():
