@@ -249,9 +249,6 @@ class UplinkDriver(AppExtension):
         self._stopping = True
         self._wake.set()
         self._kick.set()
-        conn = self._conn
-        if conn is not None:
-            self._interrupt(conn, "stopping")
         ok = self._thread.join(timeout / 2) if self._thread is not None else True
         if not ok:                      # blocked in the transport: break the connection
             conn = self._conn
@@ -308,9 +305,6 @@ class UplinkDriver(AppExtension):
     def disconnect(self):
         """Close the connection (gracefully) and keep the link down until connect(); True."""
         self._held = True
-        conn = self._conn
-        if conn is not None:
-            self._interrupt(conn, "disconnected by the app")
         self._kick.set()
         self._wake.set()
         return True
@@ -556,10 +550,11 @@ class UplinkDriver(AppExtension):
                 self._wake.wait(max(wait_ms, 1) / 1000.0)
         except OSError as exc:
             conn.fail("send failed (%s)" % exc)
-        conn.close()
+        reason = conn.reason
+        self._drop(conn, self._stopping or self._held)
         if not rx.join(max(1.0, self.config["poll_s"] * 4)):
             self.log.warning("receive thread did not end in time")
-        return conn.reason or "closed"
+        return reason or "closed"
 
     def _rx_loop(self, conn):
         """The receive thread of one connection: bytes to _on_bytes until it breaks."""
@@ -604,7 +599,7 @@ class UplinkDriver(AppExtension):
             except MemoryError as exc:      # logged once per spell, counted, backed off
                 self._short_of_memory = True
                 try:
-                    self._end("out of memory", False)
+                    self._end("out of memory")
                     self.pause(self.out_of_memory(exc))
                 except MemoryError:
                     pass
@@ -622,7 +617,7 @@ class UplinkDriver(AppExtension):
             self.stats["link_exceptions"] += 1
             self.last_error = "link thread: %s: %s" % (type(exc).__name__, exc)
             self.log.exception("link thread failed; reconnecting", exc)
-            self._end(self.last_error, False)
+            self._end(self.last_error)
             self.pause(self._backoff.next())
 
     def _step(self):
@@ -654,20 +649,20 @@ class UplinkDriver(AppExtension):
         self.log.info("connected to %s (%s)", peer, self.protocol.name)
         self.app.bus.publish("%s.connected" % self.name, peer)
         reason = self._serve(conn)
-        self._end(self._end_reason() or reason, self._stopping or self._held)
+        self._end(self._end_reason() or reason)
         if utime.ticks_diff(utime.ticks_ms(), opened) >= self.config["stable_s"] * 1000:
             self._backoff.reset()
         if self.backs_off and not self._stopping and not self._held:
             self.state = "backoff"       # jittered pause: devices that lost the same
             self.pause(self._backoff.next())   # server come back spread out
 
-    def _end(self, reason, graceful):
+    def _end(self, reason):
         """The connection is over: close it, close the session, count and tell the bus."""
         conn, self._conn = self._conn, None
         was_up = self._up.is_set()
         self._up.clear()
         if conn is not None:
-            self._drop(conn, graceful)
+            conn.close()                # _serve dropped it already, unless it failed
         with self._lock:
             self.session.close(reason)
         if not was_up:

@@ -1,6 +1,6 @@
 """The MQTT uplink against a real broker (amqtt on loopback) and a real HES-side client
-(paho-mqtt): an in-process app (MqttClient over the shim's umqtt) on CPython; the whole system on
-both interpreters is in test_mqtt_e2e.py."""
+(paho-mqtt): an in-process app (MqttClient: qframe's own MQTT over the shim's usocket) on
+CPython; the whole system on both interpreters is in test_mqtt_e2e.py."""
 import threading
 import time
 
