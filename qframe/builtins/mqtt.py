@@ -45,6 +45,7 @@ from .link import QUEUE_FIELDS, RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, merg
 # bus topics forwarded as module events besides link.REPORTS (kept while offline, bounded)
 EVENT_TOPICS = ("network.up", "network.down")
 COMMAND_MEMORY = 16     # redelivered / retained commands remembered, each
+PUBACK_HOLD_MS = 20     # a PUBACK waits this long to ride with the next write (see _service)
 _READ_SIZE = 4096
 
 MQTT_FIELDS = {
@@ -89,6 +90,7 @@ class MqttClient(UplinkDriver):
         self.mqtt = None             # the MqttSession of the current connection
         self._pids = {}              # packet id -> the record seq it carries
         self._pubacks = []           # packet ids of received QoS 1 messages to acknowledge
+        self._puback_since = None    # ticks_ms: the oldest of them arrived
         self._early = []             # events that came with the CONNACK / SUBACK
         self._dup_pids = []          # COMMAND_MEMORY packet ids of commands received
         self._retained = []          # COMMAND_MEMORY payloads of retained commands run
@@ -179,35 +181,51 @@ class MqttClient(UplinkDriver):
         return found
 
     def _transmit(self, conn, outgoing):
-        """One QoS 1 PUBLISH per Transmit; a record's packet id maps back to its seq."""
-        self._send_pubacks(conn)
-        for out in outgoing:
-            topic, retain = self._topic_for(out)
-            with self._lock:
+        """One QoS 1 PUBLISH per Transmit (a record's packet id maps back to its seq), written
+        at once with the PUBACKs that wait: one segment where the stack has Nagle's algorithm
+        on (every 2021 firmware: no TCP_NODELAY), so no write waits for the broker's delayed
+        ACK."""
+        out_bytes = bytearray()
+        with self._lock:
+            self._take_pubacks(out_bytes)
+            for out in outgoing:
+                topic, retain = self._topic_for(out)
                 try:
                     pid, data = self.mqtt.publish(topic, out.data, 1, retain)
                 except MqttError as exc:        # the session closed (a broker violation)
                     raise OSError(104, "cannot publish: %s" % exc)
                 if out.seq is not None:
                     self._pids[pid] = out.seq
-            conn.send(data)
-            self.stats["published"] += 1
-            self.stats["sent_bytes"] += len(data)
+                out_bytes.extend(data)
+        conn.send(out_bytes)
+        self.stats["published"] += len(outgoing)
+        self.stats["sent_bytes"] += len(out_bytes)
         self._written(outgoing, len(outgoing), utime.ticks_ms())
 
     def _service(self, conn, now):
-        """Early events, PUBACKs and the keepalive; (reason, ms until the next ping)."""
+        """Early events, PUBACKs held PUBACK_HOLD_MS (a reply or an echoed record usually
+        comes first and takes them along) and the keepalive; (reason, ms to wait at most)."""
         early, self._early = self._early, []
         if early:
             self._dispatch(early, now)
-        self._send_pubacks(conn)
         session = self.mqtt
+        out_bytes = bytearray()
         with self._lock:
+            hold_ms = None
+            if self._pubacks:
+                hold_ms = PUBACK_HOLD_MS - utime.ticks_diff(now, self._puback_since)
+                if hold_ms <= 0:
+                    self._take_pubacks(out_bytes)
+                    hold_ms = None
             ping = session.tick(now)
+            if ping is not None:
+                out_bytes.extend(ping)
             reason = session.close_reason if session.state == CLOSED else None
             wait_ms = session.next_wakeup(now)
-        if ping is not None:
-            conn.send(ping)
+        if out_bytes:
+            conn.send(out_bytes)
+        if hold_ms is not None:
+            wait_ms = hold_ms if wait_ms is None else min(wait_ms, hold_ms)
         return reason, wait_ms
 
     def _on_bytes(self, conn, chunk, now):
@@ -239,20 +257,25 @@ class MqttClient(UplinkDriver):
 
     # ------------------------------------------------------------------ incoming
     def _dispatch(self, events, now):
-        """PUBACKs confirm records; PUBLISHes are commands or downlink."""
+        """PUBACKs confirm records (the window moves: the link thread is woken); PUBLISHes
+        are commands or downlink."""
         for event in events:
             if isinstance(event, PubAck):
                 with self._lock:
                     seq = self._pids.pop(event.pid, None)
                     if seq is not None:
                         self.session.ack(seq, now)
+                self.wake()
             elif isinstance(event, Publish):
                 self._on_publish(event, now)
 
     def _on_publish(self, message, now):
         self.stats["received"] += 1
         if message.qos:
-            self._pubacks.append(message.pid)
+            with self._lock:
+                if not self._pubacks:
+                    self._puback_since = now
+                self._pubacks.append(message.pid)
             self.wake()
         topics = self.topics
         payload = message.payload
@@ -291,12 +314,11 @@ class MqttClient(UplinkDriver):
         _remember(self._dup_pids, message.pid)
         return False
 
-    def _send_pubacks(self, conn):
-        with self._lock:
-            pids, self._pubacks = self._pubacks, []
-            packets = [self.mqtt.puback(pid) for pid in pids]
-        for data in packets:
-            conn.send(data)
+    def _take_pubacks(self, out_bytes):
+        """The waiting PUBACKs appended to out_bytes (under the lock)."""
+        for pid in self._pubacks:
+            out_bytes.extend(self.mqtt.puback(pid))
+        self._pubacks = []
 
     def _topic_for(self, out):
         topics = self.topics
