@@ -596,11 +596,14 @@ class UplinkDriver(AppExtension):
         while not self._stopping:
             try:
                 self._guarded_step()
-            except MemoryError as exc:      # logged once per spell, counted, backed off
+            except MemoryError as exc:      # counted, logged once per spell, backed off
                 self._short_of_memory = True
                 try:
-                    self._end("out of memory")
-                    self.pause(self.out_of_memory(exc))
+                    delay = self.out_of_memory(exc)
+                    try:
+                        self._end("out of memory")
+                    finally:                # even if the cleanup ran short too
+                        self.pause(delay)
                 except MemoryError:
                     pass
         self._closed()

@@ -1,7 +1,8 @@
 """The MQTT uplink driver (qframe/builtins/mqtt.py: qframe's own MQTT over a socket) against a
 broker made here with the codec, on both interpreters: several records in flight, each
 confirmed by its own PUBACK; a command redelivered (DUP) or retained runs once; a slow command
-holds up neither records nor their acks."""
+holds up neither records nor their acks; a MemoryError, even one raised while another error is
+handled, never ends the link thread."""
 import _thread
 
 from checks import fresh_folder, wait_until
@@ -15,7 +16,7 @@ DEVICE = "drv1"
 CMD = "qframe/%s/down/cmd" % DEVICE
 
 
-def _app(name, broker, **config):
+def _app(name, broker, driver=MqttClient, **config):
     app = Application(name)
     settings = {"host": "127.0.0.1", "port": broker.port, "device_id": DEVICE,
                 "keepalive_s": 0, "heartbeat_s": 0, "window": 3, "poll_s": 0.02,
@@ -23,9 +24,9 @@ def _app(name, broker, **config):
                 "queue_path": fresh_folder("/usr/test_mqtt_driver", name),
                 "queue_retry_s": 0.05}
     settings.update(config)
-    app.config.merge({"APP": {"stop_timeout": 2.0, "log_level": "WARNING"},
-                      "MQTT": settings})
-    MqttClient(app=app)
+    app.config.merge({"APP": {"stop_timeout": 2.0, "log_level": "WARNING",
+                              "memory_backoff_s": 0.01}, "MQTT": settings})
+    driver(app=app)
     app.load()
     assert app.mqtt._up.wait(BUDGET_MS / 1000.0), app.mqtt.last_error
     return app
@@ -112,6 +113,40 @@ def test_a_slow_command_holds_up_neither_records_nor_acks():
         release.release()
         assert wait_until(lambda: len(_replies(broker)) == 1, BUDGET_MS)
         assert b'"late"' in _replies(broker)[0]
+    finally:
+        assert app.stop()
+        broker.close()
+
+
+class _Faulty(MqttClient):
+    """The first connect attempt hits a bug, and cleaning up after it runs out of memory; the
+    next attempt runs out of memory itself."""
+
+    def __init__(self, name=None, app=None):
+        self.faults = ["bug", "memory"]
+        MqttClient.__init__(self, name, app)
+
+    def _open_link(self):
+        if self.faults:
+            fault = self.faults.pop(0)
+            raise RuntimeError("a bug") if fault == "bug" else MemoryError("open")
+        return MqttClient._open_link(self)
+
+    def _end(self, reason):
+        if self.stats["link_exceptions"] == 1 and self.stats["memory_errors"] == 0:
+            raise MemoryError("while handling the bug")
+        return MqttClient._end(self, reason)
+
+
+def test_a_memory_error_anywhere_backs_off_and_never_ends_the_link_thread():
+    broker = _Broker()
+    app = _app("memory", broker, driver=_Faulty)
+    try:
+        stats = app.mqtt.status()
+        assert stats["link_exceptions"] == 1 and stats["memory_errors"] == 2
+        assert app.mqtt.healthy() and stats["connects"] == 1
+        app.mqtt.send(b"after")
+        assert wait_until(lambda: len(app.mqtt.queue) == 0, BUDGET_MS)
     finally:
         assert app.stop()
         broker.close()
