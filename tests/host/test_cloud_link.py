@@ -6,10 +6,9 @@ import pytest
 pytest.importorskip("usocket", reason="needs the QuecPython shim (tools/shim)")
 
 import os
-import threading
 import time
 
-from cloud_helpers import CloudRig, budget, host_path, rig  # noqa: F401 (fixture)
+from cloud_helpers import CloudRig, budget, host_path, rig, slow_command  # noqa: F401
 from tools.simulators.hes import HesSim
 
 
@@ -35,13 +34,7 @@ def test_a_slow_command_does_not_stall_records_acks_or_heartbeats(rig):
     waits up to its timeout) used to run under the session lock on the receive thread: no
     acks, no heartbeats meanwhile. It runs on a worker now and its reply comes when ready."""
     r = rig(tcp={"heartbeat_s": 0.2}).start()
-    started, release = threading.Event(), threading.Event()
-
-    def slow(args):
-        started.set()
-        release.wait(30)        # as a DLMS read waits for a silent meter
-        return "late"
-    r.app.commands.register("slow", slow)
+    started, release = slow_command(r.app)
     slow_id = r.hes.send_command("slow")
     assert started.wait(5)
     beats = r.hes.stats["heartbeats"]

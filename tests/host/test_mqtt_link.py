@@ -1,13 +1,13 @@
 """The MQTT uplink against a real broker (amqtt on loopback) and a real HES-side client
 (paho-mqtt): an in-process app (MqttClient: qframe's own MQTT over the shim's usocket) on
 CPython; the whole system on both interpreters is in test_mqtt_e2e.py."""
-import threading
 import time
 
 import pytest
 
 import shimctl
 from checks import wait_until
+from cloud_helpers import slow_command
 from mqtt_helpers import BUDGET_S, Rig
 from tools.simulators.mqtt_hes import Broker, MqttHes, watch_status
 from usr.qframe import logging
@@ -89,13 +89,7 @@ def test_a_slow_command_does_not_stall_records_acks_or_heartbeats(rig, hes):
     on the only thread. It runs on a worker now: records are published and PUBACKed, heartbeats
     go out and other commands are answered meanwhile."""
     r = rig("slowcmd", heartbeat_s=0.2)
-    started, release = threading.Event(), threading.Event()
-
-    def slow(args):
-        started.set()
-        release.wait(30)        # as a DLMS read waits for a silent meter
-        return "late"
-    r.app.commands.register("slow", slow)
+    started, release = slow_command(r.app)
     hes.command(r.device, "slow", None, request_id="slow")
     assert started.wait(BUDGET_S)
     beats = len([e for e in hes.events if e[0] == "heartbeat"])
