@@ -27,7 +27,7 @@ from .sms import SmsClient  # noqa: F401  (QFrame's builtins.clients exports it)
 from ..codecs import hes as hesproto
 from ..core.config import Field
 from ..protocols.uplink import SESSION_FIELDS
-from .connection import Connection, is_timeout  # noqa: F401 (QFrame-era imports)
+from .connection import Connection  # noqa: F401 (the type of TcpClient.sock)
 from .link import (QUEUE_FIELDS, RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, merge_fields,
                    tls_problem)
 

@@ -11,18 +11,8 @@ Used by both drivers (qframe/builtins/clients.py, mqtt.py) through UplinkDriver.
 import utime
 
 from ..threading import Lock
-
-_TIMEOUT_ERRNOS = (11, 110, 116)
+from .sockets import is_timeout
 TLS_RECORD = 16384  # a TLS read takes a whole record, so no decrypted bytes wait unseen
-
-
-def is_timeout(exc):
-    """A timeout or would-block error (the operation may simply be tried again)."""
-    if exc.args and exc.args[0] in _TIMEOUT_ERRNOS:
-        return True
-    if type(exc).__name__ in ("SSLWantReadError", "SSLWantWriteError"):
-        return True
-    return "timed out" in str(exc)
 
 
 def input_poller(sock):

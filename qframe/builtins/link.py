@@ -41,7 +41,8 @@ from ..protocols.backoff import Backoff, Random
 from ..protocols.commands import commands_of
 from ..protocols.uplink import UplinkSession
 from ..threading import Event, Lock, Thread
-from .connection import Connection, input_poller, is_timeout  # noqa: F401 (shared)
+from .connection import Connection, input_poller  # noqa: F401 (shared)
+from .sockets import ResolveError, is_timeout, open_socket  # noqa: F401 (shared)
 from .identity import device_id
 
 MAX_WAIT_S = 1.0    # longest uninterrupted wait of the link thread (it beats between waits)
@@ -454,17 +455,11 @@ class UplinkDriver(AppExtension):
         """One connection attempt: a Connection, or None (counted, logged)."""
         self.state = "connecting"
         try:
-            addr = usocket.getaddrinfo(host, port)[0][-1]
-        except (OSError, IndexError) as exc:
+            sock = open_socket(host, port, self._connect_timeout(), prepare=self.set_options)
+        except ResolveError as exc:
             self.note_failure("dns_failures", "cannot resolve %s" % host, exc)
             return None
-        sock = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
-        try:
-            sock.settimeout(self._connect_timeout())
-            self.set_options(sock)
-            sock.connect(addr)
         except OSError as exc:
-            sock.close()
             self.note_failure("connect_failures", "cannot connect to %s:%d" % (host, port), exc)
             return None
         return self.adopt(sock, "%s:%d" % (host, port), tls)

@@ -110,7 +110,7 @@ class Uart(AppExtension):
         self._draining = False
         self._retry_at = None
         self._oom_delay = 0     # s to back off while out of memory (0: not short of memory)
-        self.arbiter = None         # the dlms extension when it shares the link (meter_data/hes_data)
+        self.shared_with = None     # who shares the link (share_link): the dlms extension
         AppExtension.__init__(self, name, app)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -185,9 +185,9 @@ class Uart(AppExtension):
 
     def on_transparent(self, frame):
         """Default 0x2100 handler: publish the payload as `meter.transparent` (unless the
-        arbiter of a shared link takes it for the module's own DLMS client)."""
-        arbiter = self.arbiter
-        if arbiter is not None and arbiter.meter_data(frame.payload):
+        extension sharing the link takes it: the module's own DLMS client)."""
+        sharer = self.shared_with
+        if sharer is not None and sharer.meter_data(frame.payload):
             return
         self.stats["transparent_in"] += 1
         if not self.app.bus.publish("meter.transparent", frame.payload):
@@ -392,14 +392,34 @@ class Uart(AppExtension):
         """Send data to the meter as a 0x2100/BF frame."""
         return self.send(meter.transparent(data))
 
-    def _on_hes_data(self, topic, data):
-        arbiter = self.arbiter
-        if arbiter is not None and not arbiter.hes_data(data):
-            return                  # it waits in the arbiter (sent in order on release)
+    def send_hes(self, data):
+        """Send HES bytes to the meter as a 0x2100/BF frame, counted (hes_frames, hes_dropped)."""
         if self.send_transparent(data):
             self.stats["hes_frames"] += 1
-        else:
-            self.stats["hes_dropped"] += 1
+            return True
+        self.stats["hes_dropped"] += 1
+        return False
+
+    def _on_hes_data(self, topic, data):
+        sharer = self.shared_with
+        if sharer is not None and not sharer.hes_data(data):
+            return                  # it waits with the sharer (sent with send_hes on release)
+        self.send_hes(data)
+
+    # -- sharing the link with another extension ---------------------------------------------
+
+    def share_link(self, owner):
+        """Share the meter link with `owner` (one at a time): `owner.meter_data(payload)` sees
+        every 0x2100 payload first (True: taken, not published) and `owner.hes_data(data)`
+        every HES payload (False: it waits there; the owner sends it later with send_hes)."""
+        if self.shared_with is not None and self.shared_with is not owner:
+            raise ValueError("the meter link is already shared with %r" % self.shared_with)
+        self.shared_with = owner
+
+    def release_link(self, owner):
+        """End the sharing `owner` started (nothing if it holds none)."""
+        if self.shared_with is owner:
+            self.shared_with = None
 
     # -- the port --------------------------------------------------------------------------
 

@@ -213,7 +213,7 @@ def config_file(data):
     from usr.qframe import Application, ConfigError
     from usr.qframe.builtins.uart import Uart
     from usr.qframe.builtins.clients import TcpClient
-    from usr.qframe.builtins.network import NetWatch
+    from usr.qframe.builtins.netwatch import NetWatch
     path = "/usr/fuzz_dev.json"
     with open(path, "wb") as f:
         f.write(data)

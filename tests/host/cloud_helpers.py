@@ -17,7 +17,7 @@ from tools.hostrun import board
 from tools.simulators.condwait import wait_on
 from tools.simulators.hes import HesSim
 from usr.qframe import Application
-from usr.qframe.builtins.network import NetWatch
+from usr.qframe.builtins.netwatch import NetWatch
 from usr.qframe.builtins.watchdog import Watchdog
 from usr.qframe.builtins.clients import TcpClient
 

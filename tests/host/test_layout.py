@@ -122,6 +122,59 @@ def test_the_flash_queue_takes_its_crc_from_the_crc_module_not_the_framing_codec
     assert "rfc1662" not in text and "codecs.crc import" in text
 
 
+# builtins/ modules that register an extension (a class with `name = "..."`) are not helper
+# libraries: another module imports from one only the class it extends, or a name QFrame's
+# module layout re-exports (QFrame's builtins.clients has SmsClient).
+QFRAME_REEXPORTS = {("clients", "sms", "SmsClient")}
+PENDING = set()        # exceptions waiting for a rework (none left)
+
+
+def _extension_modules():
+    found = set()
+    for path in _files("builtins"):
+        with open(path) as f:
+            tree = ast.parse(f.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and any(
+                    isinstance(item, ast.Assign) and isinstance(item.value, ast.Constant)
+                    and any(getattr(t, "id", None) == "name" for t in item.targets)
+                    for item in node.body):
+                found.add(os.path.basename(path)[:-3])
+    return found
+
+
+def _sibling_imports(path):
+    """(sibling module, name, subclassed here) for every `from .sibling import name`."""
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    bases = set(getattr(b, "id", None) for node in ast.walk(tree)
+                if isinstance(node, ast.ClassDef) for b in node.bases)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            for alias in node.names:
+                yield node.module, alias.name, (alias.asname or alias.name) in bases
+
+
+def test_extensions_do_not_import_each_other_for_helpers():
+    extensions = _extension_modules()
+    assert {"uart", "dlms", "clients", "mqtt", "ota_update", "network"} <= extensions
+    problems = []
+    for path in _files("builtins"):
+        here = os.path.basename(path)[:-3]
+        for module, name, subclassed in _sibling_imports(path):
+            if module in extensions and not subclassed and \
+                    (here, module, name) not in QFRAME_REEXPORTS | PENDING:
+                problems.append("builtins/%s.py takes %s from the %s extension" % (here, name,
+                                                                                   module))
+    assert problems == []
+
+
+def test_a_dlms_only_app_does_not_load_an_uplink():
+    modules = set(module for module, _, _ in
+                  _sibling_imports(os.path.join(QFRAME, "builtins", "dlms.py")))
+    assert not modules & {"clients", "link", "mqtt", "server"}, modules
+
+
 PROBE = """
 import sys
 sys.path[:0] = [%r] + %r
