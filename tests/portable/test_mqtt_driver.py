@@ -16,7 +16,7 @@ DEVICE = "drv1"
 CMD = "qframe/%s/down/cmd" % DEVICE
 
 
-def _app(name, broker, driver=MqttClient, **config):
+def _app(name, broker, driver=MqttClient, app_config=None, **config):
     app = Application(name)
     settings = {"host": "127.0.0.1", "port": broker.port, "device_id": DEVICE,
                 "keepalive_s": 0, "heartbeat_s": 0, "window": 3, "poll_s": 0.02,
@@ -24,8 +24,9 @@ def _app(name, broker, driver=MqttClient, **config):
                 "queue_path": fresh_folder("/usr/test_mqtt_driver", name),
                 "queue_retry_s": 0.05}
     settings.update(config)
-    app.config.merge({"APP": {"stop_timeout": 2.0, "log_level": "WARNING",
-                              "memory_backoff_s": 0.01}, "MQTT": settings})
+    app_settings = {"stop_timeout": 2.0, "log_level": "WARNING", "memory_backoff_s": 0.01}
+    app_settings.update(app_config or {})
+    app.config.merge({"APP": app_settings, "MQTT": settings})
     driver(app=app)
     app.load()
     assert app.mqtt._up.wait(BUDGET_MS / 1000.0), app.mqtt.last_error
@@ -113,6 +114,35 @@ def test_a_slow_command_holds_up_neither_records_nor_acks():
         release.release()
         assert wait_until(lambda: len(_replies(broker)) == 1, BUDGET_MS)
         assert b'"late"' in _replies(broker)[0]
+    finally:
+        assert app.stop()
+        broker.close()
+
+
+def test_commands_beyond_the_worker_pool_are_refused_at_once_as_busy():
+    broker = _Broker()
+    app = _app("busy", broker, app_config={"workers": 1, "backlog": 1})
+    release = _thread.allocate_lock()
+    release.acquire()
+    started = []
+
+    def hold(args):
+        started.append(args)
+        return release.acquire() and "held"
+    app.commands.register("hold", hold)
+    try:
+        for index in range(3):      # one runs, one waits in the backlog, one is refused
+            body = b'{"id": %d, "cmd": "hold"}' % index
+            broker.send(codec.publish(CMD, body, 1, False, 10 + index))
+            if index == 0:
+                assert wait_until(lambda: started, BUDGET_MS)
+        assert wait_until(lambda: len(_replies(broker)) == 1, BUDGET_MS)
+        assert b'"busy' in _replies(broker)[0] and b'"id": 2' in _replies(broker)[0]
+        assert app.mqtt.stats["commands_refused"] == 1
+        release.release()
+        assert wait_until(lambda: len(started) == 2, BUDGET_MS)     # the backlog's turn
+        release.release()
+        assert wait_until(lambda: len(_replies(broker)) == 3, BUDGET_MS)
     finally:
         assert app.stop()
         broker.close()
