@@ -158,6 +158,19 @@ def certificate(folder, name, subject="/CN=hes.test", ip=None):
     return cert, key, hashlib.sha256(der).hexdigest()
 
 
+def slow_command(app, name="slow", result="late"):
+    """Register a command that blocks as a DLMS read of a meter that never answers does, until
+    the test lets it go: (started, release) threading Events."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow(args):
+        started.set()
+        release.wait(30)
+        return result
+    app.commands.register(name, slow)
+    return started, release
+
+
 def budget(*parts):
     return sum(parts) + MARGIN_S
 

@@ -11,10 +11,12 @@ QFRAME = os.path.join(board.REPO, "qframe")
 # I/O, threads and clocks: what only extensions (qframe/builtins) may touch.
 IO_MODULES = {"usocket", "uselect", "ussl", "machine", "_thread", "osTimer", "checkNet",
               "dataCall", "net", "sim", "misc", "modem", "fota", "app_fota", "ql_fs"}
+# Entropy: a protocol takes its randomness as an input (a seed), as it takes the time.
+ENTROPY_MODULES = {"uos", "os", "urandom", "random", "time"}
 RULES = {
     # folder: (modules it must not import, qframe folders it must not import)
     "codecs": (IO_MODULES | {"utime", "uos"}, {"builtins", "store", "protocols", "core"}),
-    "protocols": (IO_MODULES, {"builtins"}),
+    "protocols": (IO_MODULES | ENTROPY_MODULES, {"builtins", "store"}),
     "store": (IO_MODULES - {"ql_fs"}, {"builtins", "protocols"}),
     "core": (IO_MODULES - {"_thread"}, {"builtins", "codecs", "protocols", "store"}),
 }
@@ -70,6 +72,49 @@ def test_layers_do_not_leak(folder):
     assert problems == []
 
 
+# utime calls that read a clock or sleep; ticks_add / ticks_diff are arithmetic on times passed in
+CLOCK_CALLS = {"ticks_ms", "ticks_us", "ticks_cpu", "time", "time_ns", "localtime", "mktime",
+               "gmtime", "sleep", "sleep_ms", "sleep_us"}
+
+
+def _clock_uses(path):
+    """utime.<a clock read or sleep> in a file, and `from utime import ...` of one."""
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in CLOCK_CALLS and \
+                isinstance(node.value, ast.Name) and node.value.id == "utime":
+            found.append("utime.%s (line %d)" % (node.attr, node.lineno))
+        elif isinstance(node, ast.ImportFrom) and node.module == "utime":
+            found.extend("utime.%s (line %d)" % (alias.name, node.lineno)
+                         for alias in node.names if alias.name in CLOCK_CALLS)
+    return found
+
+
+def test_protocols_read_no_clock_and_no_entropy():
+    """Sans-I/O as h11: a protocol gets now_ms and its random seed from the driver."""
+    problems = []
+    for path in _files("protocols"):
+        problems.extend("%s: %s" % (os.path.relpath(path, board.REPO), use)
+                        for use in _clock_uses(path))
+    assert problems == []
+
+
+def test_the_uplink_session_takes_even_its_tick_arithmetic_as_an_input():
+    modules, folders = _imports(os.path.join(QFRAME, "protocols", "uplink.py"))
+    assert "utime" not in modules and "store" not in folders
+
+
+def test_the_server_role_imports_only_the_shared_link_module():
+    modules, folders = _imports(os.path.join(QFRAME, "builtins", "server.py"))
+    with open(os.path.join(QFRAME, "builtins", "server.py")) as f:
+        tree = ast.parse(f.read())
+    siblings = {node.module for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.level == 1}
+    assert siblings == {"link"}
+
+
 def test_the_flash_queue_takes_its_crc_from_the_crc_module_not_the_framing_codec():
     modules, folders = _imports(os.path.join(QFRAME, "store", "pqueue.py"))
     with open(os.path.join(QFRAME, "store", "pqueue.py")) as f:
@@ -81,8 +126,7 @@ def test_the_flash_queue_takes_its_crc_from_the_crc_module_not_the_framing_codec
 # libraries: another module imports from one only the class it extends, or a name QFrame's
 # module layout re-exports (QFrame's builtins.clients has SmsClient).
 QFRAME_REEXPORTS = {("clients", "sms", "SmsClient")}
-# Left to the uplink's rework (issue 19 item 5: server.py imports link.py only): remove then.
-PENDING = {("server", "clients", "is_timeout")}
+PENDING = set()        # exceptions waiting for a rework (none left)
 
 
 def _extension_modules():
