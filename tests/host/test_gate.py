@@ -139,6 +139,8 @@ def _findings(source):
     ("import usys\nusys.exc_info()\n", "dev.py:2: usys.exc_info: not in the firmware"),
     ("for x in reversed([1]): pass\n", "dev.py:1: reversed: not built into the firmware"),
     ("s = frozenset()\n", "dev.py:1: frozenset: not built into the firmware"),
+    ("try:\n    t = b'a'.decode()\nexcept UnicodeError:\n    t = ''\n",
+     "dev.py:3: UnicodeError: not built into the firmware"),
 ])
 def test_gate_rule_finds_the_seeded_example(source, expected):
     findings = _findings(source)
