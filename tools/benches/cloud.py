@@ -122,7 +122,7 @@ def bench_interpreter(interpreter, samples, burst, size, verbose):
     system = System(interpreter, os.path.join(DEFAULT_ROOT + "-bench"), log, echo=True,
                     log_level="INFO",
                     extra_config={"TCP_SERVER": {"heartbeat_s": 60, "idle_timeout_s": 0,
-                                                 "queue_max_bytes": 4 * 1024 * 1024}})
+                                                 "queue_max_bytes": 1024 * 1024}})   # the bound
     if system.meter is None:
         raise SystemExit("the cloud bench needs tools/simulators/meter.py (the meter side)")
     try:

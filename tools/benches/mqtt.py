@@ -108,7 +108,7 @@ def bench_interpreter(interpreter, samples, burst, size, verbose):
     system = System(interpreter, DEFAULT_ROOT + "-bench-mqtt", Log(quiet=not verbose),
                     echo=True, uplink="mqtt",
                     extra_config={"MQTT": {"heartbeat_s": 60,
-                                           "queue_max_bytes": 4 * 1024 * 1024}})
+                                           "queue_max_bytes": 1024 * 1024}})   # the bound
     try:
         system.start()
         device = system.hes.device
