@@ -697,15 +697,14 @@ def main(argv=None):
                     uplink=args.uplink, mpy=args.mpy, garbage_rate=args.garbage, seed=args.seed,
                     extra_config=HEAP_TRACE_CONFIG if args.heap_trace else None)
     fleet = Fleet()
-    if hasattr(system.hes, "add_observer"):      # the TCP HES; the MQTT one has no fleet view yet
-        system.hes.add_observer(fleet.observe)
+    system.hes.add_observer(fleet.observe)       # either uplink's HES (hes.py, mqtt_hes.py)
     watch = sim_screen.LogWatch(fleet)
     log.listeners.append(watch)
     dashboard = screen = faults = traffic = cuts = None
     started = time.monotonic()
     interrupted = False
     try:
-        if dashboard_port is not None and hasattr(system.hes, "add_observer"):
+        if dashboard_port is not None:
             dashboard = hes_dashboard.start(system.hes, dashboard_port, say=lambda text: (
                 print(text, flush=True) if screen_mode else log("sim", text)), fleet=fleet)
         system.start()
