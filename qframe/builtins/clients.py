@@ -583,7 +583,8 @@ class TcpClient(UplinkDriver):
         if not self._stopping and not self._held:
             self.stats["link_errors"] += 1
             self.last_error = reason
-        _log.warning("disconnected from %s: %s", conn.peer, reason)
+        log = _log.info if self._stopping else _log.warning   # a clean stop is no warning
+        log("disconnected from %s: %s", conn.peer, reason)
         self.app.bus.publish("tcp.disconnected", reason)
 
     # ------------------------------------------------------------------ receive thread

@@ -455,5 +455,6 @@ class MqttClient(UplinkDriver):
         if not self._stopping and not self._held:
             self.stats["link_errors"] += 1
             self.last_error = reason
-        _log.warning("disconnected from the broker: %s", reason)
+        log = _log.info if self._stopping else _log.warning   # a clean stop is no warning
+        log("disconnected from the broker: %s", reason)
         self.app.bus.publish("mqtt.disconnected", reason)

@@ -52,7 +52,7 @@ def rig(request, tmp_path):
 
 def test_modules_status_commands_and_a_dlms_read_through_the_module(rig):
     system, dashboard, base = rig
-    dev = system.config["TCP_SERVER"]["device_id"]
+    dev = system.device_id
 
     status, body = _call(base + "/modules")
     assert status == 200 and [row["dev"] for row in body["modules"]] == [dev], body
@@ -79,7 +79,7 @@ def test_modules_status_commands_and_a_dlms_read_through_the_module(rig):
 
 def test_errors_are_clear_4xx_and_5xx(rig):
     system, dashboard, base = rig
-    dev = system.config["TCP_SERVER"]["device_id"]
+    dev = system.device_id
     commands = base + "/modules/%s/commands" % dev
 
     assert _call(base + "/modules/nobody")[0] == 404
@@ -110,7 +110,7 @@ def test_errors_are_clear_4xx_and_5xx(rig):
 
 def test_a_command_without_reply_times_out_with_504(rig):
     system, dashboard, base = rig
-    dev = system.config["TCP_SERVER"]["device_id"]
+    dev = system.device_id
     # the app is paused (SIGSTOP): connected as far as the HES knows, but it cannot answer
     os.killpg(system.app.proc.pid, signal.SIGSTOP)
     try:

@@ -116,8 +116,11 @@ class Broker(object):
     def start(self, timeout=15.0):
         with open(self.log_path, "ab") as log:
             env = dict(os.environ, PYTHONPATH=REPO)   # amqtt's session plugin's module
+            # its own session: a Ctrl-C on make sim's terminal must not end the broker before
+            # the run drains (stop() ends it)
             self.proc = subprocess.Popen(self._argv, cwd=REPO, env=env,
-                                         stdout=subprocess.DEVNULL, stderr=log)
+                                         stdout=subprocess.DEVNULL, stderr=log,
+                                         start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
