@@ -20,13 +20,14 @@ endif
 help:
 	@echo "make test    gate + CPython tests + MicroPython tests on firmware lines E1 and E3 (FIRMWARE=E2: one line)"
 	@echo "make sim     run the app on the host against the simulated meter and HES (ARGS=...)"
+	@echo "make run APP=folder [ARGS=--interpreter micropython]   your app folder, the same way"
 	@echo "make gate    portability gate only (mpy-cross 1.13, lint, firmware table, 1.13 facts; APP=folder adds an app)"
 	@echo "make bench   benchmarks: one table of figures vs targets, JSON in build/bench.json (ARGS=\"--only meterlink\")"
 	@echo "make soak    long power-cut runs: flash queue kill loop (SOAK_KILLS=300 per interpreter), OTA kill loop (all steps x failures)"
 	@echo "             and the system sim with power cuts on both interpreters"
 	@echo "make fuzz    long fuzz run of every decoder and parser (atheris; FUZZ_RUNS=1000000)"
-	@echo "make deploy PORT=/dev/ttyUSB0 [MPY=1] [CONFIG=site.json] [DRY_RUN=1]; make board [SIM=1]"
-	@echo "make run|shell|ls|wipe|log|reset PORT=...; make fetch PORT=... FILE=/usr/...; make check-config [CONFIG=...]"
+	@echo "make deploy PORT=/dev/ttyUSB0 [APP=folder] [MPY=1] [CONFIG=site.json] [DRY_RUN=1]; make board [SIM=1] [APP=folder]"
+	@echo "make run|shell|ls|wipe|log|reset PORT=...; make fetch PORT=... FILE=/usr/...; make check-config [APP=folder] [CONFIG=...]"
 	@echo "make meter-sim | hes | bench-uart | bench-cloud | test-cloud"
 
 $(VENV)/.installed: requirements-dev.txt
@@ -63,7 +64,7 @@ browser:
 	fi
 
 gate: venv
-	$(PY) -m tools.gate.gate $(if $(APP),qframe code $(APP))
+	$(PY) -m tools.gate.gate qframe code $(or $(APP),examples)
 
 # pytest-xdist: PYTEST_WORKERS processes (auto: one per CPU; 0: no workers, one process), each
 # with its own board root (tests/conftest.py); tests that must not overlap share an xdist_group.
@@ -85,8 +86,11 @@ test-mp: venv
 
 test: gate test-py test-mp
 
+# APP=folder: an app folder (main.py, dev.json, modules) instead of the repo's code/ (docs/FIRST_APP.md)
+APP ?=
+
 sim: venv
-	$(PY) -m tools.simulators.system $(ARGS)
+	$(PY) -m tools.simulators.system $(if $(APP),--app "$(APP)") $(ARGS)
 
 bench: venv
 	$(PY) -m tools.benches.all $(ARGS)
@@ -117,9 +121,10 @@ clean:
 # --- deploy (issue 5, issue 13) ---
 # Deploy to a QuecPython module's REPL port or the virtual board (docs/DEPLOY.md):
 #   make board [SIM=1]                      virtual board on a pty, PORT=build/board.tty
-#   make deploy PORT=/dev/ttyUSB0 [MPY=1] [CONFIG=site.json] [DRY_RUN=1] [VERBOSE=1]
+#   make deploy PORT=/dev/ttyUSB0 [APP=folder] [MPY=1] [CONFIG=site.json] [DRY_RUN=1] [VERBOSE=1]
 #   make run|shell|ls|wipe|log|reset PORT=...; make fetch PORT=... FILE=/usr/x [TO=local]
-#   make check-config [CONFIG=site.json]   the app's own config check, nothing started
+#   make run APP=folder [ARGS=...]          an app folder on the PC against the simulators
+#   make check-config [APP=folder] [CONFIG=site.json]   the app's own config check
 # PORT_TIMEOUT=S (default 5): the longest wait for the device before one line says why not.
 .PHONY: deploy run shell ls wipe board deploy-port log fetch reset check-config
 MPREMOTE := $(VENV)/bin/mpremote
@@ -136,13 +141,24 @@ export QFRAME_PORT_TIMEOUT = $(PORT_TIMEOUT)
 VBOARD_ROOT ?= build/vboard
 
 deploy-port:
-	@test -n "$(PORT)" || { echo "PORT is required, e.g. make $(or $(filter deploy run shell ls wipe log fetch reset,$(MAKECMDGOALS)),deploy) PORT=/dev/ttyUSB0 (make board starts a virtual one: PORT=build/board.tty)" >&2; exit 2; }
+	@test -n "$(PORT)" || { echo "PORT is required, e.g. make $(or $(filter deploy run shell ls wipe log fetch reset,$(MAKECMDGOALS)),deploy) PORT=/dev/ttyUSB0 (make board starts a virtual one: PORT=build/board.tty)$(if $(filter run,$(MAKECMDGOALS)),; make run APP=folder runs an app folder on the PC)" >&2; exit 2; }
 
 deploy: venv deploy-port
-	$(DEVICE) deploy --port "$(PORT)" $(if $(call yes,$(MPY)),--mpy) $(if $(CONFIG),--config "$(CONFIG)") $(if $(call yes,$(DRY_RUN)),--dry-run) $(if $(call yes,$(VERBOSE)),--verbose) $(if $(call yes,$(SKIP_GATE)),--skip-gate)
+	$(DEVICE) deploy --port "$(PORT)" $(if $(APP),--app "$(APP)") $(if $(call yes,$(MPY)),--mpy) $(if $(CONFIG),--config "$(CONFIG)") $(if $(call yes,$(DRY_RUN)),--dry-run) $(if $(call yes,$(VERBOSE)),--verbose) $(if $(call yes,$(SKIP_GATE)),--skip-gate)
 
+# make run PORT=...: the deployed app on the device; make run APP=folder (no PORT): the app
+# folder on the PC against the simulated meter and HES, as make sim APP=folder
+ifeq ($(PORT)$(APP),$(APP))
+ifneq ($(APP),)
+run: venv
+	$(PY) -m tools.simulators.system --app "$(APP)" $(ARGS)
+else
+run: venv deploy-port
+endif
+else
 run: venv deploy-port
 	$(DEVICE) run --port "$(PORT)"
+endif
 
 shell: venv deploy-port
 	@$(DEVICE) ping --port "$(PORT)"
@@ -152,7 +168,7 @@ ls: venv deploy-port
 	$(DEVICE) ls --port "$(PORT)"
 
 wipe: venv deploy-port
-	$(DEVICE) wipe --port "$(PORT)"
+	$(DEVICE) wipe --port "$(PORT)" $(if $(APP),--app "$(APP)")
 
 log: venv deploy-port
 	$(DEVICE) log --port "$(PORT)" --follow
@@ -165,10 +181,10 @@ reset: venv deploy-port
 	$(DEVICE) reset --port "$(PORT)"
 
 board: venv
-	$(PY) -m tools.device.virtual_board --root $(VBOARD_ROOT) $(if $(call yes,$(SIM)),--sim)
+	$(PY) -m tools.device.virtual_board --root $(VBOARD_ROOT) $(if $(call yes,$(SIM)),--sim $(if $(APP),--app "$(APP)") $(if $(call yes,$(SKIP_GATE)),--skip-gate))
 
 check-config: venv
-	$(PY) -m tools.hostrun.check_config $(if $(CONFIG),"$(CONFIG)")
+	$(PY) -m tools.hostrun.check_config $(if $(APP),--app "$(APP)") $(if $(CONFIG),"$(CONFIG)")
 # --- end deploy ---
 
 # --- meter link (issue 3) ---

@@ -4,10 +4,10 @@
 watchdog armed, then calls main(); an update replaces this module, never the launcher.
 """
 from usr.qframe import Application, ConfigError
-from usr.qframe.builtins.ota import Ota
+from usr.qframe.builtins.ota_update import Ota
 from usr.qframe.builtins.uart import Uart
 from usr.qframe.logging import getLogger
-from usr.qframe.builtins.network import NetWatch
+from usr.qframe.builtins.netwatch import NetWatch
 from usr.qframe.builtins.watchdog import Watchdog
 from usr.health import Health
 from usr.params import ModuleParams

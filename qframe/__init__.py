@@ -14,11 +14,11 @@ _LAZY = {
     "Uart": "builtins.uart",
     "TcpClient": "builtins.clients",
     "SmsClient": "builtins.sms",
-    "NetWatch": "builtins.network",
+    "NetWatch": "builtins.netwatch",
     "Watchdog": "builtins.watchdog",
     "Resolver": "protocols.resolver",
     "MqttClient": "builtins.mqtt",
-    "Ota": "builtins.ota",
+    "Ota": "builtins.ota_update",
 }
 __getattr__ = lazy_names(__name__, _LAZY)
 load_without_pep562(__name__, ("Uart", "TcpClient"))    # QFrame's names

@@ -11,16 +11,10 @@ socket state (4 established; 99 no socket).
 """
 import usocket
 
-_TIMEOUT_ERRNOS = (11, 110, 116)
+from .builtins.sockets import is_timeout, open_socket
+
 STATE_ESTABLISHED = 4
 STATE_NO_SOCKET = 99
-
-
-def is_timeout(exc):
-    """True for a socket timeout (QuecPython ETIMEDOUT, EAGAIN, CPython's socket.timeout)."""
-    if isinstance(exc, OSError) and exc.args and exc.args[0] in _TIMEOUT_ERRNOS:
-        return True
-    return "timed out" in str(exc)
 
 
 class TcpSocket(object):
@@ -46,21 +40,15 @@ class TcpSocket(object):
         return self._sock
 
     def connect(self):
-        """Resolve host and connect (raises OSError / ValueError on failure)."""
-        info = usocket.getaddrinfo(self.host, self.port)
-        if not info:
-            raise ValueError("cannot resolve %r" % self.host)
-        family, address = info[0][0], info[0][4]
-        sock = usocket.socket(family, self.socket_type)
-        try:
-            if self.timeout and self.timeout > 0:
-                sock.settimeout(self.timeout)
-            sock.connect(address)
-            if self.keep_alive and self.keep_alive > 0 and hasattr(usocket, "TCP_KEEPALIVE"):
+        """Resolve host and connect (raises OSError on failure)."""
+        timeout = self.timeout if self.timeout and self.timeout > 0 else None
+        sock = open_socket(self.host, self.port, timeout, self.socket_type)
+        if self.keep_alive and self.keep_alive > 0 and hasattr(usocket, "TCP_KEEPALIVE"):
+            try:
                 sock.setsockopt(usocket.SOL_SOCKET, usocket.TCP_KEEPALIVE, self.keep_alive)
-        except Exception:
-            sock.close()
-            raise
+            except Exception:
+                sock.close()
+                raise
         self._sock = sock
 
     def disconnect(self):

@@ -1,7 +1,7 @@
 """Entry point: stage a board root or run the app on the host (tools/hostrun/board.py).
 
-    python tools/board.py stage [ROOT]
-    python tools/board.py run [--root ROOT] [--interpreter cpython|micropython]
+    python tools/board.py stage [ROOT] [--app DIR]
+    python tools/board.py run [--root ROOT] [--app DIR] [--interpreter cpython|micropython]
                               [--config FILE] [--duration S]
 """
 import os

@@ -27,7 +27,7 @@ board.use_device_code()
 
 from usr.qframe.codecs import axdr, cosem  # noqa: E402
 from usr.qframe.codecs.acse import AssociationRejected  # noqa: E402
-from usr.qframe.protocols import dlms  # noqa: E402
+from usr.qframe.protocols import dlms, dlms_client  # noqa: E402
 
 
 class UsageError(Exception):
@@ -254,7 +254,7 @@ def run(argv=None):
     failed = False
     try:
         run_op(assoc.open())
-        client = dlms.Client(assoc, run_op, text=not args.raw)
+        client = dlms_client.Client(assoc, run_op, text=not args.raw)
         for request in requests:
             out = _request(client, request)
             failed = failed or out["status"] != "ok"

@@ -7,8 +7,8 @@ reach the current app's `network` extension, so QFrame code using them runs unch
 """
 from ..core.lazy import lazy_names, load_without_pep562
 
-_LAZY = {"Uart": "uart", "TcpClient": "clients", "TcpServer": "server", "SmsClient": "sms",
-         "NetWatch": "network", "NetWork": "netready", "Watchdog": "watchdog",
-         "MqttClient": "mqtt", "Ota": "ota"}
+_LAZY = {"Uart": "uart", "TcpClient": "clients", "TcpServer": "clients", "SmsClient": "sms",
+         "NetWatch": "netwatch", "NetWork": "network", "Watchdog": "watchdog",
+         "MqttClient": "mqtt", "Ota": "ota_update"}
 __getattr__ = lazy_names(__name__, _LAZY)
 load_without_pep562(__name__, ("Uart", "TcpClient"))    # QFrame's names

@@ -41,6 +41,8 @@ from ..core.ext import AppExtension
 from ..logging import getLogger
 from ..protocols import dlms as proto
 from ..protocols.arbiter import LinkArbiter
+from ..protocols.dlms_client import Client
+from .sockets import is_timeout, open_socket
 
 _log = getLogger("dlms")
 
@@ -52,15 +54,7 @@ STAT_KINDS = ("jobs", "job_errors", "reads", "read_errors", "cycles", "commands"
 
 class _TcpPort(object):
     def __init__(self, host, port, timeout_s):
-        import usocket
-        addr = usocket.getaddrinfo(host, port)[0][-1]
-        self.sock = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
-        try:
-            self.sock.settimeout(timeout_s)
-            self.sock.connect(addr)
-        except OSError:
-            self.sock.close()
-            raise
+        self.sock = open_socket(host, port, timeout_s)
 
     def send(self, data):
         view = memoryview(data)
@@ -73,7 +67,6 @@ class _TcpPort(object):
         try:
             data = self.sock.recv(2048)
         except OSError as exc:
-            from .clients import is_timeout
             if is_timeout(exc):
                 return None
             raise
@@ -200,7 +193,7 @@ class Dlms(AppExtension):
         self._stop_signal.clear()
         if cfg["transport"] == "meter_link":
             self.arbiter = LinkArbiter(cfg["hes_hold_ms"], cfg["hes_wait_bytes"])
-            self.uart().arbiter = self
+            self.uart().share_link(self)
         commands = _commands_of(self.app)
         for name, fn in (("dlms.read", self._cmd_read), ("dlms.read_many", self._cmd_read_many),
                          ("dlms.write", self._cmd_write), ("dlms.action", self._cmd_action),
@@ -219,9 +212,7 @@ class Dlms(AppExtension):
             ok = self._thread.join(timeout)
             self._thread = None
         if self.arbiter is not None:
-            uart = self.uart()
-            if getattr(uart, "arbiter", None) is self:
-                uart.arbiter = None
+            self.uart().release_link(self)
             self._flush_hes(self._release_link())
         self.unsubscribe_all()
         return ok
@@ -292,11 +283,9 @@ class Dlms(AppExtension):
 
     def _flush_hes(self, waiting):
         uart = getattr(self.app, "uart", None)
-        for data in waiting:
-            if uart is not None and uart.send_transparent(data):
-                uart.stats["hes_frames"] += 1
-            elif uart is not None:
-                uart.stats["hes_dropped"] += 1
+        if uart is not None:
+            for data in waiting:
+                uart.send_hes(data)
 
     # -- the worker thread -----------------------------------------------------------------
 
@@ -368,7 +357,7 @@ class Dlms(AppExtension):
                     return port.recv(wait)
                 return proto.drive(op, port.send, recv, expired)
             run(assoc.open())
-            client = proto.Client(assoc, run, self.classes)
+            client = Client(assoc, run, self.classes)
             try:
                 result = self._work(client, kind, args)
             finally:

@@ -1,50 +1,52 @@
 """The MQTT uplink: `MqttClient` (dev.json section MQTT, `app.mqtt`), chosen by APP.uplink "mqtt".
 
-The same store-and-forward as the TCP uplink: the UplinkSession (qframe/protocols/uplink.py)
-decides what goes out when; this driver moves it over QuecPython's `umqtt.MQTTClient` (the
-host shim has the same API) and maps it onto topics (qframe/codecs/mqtt.py, `uplink_topics`):
+The same store-and-forward as the TCP uplink, driven by the same UplinkSession
+(qframe/protocols/uplink.py) and link thread (UplinkDriver, qframe/builtins/link.py); qframe
+speaks MQTT 3.1.1 itself over usocket/ussl with its sans-I/O MqttSession
+(qframe/protocols/mqtt_session.py), not with the firmware's umqtt (whose publish(qos=1) waits
+for the PUBACK without a timeout on early 2021 firmware and swallows errors later: docs/MQTT.md).
+Topics (qframe/codecs/mqtt.py, `uplink_topics`):
 
     meter.transparent -> flash queue -> PUBLISH QoS 1 <prefix>/<dev>/up/meter/<epoch>/<seq>
-                                        (leaves the queue once publish() returned connected)
+                                        (leaves the queue on its PUBACK)
     registration                     -> <prefix>/<dev>/status, retained {"state": "online", ...}
                                         (last will: retained {"state": "offline"})
     heartbeat                        -> <prefix>/<dev>/up/event/heartbeat
-    <prefix>/<dev>/down/cmd          -> app.commands -> reply on <prefix>/<dev>/up/resp
+    <prefix>/<dev>/down/cmd          -> app.commands (worker pool) -> reply on <prefix>/<dev>/up/resp
     <prefix>/<dev>/down/meter        -> hes.data (the meter)
     bus events (EVENT_TOPICS)        -> <prefix>/<dev>/up/event/<name>
 
-What umqtt cannot give and this adds on top: umqtt forgets a QoS 1 message in flight when the
-connection breaks (its packet ids restart with each client) and a broker keeps QoS 1 at least
-once anyway, so the guarantee comes from the flash queue and the record's id in the topic: a
-record is sent until a publish of it is confirmed, a resend has the same topic, and a consumer
-dedupes on (device, epoch, seq). umqtt's publish returns None on every 2021 firmware line, so
-"confirmed" is what each line allows (`_publish`): exact (after the PUBACK) before September
-2021; on later firmware "publish returned with the connection up", which a connection lost
-within umqtt's 5 s PUBACK wait can break (qframe's own MQTT client is to close that gap). `clean_session` false (the default) keeps the subscription of
-the command topics at the broker, so commands sent while the module is offline arrive later.
+Delivery: up to `window` records are in flight at once, each one PUBLISH whose packet id maps
+to its seq; a PUBACK confirms that record (and, brokers acknowledging in order, the ones
+before it). A connection that breaks leaves the unconfirmed records in the flash queue; the
+next connection sends them again with the same topic, and a consumer dedupes on
+(device, epoch, seq). `clean_session` false (the default) keeps the subscription of the
+command topics at the broker, so commands sent while the module is offline arrive later.
+A command runs once: a redelivery of one already received (DUP set, same packet id) and a
+retained command seen before are dropped (counted: `duplicate_commands`); the last
+COMMAND_MEMORY of each are remembered.
 
-One thread (umqtt is not thread-safe) connects with backoff and jitter, publishes, calls
-check_msg and waits for input on the client's socket up to `poll_s`, in slices of 10 ms so
-new meter data is noticed within one. Commands and downlink run on it: handlers must be short.
+Threads: the link thread connects (CONNECT/CONNACK, SUBSCRIBE/SUBACK within `response_ms`),
+publishes, sends PUBACKs and keepalive PINGREQs; a receive thread feeds what arrives to the
+sessions. TLS (`tls`, pinned by `tls_fingerprint`) as the TCP uplink's.
 """
 import utime
 
-from ..codecs import mqtt as mqttcodec, utf8
+from ..codecs import mqtt as mqttcodec
 from ..codecs.hes import Command, Downlink
 from ..core.config import Field
-from ..logging import getLogger
-from ..protocols.uplink import QUEUE_FIELDS, SESSION_FIELDS
-from ..threading import Event, Thread
+from ..protocols.mqtt_session import (CLOSED, OPEN, ConnAck, MqttError, MqttSession, PubAck,
+                                      Publish, SubAck)
+from ..protocols.uplink import SESSION_FIELDS
 from .identity import device_id
-from .link import (RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, input_poller, is_timeout,
-                   merge_fields, tls_problem)
+from .link import QUEUE_FIELDS, RECONNECT_FIELDS, TLS_FIELDS, UplinkDriver, merge_fields, \
+    tls_problem
 
-_log = getLogger("mqtt")
-_MAX_WAIT_S = 1.0
-# bus topics forwarded as module events besides link.REPORTS (health only with forward_health)
-EVENT_TOPICS = ("network.up", "network.down", "health")
-_SERVER_CLOSED = 2  # get_mqttsta(): QuecPython's umqtt reports a closed socket, not raises
-_SLICE_MS = 10      # longest a wake-up (new meter data) waits while the socket is polled
+# bus topics forwarded as module events besides link.REPORTS (kept while offline, bounded)
+EVENT_TOPICS = ("network.up", "network.down")
+COMMAND_MEMORY = 16     # redelivered / retained commands remembered, each
+PUBACK_HOLD_MS = 20     # a PUBACK waits this long to ride with the next write (see _service)
+_READ_SIZE = 4096
 
 MQTT_FIELDS = {
     "host": Field(str, "127.0.0.1", required=True),
@@ -57,19 +59,18 @@ MQTT_FIELDS = {
     "prefix": Field(str, "qframe"),
     "poll_s": Field(float, 0.1, lo=0.01, hi=5),
     "nodelay": Field(bool, True),
-    "response_ms": Field(int, 5000, lo=50, hi=120000),   # PUBACK / SUBACK wait
+    "response_ms": Field(int, 5000, lo=50, hi=120000),   # CONNACK / SUBACK wait, one write
 }
 
 
-def _ticks():
-    return utime.ticks_ms()
-
-
-def _bytes_to_str(value):
-    try:
-        return utf8.decode(value) if isinstance(value, (bytes, bytearray)) else str(value)
-    except ValueError:
-        return None
+def _remember(memory, key):
+    """True if key is in memory (a short list, newest last); else add it (bounded)."""
+    if key in memory:
+        return True
+    memory.append(key)
+    if len(memory) > COMMAND_MEMORY:
+        del memory[0]
+    return False
 
 
 class MqttClient(UplinkDriver):
@@ -82,280 +83,242 @@ class MqttClient(UplinkDriver):
                                  QUEUE_FIELDS)
 
     def __init__(self, name=None, app=None):
-        self.stats = {"connects": 0, "connect_failures": 0, "refused": 0, "tls_failures": 0,
-                      "pin_failures": 0, "subscribe_failures": 0, "disconnects": 0,
-                      "link_errors": 0, "link_exceptions": 0, "published": 0,
-                      "puback_timeouts": 0, "received": 0, "bad_topics": 0, "bad_payloads": 0,
-                      "callback_errors": 0, "uplink_rejected": 0, "net_pauses": 0,
-                      "config_errors": 0, "option_errors": 0}
+        self.stats = {"refused": 0, "subscribe_failures": 0, "published": 0, "received": 0,
+                      "bad_topics": 0, "bad_payloads": 0, "duplicate_commands": 0,
+                      "mqtt_errors": 0}
         self.topics = None
-        self.client = None
-        self._refusal = OSError          # umqtt's MQTTException once umqtt is imported
+        self.mqtt = None             # the MqttSession of the current connection
+        self._pids = {}              # packet id -> the record seq it carries
+        self._pubacks = []           # packet ids of received QoS 1 messages to acknowledge
+        self._puback_since = None    # ticks_ms: the oldest of them arrived
+        self._early = []             # events that came with the CONNACK / SUBACK
+        self._dup_pids = []          # COMMAND_MEMORY packet ids of commands received
+        self._retained = []          # COMMAND_MEMORY payloads of retained commands run
         UplinkDriver.__init__(self, name, app)
 
-    # ------------------------------------------------------------------ lifecycle
-    def load(self):
+    # ------------------------------------------------------------------ UplinkDriver's steps
+    def _new_protocol(self):
         cfg = self.config
-        self.open_uplink(mqttcodec.MqttFormat(cfg), "mqtt")
         self._device = device_id(cfg["device_id"])
         self.topics = mqttcodec.uplink_topics(cfg["prefix"], self._device)
-        self._net_up = self.network_is_up()
-        self.subscribe("network.down", self._on_network_down)
-        self.subscribe("network.up", self._on_network_up)
         for topic in EVENT_TOPICS:
-            self.subscribe(topic, self._on_event)
-        self._stopping = False
-        problem = tls_problem(cfg, "MQTT")
-        if problem is None and 0 < cfg["keepalive_s"] < 5:
-            problem = "MQTT.keepalive_s is 0 (off) or at least 5 (umqtt refuses %d)" % (
-                cfg["keepalive_s"])
-        if problem is not None:
-            self.stats["config_errors"] += 1
-            self.state = "refused"
-            self.last_error = "link not started: %s" % problem
-            _log.error("%s", self.last_error)
-            return
-        self._thread = Thread(self._run, name="mqtt-link").start()
+            self.subscribe(topic, self.report)
+        return mqttcodec.MqttFormat(cfg)
 
-    def stop(self, timeout=2.0):
-        self._stopping = True
-        self._wake.set()
-        ok = self._thread.join(timeout / 2) if self._thread is not None else True
-        if not ok:                      # blocked in a publish: break its socket
-            client = self.client
-            if client is not None:
-                self._close(client)
-            ok = self._thread.join(timeout / 2)
-        self.unsubscribe_all()
-        if self.queue is not None:
-            self.queue.close()
-        self.state = "stopped"
-        return ok
+    def _queue_name(self):
+        return "mqtt"
 
-    def healthy(self):
-        """The link thread is alive and beats (at least every connect/publish bound)."""
-        if self.state == "refused":
-            return True
-        if self._thread is None or not self._thread.is_alive():
-            return False
-        bound = 20000 + 3 * self.config["response_ms"] + 5000
-        return utime.ticks_diff(_ticks(), self._beat_at) < bound
+    def _config_problem(self):
+        return tls_problem(self.config, "MQTT")
 
-    # ------------------------------------------------------------------ public API
-    def connect(self):
-        """(Re)enable the link; True once connected within the connect bound."""
-        if self._thread is None:
-            return False
-        self._held = False
-        self._backoff.reset()
-        self._wake.set()
-        return self._up.wait(20 + self.config["response_ms"] / 1000.0)
+    def _send_timeout_s(self):
+        return self.config["response_ms"] / 1000.0
 
-    def disconnect(self):
-        """Close the connection (gracefully, status "offline") and hold the link down."""
-        self._held = True
-        self._wake.set()
-        return True
+    def _connect_bound_s(self):
+        return self._connect_timeout() + 3 * self.config["response_ms"] / 1000.0
 
-    # ------------------------------------------------------------------ bus (notes only)
-    def _on_network_down(self, topic, reason):
-        if self._net_up:
-            self.stats["net_pauses"] += 1
-        self._net_up = False
-        self._wake.set()
+    def _peer(self, conn):
+        return conn.peer
 
-    def _on_network_up(self, topic, reason):
-        self._net_up = True
-        if self._backoff is not None:
-            self._backoff.reset()
-        self._wake.set()
-
-    def _on_event(self, topic, data):
-        """Kept (bounded) until connected: a reconnect reports what happened."""
-        if topic == "health" and not self.config.get("forward_health"):
-            return
-        self.report(topic, data)
-
-    # ------------------------------------------------------------------ link thread
-    def _beat(self):
-        self._beat_at = _ticks()
-
-    def _pause(self, seconds):
-        """Wait up to seconds (beating); a network change, connect() or stop() ends it."""
-        deadline = utime.ticks_add(_ticks(), int(seconds * 1000))
-        self._wake.clear()
-        while not self._stopping:
-            remaining = utime.ticks_diff(deadline, _ticks())
-            if remaining <= 0:
-                return
-            if self._wake.wait(min(remaining / 1000.0, _MAX_WAIT_S)):
-                return
-            self._beat()
-
-    def _run(self):
-        while not self._stopping:
-            try:
-                self._step()
-            except Exception as exc:        # a bug must not end the link
-                self.stats["link_exceptions"] += 1
-                self.last_error = "link thread: %s: %s" % (type(exc).__name__, exc)
-                _log.exception("link thread failed; reconnecting", exc)
-                self._drop(self.last_error, graceful=False)
-                self._pause(self._backoff.next())
-
-    def _step(self):
-        self._beat()
-        if not self._net_up or self._held:
-            self.state = "waiting for network" if not self._net_up else "disconnected"
-            self._pause(_MAX_WAIT_S)
-            return
-        opened = _ticks()
-        client = self._open()
-        if client is None:
-            if not self._stopping and self._net_up:
-                self.state = "backoff"
-                delay = self._backoff.next()
-                _log.info("reconnecting in %d ms (attempt %d)", int(delay * 1000),
-                          self._backoff.attempt)
-                self._pause(delay)
-            return
-        reason = self._serve(client)
-        self._drop(reason, graceful=self._stopping or self._held)
-        if utime.ticks_diff(_ticks(), opened) >= self.config["stable_s"] * 1000:
-            self._backoff.reset()
-        if not self._stopping and not self._held:
-            self.state = "backoff"
-            self._pause(self._backoff.next())
-
-    def _new_client(self):
-        """A umqtt MQTTClient for the config (the module's, or the host shim's)."""
-        import umqtt
-        self._refusal = getattr(umqtt, "MQTTException", OSError)
-        MQTTClient = umqtt.MQTTClient
+    def _open_link(self):
+        """Connect (TLS, pin), CONNECT and SUBSCRIBE; the Connection or None (counted)."""
         cfg = self.config
-        client = MQTTClient(cfg["client_id"] or self._device, cfg["host"], cfg["port"],
-                            cfg["user"] or None, cfg["password"] or None, cfg["keepalive_s"],
-                            cfg["tls"], {}, False)     # the server is checked by its pin
-        if hasattr(client, "response_ms"):
-            client.response_ms = cfg["response_ms"]
-        return client
-
-    def _open(self):
-        """Connect, check the pin, subscribe, open the session; the client or None (counted)."""
-        cfg = self.config
-        self.state = "connecting"
-        client = self._new_client()
-        client.set_callback(self._on_message)
-        client.set_last_will(self.topics["status"], mqttcodec.OFFLINE, True, 1)
-        where = "%s:%d" % (cfg["host"], cfg["port"])
+        port = cfg["port"] or (8883 if cfg["tls"] else 1883)
+        conn = self.dial(cfg["host"], port, cfg["tls"])
+        if conn is None:
+            return None
+        session = MqttSession(cfg["client_id"] or self._device, cfg["keepalive_s"],
+                              cfg["clean_session"],
+                              (self.topics["status"], mqttcodec.OFFLINE, 1, True),
+                              cfg["user"] or None, cfg["password"] or None,
+                              response_ms=cfg["response_ms"])
+        self._early = []
         try:
-            client.connect(cfg["clean_session"])
-        except (OSError, ValueError, IndexError, AssertionError) as exc:
-            self._close(client)
-            self.note_failure("tls_failures" if cfg["tls"] else "connect_failures",
-                          "cannot connect to %s" % where, exc)
-            return None
-        except self._refusal as exc:         # CONNACK with a refusal code
-            self._close(client)
-            code = exc.args[0] if exc.args else None
-            self.note_failure("refused", "%s refused the connection: %s" % (
-                where, mqttcodec.CONNACK_ERRORS.get(code, code)))
-            return None
-        self.set_nodelay(getattr(client, "sock", None))
-        if cfg["tls"] and cfg["tls_fingerprint"]:
-            from .tls import PinError, check_pin
-            try:
-                check_pin(getattr(client, "sock", None), cfg["tls_fingerprint"])
-            except PinError as exc:
-                self._close(client)
-                self.note_failure("pin_failures", "broker certificate rejected", exc)
+            conn.send(session.connect())
+            connack = self._handshake(conn, session, ConnAck, "CONNACK")
+            if connack.return_code:
+                conn.close()
+                self.note_failure("refused", "%s refused the connection: %s" % (
+                    conn.peer, mqttcodec.CONNACK_ERRORS.get(connack.return_code,
+                                                            connack.return_code)))
                 return None
-        try:
-            subscribed = client.subscribe(self.topics["down"], 1)
-        except OSError as exc:
-            subscribed = False
-            self.last_error = str(exc)
-        if subscribed is False:
-            self._close(client)
+            _pid, data = session.subscribe([(self.topics["down"], 1)])
+            conn.send(data)
+            suback = self._handshake(conn, session, SubAck, "SUBACK")
+        except (OSError, MqttError) as exc:
+            conn.close()
+            self.note_failure("connect_failures", "MQTT handshake with %s failed" % conn.peer,
+                              exc)
+            return None
+        if 0x80 in suback.codes:
+            conn.close()
             self.note_failure("subscribe_failures", "cannot subscribe %s" % self.topics["down"])
             return None
-        self.client = client
-        self.session.open(_ticks())
-        self.stats["connects"] += 1
-        self.last_error = ""
-        self._up.set()
-        _log.info("connected to broker %s as %s", where, cfg["client_id"] or self._device)
-        self.app.bus.publish("mqtt.connected", where)
-        return client
+        with self._lock:
+            self.mqtt = session
+            self._pids = {}
+            self._pubacks = []
+        return conn
 
-    def _close(self, client):
-        try:
-            client.close()
-        except Exception:       # QuecPython's umqtt: no socket yet after a failed connect
-            pass
+    def _handshake(self, conn, session, kind, what):
+        """Read until the session yields a `kind` event (others wait in _early); OSError when
+        none came within response_ms."""
+        deadline = utime.ticks_add(utime.ticks_ms(), self.config["response_ms"])
+        found = None
+        while found is None:
+            if utime.ticks_diff(deadline, utime.ticks_ms()) <= 0:
+                raise OSError(110, "no %s within %d ms" % (what, self.config["response_ms"]))
+            chunk = conn.recv(_READ_SIZE)
+            if chunk is None:
+                continue
+            if not chunk:
+                raise OSError(104, "closed by the broker")
+            for event in session.receive(chunk, utime.ticks_ms()):
+                if found is None and isinstance(event, kind):
+                    found = event
+                else:
+                    self._early.append(event)
+        return found
 
-    def _serve(self, client):
-        """Drive the session over client until something ends it; the reason."""
-        self.state = "connected"
-        session = self.session
-        keepalive_ms = self.config["keepalive_s"] * 500       # ping at half the keepalive
-        last_tx = _ticks()
-        poll_ms = int(self.config["poll_s"] * 1000)
-        try:
-            while True:
-                if self._stopping:
-                    return "stopping"
-                if not self._net_up:
-                    return "network down"
-                if self._held:
-                    return "disconnected by the app"
-                self._beat()
-                self._wake.clear()
+    def _transmit(self, conn, outgoing):
+        """One QoS 1 PUBLISH per Transmit (a record's packet id maps back to its seq), written
+        at once with the PUBACKs that wait: one segment where the stack has Nagle's algorithm
+        on (every 2021 firmware: no TCP_NODELAY), so no write waits for the broker's delayed
+        ACK."""
+        out_bytes = bytearray()
+        with self._lock:
+            self._take_pubacks(out_bytes)
+            for out in outgoing:
+                topic, retain = self._topic_for(out)
                 try:
-                    client.check_msg()
-                except OSError as exc:      # a non-blocking read with nothing there
-                    if not is_timeout(exc):
-                        raise
-                if client.get_mqttsta() in (_SERVER_CLOSED, -1):
-                    return "connection closed by the broker"
-                now = _ticks()
-                if self._reregister:
-                    self._reregister = False
-                    session.register()
-                for name, data in self.take_reports():
-                    session.event(name, data)
-                session.tick(now)
-                if session.close_reason:
-                    return session.close_reason
-                outgoing = session.take()
-                if outgoing:
-                    for out in outgoing:
-                        self._publish(client, out)
-                    last_tx = _ticks()
-                    continue
-                if keepalive_ms and utime.ticks_diff(_ticks(), last_tx) >= keepalive_ms:
-                    client.ping()
-                    last_tx = _ticks()
-                wait_ms = session.next_wakeup(_ticks())
-                if wait_ms is None or wait_ms > poll_ms:
-                    wait_ms = poll_ms
-                self._wait_input(client, wait_ms)
-        except OSError as exc:
-            return "connection lost (%s)" % (exc,)
+                    pid, data = self.mqtt.publish(topic, out.data, 1, retain)
+                except MqttError as exc:        # the session closed (a broker violation)
+                    raise OSError(104, "cannot publish: %s" % exc)
+                if out.seq is not None:
+                    self._pids[pid] = out.seq
+                out_bytes.extend(data)
+        conn.send(out_bytes)
+        self.stats["published"] += len(outgoing)
+        self.stats["sent_bytes"] += len(out_bytes)
+        self._written(outgoing, len(outgoing), utime.ticks_ms())
 
-    def _wait_input(self, client, wait_ms):
-        """Until input on the client's socket, a wake-up (new data, a note), or wait_ms: the
-        socket is polled in slices of _SLICE_MS, so a wake-up is seen within one slice."""
-        sock = getattr(client, "sock", None)
-        poller = input_poller(sock) if sock is not None else None
-        if poller is None:          # no uselect (firmware before September 2021)
-            self._wake.wait(wait_ms / 1000.0)
-            return
-        deadline = utime.ticks_add(_ticks(), wait_ms)
-        while not self._wake.is_set():
-            left = utime.ticks_diff(deadline, _ticks())
-            if left <= 0 or poller.poll(max(1, min(left, _SLICE_MS))):
+    def _service(self, conn, now):
+        """Early events, PUBACKs held PUBACK_HOLD_MS (a reply or an echoed record usually
+        comes first and takes them along) and the keepalive; (reason, ms to wait at most)."""
+        early, self._early = self._early, []
+        if early:
+            self._dispatch(early, now)
+        session = self.mqtt
+        out_bytes = bytearray()
+        with self._lock:
+            hold_ms = None
+            if self._pubacks:
+                hold_ms = PUBACK_HOLD_MS - utime.ticks_diff(now, self._puback_since)
+                if hold_ms <= 0:
+                    self._take_pubacks(out_bytes)
+                    hold_ms = None
+            ping = session.tick(now)
+            if ping is not None:
+                out_bytes.extend(ping)
+            reason = session.close_reason if session.state == CLOSED else None
+            wait_ms = session.next_wakeup(now)
+        if out_bytes:
+            conn.send(out_bytes)
+        if hold_ms is not None:
+            wait_ms = hold_ms if wait_ms is None else min(wait_ms, hold_ms)
+        return reason, wait_ms
+
+    def _on_bytes(self, conn, chunk, now):
+        session = self.mqtt
+        with self._lock:
+            try:
+                events = session.receive(chunk, now)
+            except MqttError as exc:
+                self.stats["mqtt_errors"] += 1
+                return "the broker sent bad MQTT: %s" % exc
+            reason = session.close_reason if session.state == CLOSED else None
+        self._dispatch(events, now)
+        return reason
+
+    def _drop(self, conn, graceful):
+        """Close the connection: a graceful one says "offline" first (the will is not sent)."""
+        session = self.mqtt
+        if graceful and conn.alive and session is not None and session.state == OPEN:
+            try:
+                with self._lock:
+                    _pid, offline = session.publish(self.topics["status"], mqttcodec.OFFLINE,
+                                                    1, True)
+                    goodbye = session.disconnect()
+                conn.send(offline)
+                conn.send(goodbye)
+            except (OSError, MqttError) as exc:
+                self.log.warning("no graceful goodbye: %s", exc)
+        conn.close()
+
+    # ------------------------------------------------------------------ incoming
+    def _dispatch(self, events, now):
+        """PUBACKs confirm records (the window moves: the link thread is woken); PUBLISHes
+        are commands or downlink."""
+        for event in events:
+            if isinstance(event, PubAck):
+                with self._lock:
+                    seq = self._pids.pop(event.pid, None)
+                    if seq is not None:
+                        self.session.ack(seq, now)
+                self.wake()
+            elif isinstance(event, Publish):
+                self._on_publish(event, now)
+
+    def _on_publish(self, message, now):
+        self.stats["received"] += 1
+        if message.qos:
+            with self._lock:
+                if not self._pubacks:
+                    self._puback_since = now
+                self._pubacks.append(message.pid)
+            self.wake()
+        topics = self.topics
+        payload = message.payload
+        if message.topic == topics["cmd"]:
+            if self._seen_command(message):
+                self.stats["duplicate_commands"] += 1
+                self.log.info("command redelivered (pid %s, retained %s): not run again",
+                              message.pid, message.retain)
                 return
+            events = [Command(bytes(payload))]
+        elif message.topic == topics["downlink"]:
+            if not payload or len(payload) > self.config["max_frame"]:
+                self.note_failure("bad_payloads", "downlink of %d bytes on %s dropped (1..%d)"
+                                  % (len(payload), message.topic, self.config["max_frame"]))
+                return
+            events = [Downlink(bytes(payload))]
+        else:
+            self.note_failure("bad_topics", "message on unknown topic %r dropped (expected"
+                              " %s or %s)" % (message.topic, topics["cmd"],
+                                              topics["downlink"]))
+            return
+        self._received(now, events=events)
+
+    def _seen_command(self, message):
+        """A command received before: redelivered with DUP under a packet id seen, or a
+        retained one already run. New packet ids are remembered (brokers reuse free ids, so
+        only a DUP redelivery is checked against them)."""
+        if message.retain:
+            return _remember(self._retained, bytes(message.payload))
+        if message.pid is None:
+            return False
+        if message.dup and message.pid in self._dup_pids:
+            return True
+        if message.pid in self._dup_pids:
+            self._dup_pids.remove(message.pid)
+        _remember(self._dup_pids, message.pid)
+        return False
+
+    def _take_pubacks(self, out_bytes):
+        """The waiting PUBACKs appended to out_bytes (under the lock)."""
+        for pid in self._pubacks:
+            out_bytes.extend(self.mqtt.puback(pid))
+        self._pubacks = []
 
     def _topic_for(self, out):
         topics = self.topics
@@ -366,95 +329,3 @@ class MqttClient(UplinkDriver):
         if out.kind == "response":
             return topics["resp"], False
         return topics["event"] + (out.name or out.kind).replace(".", "/"), False
-
-    def _publish(self, client, out):
-        """Publish one Transmit at QoS 1; a record leaves the queue once umqtt's publish
-        returned with the client still connected (get_mqttsta() 0): early-2021 firmware
-        returns only after the PUBACK and raises on errors, mid-2021 firmware the same but
-        swallows errors (the connection is gone then), firmware with uselect waits up to 5 s
-        for a reader (_publish_qos1) to consume the PUBACK. Otherwise the connection is
-        dropped and the record resent (the HES dedupes on its id)."""
-        topic, retain = self._topic_for(out)
-        self._publish_qos1(client, topic, out.data, retain)
-        if client.get_mqttsta() != 0:
-            self.stats["puback_timeouts"] += 1
-            raise OSError(110, "publish to %s unconfirmed: the connection is gone" % topic)
-        self.stats["published"] += 1
-        now = _ticks()
-        if out.seq is not None:
-            self.session.ack(out.seq, now)
-        self.session.written(out, now)
-
-    def _publish_qos1(self, client, topic, data, retain):
-        """client.publish(qos=1). Where the firmware has uselect its umqtt waits for the PUBACK
-        to be consumed by another thread: a reader calls check_msg meanwhile (the link thread
-        is blocked in publish, so the session still sees one thread at a time)."""
-        sock = getattr(client, "sock", None)
-        poller = input_poller(sock) if sock is not None else None
-        if poller is None:
-            client.publish(topic, data, retain, 1)
-            return
-        done = Event()
-
-        def read_acks():
-            while not done.is_set():
-                if poller.poll(_SLICE_MS):
-                    try:
-                        client.check_msg()
-                    except OSError:
-                        return          # the connection broke: get_mqttsta() tells
-        reader = Thread(read_acks, name="mqtt-acks").start()
-        try:
-            client.publish(topic, data, retain, 1)
-        finally:
-            done.set()
-            reader.join(1.0)
-
-    def _on_message(self, topic, msg):
-        """A PUBLISH from the broker (inside check_msg or a publish): command or downlink."""
-        self.stats["received"] += 1
-        name = _bytes_to_str(topic)
-        topics = self.topics
-        try:
-            if name == topics["cmd"]:
-                events = [Command(bytes(msg))]
-            elif name == topics["downlink"]:
-                if not msg or len(msg) > self.config["max_frame"]:
-                    self.note_failure("bad_payloads", "downlink of %d bytes on %s dropped"
-                                      " (1..%d)" % (len(msg), name, self.config["max_frame"]))
-                    return
-                events = [Downlink(bytes(msg))]
-            else:
-                self.note_failure("bad_topics", "message on unknown topic %r dropped (expected"
-                                  " %s or %s)" % (topic, topics["cmd"], topics["downlink"]))
-                return
-            for data in self.session.handle(events, _ticks()):
-                self.deliver(data)
-        except Exception as exc:
-            self.stats["callback_errors"] += 1
-            _log.exception("handling a message on %s failed", exc, topic)
-
-    def _drop(self, reason, graceful):
-        """End the connection: a graceful one says "offline" first (the will is not sent)."""
-        client, self.client = self.client, None
-        was_up = self._up.is_set()
-        self._up.clear()
-        if client is not None:
-            if graceful:
-                try:
-                    self._publish_qos1(client, self.topics["status"], mqttcodec.OFFLINE, True)
-                    client.disconnect()
-                except Exception:
-                    self._close(client)
-            else:
-                self._close(client)
-        self.session.close(reason)
-        if not was_up:
-            return
-        self.stats["disconnects"] += 1
-        if not self._stopping and not self._held:
-            self.stats["link_errors"] += 1
-            self.last_error = reason
-        log = _log.info if self._stopping else _log.warning   # a clean stop is no warning
-        log("disconnected from the broker: %s", reason)
-        self.app.bus.publish("mqtt.disconnected", reason)

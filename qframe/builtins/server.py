@@ -2,15 +2,15 @@
 
     TcpServer(app=app)       # or TcpClient with TCP_SERVER.role "server" (the dev.json way)
 
-Same section, session, queue and counters as TcpClient (qframe/builtins/clients.py); only how
-a connection comes about differs: `Listener` binds `listen_port` (0: `port`) on every
+TcpServer (qframe/builtins/clients.py) is TcpClient in this role: the same section, session,
+queue and counters; only how a connection comes about differs, and that is this module's: `Listener` binds `listen_port` (0: `port`) on every
 interface, serves one HES at a time, and a new connection replaces the current one (counted:
 `replaced`), so a HES that reconnects after a silent drop is not locked out. No TLS here (the
 module has no server certificate): the link is plain TCP in this role.
 """
 import usocket
 
-from .clients import TcpClient, is_timeout
+from .link import is_timeout
 
 
 class Listener(object):
@@ -71,9 +71,3 @@ class Listener(object):
         if self._pending is not None:
             self._pending.close()
             self._pending = None
-
-
-class TcpServer(TcpClient):
-    """TcpClient in the server role whatever TCP_SERVER.role says."""
-
-    role = "server"

@@ -48,13 +48,11 @@ import utime
 
 from ..core.config import Field, HEAP_BYTES
 from ..core.ext import AppExtension
-from ..logging import getLogger
 from ..protocols.resolver import Resolver
 from ..codecs import meter
 from ..codecs import rfc1662
 from .. import threading as threads
 
-_log = getLogger("uart")
 
 STAT_KINDS = ("rx_bytes", "tx_bytes", "rx_frames", "tx_frames", "dispatch_dropped",
               "rx_backpressure", "drain_deferred", "transparent_in", "transparent_unheard",
@@ -110,7 +108,7 @@ class Uart(AppExtension):
         self._draining = False
         self._retry_at = None
         self._oom_delay = 0     # s to back off while out of memory (0: not short of memory)
-        self.arbiter = None         # the dlms extension when it shares the link (meter_data/hes_data)
+        self.shared_with = None     # who shares the link (share_link): the dlms extension
         AppExtension.__init__(self, name, app)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -145,7 +143,7 @@ class Uart(AppExtension):
             self._inbox_bytes = 0
         if left:
             self.stats["transparent_abandoned"] += left
-            _log.error("stopped with %d accepted meter frame(s) undelivered", left)
+            self.log.error("stopped with %d accepted meter frame(s) undelivered", left)
             ok = False
         self._close()
         return ok
@@ -180,19 +178,19 @@ class Uart(AppExtension):
             self._accept(frame)
         elif not self.app.submit(self._handle, frame):
             self.stats["dispatch_dropped"] += 1
-            _log.warning("worker pool full: dropped protocol 0x%04x cmd 0x%02x from the meter",
+            self.log.warning("worker pool full: dropped protocol 0x%04x cmd 0x%02x from the meter",
                          frame.protocol, frame.cmd)
 
     def on_transparent(self, frame):
         """Default 0x2100 handler: publish the payload as `meter.transparent` (unless the
-        arbiter of a shared link takes it for the module's own DLMS client)."""
-        arbiter = self.arbiter
-        if arbiter is not None and arbiter.meter_data(frame.payload):
+        extension sharing the link takes it: the module's own DLMS client)."""
+        sharer = self.shared_with
+        if sharer is not None and sharer.meter_data(frame.payload):
             return
         self.stats["transparent_in"] += 1
         if not self.app.bus.publish("meter.transparent", frame.payload):
             self.stats["transparent_unheard"] += 1
-            _log.error("meter.transparent: nobody took %d octets from the meter",
+            self.log.error("meter.transparent: nobody took %d octets from the meter",
                        len(frame.payload))
 
     def _handle(self, frame):
@@ -261,7 +259,7 @@ class Uart(AppExtension):
                     self._draining = False
                 return
             except Exception as exc:
-                _log.exception("transparent frame handling failed", exc)
+                self.log.exception("transparent frame handling failed", exc)
 
     def read(self, size, timeout=None):
         """Read up to size bytes from the port (QFrame's; see the module docstring)."""
@@ -319,7 +317,7 @@ class Uart(AppExtension):
                     self._oom_delay = 1
                 except Exception as exc:
                     self.stats["callback_errors"] += 1
-                    _log.exception("recv_callback failed on %d octets", exc, len(data))
+                    self.log.exception("recv_callback failed on %d octets", exc, len(data))
                 continue
             if (self.decoder is not None and self.decoder.buffered
                     and utime.ticks_diff(utime.ticks_ms(), last_rx) >= idle_flush_ms):
@@ -335,7 +333,7 @@ class Uart(AppExtension):
         cfg = self.config
         if not self._write_lock.acquire(True, cfg["write_timeout_s"]):
             self.stats["tx_timeouts"] += 1
-            _log.error("write of %d octets: the port stayed busy", len(data))
+            self.log.error("write of %d octets: the port stayed busy", len(data))
             return False
         try:
             return self._write_locked(data, cfg)
@@ -346,7 +344,7 @@ class Uart(AppExtension):
         port = self._port
         if port is None or self._failure is not None:
             self.stats["tx_dropped"] += 1
-            _log.warning("port closed: dropped %d octets for the meter", len(data))
+            self.log.warning("port closed: dropped %d octets for the meter", len(data))
             return False
         deadline = utime.ticks_add(utime.ticks_ms(), int(cfg["write_timeout_s"] * 1000))
         sent = 0
@@ -361,13 +359,13 @@ class Uart(AppExtension):
                 if sent < total:
                     if utime.ticks_diff(deadline, utime.ticks_ms()) <= 0:
                         self.stats["tx_timeouts"] += 1
-                        _log.error("write timed out after %d of %d octets", sent, total)
+                        self.log.error("write timed out after %d of %d octets", sent, total)
                         return False
                     utime.sleep_ms(1)
         except Exception as exc:
             self.stats["tx_errors"] += 1
             self._failure = exc
-            _log.exception("write of %d octets failed", exc, total)
+            self.log.exception("write of %d octets failed", exc, total)
             return False
         finally:
             self.stats["tx_bytes"] += sent
@@ -381,7 +379,7 @@ class Uart(AppExtension):
             data = rfc1662.encode(protocol, cmd, payload, self._dialect)
         except (TypeError, ValueError) as exc:
             self.stats["encode_errors"] += 1
-            _log.exception("cannot frame %r", exc, message)
+            self.log.exception("cannot frame %r", exc, message)
             return False
         if self.write(data):
             self.stats["tx_frames"] += 1
@@ -392,14 +390,34 @@ class Uart(AppExtension):
         """Send data to the meter as a 0x2100/BF frame."""
         return self.send(meter.transparent(data))
 
-    def _on_hes_data(self, topic, data):
-        arbiter = self.arbiter
-        if arbiter is not None and not arbiter.hes_data(data):
-            return                  # it waits in the arbiter (sent in order on release)
+    def send_hes(self, data):
+        """Send HES bytes to the meter as a 0x2100/BF frame, counted (hes_frames, hes_dropped)."""
         if self.send_transparent(data):
             self.stats["hes_frames"] += 1
-        else:
-            self.stats["hes_dropped"] += 1
+            return True
+        self.stats["hes_dropped"] += 1
+        return False
+
+    def _on_hes_data(self, topic, data):
+        sharer = self.shared_with
+        if sharer is not None and not sharer.hes_data(data):
+            return                  # it waits with the sharer (sent with send_hes on release)
+        self.send_hes(data)
+
+    # -- sharing the link with another extension ---------------------------------------------
+
+    def share_link(self, owner):
+        """Share the meter link with `owner` (one at a time): `owner.meter_data(payload)` sees
+        every 0x2100 payload first (True: taken, not published) and `owner.hes_data(data)`
+        every HES payload (False: it waits there; the owner sends it later with send_hes)."""
+        if self.shared_with is not None and self.shared_with is not owner:
+            raise ValueError("the meter link is already shared with %r" % self.shared_with)
+        self.shared_with = owner
+
+    def release_link(self, owner):
+        """End the sharing `owner` started (nothing if it holds none)."""
+        if self.shared_with is owner:
+            self.shared_with = None
 
     # -- the port --------------------------------------------------------------------------
 
@@ -444,7 +462,7 @@ class Uart(AppExtension):
             if isinstance(exc, MemoryError):
                 self._oom_delay = self.out_of_memory(exc)
             else:
-                _log.exception("cannot open UART %r", exc, self.config["port"])
+                self.log.exception("cannot open UART %r", exc, self.config["port"])
             return False
         if self._oom_delay:
             self._oom_delay = 0
@@ -454,15 +472,15 @@ class Uart(AppExtension):
         self._port = self.serial = port
         if self._ever_opened:
             self.stats["reopens"] += 1
-            _log.warning("UART %r reopened", self.config["port"])
+            self.log.warning("UART %r reopened", self.config["port"])
         else:
-            _log.info("UART %r open (%s dialect)", self.config["port"], self._dialect)
+            self.log.info("UART %r open (%s dialect)", self.config["port"], self._dialect)
         self._ever_opened = True
         return True
 
     def _fail(self, what, exc):
         self.stats["io_errors"] += 1
-        _log.exception("UART %s failed; reopening", exc, what)
+        self.log.exception("UART %s failed; reopening", exc, what)
         self._close()
 
     def _close(self):
@@ -473,7 +491,7 @@ class Uart(AppExtension):
                 try:
                     port.close()
                 except Exception as exc:
-                    _log.exception("closing the UART failed", exc)
+                    self.log.exception("closing the UART failed", exc)
 
     def _direction(self, transmit, sent=0):
         """Drive the RS-485 direction pin when the UART cannot do it itself."""

@@ -5,6 +5,7 @@
     status, headers = parse_head(lines)                       # lines: the head, one per item
     start, total = content_range(headers)                     # for a 206 reply
 """
+from . import utf8
 
 
 class HttpError(ValueError):
@@ -51,22 +52,21 @@ def get_request(host, path, start=0):
 
 def parse_head(lines):
     """(status, {lower-case name: value}) from the reply's head lines (bytes, CRLF kept or
-    not); HttpError if the status line is not HTTP."""
+    not); HttpError if the status line is not HTTP or the head is not text."""
     if not lines:
         raise HttpError("no reply")
-    try:
-        return _parse_head(lines)
-    except UnicodeError:
-        raise HttpError("reply head is not text: %r" % lines[0][:60])
-
-
-def _parse_head(lines):
-    first = lines[0].decode().split()
+    texts = []
+    for line in lines:
+        try:
+            texts.append(utf8.decode(line))
+        except ValueError:
+            raise HttpError("reply head is not text: %r" % lines[0][:60])
+    first = texts[0].split()
     if len(first) < 2 or not first[0].startswith("HTTP/") or not first[1].isdigit():
         raise HttpError("not an HTTP status line: %r" % lines[0][:60])
     headers = {}
-    for line in lines[1:]:
-        text = line.decode().strip()
+    for text in texts[1:]:
+        text = text.strip()
         colon = text.find(":")
         if colon > 0:
             headers[text[:colon].strip().lower()] = text[colon + 1:].strip()

@@ -230,23 +230,29 @@ class Parser(object):
                 return packets
             packets.append(packet)
 
+    def buffered(self):
+        """Octets held of a packet not yet whole."""
+        return len(self._buffer)
+
+    def needed(self):
+        """Octets the packet being received needs at least before it is whole (2 when none
+        has begun): a reader that must not read past a packet asks for this many."""
+        header = _header(self._buffer)
+        if header is None:
+            return max(1, 2 - len(self._buffer))
+        index, size = header
+        return max(1, index + size - len(self._buffer))
+
     def _next(self):
         buffer = self._buffer
-        size = 0
-        shift = 0
-        index = 1
-        while True:
-            if index >= len(buffer):
-                return None
-            byte = buffer[index]
-            size |= (byte & 0x7F) << shift
-            index += 1
-            if not byte & 0x80:
-                break
-            shift += 7
-            if index > 4:
-                self.reset()
-                raise MqttError("remaining length longer than 4 bytes")
+        try:
+            header = _header(buffer)
+        except MqttError:
+            self.reset()
+            raise
+        if header is None:
+            return None
+        index, size = header
         if size > self.max_packet:
             self.reset()
             raise MqttError("packet of %d bytes is over max_packet %d" % (size, self.max_packet))
@@ -260,6 +266,25 @@ class Parser(object):
         except MqttError:
             self.reset()
             raise
+
+
+def _header(buffer):
+    """(header length, remaining length) of the packet buffer begins with, None while the
+    header is incomplete; MqttError for a remaining length over 4 octets."""
+    size = 0
+    shift = 0
+    index = 1
+    while True:
+        if index >= len(buffer):
+            return None
+        byte = buffer[index]
+        size |= (byte & 0x7F) << shift
+        index += 1
+        if not byte & 0x80:
+            return index, size
+        shift += 7
+        if index > 4:
+            raise MqttError("remaining length longer than 4 bytes")
 
 
 def decode(first, body):

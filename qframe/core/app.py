@@ -60,7 +60,7 @@ class Application(object):
         self._threads = []
         CurrentApp.set(self)
         G.set(self.g)
-        from ..builtins.netready import NetWork
+        from ..builtins.network import NetWork
         self._builtin_network = NetWork(app=self)
 
     def _new_pool(self):

@@ -205,7 +205,8 @@ class Config(dict):
         """
         values = self.get(section)
         errors = []
-        required = sorted(k for k in fields if fields[k].needed(values or {}))
+        known = values if isinstance(values, dict) else {}
+        required = sorted(k for k in fields if fields[k].needed(known))
         if values is None:
             if required:
                 errors.append((section, None, "missing (required: %s)" % ", ".join(required)))

@@ -1,4 +1,5 @@
 """The base of every application extension (QFrame's `AppExtensionABC` name is kept)."""
+from ..logging import getLogger
 
 
 class AppExtension(object):
@@ -16,6 +17,7 @@ class AppExtension(object):
     config_section = None
     config_fields = {}
     app_minimums = {}
+    _own_log = None
 
     def __init__(self, name=None, app=None):
         if name is not None:
@@ -35,6 +37,17 @@ class AppExtension(object):
         if self.config_section is None:
             return {}
         return self.app.config.get(self.config_section) or {}
+
+    @property
+    def log(self):
+        """The extension's logger, named as it is registered: Uart("meter") logs as `meter`,
+        TcpClient("client") as `client` (a subclass may assign its own)."""
+        own = self._own_log
+        return own if own is not None else getLogger(self.name)
+
+    @log.setter
+    def log(self, logger):
+        self._own_log = logger
 
     def subscribe(self, topic, callback, replay=False):
         """Subscribe callback on the app's bus and keep the handle for unsubscribe_all()."""

@@ -1,6 +1,6 @@
 """Names a package loads on first use: its module-level __getattr__ (PEP 562).
 
-    __getattr__ = lazy_names(__name__, {"Uart": "builtins.uart", "NetWatch": "builtins.network"})
+    __getattr__ = lazy_names(__name__, {"Uart": "builtins.uart", "NetWatch": "builtins.netwatch"})
     load_without_pep562(__name__, ("Uart",))
 
 An attribute in the table is imported from its submodule; any other name is tried as a
@@ -8,7 +8,7 @@ submodule of the package, because MicroPython does not fall back to importing a 
 (`from usr.qframe import serial`) once a package has a __getattr__. Firmware built without
 PEP 562 support never calls the hook: load_without_pep562 notices and imports the names QFrame
 apps expect at once (the others are then imported from their modules, e.g.
-`from usr.qframe.builtins.network import NetWatch`, as qframe's own code does).
+`from usr.qframe.builtins.netwatch import NetWatch`, as qframe's own code does).
 """
 import usys
 

@@ -1,24 +1,19 @@
 """Reconnect delays: exponential growth up to a cap, with jitter so that many devices that lost
 the same server do not come back in lockstep.
 
-    backoff = Backoff(base_s=1, cap_s=300)
+    backoff = Backoff(base_s=1, cap_s=300, rng=Random(seed))  # seed: the device's entropy
     delay = backoff.next()    # attempt n waits uniformly in [e/2, e] with e = min(cap, base * 2**n)
     backoff.reset()           # after a connection proved stable
+
+Pure: the entropy comes in as the seed (qframe/builtins/link.py's `entropy_seed` reads the
+module's); no clock is read (the driver times the wait).
 """
-import uos
-import utime
 
 
 class Random(object):
-    """xorshift32 seeded from the OS's entropy (per device), or from seed for repeatable tests."""
+    """xorshift32 from a seed (per device: its entropy; a fixed one for repeatable tests)."""
 
-    def __init__(self, seed=None):
-        if seed is None:
-            try:
-                raw = uos.urandom(4)
-                seed = (raw[0] << 24) | (raw[1] << 16) | (raw[2] << 8) | raw[3]
-            except (AttributeError, OSError):
-                seed = utime.ticks_us() ^ id(self)
+    def __init__(self, seed):
         self._state = (seed & 0xFFFFFFFF) or 0x2545F491
 
     def bits16(self):
@@ -38,11 +33,12 @@ class Random(object):
 class Backoff(object):
     """Exponential backoff with "equal jitter": attempt n waits in [e/2, e], e = min(cap, base*2^n)."""
 
-    def __init__(self, base_s=1.0, cap_s=300.0, rng=None):
+    def __init__(self, base_s, cap_s, rng):
+        """rng: a Random (or anything with random() -> [0, 1))."""
         self.base_s = base_s
         self.cap_s = cap_s
         self.attempt = 0
-        self._rng = rng or Random()
+        self._rng = rng
 
     def ceiling(self):
         """The upper bound of the next delay."""

@@ -18,9 +18,11 @@ Every app has `ping` (-> "pong") and `status` (-> app.status()).
 not valid JSON, not UTF-8, not an object, too deep, with a `cmd` that is not a short string, or
 an `id` that is not null, a string of at most MAX_ID_CHARS or an int of at most 64 bits, gets
 `ok: false` and an `error` saying why (counted as `rejected`); an unknown name `unknown`; a
-handler that raises or returns what JSON cannot carry `failed` (the error says why). Handlers
-run in the caller's thread (an uplink's receive thread): keep them short (hand long work to
-`app.submit`); they may publish on the bus and queue uplink data.
+handler that raises or returns what JSON cannot carry `failed` (the error says why).
+`refuse(request, error)` is the reply to a request that could not be run at all (e.g. the
+worker pool is full). Handlers run in the caller's thread: the uplinks call execute on the
+app's worker pool, outside their locks, so a slow handler (a DLMS read of a silent meter)
+holds up only itself; handlers may publish on the bus and queue uplink data.
 """
 import ujson
 
@@ -104,13 +106,13 @@ class CommandRegistry(object):
         self.stats["ok"] += 1
         return reply
 
-    def failed(self, reply, error):
-        """A reply that could not be sent as it was (e.g. its result is not JSON): the same
-        id and name, ok false, counted as failed."""
-        self.stats["failed"] += 1
-        if reply.get("ok"):
-            self.stats["ok"] -= 1
-        return {"id": reply.get("id"), "cmd": reply.get("cmd"), "ok": False, "error": error}
+    def refuse(self, request, error):
+        """The reply to a request that was not run (counted as rejected): its id and name
+        where they can be read, ok false, error."""
+        self.stats["rejected"] += 1
+        command, _ = _decode(request)
+        return {"id": _safe_id(command), "cmd": _safe_name(command), "ok": False,
+                "error": error}
 
     def _status(self, args):
         return self.app.status() if self.app is not None else {}

@@ -1,41 +1,53 @@
 """The uplink session: store-and-forward to the HES as a state machine without I/O.
 
-The session decides what to send and when; a driver (TcpClient, later an MQTT client) owns the
-transport and the clock and does what the session says:
+The session decides what to send and when; a driver (qframe/builtins/link.py's UplinkDriver:
+TCP or MQTT) owns the transport, the clock and the threads and does what the session says:
 
-    session = UplinkSession(queue, protocol, config, commands=app.commands, info=fn)
+    session = UplinkSession(queue, protocol, config, info=fn, ticks=utime)
     session.open(now_ms)                  # a connection is up: registration goes out first
     for out in session.take():            # Transmit objects, in order
         transport.write(out.data)         # out.kind: register|heartbeat|record|response|event
         session.written(out, now_ms)      # the transport took it (raw mode: record delivered)
     downlink = session.receive(chunk, now_ms)   # bytes from the peer -> payloads for the app
     downlink = session.handle(events, now_ms)   # already decoded events (MQTT: per topic)
+    for call in session.take_commands():  # HES commands, as Command(id, request) events:
+        reply = registry.execute(call.request)   # the driver runs them (worker pool, no lock)
+        session.respond(call.id, reply)   # ... and hands each reply back, in any order
     session.ack(seq, now_ms)              # a transport-level ack (e.g. MQTT PUBACK of record seq)
     session.tick(now_ms)                  # timers: records within the window, heartbeat,
                                           # ack and idle timeouts
-    if session.close_reason: ...          # the session wants the connection dropped (reconnect)
+    session.state                         # "closed", "open" or "closing" (close_reason says why)
     wait_ms = session.next_wakeup(now_ms) # when tick() has something to do at the latest
     session.close(reason)                 # the connection is gone (unacked records resend)
 
-Records: the queue (qframe/store/pqueue.py) holds every accepted payload until it is confirmed.
-`tick` sends the records after the last one sent on this connection while fewer than `window`
-are unconfirmed; each goes out as one Transmit with `seq` set, so a per-message transport
-(MQTT: one PUBLISH per record) can map its own acknowledgement back with `ack(seq)`. Confirmed
-means: an ack from the peer (`protocol.acked`, cumulative: every record up to seq) or, for a
-protocol without acks, `written()`. A new connection starts again at the oldest unconfirmed
-record (the HES deduplicates on (dev, epoch, seq)); an ack beyond the last record sent on this
-connection confirms only up to that record (counted: `bad_acks`), so a confused peer cannot
-delete records it never received.
+Records: the queue is anything with `peek(after_seq) -> (seq, payload) or None` (the oldest
+record after after_seq; None: from the start) and `ack(seq) -> count` (every record up to seq
+leaves it) -- qframe/store/pqueue.py's PersistentQueue is one. `tick` sends the records after
+the last one sent on this connection while fewer than `window` are unconfirmed; each goes out
+as one Transmit with `seq` set, so a per-message transport (MQTT: one PUBLISH per record) can
+map its own acknowledgement back with `ack(seq)`. Confirmed means: an ack from the peer
+(`protocol.acked`, cumulative: every record up to seq) or, for a protocol without acks,
+`written()`. A new connection starts again at the oldest unconfirmed record (the HES
+deduplicates on (dev, epoch, seq)); an ack beyond the last record sent on this connection
+confirms only up to that record (counted: `bad_acks`), so a confused peer cannot delete
+records it never received.
+
+Commands: the session never runs one. Each COMMAND from the peer becomes a `Command` event with
+a session-wide id; the driver runs it wherever it likes (the app's worker pool) and calls
+`respond(id, reply)`; the reply is encoded and sent then, so a slow command (a DLMS read of a
+silent meter) holds up nothing else. A reply whose connection is gone goes out on the
+connection that is open when it arrives; with none open it is dropped and counted
+(`replies_dropped`): the HES never got an answer and may ask again.
 
 Timers (config keys of SESSION_FIELDS, seconds, 0 = off): `heartbeat_s` (a heartbeat after this
 long), `ack_timeout_s` (records unconfirmed this long without ack progress: close, reconnect
-and resend), `idle_timeout_s` (nothing received this long: close). Times are ticks_ms values
-passed in; the session never reads a clock, sleeps, or locks: one thread at a time (a driver
-with two threads holds its own lock around every call).
+and resend), `idle_timeout_s` (nothing received this long: close). Times are the driver's
+`now_ms` values; `ticks` is their arithmetic (ticks_add / ticks_diff: the driver passes utime,
+whose counter wraps; the default is plain ints). The session never reads a clock, sleeps,
+locks or imports anything of the module's I/O: one thread at a time (a driver with several
+threads holds its own lock around every call).
 """
-import utime
-
-from ..core.config import Field, HEAP_BYTES, USR_FLASH_BYTES
+from ..core.config import Field
 from ..codecs.hes import ProtocolError, protocol_problem
 from ..logging import getLogger
 
@@ -55,26 +67,24 @@ SESSION_FIELDS = {
     "forward_dlms": Field(bool, True),
 }
 
-QUEUE_FIELDS = {
-    "queue_path": Field(str, "/usr/queue/uplink"),
-    "queue_max_bytes": Field(int, 65536, lo=64, hi=USR_FLASH_BYTES // 2),
-    "queue_segment_bytes": Field(int, 4096, lo=64, hi=HEAP_BYTES // 8),   # read whole at open
-    "queue_ram_bytes": Field(int, 8192, lo=0, hi=HEAP_BYTES // 8),
-    "queue_retry_s": Field(float, 5.0, lo=0, hi=3600),
-}
-
-
-def open_queue(config, name="uplink"):
-    """The PersistentQueue described by the queue_* keys of a config section."""
-    from ..store.pqueue import PersistentQueue
-    return PersistentQueue(config["queue_path"], config["queue_max_bytes"],
-                           config["queue_segment_bytes"], config["queue_ram_bytes"],
-                           int(config["queue_retry_s"] * 1000), name=name)
+CLOSED, OPEN, CLOSING = "closed", "open", "closing"
 
 
 def _setting(config, key):
     value = config.get(key)
     return SESSION_FIELDS[key].default if value is None else value
+
+
+class PlainTicks(object):
+    """ticks arithmetic on plain ints (tests, a clock that does not wrap)."""
+
+    @staticmethod
+    def ticks_add(ticks, delta):
+        return ticks + delta
+
+    @staticmethod
+    def ticks_diff(end, start):
+        return end - start
 
 
 class Transmit(object):
@@ -89,17 +99,31 @@ class Transmit(object):
         self.name = name
 
 
+class Command(object):
+    """A HES command for the driver to run: `id` (the session's, for respond()) and `request`
+    (the command as it arrived: JSON bytes for CommandRegistry.execute)."""
+
+    kind = "run"
+
+    def __init__(self, id, request):
+        self.id = id
+        self.request = request
+
+    def __repr__(self):
+        return "Command(%d)" % self.id
+
+
 class UplinkSession(object):
     """See the module docstring."""
 
-    def __init__(self, queue, protocol, config=None, commands=None, info=None, stats=None):
+    def __init__(self, queue, protocol, config=None, info=None, stats=None, ticks=None):
         """config: a dict with SESSION_FIELDS keys (missing ones take their defaults);
-        commands: a CommandRegistry (None: every command is refused); info: fn() -> dict
-        added to registration and heartbeat; stats: a dict to count into (a driver's own)."""
+        info: fn() -> dict added to registration and heartbeat; stats: a dict to count into
+        (a driver's own); ticks: the arithmetic of now_ms (utime; default PlainTicks)."""
         config = config or {}
         self.queue = queue
         self.protocol = protocol
-        self.commands = commands
+        self.ticks = ticks or PlainTicks
         self.window = _setting(config, "window")
         self.ack_timeout_ms = int(_setting(config, "ack_timeout_s") * 1000)
         self.heartbeat_ms = int(_setting(config, "heartbeat_s") * 1000)
@@ -107,39 +131,48 @@ class UplinkSession(object):
         self._info = info
         self.stats = {} if stats is None else stats
         for key in ("registrations", "heartbeats", "pongs", "sent_records", "acked_records",
-                    "bad_acks", "downlink", "commands", "ack_timeouts", "idle_timeouts",
+                    "bad_acks", "downlink", "commands", "replies", "replies_dropped",
+                    "reply_errors", "ack_timeouts", "idle_timeouts",
                     "protocol_errors"):
             self.stats[key] = 0
-        self.is_open = False
+        self.state = CLOSED
         self.close_reason = None
         self._out = []
+        self._calls = []             # Command events not taken yet
+        self._running = set()        # ids of the commands handed out and not answered yet
+        self._next_call = 0
         self._inflight = []          # seqs sent on this connection, unconfirmed, oldest first
         self._last_sent = None       # queue cursor: the newest seq sent on this connection
-        self._ack_wait_since = None  # ticks_ms: unconfirmed records, no ack progress since
+        self._ack_wait_since = None  # now_ms: unconfirmed records, no ack progress since
         self._last_rx = 0
         self._next_heartbeat = 0
         self._registration = None    # what the last REGISTER of this connection carried
         self._handlers = {"acked": self._on_acked, "downlink": self._on_downlink,
                           "command": self._on_command, "pong": self._on_pong}
 
+    @property
+    def is_open(self):
+        """A connection is up (open or closing)."""
+        return self.state != CLOSED
+
     # ------------------------------------------------------------------ inputs
     def open(self, now_ms):
         """A connection is up: start over from the oldest unconfirmed record."""
         self.protocol.reset()
-        self.is_open = True
+        self.state = OPEN
         self.close_reason = None
         self._out = []
         self._inflight = []
         self._last_sent = None
         self._ack_wait_since = None
         self._last_rx = now_ms
-        self._next_heartbeat = utime.ticks_add(now_ms, self.heartbeat_ms)
+        self._next_heartbeat = self.ticks.ticks_add(now_ms, self.heartbeat_ms)
         self._registration = None
         self.register()
 
     def register(self):
         """Send the registration (again, if the info it carries changed since the last one)."""
-        if not self.is_open:
+        if self.state != OPEN:
             return
         data = self.protocol.registration(self.info())
         if data and data != self._registration:
@@ -148,7 +181,8 @@ class UplinkSession(object):
             self.stats["registrations"] += 1
 
     def receive(self, data, now_ms):
-        """Bytes from the peer; returns the payloads for the application (downlink)."""
+        """Bytes from the peer; returns the payloads for the application (downlink).
+        Commands wait in take_commands()."""
         self._last_rx = now_ms
         try:
             events = self.protocol.feed(data)
@@ -171,6 +205,28 @@ class UplinkSession(object):
             handler(event, now_ms, downlink)
         return downlink
 
+    def respond(self, command_id, reply):
+        """The reply (a dict, CommandRegistry.execute's) to the Command with command_id: sent
+        on the open connection; with none, dropped and counted. False if it was not sent."""
+        if command_id not in self._running:
+            _log.warning("reply to unknown command %r ignored", command_id)
+            return False
+        self._running.discard(command_id)
+        if self.state != OPEN:
+            self.stats["replies_dropped"] += 1
+            _log.warning("reply to command %r dropped: not connected", reply.get("id"))
+            return False
+        try:
+            data = self.protocol.response(reply)
+        except Exception as exc:            # e.g. a result that is not JSON-serialisable
+            self.stats["reply_errors"] += 1
+            data = self.protocol.response({
+                "id": reply.get("id"), "cmd": reply.get("cmd"), "ok": False,
+                "error": "reply not encodable (%s: %s)" % (type(exc).__name__, exc)})
+        self.stats["replies"] += 1
+        self._push("response", data)
+        return True
+
     def ack(self, seq, now_ms):
         """The peer stored every record up to seq (cumulative); how many left the queue."""
         if self._last_sent is None or seq > self._last_sent:
@@ -187,28 +243,28 @@ class UplinkSession(object):
 
     def event(self, name, data):
         """An unsolicited report for the peer (e.g. the app's health), if connected."""
-        if self.is_open and self.close_reason is None:
+        if self.state == OPEN:
             self._push("event", self.protocol.event(name, data), None, name)
 
     def tick(self, now_ms):
         """Timers and records: close on ack/idle timeout, else a due heartbeat and the records
         that fit in the window."""
-        if not self.is_open or self.close_reason is not None:
+        if self.state != OPEN:
             return
+        diff = self.ticks.ticks_diff
         if self._ack_wait_since is not None and self.ack_timeout_ms and \
-                utime.ticks_diff(now_ms, self._ack_wait_since) > self.ack_timeout_ms:
+                diff(now_ms, self._ack_wait_since) > self.ack_timeout_ms:
             self.stats["ack_timeouts"] += 1
             self._close_for("no ack within %s s" % (self.ack_timeout_ms / 1000))
             return
-        if self.idle_timeout_ms and \
-                utime.ticks_diff(now_ms, self._last_rx) > self.idle_timeout_ms:
+        if self.idle_timeout_ms and diff(now_ms, self._last_rx) > self.idle_timeout_ms:
             self.stats["idle_timeouts"] += 1
             self._close_for("nothing received for %s s" % (self.idle_timeout_ms / 1000))
             return
-        if self.heartbeat_ms and utime.ticks_diff(now_ms, self._next_heartbeat) >= 0:
+        if self.heartbeat_ms and diff(now_ms, self._next_heartbeat) >= 0:
             self._push("heartbeat", self.protocol.heartbeat(self.info()))
             self.stats["heartbeats"] += 1
-            self._next_heartbeat = utime.ticks_add(now_ms, self.heartbeat_ms)
+            self._next_heartbeat = self.ticks.ticks_add(now_ms, self.heartbeat_ms)
         while len(self._inflight) < self.window:
             record = self.queue.peek(self._last_sent)
             if record is None:
@@ -222,10 +278,11 @@ class UplinkSession(object):
             self.stats["sent_records"] += 1
 
     def close(self, reason=None):
-        """The connection is gone; what was not confirmed is sent again on the next one."""
+        """The connection is gone; what was not confirmed is sent again on the next one.
+        Commands still running stay known: their replies go out if a connection is open."""
         if reason and self.close_reason is None:
             self.close_reason = reason
-        self.is_open = False
+        self.state = CLOSED
         self._out = []
         self._inflight = []
         self._ack_wait_since = None
@@ -236,17 +293,27 @@ class UplinkSession(object):
         out, self._out = self._out, []
         return out
 
+    def take_commands(self):
+        """The Command events to run, in arrival order (the list is handed over)."""
+        calls, self._calls = self._calls, []
+        return calls
+
+    def running(self):
+        """How many commands were handed out and not answered yet."""
+        return len(self._running)
+
     def next_wakeup(self, now_ms):
         """Milliseconds until tick() has a timer to serve (None: nothing timed is pending)."""
-        if not self.is_open:
+        if self.state != OPEN:
             return None
+        diff = self.ticks.ticks_diff
         waits = []
         if self.heartbeat_ms:
-            waits.append(utime.ticks_diff(self._next_heartbeat, now_ms))
+            waits.append(diff(self._next_heartbeat, now_ms))
         if self._ack_wait_since is not None and self.ack_timeout_ms:
-            waits.append(utime.ticks_diff(self._ack_wait_since, now_ms) + self.ack_timeout_ms + 1)
+            waits.append(diff(self._ack_wait_since, now_ms) + self.ack_timeout_ms + 1)
         if self.idle_timeout_ms:
-            waits.append(utime.ticks_diff(self._last_rx, now_ms) + self.idle_timeout_ms + 1)
+            waits.append(diff(self._last_rx, now_ms) + self.idle_timeout_ms + 1)
         if not waits:
             return None
         return max(0, min(waits))
@@ -256,10 +323,9 @@ class UplinkSession(object):
         return list(self._inflight)
 
     def info(self):
-        """What registration and heartbeat carry: queue figures plus the driver's info()."""
-        queue = self.queue
-        report = {"epoch": queue.epoch, "queued": len(queue), "dropped": queue.stats["dropped"],
-                  "proto": self.protocol.name}
+        """What registration and heartbeat carry: the protocol's name plus the driver's info()
+        (queue figures among them)."""
+        report = {"proto": self.protocol.name}
         if self._info is not None:
             report.update(self._info())
         return report
@@ -272,6 +338,8 @@ class UplinkSession(object):
     def _close_for(self, reason):
         if self.close_reason is None:
             self.close_reason = reason
+        if self.state == OPEN:
+            self.state = CLOSING
 
     def _confirm(self, seq, now_ms):
         removed = self.queue.ack(seq)
@@ -297,15 +365,8 @@ class UplinkSession(object):
 
     def _on_command(self, event, now_ms, downlink):
         self.stats["commands"] += 1
-        if self.commands is None:
-            reply = {"id": None, "cmd": None, "ok": False, "error": "no commands here"}
-        else:
-            reply = self.commands.execute(event.body)
-        try:
-            data = self.protocol.response(reply)
-        except Exception as exc:            # e.g. a result that is not JSON-serialisable
-            error = "reply not encodable (%s: %s)" % (type(exc).__name__, exc)
-            if self.commands is not None:
-                reply = self.commands.failed(reply, error)
-            data = self.protocol.response(reply)
-        self._push("response", data)
+        if self.state != OPEN:
+            return
+        self._next_call = (self._next_call + 1) & 0x3FFFFFFF
+        self._running.add(self._next_call)
+        self._calls.append(Command(self._next_call, event.body))

@@ -1,5 +1,5 @@
 """The OTA updater's files on flash: its folder, the saved state, and the copy, move and hash
-helpers it stages updates with (qframe/builtins/ota.py and ota_boot.py use them).
+helpers it stages updates with (qframe/builtins/ota_update.py, ota_download.py and ota_boot.py use them).
 
     /usr/.ota/state.json      the saved phase (written to .tmp and renamed: a power cut leaves
                               the old or the new copy)

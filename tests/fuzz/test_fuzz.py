@@ -29,8 +29,8 @@ def _short_run(name):
 def test_every_target_short_run():
     assert sorted(targets.TARGETS) == ["axdr", "commands", "config", "dlms_apdu",
                                        "dlms_association", "hdlc", "hes_framed", "hes_raw",
-                                       "meter", "pqueue_files", "resolver", "rfc1662_legacy",
-                                       "rfc1662_standard", "wrapper"]
+                                       "meter", "mqtt_session", "pqueue_files", "resolver",
+                                       "rfc1662_legacy", "rfc1662_standard", "wrapper"]
     for name in sorted(targets.TARGETS):
         if name != "pqueue_files":      # its seeded pass: tests/portable/test_pqueue_corruption
             _short_run(name)

@@ -17,7 +17,7 @@ from tools.hostrun import board
 from tools.simulators.condwait import wait_on
 from tools.simulators.hes import HesSim
 from usr.qframe import Application
-from usr.qframe.builtins.network import NetWatch
+from usr.qframe.builtins.netwatch import NetWatch
 from usr.qframe.builtins.watchdog import Watchdog
 from usr.qframe.builtins.clients import TcpClient
 
@@ -156,6 +156,19 @@ def certificate(folder, name, subject="/CN=hes.test", ip=None):
     der = subprocess.run([shutil.which("openssl"), "x509", "-in", cert, "-outform", "der"],
                          check=True, capture_output=True).stdout
     return cert, key, hashlib.sha256(der).hexdigest()
+
+
+def slow_command(app, name="slow", result="late"):
+    """Register a command that blocks as a DLMS read of a meter that never answers does, until
+    the test lets it go: (started, release) threading Events."""
+    started, release = threading.Event(), threading.Event()
+
+    def slow(args):
+        started.set()
+        release.wait(30)
+        return result
+    app.commands.register(name, slow)
+    return started, release
 
 
 def budget(*parts):

@@ -1,4 +1,4 @@
-"""Host-test rig for the MQTT uplink: an in-process app with MqttClient (over the shim's umqtt)
+"""Host-test rig for the MQTT uplink: an in-process app with MqttClient (qframe's own MQTT)
 against a real broker; its small timeouts and the budget the tests wait within."""
 import shutil
 import threading

@@ -8,7 +8,7 @@ pytest.importorskip("usocket", reason="needs the QuecPython shim (tools/shim)")
 import os
 import time
 
-from cloud_helpers import CloudRig, budget, host_path, rig  # noqa: F401 (fixture)
+from cloud_helpers import CloudRig, budget, host_path, rig, slow_command  # noqa: F401
 from tools.simulators.hes import HesSim
 
 
@@ -29,6 +29,28 @@ def test_uplink_in_order_downlink_and_commands(rig):
     assert r.wait(lambda: r.tcp.stats["pongs"] >= 1, 2)
 
 
+def test_a_slow_command_does_not_stall_records_acks_or_heartbeats(rig):
+    """Issue 19's bug: a command that takes long (a DLMS read of a meter that never answers
+    waits up to its timeout) used to run under the session lock on the receive thread: no
+    acks, no heartbeats meanwhile. It runs on a worker now and its reply comes when ready."""
+    r = rig(tcp={"heartbeat_s": 0.2}).start()
+    started, release = slow_command(r.app)
+    slow_id = r.hes.send_command("slow")
+    assert started.wait(5)
+    beats = r.hes.stats["heartbeats"]
+    r.publish(20)
+    assert r.wait_delivered(5)
+    assert r.wait(lambda: r.tcp.queue.status()["records"] == 0, 5), "acks stalled"
+    assert r.hes.wait_for(lambda h: h.stats["heartbeats"] >= beats + 2, 5), "heartbeats stalled"
+    assert r.hes.command("ping")["result"] == "pong"     # another command answered meanwhile
+    assert slow_id not in r.hes.responses
+    release.set()
+    assert r.hes.wait_for(lambda h: slow_id in h.responses, 5)
+    assert r.hes.responses[slow_id]["result"] == "late"
+    r.check_exact()
+    assert r.hes.stats["connections"] == 1
+
+
 def test_registration_carries_the_meter_serial_the_meter_link_learned(rig):
     known = rig(name="serial1")
     known.app.bus.publish("meter.serial", "MTR00000042", retain=True)   # as code/params.py does
@@ -42,7 +64,7 @@ def test_registration_carries_the_meter_serial_the_meter_link_learned(rig):
     assert later.hes.wait_for(lambda h: len(h.registrations) == 2, 2)  # no reconnect needed
     assert later.hes.registrations[1]["meter"] == "MTR00000043"
     assert later.hes.stats["connections"] == 1
-    # a command handler runs under the session lock; what it publishes must not deadlock
+    # a command handler runs on a worker; what it publishes must not deadlock
     later.app.commands.register(
         "set_serial", lambda args: later.app.bus.publish("meter.serial", args, retain=True))
     assert later.hes.command("set_serial", "MTR00000044", timeout=3)["ok"] is True

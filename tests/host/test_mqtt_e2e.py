@@ -1,7 +1,7 @@
 """End to end over MQTT, the real app (code/main.py, APP.uplink "mqtt") in a subprocess on
-CPython and on MicroPython: simulated meter on a pty -> UART -> flash queue -> umqtt (the shim's,
-over real sockets) -> amqtt broker -> paho HES, and back (commands, downlink); a broker restart
-and a module-side outage (the last will) on the way, and a power cut with records on flash;
+CPython and on MicroPython: simulated meter on a pty -> UART -> flash queue -> qframe's MQTT
+(over the shim's real sockets) -> amqtt broker -> paho HES, and back (commands, downlink); a
+broker restart and a module-side outage (the last will) on the way, and a power cut with records on flash;
 nothing accepted is lost."""
 import os
 import shutil

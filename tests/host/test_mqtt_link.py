@@ -1,12 +1,13 @@
 """The MQTT uplink against a real broker (amqtt on loopback) and a real HES-side client
-(paho-mqtt): an in-process app (MqttClient over the shim's umqtt) on CPython; the whole system on
-both interpreters is in test_mqtt_e2e.py."""
+(paho-mqtt): an in-process app (MqttClient: qframe's own MQTT over the shim's usocket) on
+CPython; the whole system on both interpreters is in test_mqtt_e2e.py."""
 import time
 
 import pytest
 
 import shimctl
 from checks import wait_until
+from cloud_helpers import slow_command
 from mqtt_helpers import BUDGET_S, Rig
 from tools.simulators.mqtt_hes import Broker, MqttHes, watch_status
 from usr.qframe import logging
@@ -81,6 +82,28 @@ def test_command_round_trip_through_the_registry(rig, hes):
     assert reply["ok"] is False and reply["error"] == "unknown command"
     status = hes.command(r.device, "status", None, request_id=42) and hes.reply(42, BUDGET_S)
     assert status["result"]["mqtt"]["connects"] == 1
+
+
+def test_a_slow_command_does_not_stall_records_acks_or_heartbeats(rig, hes):
+    """Issue 19's bug on MQTT: a command that takes long (a DLMS read of a silent meter) ran
+    on the only thread. It runs on a worker now: records are published and PUBACKed, heartbeats
+    go out and other commands are answered meanwhile."""
+    r = rig("slowcmd", heartbeat_s=0.2)
+    started, release = slow_command(r.app)
+    hes.command(r.device, "slow", None, request_id="slow")
+    assert started.wait(BUDGET_S)
+    beats = len([e for e in hes.events if e[0] == "heartbeat"])
+    r.publish(20)
+    assert wait_until(lambda: r.mqtt.stats["acked_records"] == 20, int(BUDGET_S * 1000))
+    assert len(r.mqtt.queue) == 0
+    assert hes.wait_for(lambda h: len([e for e in h.events if e[0] == "heartbeat"]) >= beats + 2,
+                        BUDGET_S), "heartbeats stalled"
+    hes.command(r.device, "ping", None, request_id="p")
+    assert hes.reply("p", BUDGET_S)["result"] == "pong"   # another command answered meanwhile
+    assert not [x for x in hes.replies if x and x.get("id") == "slow"]
+    release.set()
+    assert hes.reply("slow", BUDGET_S)["result"] == "late"
+    assert r.mine(hes) == r.sent and r.mqtt.stats["connects"] == 1
 
 
 def test_downlink_reaches_the_meter_topic(rig, hes):

@@ -92,14 +92,15 @@ def test_bad_config_is_logged_counted_and_defaults_used(tmp_path):
     root = str(tmp_path / "board")
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps({"APP": {"workers": "many", "stop_timeout": 2.0},
-                                "HEALTH": {"interval_s": 0.05}}))
+                                "HEALTH": {"interval_s": 0.05}}))   # TCP_SERVER left out
     result = subprocess.run(
         [sys.executable, os.path.join(REPO, "tools", "board.py"), "run", "--root", root,
          "--config", str(path), "--duration", "0.3"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "config APP.workers: expected int in 1..16, got 'many': using the default" in \
         result.stdout
-    assert "app.config_errors=1" in result.stdout
+    assert "config TCP_SERVER: missing (required: host): using the default" in result.stdout
+    assert "app.config_errors=2" in result.stdout
 
 
 def test_unreadable_dev_json_runs_on_defaults(tmp_path):

@@ -10,7 +10,7 @@ import time
 
 import serial
 
-from device_helpers import (DEPLOY, MPREMOTE, OS_ALIAS, TIMEOUT, board,  # noqa: F401
+from device_helpers import (DEPLOY, MPREMOTE, OS_ALIAS, REPO, TIMEOUT, board,  # noqa: F401
                             deploy_to, mpremote, read_until, running, source)
 from tools.device import board_sim, virtual_board
 
@@ -105,8 +105,34 @@ def test_make_board_sim_prints_how_to_use_it(tmp_path):
         reader.wait_for(r"^deploy: \d+ copied, 0 unchanged", 30)
         assert reader.wait_for("^PORT=").strip() == "PORT=%s" % (tmp_path / "board.tty")
         reader.wait_for(r"make run PORT=%s" % re.escape(str(tmp_path / "board.tty")))
-        reader.wait_for(r"CONFIG=%s" % re.escape(str(tmp_path / "board" / "site.json")))
+        reader.wait_for(r"make deploy PORT=%s +after a change \(the wiring to the simulators "
+                        r"is kept\)" % re.escape(str(tmp_path / "board.tty")))
         assert os.path.islink(str(tmp_path / "board" / "meter.tty"))
         reader.wait_for(r"Ctrl-C stops the board")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(TIMEOUT) == 0
+
+
+def test_make_board_starts_clean_after_a_killed_one(tmp_path):
+    """One board per root: a second says so in one line; a board killed with SIGKILL leaves
+    its pid file and port link behind, and the next one starts anyway."""
+    argv = [sys.executable, "-m", "tools.device.virtual_board", "--root",
+            str(tmp_path / "board"), "--link", str(tmp_path / "board.tty")]
+    with running(argv) as (first, reader):
+        reader.wait_for("^PORT=", 30)
+        second = subprocess.run(argv, cwd=REPO, capture_output=True, text=True,
+                                timeout=TIMEOUT)
+        assert second.returncode == 1
+        assert "a virtual board already runs on %s (pid %d)" % (tmp_path / "board", first.pid) \
+            in second.stderr
+        first.kill()
+        first.wait(TIMEOUT)
+    assert os.path.exists(str(tmp_path / "board" / "board.pid"))
+    with running(argv) as (again, reader):
+        assert reader.wait_for("^PORT=", 30).strip() == "PORT=%s" % (tmp_path / "board.tty")
+        done = subprocess.run(DEPLOY + ["ping", "--port", str(tmp_path / "board.tty")],
+                              cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+        assert done.returncode == 0, done.stderr
+        again.send_signal(signal.SIGINT)
+        assert again.wait(TIMEOUT) == 0
+    assert not os.path.exists(str(tmp_path / "board" / "board.pid"))

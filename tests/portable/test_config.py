@@ -59,6 +59,17 @@ def test_section_must_be_an_object():
     assert "RADIO: expected an object" in str(exc)
 
 
+def test_a_section_that_is_no_object_with_a_conditional_required_key():
+    config = Config()
+    config["LINK"] = [None]
+    fields = {"role": Field(str, "client"),
+              "host": Field(str, "127.0.0.1", required=lambda cfg: cfg.get("role") != "server")}
+    errors = config.resolve("LINK", fields, repair=True)
+    assert errors[0] == ("LINK", None, "expected an object, got a list of 1 items")
+    assert ("LINK", "host", "missing (required)") in errors
+    assert config["LINK"] == {"role": "client", "host": "127.0.0.1"}
+
+
 def test_repair_uses_defaults_and_counts():
     app = Application("cfg")
     _Radio("radio", app)

@@ -2,7 +2,7 @@
 from the codecs (HDLC segmentation both ways, block transfer, errors, timeouts, recovery)."""
 from checks import raises
 from usr.qframe.codecs import acse, axdr, cosem, hdlc, wrapper, xdlms
-from usr.qframe.protocols import dlms
+from usr.qframe.protocols import dlms, dlms_client
 
 from dlms_peer import ScriptedMeter
 
@@ -178,7 +178,7 @@ def test_client_read_and_profile():
     })
     a = _assoc()
     _run(a.open(), meter)
-    client = dlms.Client(a, lambda op: _run(op, meter))
+    client = dlms_client.Client(a, lambda op: _run(op, meter))
     assert client.read(ENERGY) == {"obis": "1.0.1.8.0.255", "class": 3, "attr": 2, "value": 77,
                                    "scaler": -2, "unit": 30, "status": "ok"}
     prof = client.profile(PROFILE)
@@ -188,10 +188,10 @@ def test_client_read_and_profile():
 
 def test_encode_like():
     current = axdr.Typed(axdr.LONG_UNSIGNED, 5)
-    assert dlms.encode_like(current, 7) == b"\x12\x00\x07"
-    assert dlms.encode_like(axdr.Typed(axdr.OCTET_STRING, b"ab"), "6364") == b"\x09\x02cd"
+    assert dlms_client.encode_like(current, 7) == b"\x12\x00\x07"
+    assert dlms_client.encode_like(axdr.Typed(axdr.OCTET_STRING, b"ab"), "6364") == b"\x09\x02cd"
     clock = axdr.Typed(axdr.OCTET_STRING, b"\x00" * 12)
-    assert dlms.encode_like(clock, "2024-01-02T03:04:05")[2:] == \
+    assert dlms_client.encode_like(clock, "2024-01-02T03:04:05")[2:] == \
         axdr.DateTime(2024, 1, 2, 3, 4, 5, 0, None, 0).encode()
-    assert dlms.encode_like(None, {"type": "unsigned", "value": 3}) == b"\x11\x03"
-    raises(axdr.AxdrError, dlms.encode_like, current, 70000)
+    assert dlms_client.encode_like(None, {"type": "unsigned", "value": 3}) == b"\x11\x03"
+    raises(axdr.AxdrError, dlms_client.encode_like, current, 70000)

@@ -65,13 +65,13 @@ class _Dlms(Dlms):
 
 
 class _FakeUart(AppExtension):
-    """The meter link as the dlms extension sees it: send_transparent + the arbiter hook."""
+    """The meter link as the dlms extension sees it: send_transparent and the sharing API."""
     name = "uart"
 
     def __init__(self, app, meter):
         self.meter = meter
-        self.arbiter = None
-        self.stats = {"hes_frames": 0, "hes_dropped": 0}
+        self.shared_with = None
+        self.hes_sent = []
         self.sent = []
         AppExtension.__init__(self, app=app)
 
@@ -82,9 +82,20 @@ class _FakeUart(AppExtension):
                 self.meter.rx.reset()
                 self.meter.ns = self.meter.nr = 0
             reply = self.meter.feed(data)
-            if reply and not self.arbiter.meter_data(reply):
+            if reply and not self.shared_with.meter_data(reply):
                 raise AssertionError("a reply for the module went elsewhere")
         return True
+
+    def share_link(self, owner):
+        self.shared_with = owner
+
+    def release_link(self, owner):
+        if self.shared_with is owner:
+            self.shared_with = None
+
+    def send_hes(self, data):
+        self.hes_sent.append(data)
+        return self.send_transparent(data)
 
 
 def _app(dlms_config, meter=None, uart=False):
@@ -181,7 +192,7 @@ def test_meter_link_transport_with_waiting_hes_bytes():
     app.load()
     try:
         uart = app.uart
-        assert uart.arbiter is ext
+        assert uart.shared_with is ext
         original = ext._work
 
         def work(client, kind, args):                       # HES bytes arrive mid-job
@@ -190,10 +201,10 @@ def test_meter_link_transport_with_waiting_hes_bytes():
         ext._work = work
         assert _cmd(app, "dlms.read", {"obis": "1.0.1.8.0.255"})["value"] == 99
         assert uart.sent[-2:] == [b"HES-1", b"HES-2"]       # after the module's DISC, in order
-        assert uart.stats["hes_frames"] == 2 and ext.arbiter.owner == "hes"
+        assert uart.hes_sent == [b"HES-1", b"HES-2"] and ext.arbiter.owner == "hes"
     finally:
         app.stop()
-    assert uart.arbiter is None
+    assert uart.shared_with is None
 
 
 def test_bad_config():

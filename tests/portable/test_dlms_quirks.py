@@ -6,7 +6,7 @@ deadline that noise or a meter answering RR for ever cannot outlive; a whole res
 by the free heap."""
 from checks import raises
 from usr.qframe.codecs import acse, axdr, cosem, hdlc, xdlms
-from usr.qframe.protocols import dlms
+from usr.qframe.protocols import dlms, dlms_client
 
 from dlms_peer import ScriptedMeter
 from test_dlms_association import _assoc, _run
@@ -39,7 +39,7 @@ def test_a_value_encoded_twice_gives_the_first():
     value, trailing = axdr.decode_first(twice)
     assert value == WHEN.encode() and trailing == 14
     a, meter = _open({xdlms.get(8, CLOCK, 2): xdlms.get_response(twice)})
-    client = dlms.Client(a, lambda op: _run(op, meter))
+    client = dlms_client.Client(a, lambda op: _run(op, meter))
     assert client.clock() == {"obis": "0.0.1.0.0.255", "value": "2024-03-01T12:30:15",
                               "status": "ok"}
     assert a.stats["trailing_octets"] == 14
@@ -95,7 +95,7 @@ def test_short_profile_rows():
     rows = [(WHEN.encode(), 5), (WHEN.encode(), 6, 7)]
     a, meter = _open({xdlms.get(7, PROFILE, 3): xdlms.get_response(axdr.encode(columns)),
                       xdlms.get(7, PROFILE, 2): xdlms.get_response(axdr.encode(rows))})
-    out = dlms.Client(a, lambda op: _run(op, meter)).profile(PROFILE)
+    out = dlms_client.Client(a, lambda op: _run(op, meter)).profile(PROFILE)
     assert out["status"] == "ok" and len(out["columns"]) == 3
     assert out["rows"] == [["2024-03-01T12:30:15", 5], ["2024-03-01T12:30:15", 6, 7]]
 
@@ -112,25 +112,25 @@ def _object_list(*entries):
 
 def test_class_from_the_object_list_read_once():
     listed = _object_list((5, DEMAND), (8, CLOCK))
-    replies = {xdlms.get(15, dlms.OBJECT_LIST[1], 2): listed,
+    replies = {xdlms.get(15, dlms_client.OBJECT_LIST[1], 2): listed,
                xdlms.get(5, DEMAND, 2): xdlms.get_response(b"\x12\x04\xd2"),
                xdlms.get(5, DEMAND, 4): xdlms.get_response(axdr.encode(
                    (axdr.Typed(axdr.INTEGER, -2), axdr.Typed(axdr.ENUM, 33))))}
     a, meter = _open(replies)
-    client = dlms.Client(a, lambda op: _run(op, meter))
+    client = dlms_client.Client(a, lambda op: _run(op, meter))
     assert client.read(DEMAND) == {"obis": "1.0.31.4.0.255", "class": 5, "attr": 2, "value": 1234,
                                    "scaler": -2, "unit": 33, "status": "ok"}
     assert client.read(DEMAND)["status"] == "ok"
     assert client.listed is True and meter.unknown == []    # no class was guessed
     assert client.classes == {DEMAND: 5, CLOCK: 8}
-    shared = dlms.Client(a, lambda op: _run(op, meter), client.classes)
+    shared = dlms_client.Client(a, lambda op: _run(op, meter), client.classes)
     assert shared.read(DEMAND)["class"] == 5 and shared.listed is None   # not read again
 
 
 def test_no_object_list_falls_back_to_likely_classes():
     a, meter = _open({xdlms.get(5, DEMAND, 2): xdlms.get_response(b"\x12\x00\x07"),
                       xdlms.get(5, DEMAND, 4): xdlms.get_response(b"\x02\x02\x0f\x00\x16\x21")})
-    client = dlms.Client(a, lambda op: _run(op, meter))
+    client = dlms_client.Client(a, lambda op: _run(op, meter))
     out = client.read(DEMAND)
     assert out["class"] == 5 and out["value"] == 7 and client.listed is False
 
@@ -138,7 +138,7 @@ def test_no_object_list_falls_back_to_likely_classes():
 def test_refused_or_malformed_request_keeps_the_association():
     a, meter = _open({xdlms.get(1, DEMAND, 2): b"\xc4\x01\xc1\x00\xff",      # unknown tag
                       xdlms.get(8, CLOCK, 2): xdlms.get_response(axdr.encode(WHEN))})
-    client = dlms.Client(a, lambda op: _run(op, meter))
+    client = dlms_client.Client(a, lambda op: _run(op, meter))
     bad = client.read(DEMAND, 2, 1)
     assert bad["status"] == "error" and "tag" in bad["error"]
     assert client.read(cosem.obis("9.9.9.9.9.9"), 2, 1)["status"] == "object-undefined"

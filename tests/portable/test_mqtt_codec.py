@@ -123,3 +123,14 @@ def test_uplink_topics_and_format():
     assert ujson.loads(mqtt.OFFLINE) == {"state": "offline"}
     assert ujson.loads(fmt.event("network.down", "pdp")) == {"event": "network.down",
                                                              "data": "pdp"}
+
+
+def test_needed_counts_the_octets_a_packet_still_lacks():
+    parser = mqtt.Parser()
+    data = mqtt.publish("t", b"x" * 200)            # 2-octet remaining length
+    assert parser.needed() == 2
+    assert parser.feed(data[:1]) == [] and parser.needed() == 1
+    assert parser.feed(data[1:2]) == [] and parser.needed() == 1    # length continues
+    assert parser.feed(data[2:3]) == [] and parser.needed() == len(data) - 3
+    assert parser.feed(data[3:-1]) == [] and parser.needed() == 1
+    assert len(parser.feed(data[-1:] + mqtt.pingresp()[:1])) == 1 and parser.needed() == 1

@@ -16,7 +16,7 @@ def _session(name, count):
     for index in range(count):
         queue.put(b"r%02d" % index)
     settings = {"window": 3, "ack_timeout_s": 2.0, "heartbeat_s": 0, "idle_timeout_s": 0}
-    return UplinkSession(queue, MqttFormat(), settings, CommandRegistry(), lambda: {"dev": "d"})
+    return UplinkSession(queue, MqttFormat(), settings, lambda: {"dev": "d"})
 
 
 def test_registration_is_the_online_status():
@@ -63,6 +63,9 @@ def test_commands_and_downlink_from_topics():
     downlink = s.handle([Command(b'{"id": "r1", "cmd": "ping"}'), Downlink(b"\x01\x02"),
                          Command(b"not json")], 5)
     assert downlink == [b"\x01\x02"]
+    registry = CommandRegistry()
+    for call in s.take_commands():
+        s.respond(call.id, registry.execute(call.request))
     replies = [ujson.loads(o.data) for o in s.take()]
     assert replies[0] == {"id": "r1", "cmd": "ping", "ok": True, "result": "pong"}
     assert replies[1]["ok"] is False and replies[1]["id"] is None and replies[1]["error"]

@@ -4,7 +4,7 @@ import ujson
 
 from checks import wait_until
 from usr.qframe import Application
-from usr.qframe.builtins.ota import Ota
+from usr.qframe.builtins.ota_update import Ota
 from usr.qframe.builtins.ota_boot import boot_check, load_state, save_state
 from usr.qframe.store.ota_files import OTA_DIR, STATE_PATH, remove_tree
 from usr.qframe.codecs.ota_manifest import seal

@@ -10,7 +10,7 @@ import utime
 
 from checks import closed_port, listen_on_free_port, wait_until
 from usr.qframe import Application
-from usr.qframe.builtins.ota import Ota
+from usr.qframe.builtins.ota_update import Ota
 from usr.qframe.codecs.ota_manifest import seal
 from usr.qframe.store.ota_files import OTA_DIR, remove_tree
 

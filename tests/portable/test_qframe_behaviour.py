@@ -5,7 +5,7 @@ from checks import raises
 
 from usr.qframe import Application, AppExtensionABC, CurrentApp, G
 from usr.qframe import logging
-from usr.qframe.builtins.netready import NetWork
+from usr.qframe.builtins.network import NetWork
 from usr.qframe.collections import LocalStorage, OrderedDict
 from usr.qframe.datetime import UTC, DateTime, TimeDelta, TimeZone
 from usr.qframe.threading import (BoundedSemaphore, Condition, Event, PriorityQueue, Queue,

@@ -117,3 +117,11 @@ def test_qframe_instance_attributes_exist():
     missing += ["Uart." + name for name in UART_ATTRIBUTES if not hasattr(uart, name)]
     assert missing == []
 
+
+
+def test_netwatch_has_its_own_module_and_is_still_found_where_it_lived():
+    import usr.qframe.builtins.network as network
+    from usr.qframe import NetWatch
+    from usr.qframe.builtins.netwatch import NetWatch as home
+    assert NetWatch is home and network.NetWatch is home
+    assert issubclass(home, network.NetWork)

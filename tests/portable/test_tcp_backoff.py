@@ -20,8 +20,9 @@ def test_same_seed_same_delays_other_seed_other_delays():
     assert [a.next() for _ in range(5)] != [b.next() for _ in range(5)]
 
 
-def test_default_seed_differs_per_instance():
-    delays = [Backoff(1.0, 60.0).next() for _ in range(20)]
+def test_the_drivers_entropy_seed_differs_per_instance():
+    from usr.qframe.builtins.link import entropy_seed
+    delays = [Backoff(1.0, 60.0, Random(entropy_seed())).next() for _ in range(20)]
     assert len(set(delays)) >= 18
 
 

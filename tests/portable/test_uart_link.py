@@ -124,6 +124,43 @@ def test_hes_data_is_framed_as_transparent_and_written():
         assert app.bus.publish("hes.data", b"after stop") == 0
 
 
+class _Sharer(object):
+    """Another extension sharing the link: takes meter payloads, holds HES bytes."""
+
+    def __init__(self):
+        self.taken = []
+        self.held = []
+
+    def meter_data(self, payload):
+        self.taken.append(payload)
+        return True
+
+    def hes_data(self, data):
+        self.held.append(data)
+        return False
+
+
+def test_a_shared_link_hands_meter_data_to_its_sharer_and_sends_held_hes_bytes_counted():
+    app = _app("legacy")
+    got = _collect(app, "meter.transparent")
+    link = _start(app)
+    sharer = _Sharer()
+    link.share_link(sharer)
+    assert raises(ValueError, link.share_link, _Sharer())      # one sharer at a time
+    link.port.feed(rfc1662.encode(0x2100, 0xBF, b"for dlms", "legacy"))
+    assert wait_until(lambda: sharer.taken == [b"for dlms"])
+    app.bus.publish("hes.data", b"HES waits")
+    assert sharer.held == [b"HES waits"] and link.stats["hes_frames"] == 0
+    link.release_link(_Sharer())                                 # not the sharer: no effect
+    assert link.shared_with is sharer
+    link.release_link(sharer)
+    assert link.send_hes(b"HES waits") and link.stats["hes_frames"] == 1
+    link.port.feed(rfc1662.encode(0x2100, 0xBF, b"for the HES", "legacy"))
+    assert wait_until(lambda: got == [b"for the HES"])
+    app.stop()
+    assert _frames_sent(link, "legacy") == [rfc1662.Frame(0x2100, 0xBF, b"HES waits")]
+
+
 def test_legacy_vector_on_the_wire():
     app = _app("legacy")
     link = _start(app)

@@ -1,6 +1,7 @@
 """The uplink session (qframe/protocols/uplink.py) without a socket: the test is the transport
 and the clock. Window, cumulative ack, resend after reconnect, heartbeat, idle and ack timeouts,
-raw mode, hostile commands and a per-record transport ack (as an MQTT driver would use)."""
+raw mode, hostile commands, commands as events answered in any order, explicit state and a
+per-record transport ack (as an MQTT driver would use)."""
 import ujson
 
 from checks import fresh_folder
@@ -23,9 +24,18 @@ def _session(name, count=0, protocol=None, **config):
         queue.put(b"p%03d" % index)
     settings = {"window": 4, "ack_timeout_s": 2.0, "heartbeat_s": 0, "idle_timeout_s": 0}
     settings.update(config)
-    session = UplinkSession(queue, protocol or FramedProtocol(), settings, CommandRegistry(),
-                            lambda: {"dev": "d1"})
+    session = UplinkSession(queue, protocol or FramedProtocol(), settings,
+                            lambda: {"dev": "d1", "queued": len(queue)})
+    session.registry = CommandRegistry()       # what a driver runs the commands with
     return session
+
+
+def _run_commands(session):
+    """What a driver does with the commands: run each (here at once), hand the reply back."""
+    calls = session.take_commands()
+    for call in calls:
+        session.respond(call.id, session.registry.execute(call.request))
+    return calls
 
 
 def _records(outgoing):
@@ -47,7 +57,7 @@ def test_open_sends_registration_then_records_within_the_window():
     out = s.take()
     assert out[0].kind == "register"
     info = ujson.loads(bytes(out[0].data[3:]))
-    assert info["dev"] == "d1" and info["epoch"] == s.queue.epoch and info["queued"] == 10
+    assert info["dev"] == "d1" and info["proto"] == "ack" and info["queued"] == 10
     assert len(out) == 1                       # records wait for tick()
     s.tick(1000)
     sent = s.take()
@@ -158,6 +168,7 @@ def test_timers_survive_the_tick_counter_wrapping():
     import utime
     start = utime.ticks_add(0, -300)           # 300 ms before ticks_ms wraps to 0
     s = _session("wrap", 2, ack_timeout_s=0.5)
+    s.ticks = utime                            # the driver's arithmetic (a wrapping counter)
     s.open(start)
     s.tick(start)
     s.take()
@@ -205,24 +216,28 @@ def test_commands_are_answered_and_hostile_ones_refused():
               b'{"id": 3, "cmd": "\xff\xfe"}', b"\xc3\x28", b'{"id": 4, "cmd": "nope"}']
     stream = b"".join(bytes(frame(hes.COMMAND, body)) for body in bodies)
     s.receive(stream, 1)
+    assert s.take() == []                      # nothing runs inside the session
+    assert len(_run_commands(s)) == 9
     replies = [ujson.loads(bytes(o.data[3:])) for o in s.take()]
     assert [o["ok"] for o in replies] == [True] + [False] * 8
     assert replies[0] == {"id": 1, "cmd": "ping", "ok": True, "result": "pong"}
     assert all(r.get("error") for r in replies[1:])
     assert replies[8]["error"] == "unknown command" and replies[8]["id"] == 4
     assert s.close_reason is None              # the link stays up
-    assert s.commands.stats["rejected"] == 7 and s.commands.stats["unknown"] == 1
+    assert s.registry.stats["rejected"] == 7 and s.registry.stats["unknown"] == 1
 
 
 def test_a_reply_that_cannot_be_encoded_becomes_an_error_reply():
     s = _session("cmdenc", 0)
-    s.commands.register("bad", lambda args: object())
+    s.registry.register("bad", lambda args: object())
     s.open(0)
     s.take()
     s.receive(bytes(frame(hes.COMMAND, b'{"id": 9, "cmd": "bad"}')), 1)
+    _run_commands(s)
     reply = ujson.loads(bytes(s.take()[0].data[3:]))
     assert reply["id"] == 9 and reply["ok"] is False and "not JSON" in reply["error"]
-    assert s.commands.stats["failed"] == 1 and s.commands.stats["ok"] == 0
+    assert s.registry.stats["failed"] == 1 and s.registry.stats["ok"] == 0
+
 
 
 def test_framing_error_asks_for_a_reset_and_counts_it():
@@ -239,7 +254,7 @@ def test_registration_is_sent_again_only_when_its_content_changes():
     meter = {"serial": ""}
     queue = _queue("rereg")
     proto = RawProtocol({"raw_register": "HELLO {meter}"})
-    s = UplinkSession(queue, proto, {}, None, lambda: {"meter": meter["serial"]})
+    s = UplinkSession(queue, proto, {}, lambda: {"meter": meter["serial"]})
     s.open(0)
     assert [bytes(o.data) for o in s.take()] == [b"HELLO "]
     s.register()
@@ -247,3 +262,52 @@ def test_registration_is_sent_again_only_when_its_content_changes():
     meter["serial"] = "MTR7"
     s.register()
     assert [bytes(o.data) for o in s.take()] == [b"HELLO MTR7"]
+
+
+def test_commands_come_out_as_events_and_replies_go_back_in_any_order():
+    s = _session("anyorder", 3)
+    s.open(0)
+    s.take()
+    s.receive(bytes(frame(hes.COMMAND, b'{"id": "slow", "cmd": "dlms.read"}')) +
+              bytes(frame(hes.COMMAND, b'{"id": "fast", "cmd": "ping"}')), 1)
+    slow, fast = s.take_commands()
+    assert s.take_commands() == [] and s.running() == 2
+    s.tick(2)                                  # the slow one runs: records still go out
+    assert _records(s.take()) == [1, 2, 3]
+    s.receive(_ack(3), 3)
+    assert len(s.queue) == 0                   # ... and are acked
+    assert s.respond(fast.id, {"id": "fast", "cmd": "ping", "ok": True, "result": "pong"})
+    assert s.respond(slow.id, {"id": "slow", "cmd": "dlms.read", "ok": True, "result": 7})
+    replies = [ujson.loads(bytes(o.data[3:]))["id"] for o in s.take()]
+    assert replies == ["fast", "slow"] and s.running() == 0
+    assert not s.respond(slow.id, {"id": "slow"})          # answered once only
+
+
+def test_a_reply_after_the_connection_dropped_goes_out_on_the_next_or_is_counted():
+    s = _session("late", 0)
+    s.open(0)
+    s.take()
+    s.receive(bytes(frame(hes.COMMAND, b'{"id": 1, "cmd": "a"}')) +
+              bytes(frame(hes.COMMAND, b'{"id": 2, "cmd": "b"}')), 1)
+    first, second = s.take_commands()
+    s.close("connection lost")
+    assert not s.respond(first.id, {"id": 1, "cmd": "a", "ok": True, "result": 1})
+    assert s.stats["replies_dropped"] == 1     # no connection: dropped, counted
+    s.open(10)
+    s.take()
+    assert s.respond(second.id, {"id": 2, "cmd": "b", "ok": True, "result": 2})
+    assert [ujson.loads(bytes(o.data[3:]))["id"] for o in s.take()] == [2]
+
+
+def test_state_is_explicit_closed_open_closing():
+    s = _session("state", 0)
+    assert s.state == "closed"
+    s.open(0)
+    assert s.state == "open"
+    s.receive(b"\x55\x00\x00", 1)              # framing error: the session wants out
+    assert s.state == "closing" and s.close_reason.startswith("protocol error")
+    s.event("x", {})
+    s.tick(2)
+    assert [o.kind for o in s.take()] == ["register"]      # nothing new while closing
+    s.close()
+    assert s.state == "closed"

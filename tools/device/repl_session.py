@@ -17,6 +17,8 @@ import hashlib
 import io
 import os
 import signal
+import struct
+import time
 
 try:
     from mpremote.transport import TransportError, TransportExecError
@@ -191,6 +193,130 @@ class DeviceError(Exception):
     """A port that cannot be used, or a device-side failure (message says which)."""
 
 
+class DeadlineSerial(object):
+    """The port, with a deadline on every read: mpremote's own waits restart their clock on
+    each byte, so a device that keeps printing (an app logging every second) would hold a
+    command forever. start(seconds) begins one device call's time; None: no limit."""
+
+    def __init__(self, serial):
+        self._serial = serial
+        self._deadline = None
+
+    def start(self, seconds):
+        self._deadline = None if seconds is None else time.monotonic() + seconds
+
+    def _check(self):
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise TransportError("no answer in time")
+
+    def read(self, size=1):
+        self._check()
+        return self._serial.read(size)
+
+    def inWaiting(self):                # noqa: N802 (pyserial's name, used by mpremote)
+        self._check()
+        return self._serial.in_waiting
+
+    @property
+    def in_waiting(self):
+        self._check()
+        return self._serial.in_waiting
+
+    def __getattr__(self, name):
+        return getattr(self._serial, name)
+
+    def __setattr__(self, name, value):
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._serial, name, value)
+
+
+RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+PASTE_YES, PASTE_NO = b"R\x01", b"R\x00"
+
+
+class SharedLineTransport(SerialTransport):
+    """mpremote's serial transport, reading the raw-REPL protocol out of a line the running
+    app also prints to (its log lines can arrive between any two protocol bytes). mpremote
+    expects each reply at a fixed place and gives up - or, counting each byte of app output
+    as progress, waits forever. Here each marker is looked for in the stream (the app's text
+    never holds the control bytes 0x01/0x04), and DeadlineSerial bounds every wait."""
+
+    def _read_to(self, *endings):
+        data = b""
+        while not data.endswith(endings):
+            data += self.serial.read(1)
+        return data
+
+    def exec_raw_no_follow(self, command):
+        code = command if isinstance(command, bytes) else command.encode("utf8")
+        self._read_to(b">")
+        if self.use_raw_paste:
+            self.serial.write(b"\x05A\x01")
+            reply = self._read_to(PASTE_YES, PASTE_NO, b"w REPL; CTRL-B to exit\r\n>")
+            if reply.endswith(PASTE_YES):
+                return self._paste(code)
+            self.use_raw_paste = False        # 1.13 and older: the plain raw REPL
+        for at in range(0, len(code), 256):
+            self.serial.write(code[at:at + 256])
+            time.sleep(0.01)
+        self.serial.write(b"\x04")
+        self._read_to(b"OK")
+
+    def _paste(self, code):
+        window = struct.unpack("<H", self.serial.read(2))[0]
+        room = window
+        at = 0
+        while at < len(code):
+            while room == 0 or self.serial.in_waiting:
+                got = self.serial.read(1)
+                if got == b"\x01":
+                    room += window
+                elif got == b"\x04":            # the device ended the paste
+                    self.serial.write(b"\x04")
+                    return
+            piece = code[at:at + room]
+            self.serial.write(piece)
+            room -= len(piece)
+            at += len(piece)
+        self.serial.write(b"\x04")
+        self._read_to(b"\x04")
+
+
+def recover_raw_repl(line, attempt_s=1.0):
+    """Bring the device to a fresh raw-REPL prompt whatever the last tool left (killed
+    mid-command, mid-paste, in the friendly REPL, with the app printing): Ctrl-C (stops
+    running code, abandons a raw paste), drain what is pending, Ctrl-A, and look for the
+    banner; Ctrl-B between tries. The line's deadline ends it (TransportError)."""
+    while True:
+        line.write(b"\r\x03")
+        _drain(line, 0.1)
+        line.write(b"\x03")
+        _drain(line, 0.1)
+        line.write(b"\r\x01")
+        got = b""
+        until = time.monotonic() + attempt_s
+        while time.monotonic() < until:
+            got += line.read(1)     # one at a time: the ">" after the banner is mpremote's
+            if got.endswith(RAW_BANNER):    # to read, as after its own enter_raw_repl
+                return
+        line.write(b"\r\x02")
+
+
+def _drain(line, quiet_s, longest_s=0.3):
+    """Read and drop what the device sends until it is quiet for quiet_s (at most longest_s:
+    an app that prints all the time is never quiet; the banner is found among its lines)."""
+    until = time.monotonic() + longest_s
+    quiet_from = time.monotonic()
+    while time.monotonic() < until and time.monotonic() - quiet_from < quiet_s:
+        if line.in_waiting:
+            line.read(line.in_waiting)
+            quiet_from = time.monotonic()
+        else:
+            time.sleep(0.01)
+
+
 def sha256_hex(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -211,15 +337,17 @@ class Device(object):
                               "present: %s; `make board` starts a virtual one)"
                               % (self.port, ", ".join(present) or "none"))
         try:
-            self.transport = SerialTransport(self.port, baudrate=115200,
-                                             timeout=min(self.timeout, 1.0))
+            self.transport = SharedLineTransport(self.port, baudrate=115200,
+                                             timeout=min(self.timeout, 0.5))
         except TransportError as exc:
             raise DeviceError("cannot open %s: %s (another program - QPYcom, a terminal, "
                               "make shell - may be holding it)"
                               % (self.port, exc.args[0] if exc.args else exc))
+        self.transport.serial = self.line = DeadlineSerial(self.transport.serial)
         try:
-            with contextlib.redirect_stdout(io.StringIO()):   # mpremote prints what it got
-                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=self.timeout)
+            self.line.start(self.timeout)
+            recover_raw_repl(self.line)
+            self.transport.in_raw_repl = True
         except (TransportError, OSError):
             self.close()
             raise DeviceError("%s did not answer as a MicroPython REPL within %g s (QuecPython "
@@ -233,9 +361,10 @@ class Device(object):
         if self.transport is None:
             return
         try:
+            self.line.start(self.timeout)
             if self.transport.in_raw_repl:
                 self.transport.exit_raw_repl()
-        except OSError:
+        except (TransportError, OSError):
             pass
         try:
             self.transport.close()
@@ -252,6 +381,7 @@ class Device(object):
     def exec(self, code):
         """Run code on the device; its stdout as text. A device exception -> DeviceError."""
         try:
+            self.line.start(self.timeout)
             out, err = self.transport.exec_raw(code, timeout=self.timeout)
         except (TransportError, OSError) as exc:
             raise DeviceError("lost the device on %s (no answer within %g s: %s)"
@@ -323,6 +453,7 @@ class Device(object):
         """Send misc.Power.powerRestart() (QuecPython's reboot) without waiting for an answer:
         the module reboots and its USB ports go away for a while."""
         try:
+            self.line.start(self.timeout)
             self.transport.exec_raw_no_follow("from misc import Power\nPower.powerRestart()")
         except (TransportError, OSError) as exc:
             raise DeviceError("lost the device on %s: %s" % (self.port, exc))
@@ -361,8 +492,14 @@ class Device(object):
         """Start path as __main__ and stream the device output to out (a binary file) until it
         returns; the first Ctrl-C here is sent to the device (the app stops cleanly), a second
         one gives up. Returns (device error text, interrupted)."""
-        self.transport.exec_raw_no_follow("_qd_run(%r, %d)" % (path, int(duration_s * 1000)))
-        serial = self.transport.serial
+        self.line.start(self.timeout)
+        try:
+            self.transport.exec_raw_no_follow("_qd_run(%r, %d)" % (path,
+                                                                  int(duration_s * 1000)))
+        except (TransportError, OSError) as exc:
+            raise DeviceError("lost the device on %s: %s" % (self.port, exc))
+        self.line.start(None)          # the app's output: as long as it runs
+        serial = self.line
         errors = bytearray()
         stage = 0
         presses = [0]

@@ -1,12 +1,14 @@
 """A virtual QuecPython module: real MicroPython (unix port) on a pty that mpremote can open.
 
-    python -m tools.device.virtual_board [--root DIR] [--link build/board.tty] [--sim]
+    python -m tools.device.virtual_board [--root DIR] [--link build/board.tty] [--sim [--app DIR]]
                                          [--no-autorun] [--allow-std] [--heapsize 512K]
 
 Prints `PORT=build/board.tty` (a stable link to the pty, made at start, removed at stop) once
 the board is up and serves until Ctrl-C. `--sim` wires it to the simulated meter and HES
-(tools/device/board_sim.py) and deploys the app with a site config that points at them. From
-tests:
+(tools/device/board_sim.py) and deploys the app with a site config that points at them
+(`--app DIR`: an app folder, its dev.json wired to them); later deploys keep that wiring
+(ROOT/usr/.qframe-sim.json). One board per ROOT (ROOT/board.pid): a second refuses in one
+line; what a killed board left (pid file, port link) is taken over. From tests:
 
     with VirtualBoard(root) as board:
         subprocess.run([..., "--port", board.port])
@@ -23,6 +25,7 @@ no host) is output discarded, until a reader shows up. Closing B's master hangs 
 """
 import argparse
 import fcntl
+import json
 import functools
 import os
 import pty
@@ -267,8 +270,19 @@ def main(argv=None):
     parser.add_argument("--sim", action="store_true",
                         help="wire the board to the simulated meter and HES and deploy the app "
                         "with a site config for them (make board SIM=1)")
+    parser.add_argument("--app", metavar="DIR", help="with --sim: deploy this app folder (its "
+                        "main.py, dev.json, modules) instead of the repo's app")
+    parser.add_argument("--skip-gate", action="store_true",
+                        help="with --sim: deploy even if the portability gate rejects the code")
     args = parser.parse_args(argv)
+    if args.app and not args.sim:
+        parser.error("--app needs --sim (without it, deploy the app: make deploy APP=...)")
     link = _short(args.link) if args.link else None
+    other = _claim(args.root)
+    if other:
+        print("vboard: a virtual board already runs on %s (pid %d): stop it first (Ctrl-C in "
+              "its terminal, or kill %d)" % (args.root, other, other), file=sys.stderr)
+        return 1
     vboard = VirtualBoard(args.root, autorun=not args.no_autorun, allow_std=args.allow_std,
                           heapsize=args.heapsize, link=link)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -280,16 +294,18 @@ def main(argv=None):
               % (vboard.port, " (linked as %s)" % link if link else "", vboard.root,
                  "" if vboard.ready else "; /usr/main.py is still running (no prompt yet: a "
                  "tool's Ctrl-C interrupts it, as on the module)"))
+        _forget_sim_wiring(vboard.root)
         if args.sim:
-            peers = _start_peers(port, vboard.root)
+            peers = _start_peers(port, vboard.root, args.app, args.skip_gate)
         print("PORT=%s" % port)
         if peers:
             print("the app is deployed with %s (meter on %s, HES on 127.0.0.1:%d):\n"
                   "  make run PORT=%s      start it and watch it work\n"
                   "  make log PORT=%s      follow its log file\n"
-                  "  make deploy PORT=%s CONFIG=%s   after a change"
-                  % (_short(peers.site_config), _short(peers.meter_link),
-                     peers.hes.port, port, port, port, _short(peers.site_config)))
+                  "  make deploy PORT=%s%s   after a change (the wiring to the "
+                  "simulators is kept)"
+                  % (args.app or _short(peers.site_config), _short(peers.meter_link),
+                     peers.hes.port, port, port, port, " APP=%s" % args.app if args.app else ""))
         else:
             print("e.g. make deploy PORT=%s; make run PORT=%s; make shell PORT=%s"
                   % (port, port, port))
@@ -307,6 +323,52 @@ def main(argv=None):
         vboard.stop()
         if peers:
             peers.stop()
+        _forget_sim_wiring(vboard.root)
+        _release(args.root)
+
+
+PID_FILE = "board.pid"
+
+
+def _claim(root):
+    """Record this process as ROOT's board (ROOT/board.pid); the pid of another live board
+    process holding it, or 0. What a killed board left (its pid file, a dangling port link)
+    is taken over: a new board starts clean whatever the last one left in build/."""
+    os.makedirs(root, exist_ok=True)
+    path = os.path.join(root, PID_FILE)
+    try:
+        with open(path) as f:
+            pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        pid = 0
+    if pid and pid != os.getpid() and _is_board_process(pid):
+        return pid
+    with open(path, "w") as f:
+        f.write("%d\n" % os.getpid())
+    return 0
+
+
+def _is_board_process(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return b"tools.device.virtual_board" in f.read()
+    except OSError:         # gone (or no /proc: then a live pid is taken as a board)
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return not os.path.isdir("/proc")
+
+
+def _release(root):
+    path = os.path.join(root, PID_FILE)
+    try:
+        with open(path) as f:
+            mine = f.read().strip() == str(os.getpid())
+        if mine:
+            os.remove(path)
+    except OSError:
+        pass
 
 
 def _short(path):
@@ -315,14 +377,33 @@ def _short(path):
     return path if rel.startswith("..") else rel
 
 
-def _start_peers(port, root):
-    """make board SIM=1: meter and HES simulators, then the app deployed with their config
-    (ROOT/site.json; the meter's pty is linked as ROOT/meter.tty)."""
+def _sim_wiring_path(root):
+    from tools.device import deploy
+    return os.path.join(root, deploy.SIM_WIRING.lstrip("/"))
+
+
+def _forget_sim_wiring(root):
+    try:
+        os.remove(_sim_wiring_path(root))
+    except OSError:
+        pass
+
+
+def _start_peers(port, root, app=None, skip_gate=False):
+    """make board SIM=1: meter and HES simulators, then the app (the repo's with their config,
+    ROOT/site.json, or an app folder's with its dev.json wired to them) deployed; the meter's
+    pty is linked as ROOT/meter.tty. ROOT/usr/.qframe-sim.json records the wiring, which every
+    later deploy to this board keeps."""
     from tools.device import board_sim, deploy
     peers = board_sim.SimPeers(os.path.join(root, "site.json"), os.path.join(root, "meter.tty"),
                                say=lambda line: print(line, flush=True)).start()
+    wiring = {"UART": {"port": os.path.abspath(peers.meter_link)},
+              "TCP_SERVER": {"host": "127.0.0.1", "port": peers.hes.port}}
+    with open(_sim_wiring_path(root), "w") as f:
+        json.dump(wiring, f, indent=2, sort_keys=True)
     try:
-        if deploy.deploy(port, config=_short(peers.site_config)) != 0:
+        if deploy.deploy(port, config=None if app else _short(peers.site_config), app=app,
+                         skip_gate=skip_gate) != 0:
             raise RuntimeError("deploying the app to the board failed")
     except (deploy.DeployError, deploy.DeviceError) as exc:
         peers.stop()

@@ -381,7 +381,8 @@ class Board(object):
     def raw_paste(self):
         """After Ctrl-E on an empty raw line: 'A' 0x01 starts raw-paste mode (flow-controlled
         by windows of PASTE_WINDOW bytes, acknowledged with 0x01, ended by Ctrl-D). Returns the
-        code, or None when the request was not a raw-paste request."""
+        code, or None when the request was not a raw-paste request; a Ctrl-C in the data
+        abandons it (KeyboardInterrupt: serve() shows the raw prompt again)."""
         console = self.console
         if console.getc() != ord("A") or console.getc() != CTRL_A:
             console.write("R\x00")
@@ -392,6 +393,12 @@ class Board(object):
         while True:
             data = console.chunk()
             end = data.find(b"\x04")
+            abort = data.find(b"\x03")
+            if abort >= 0 and (end < 0 or abort < end):
+                # As MicroPython's raw paste: Ctrl-C ends it unrun (a host killed mid-paste
+                # leaves the board waiting for the rest; the next tool's Ctrl-C frees it).
+                console.write_bytes(b"\x04")
+                raise KeyboardInterrupt()
             body = data if end < 0 else data[:end]
             code.extend(body)
             unacked += len(body)

@@ -1,10 +1,11 @@
 """Board root staging and the host runner.
 
 A board root is a folder holding `usr/` laid out as on the module: `usr/qframe/`, the files of
-`code/` and `usr/dev.json`. Device code imports `usr.qframe` from it exactly as on the module.
+`code/` (or of an app folder, --app) and `usr/dev.json`, all copies. Device code imports
+`usr.qframe` from it exactly as on the module.
 
-    python tools/board.py stage [ROOT]      (tools/board.py is this module's entry point)
-    python tools/board.py run [--root ROOT] [--interpreter cpython|micropython]
+    python tools/board.py stage [ROOT] [--app DIR]    (tools/board.py is this module's entry)
+    python tools/board.py run [--root ROOT] [--app DIR] [--interpreter cpython|micropython]
                               [--config FILE] [--duration S]
 """
 import argparse
@@ -31,64 +32,104 @@ def shim_paths(interpreter="cpython"):
     return [os.path.join(TOOLS, "shim"), os.path.join(TOOLS, "shim", flavour)]
 
 
-def _link(src, dst):
-    if os.path.islink(dst) or os.path.isfile(dst):
-        os.remove(dst)
-    elif os.path.isdir(dst):
-        shutil.rmtree(dst)
-    os.symlink(src, dst)
+STAGED = ".staged.json"     # ROOT/usr/.staged.json: the files stage() put there
 
 
-def stage(root=DEFAULT_ROOT, config=None, source=REPO, mpy=False):
-    """Lay out ROOT/usr with symlinks into source (the repo); return the root.
+class StageConflict(Exception):
+    """stage() would overwrite a file it did not put there (the message says what to do)."""
 
-    config: None links source's dev.json; a dict is written as ROOT/usr/dev.json, a string
-    as it is (a broken file reaches the app, which reports it as on the module).
-    mpy: the device code precompiled to .mpy for the venv's MicroPython (as `deploy --mpy`
-    puts it on the module; main.py stays source) instead of symlinks to the .py files.
-    Files the app writes at run time (logs, queues) stay in ROOT/usr and survive restaging.
+
+def stage(root=DEFAULT_ROOT, config=None, source=REPO, mpy=False, app=None):
+    """Lay out ROOT/usr as on the module, copying from source (the repo); return the root.
+
+    app: an app folder (its main.py, dev.json, modules) staged as /usr instead of source's
+    code/ and dev.json; qframe/ is always source's. config: None takes the dev.json of the app
+    (or source); a dict is written as ROOT/usr/dev.json, a string as it is (a broken file
+    reaches the app, which reports it as on the module). mpy: the device code precompiled to
+    .mpy for the venv's MicroPython (as `deploy --mpy` puts it on the module; main.py stays
+    source).
+
+    Files are copies, never links into the repo, so nothing written into ROOT/usr reaches
+    source. Only files a previous stage() put there (ROOT/usr/.staged.json) are replaced or
+    removed; a file of yours in their way stops it (StageConflict) instead of being lost. Files
+    the app writes at run time (logs, queues) stay and survive restaging.
     """
+    from tools.device import files as device
     usr = os.path.join(root, "usr")
     os.makedirs(usr, exist_ok=True)
-    _link(os.path.join(source, "qframe"), os.path.join(usr, "qframe"))
-    code = os.path.join(source, "code")
-    for name in sorted(os.listdir(code)):
-        if name != "__pycache__":
-            _link(os.path.join(code, name), os.path.join(usr, name))
+    try:
+        files = device.device_files(source, None, app, need_config=config is None)
+    except device.DeployError as exc:
+        raise StageConflict(str(exc))
     if mpy:
-        _stage_mpy(root, source)
-    dev_json = os.path.join(usr, "dev.json")
-    if config is None:
-        _link(os.path.join(source, "dev.json"), dev_json)
+        from tools.device import deploy     # needs mpremote (the venv's)
+        wanted = dict(deploy.compile_mpy(files, deploy.find_mpy_cross(6)))
     else:
-        if os.path.islink(dev_json):
-            os.remove(dev_json)
-        with open(dev_json, "w") as f:
-            if isinstance(config, str):
-                f.write(config)
-            else:
-                json.dump(config, f, indent=2)
+        wanted = dict(files)
+    if config is not None:
+        wanted[device.USR + "/dev.json"] = (config if isinstance(config, bytes) else
+                                            config.encode() if isinstance(config, str) else
+                                            json.dumps(config, indent=2).encode())
+    _sync(root, wanted)
     return root
 
 
-def _stage_mpy(root, source):
-    """Replace the staged device code under ROOT/usr by .mpy files (v6, the venv's MicroPython)."""
-    from tools.device import deploy
-    files = [f for f in deploy.device_files(source) if f[1].endswith(".py")]
-    compiled = deploy.compile_mpy(files, deploy.find_mpy_cross(6))
+def _sync(root, wanted):
+    """Make ROOT/usr hold wanted ({device path: local file or bytes}); see stage()."""
     usr = os.path.join(root, "usr")
-    os.remove(os.path.join(usr, "qframe"))
-    for name in os.listdir(usr):
-        if os.path.islink(os.path.join(usr, name)) and name.endswith(".py") \
-                and name != "main.py":
+    record = os.path.join(usr, STAGED)
+    try:
+        with open(record) as f:
+            before = set(json.load(f))
+    except (OSError, ValueError):
+        before = set()
+    links = [name for name in os.listdir(usr) if os.path.islink(os.path.join(usr, name))]
+    for name in links:                      # the old layout: links into the repo; its
+        try:                                # main.py and dev.json were staged too
             os.remove(os.path.join(usr, name))
-    for device_path, data in compiled:
-        if device_path == "/usr/main.py":
-            continue
+        except FileNotFoundError:           # another process staging the same root
+            pass
+    if links and not before:
+        before = set(wanted)
+    contents = {}
+    for device_path, origin in wanted.items():
+        if isinstance(origin, bytes):
+            contents[device_path] = origin
+        else:
+            with open(origin, "rb") as f:
+                contents[device_path] = f.read()
+    for device_path, data in sorted(contents.items()):
         path = os.path.join(root, device_path.lstrip("/"))
+        old = _read(path)
+        if old == data:
+            continue
+        if old is not None and device_path not in before:
+            raise StageConflict(
+                "%s is not a file staged here (yours?): stage will not overwrite it; run your "
+                "own app from its own folder (tools/board.py run --app DIR, make run APP=DIR) "
+                "or move the file away" % path)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        with open(tmp, "wb") as f:
             f.write(data)
+        os.replace(tmp, path)
+    for device_path in before - set(contents):
+        try:
+            os.remove(os.path.join(root, device_path.lstrip("/")))
+        except OSError:
+            pass
+    tmp = "%s.%d.tmp" % (record, os.getpid())
+    with open(tmp, "w") as f:
+        json.dump(sorted(contents), f)
+    os.replace(tmp, record)
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def use_device_code():
@@ -163,12 +204,15 @@ def interpreter_command(interpreter):
     return [sys.executable]
 
 
-def run_command(root, interpreter="cpython", duration=None):
-    """argv that runs ROOT/usr/main.py under the interpreter through tools/hostrun/boot.py."""
+def run_command(root, interpreter="cpython", duration=None, control_port=None):
+    """argv that runs ROOT/usr/main.py under the interpreter through tools/hostrun/boot.py
+    (control_port: the shim's control server listens there, for fault injection)."""
     argv = interpreter_command(interpreter) + [os.path.join(HERE, "boot.py"), root,
                                                os.pathsep.join(shim_paths(interpreter))]
-    if duration:
-        argv.append(str(duration))
+    if duration or control_port:
+        argv.append(str(duration or 0))
+    if control_port:
+        argv.append(str(control_port))
     return argv
 
 
@@ -178,24 +222,32 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_stage = sub.add_parser("stage", help="lay out a board root")
     p_stage.add_argument("root", nargs="?", default=DEFAULT_ROOT)
+    p_stage.add_argument("--app", help="an app folder (main.py, dev.json, modules) as /usr "
+                         "instead of the repo's code/ and dev.json")
     p_run = sub.add_parser("run", help="run the app's main.py in a board root")
     p_run.add_argument("--root", default=DEFAULT_ROOT)
+    p_run.add_argument("--app", help="an app folder (main.py, dev.json, modules) as /usr "
+                       "instead of the repo's code/ and dev.json")
     p_run.add_argument("--interpreter", choices=["cpython", "micropython"], default="cpython")
     p_run.add_argument("--config", help="a JSON file used as /usr/dev.json instead of dev.json")
     p_run.add_argument("--duration", type=float, help="stop the app after S seconds")
     args = parser.parse_args(argv)
-    if args.cmd == "stage":
-        print(stage(args.root))
-        return 0
-    config = None
-    if args.config:
-        try:
-            with open(args.config) as f:
-                config = f.read()
-        except (OSError, UnicodeError) as exc:
-            print("board.py: --config %s: cannot read it (%s)" % (args.config, exc))
-            return 2
-    stage(args.root, config)
+    try:
+        if args.cmd == "stage":
+            print(stage(args.root, app=args.app))
+            return 0
+        config = None
+        if args.config:
+            try:
+                with open(args.config) as f:
+                    config = f.read()
+            except (OSError, UnicodeError) as exc:
+                print("board.py: --config %s: cannot read it (%s)" % (args.config, exc))
+                return 2
+        stage(args.root, config, app=args.app)
+    except StageConflict as exc:
+        print("board.py: %s" % exc, file=sys.stderr)
+        return 2
     try:
         while True:
             code = subprocess.call(run_command(args.root, args.interpreter, args.duration))

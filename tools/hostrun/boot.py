@@ -1,13 +1,15 @@
 """Start a board root's /usr/main.py as the module's firmware would (CPython or MicroPython).
 
-    <interpreter> tools/hostrun/boot.py ROOT SHIM_PATHS [DURATION_S]
+    <interpreter> tools/hostrun/boot.py ROOT SHIM_PATHS [DURATION_S [CONTROL_PORT]]
 
 SHIM_PATHS is an os.pathsep-joined list. /usr is mapped into ROOT/usr; after main.py returns
 (QFrame's mainloop() returns once extensions are loaded) the process lives until the app stops,
 DURATION_S passes, or Ctrl-C, and then stops the app, joining its threads.
 As the firmware does at boot, a flagged app_fota update is applied before main.py runs. A
 module restart (misc.Power.powerRestart(), e.g. by the OTA updater) stops the app and ends the
-process with REBOOT_EXIT: `tools/board.py run` then boots it again. The shim's machine.WDT is
+process with REBOOT_EXIT: `tools/board.py run` then boots it again. CONTROL_PORT (not 0)
+starts the shim's control server on that port before main.py (the system simulation injects
+faults through it), whatever app main.py is. The shim's machine.WDT is
 hardware here too: when it expires the process ends at once, whatever the app is doing (CPython:
 REBOOT_EXIT; MicroPython, which cannot end itself from a thread: killed by SIGUSR1), and the
 runner boots it again.
@@ -19,7 +21,7 @@ except ImportError:
     import sys
 
 
-def _boot(root, shim_paths, duration_s):
+def _boot(root, shim_paths, duration_s, control_port):
     shims = shim_paths.split(":")
     shims.reverse()                     # no reversed() on QuecPython's 1.13
     for path in shims:
@@ -30,6 +32,8 @@ def _boot(root, shim_paths, duration_s):
     # Built into the firmware, so loaded before main.py runs: imported here, no app thread
     # meets a shim module half-initialised by another thread (MicroPython: "can't import name").
     import machine, osTimer, usocket, net, checkNet, dataCall, sim, modem, misc  # noqa: F401,E401
+    if control_port:
+        shimctl.serve_control(control_port)
     shimctl.apply_app_fota()
     _watch_hardware_watchdog(shimctl)
     reboots = shimctl.state["reboots"]
@@ -100,4 +104,5 @@ def _hard_reset():
         uos.system("kill -USR1 $PPID")
 
 
-_boot(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0)
+_boot(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0,
+      int(sys.argv[4]) if len(sys.argv) > 4 else 0)

@@ -1,8 +1,9 @@
 """Check a dev.json as the app would, without starting it (make check-config [CONFIG=file]).
 
-    python -m tools.hostrun.check_config [--source DIR] [FILE]     (default: the repo's dev.json)
+    python -m tools.hostrun.check_config [--source DIR] [--app DIR] [FILE]
+                                         (default FILE: the app folder's or the repo's dev.json)
 
-Builds the app as code/main.py does (its `create_app`, in a board root whose /usr/dev.json is
+Builds the app as its main.py does (--app: an app folder's main.py) (its `create_app`, in a board root whose /usr/dev.json is
 FILE, on CPython with the shim) and runs the app's own check, `Application.check_config`
 (qframe/core/config.py and every registered extension's `config_fields`), without loading any
 extension. One line per problem: `error   SECTION.key: what is wrong (default X would be used)`
@@ -34,14 +35,13 @@ def _boot_paths(root):
     shimctl.install_fs(root)
 
 
-def check(path, source=board.REPO):
-    """(errors, warnings): lists of lines about the config file at path."""
+def check(path, source=board.REPO, app=None):
+    """(errors, warnings): lists of lines about the config file at path, checked by the app
+    of the app folder `app` (default: source's code/)."""
     root = tempfile.mkdtemp(prefix="qframe-check-config-")
     try:
-        board.stage(root, source=source)
-        dev_json = os.path.join(root, "usr", "dev.json")
-        os.remove(dev_json)
-        shutil.copyfile(path, dev_json)        # the bytes as they are: the app judges them
+        with open(path, "rb") as f:
+            board.stage(root, f.read(), source=source, app=app)  # the bytes: the app judges
         _boot_paths(root)
         return _check(path)
     finally:
@@ -117,12 +117,18 @@ def main(argv=None):
     parser.add_argument("config", nargs="?", help="the dev.json to check (default: the repo's)")
     parser.add_argument("--source", default=board.REPO,
                         help="folder holding the qframe/ and code/ whose app checks it")
+    parser.add_argument("--app", help="an app folder (main.py, dev.json, modules): its app "
+                        "checks the config (default FILE: its dev.json)")
     args = parser.parse_args(argv)
-    path = args.config or os.path.join(args.source, "dev.json")
+    path = args.config or os.path.join(args.app or args.source, "dev.json")
     if not os.path.isfile(path):
         print("check-config: %s: no such file" % path, file=sys.stderr)
         return 2
-    errors, warnings = check(path, args.source)
+    if args.app and not os.path.isfile(os.path.join(args.app, "main.py")):
+        print("check-config: %s: no main.py (an app folder holds main.py, dev.json and its "
+              "modules)" % args.app, file=sys.stderr)
+        return 2
+    errors, warnings = check(path, args.source, args.app)
     for line in errors + warnings:
         print(line)
     print("check-config: %s: %d error(s), %d warning(s)%s"

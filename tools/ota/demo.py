@@ -3,8 +3,8 @@
     python -m tools.ota.demo [--version 1.0.1] [--interpreter cpython|micropython]
                              [--unhealthy] [--root build/ota-demo]
 
-The real app (code/main.py) runs in a board root of plain copies (an update replaces files; the
-symlinks of `tools/board.py stage` would lead into the repo) against the simulated HES. A
+The real app (code/main.py) runs in a board root of plain copies (an update replaces files)
+against the simulated HES. A
 package built from the working tree with the version bumped is served over HTTP; the HES sends
 the `ota` command; the app downloads, verifies, stages, restarts (the host runner boots it
 again, the shim's app_fota applies the update) and registers again, now on the new version.

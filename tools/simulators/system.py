@@ -6,6 +6,7 @@ simulated HES on loopback (tools/simulators/hes.py).
     python -m tools.simulators.system --duration 60 --faults --seed 7  # unattended, link faults
     python -m tools.simulators.system --interpreter micropython --rate 20 --downlink 1
     python -m tools.simulators.system --uplink mqtt --duration 60 --faults --seed 7
+    python -m tools.simulators.system --app examples/first_app                # your own app
     python -m tools.simulators.system --duration 30 --garbage 0.3        # a noisy meter line
 
 `--uplink mqtt` puts a real MQTT broker (mosquitto, else amqtt) between the app and the HES,
@@ -46,7 +47,9 @@ else: must be 0); the exit status is non-zero when `lost_while_up` > 0. With `--
 the flash-full fault is left out: RAM records lost in a cut are a documented, counted limit.
 
 The app's dev.json is generated (see `app_config`) into the board root `--root` (default
-build/sim, a fresh flash each run unless --keep-flash).
+build/sim, a fresh flash each run unless --keep-flash). `--app DIR` runs an app folder instead
+of the repo's code/: its own main.py, modules and dev.json, with UART.port and TCP_SERVER
+pointed at the simulators (`wire`); its TCP_SERVER.protocol must frame records ("ack").
 """
 import argparse
 import json
@@ -112,6 +115,39 @@ def app_config(hes_port, meter_path=None, dialect="legacy", protocol="usr.hes_pr
     return config
 
 
+WIRING = (("UART", "port"), ("TCP_SERVER", "host"), ("TCP_SERVER", "port"))
+
+
+def wire(config, hes_port, meter_path):
+    """A copy of config (a dev.json dict) whose links point at the simulators: UART.port at
+    the meter's pty (a host path: the shim opens it as the module opens UART n), TCP_SERVER at
+    the HES on loopback. Everything else is the app's own."""
+    config = json.loads(json.dumps(config))
+    if meter_path:
+        config.setdefault("UART", {})["port"] = meter_path
+    config.setdefault("TCP_SERVER", {}).update({"host": "127.0.0.1", "port": hes_port})
+    return config
+
+
+def app_folder_config(app):
+    """The dev.json of an app folder (a dict); SystemExit with one line when it cannot be
+    used by the simulation."""
+    path = os.path.join(app, "dev.json")
+    if not os.path.isfile(os.path.join(app, "main.py")):
+        raise SystemExit("%s: no main.py (an app folder holds main.py, dev.json and its "
+                         "modules)" % app)
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise SystemExit("%s: cannot read it as JSON (%s)" % (path, exc))
+    protocol = config.get("TCP_SERVER", {}).get("protocol", "raw")
+    if protocol == "raw":
+        raise SystemExit("%s: TCP_SERVER.protocol is \"raw\": the simulated HES counts "
+                         "framed records; set \"ack\" (docs/FIRST_APP.md)" % path)
+    return config
+
+
 def mqtt_config(config, broker_port):
     """app_config's dev.json switched to the MQTT uplink (APP.uplink) on broker_port: its
     TCP_SERVER section becomes MQTT (the app warns about a section it does not use)."""
@@ -147,41 +183,19 @@ class Log(object):
             self.stream.flush()
 
 
-BOOT_WITH_CONTROL = '''"""Simulated module (tools/simulators/system.py): control server, real app."""
-import shimctl
-
-shimctl.serve_control(%d)
-from usr.qframe.launcher import launch  # noqa: E402
-
-launch("usr.app_main")
-'''
-
-
-def _boot_with_control(root, port):
-    """/usr/main.py starts shimctl's control server on port, then the app through qframe's
-    launcher (as code/main.py does), so that System can inject faults into the app process."""
-    usr = os.path.join(root, "usr")
-    main = os.path.join(usr, "main.py")
-    if os.path.lexists(main):
-        os.remove(main)
-    with open(main, "w") as f:
-        f.write(BOOT_WITH_CONTROL % port)
-
-
 class AppProcess(object):
     """The app in a subprocess (tools/hostrun/boot.py through board.run_command); its output is
     logged and kept so callers can wait for lines."""
 
     def __init__(self, root, config, interpreter="cpython", log=None, keep_flash=False,
-                 control_port=None, mpy=False):
+                 control_port=None, mpy=False, app=None):
         self.root = root
         self.interpreter = interpreter
         self.log = log or (lambda source, text: None)
+        self.control_port = control_port
         if not keep_flash:
             shutil.rmtree(os.path.join(root, "usr", "queue"), ignore_errors=True)
-        board.stage(root, config, mpy=mpy)
-        if control_port:
-            _boot_with_control(root, control_port)
+        board.stage(root, config, mpy=mpy, app=app)
         self.lines = []
         self.cond = threading.Condition()
         self.proc = None
@@ -190,7 +204,8 @@ class AppProcess(object):
     def start(self):
         self.lines = []
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(board.run_command(self.root, self.interpreter),
+        self.proc = subprocess.Popen(board.run_command(self.root, self.interpreter,
+                                                       control_port=self.control_port),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, cwd=REPO,
                                      start_new_session=True)
@@ -367,7 +382,7 @@ class System(object):
     def __init__(self, interpreter="cpython", root=DEFAULT_ROOT, log=None, echo=False,
                  dialect="legacy", protocol="usr.hes_protocol", control=False,
                  keep_flash=False, log_level="INFO", extra_config=None, uplink="tcp", mpy=False,
-                 garbage_rate=0.0, seed=1):
+                 garbage_rate=0.0, seed=1, app=None):
         self.log = log or Log(quiet=True)
         self.interpreter = interpreter
         on_event = lambda kind, detail: self.log("hes", "%s %s" % (kind, detail))  # noqa: E731
@@ -387,15 +402,18 @@ class System(object):
         else:
             self.log("sim", "tools/simulators/meter.py not found: running without a meter")
         self.control_port = _free_port() if control else None
-        config = app_config(self.hes.port, self.meter.path if self.meter else None, dialect,
-                            protocol, log_level)
+        meter_path = self.meter.path if self.meter else None
+        if app:         # an app folder: its own dev.json, its links wired to the simulators
+            config = wire(app_folder_config(app), self.hes.port, meter_path)
+        else:
+            config = app_config(self.hes.port, meter_path, dialect, protocol, log_level)
         if uplink == "mqtt":
             mqtt_config(config, self.hes.port)
         for section in extra_config or {}:
             config.setdefault(section, {}).update(extra_config[section])
         self.config = config
         self.app = AppProcess(root, config, interpreter, self.log, keep_flash, self.control_port,
-                              mpy)
+                              mpy, app)
         self.shim = None
 
     def start(self, timeout=30.0):
@@ -416,7 +434,7 @@ class System(object):
             raise RuntimeError("the app exited (status %s) before it registered with the HES "
                                "(see the log)" % proc.poll())
         # a UART starts empty: what the meter sends before the port is open is gone
-        if self.meter is not None and not self.app.wait_line("uart: UART", timeout):
+        if self.meter is not None and not self.app.wait_line(self.uart_open(), timeout):
             raise RuntimeError("the app never opened its UART (see the log)")
         if self.control_port:
             shim = ShimControl(self.control_port, self.log)
@@ -426,6 +444,10 @@ class System(object):
                 self.log("sim", "no shim control server on port %d: shim faults disabled"
                          % self.control_port)
         return self
+
+    def uart_open(self):
+        """The text of the app's log line saying it opened the meter's port."""
+        return "'%s' open" % self.meter.path
 
     def stop(self):
         code = self.app.stop()
@@ -532,7 +554,7 @@ class PowerCuts(object):
             self.log("power", "cut %d/%d" % (len(self.windows), len(self.at)))
             self.stop_event.wait(self.rng.uniform(0.2, 1.5))     # off time
             app.start()
-            if app.wait_line("uart: UART", 60) is None:
+            if app.wait_line(self.system.uart_open(), 60) is None:
                 self.log("power", "the app did not come back up")
                 return
             window[1] = time.monotonic()
@@ -670,6 +692,10 @@ def main(argv=None):
                         help="the cloud link: TCP to the HES, or MQTT through a real broker")
     parser.add_argument("--drain-s", type=float, default=60.0,
                         help="how long to wait for queued data after the run")
+    parser.add_argument("--app", metavar="DIR",
+                        help="run this app folder (its main.py, dev.json, modules) instead of "
+                        "the repo's code/: its UART.port and TCP_SERVER are wired to the "
+                        "simulators, the rest of its dev.json is used as it is")
     parser.add_argument("--root", default=DEFAULT_ROOT)
     parser.add_argument("--keep-flash", action="store_true", help="keep the queue of a past run")
     parser.add_argument("--heap", metavar="SIZE",
@@ -695,6 +721,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0.0 <= args.garbage <= 1.0:
         parser.error("--garbage takes a share of frames, 0..1")
+    if args.app:
+        if args.uplink != "tcp" or args.ota or args.mpy:
+            parser.error("--app runs an app folder over TCP: not with --uplink mqtt, --ota "
+                         "or --mpy")
+        args.dialect = app_folder_config(args.app).get("UART", {}).get("dialect", "legacy")
     if args.heap:
         os.environ[board.HEAPSIZE_ENV] = args.heap
     if args.ota:
@@ -723,6 +754,7 @@ def main(argv=None):
     system = System(args.interpreter, args.root, log, dialect=args.dialect,
                     protocol=args.protocol, control=args.faults, keep_flash=args.keep_flash,
                     uplink=args.uplink, mpy=args.mpy, garbage_rate=args.garbage, seed=args.seed,
+                    app=args.app,
                     extra_config=HEAP_TRACE_CONFIG if args.heap_trace else None)
     fleet = Fleet()
     system.hes.add_observer(fleet.observe)       # either uplink's HES (hes.py, mqtt_hes.py)

@@ -12,7 +12,7 @@ import ujson
 import utime
 import uos
 from usr.qframe import AppExtension, Application
-from usr.qframe.builtins.ota import Ota
+from usr.qframe.builtins.ota_update import Ota
 from usr.version import VERSION, HEALTHY
 
 try:

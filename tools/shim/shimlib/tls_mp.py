@@ -12,6 +12,7 @@ Newer unix builds' TLS socket cannot show the peer's certificate, so a client re
 the handshake as it passes (TLS 1.2 sends it in the clear): _Recorder. 1.13's ussl has
 getpeercert(True) itself, and no cert_reqs (it never verifies).
 """
+import _thread
 import uio as _io
 import ubinascii as _ubinascii
 
@@ -19,12 +20,19 @@ from shimlib import firmware as _firmware
 import usocket as _usocket
 
 _tls = []
+_tls_lock = _thread.allocate_lock()
 
 
 def _stack():
     """(the interpreter's TLS module, whether it is a newer one: verifies unless told not to,
     no getpeercert). Imported at first use: newer ports freeze `ssl`, and a sys.path without
-    '.frozen' (the virtual board) has none until then."""
+    '.frozen' (the virtual board) has none until then. Under a lock: a second thread would
+    see the module half-imported (no SSLContext yet) and take it for an old one for good."""
+    with _tls_lock:
+        return _first_stack()
+
+
+def _first_stack():
     if not _tls:
         try:
             import ssl as module        # newer MicroPython

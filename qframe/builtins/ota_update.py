@@ -1,12 +1,12 @@
 """OTA: authenticated app updates with rollback, and firmware delta updates (`app.ota`).
 
-    from usr.qframe.builtins.ota import Ota, boot_check
+    from usr.qframe.builtins.ota_update import Ota, boot_check
     RESTARTING = boot_check()         # first thing in main.py: finish or undo an update
     Ota(app=app, version=VERSION)     # section OTA; commands `ota`, `fota`, `ota_status`
 
 An app update: the manifest (codecs/ota_manifest.py) is fetched and authenticated, flash space
-checked, every file downloaded into /usr/.ota/new (HTTP Range resumes after a dropped link or a
-reboot) and checked against its size and SHA-256, the files it replaces copied to
+checked, every file downloaded into /usr/.ota/new (builtins/ota_download.py: HTTP Range resumes
+after a dropped link or a reboot) and checked against its size and SHA-256, the files it replaces copied to
 /usr/.ota/prev, the new ones moved into the app_fota updater folder, the update flag set and the
 module restarted: the firmware moves them into /usr. The new version then has `health_s`
 seconds (and `trial_boots` boots) to publish `healthy_topic`; otherwise the previous version is
@@ -29,26 +29,14 @@ from ..codecs.ota_manifest import Refused, verify as verify_manifest
 from ..logging import getLogger
 from ..store import ota_files as files
 from ..threading import Event, Queue, QueueEmpty, QueueClosed
+from .ota_download import ENOSPC, Download, OtaFailed
 from .ota_boot import boot_check  # noqa: F401  (main.py imports it from here)
 from .ota_boot import (load_state, note_staged, restart, result as new_result, roll_back,
                        save_state, set_update_flag, updater_dir)
 
 _log = getLogger("ota")
 
-MAX_MANIFEST = 40000
-MAX_HEAD = 4096             # bytes of an HTTP reply head; more is a hostile server
-ENOSPC = 28
-
-
 _CONNECTED_TOPICS = ("tcp.connected", "mqtt.connected")   # an uplink reached the HES
-
-class OtaFailed(Exception):
-    """An update that stops here; `reason` names why (no_space, download, file_tampered...)."""
-
-    def __init__(self, reason, text):
-        super().__init__("%s: %s" % (reason, text))
-        self.reason = reason
-        self.text = text
 
 
 # -- the extension ----------------------------------------------------------------------------
@@ -95,7 +83,6 @@ class Ota(AppExtension):
         self._health_deadline = None
         self._healthy_since = None
         self._reported_at = None
-        self._deadline = None
         AppExtension.__init__(self, name, app)
 
     # ---------------------------------------------------------------- lifecycle
@@ -341,7 +328,7 @@ class Ota(AppExtension):
             return ""
 
     def _do_app(self, job):
-        self._deadline = utime.ticks_add(utime.ticks_ms(), int(self.config["download_s"] * 1000))
+        run = Download(self.config, self.stats, self._stop, self._on_bytes)
         state = self.state
         if job[0] == "resume":
             url, force = state["url"], True
@@ -360,7 +347,7 @@ class Ota(AppExtension):
                 url = url if url.endswith("/manifest.ota") else url.rstrip("/") + "/manifest.ota"
         try:
             if blob is None:
-                blob = self._fetch_manifest(url)
+                blob = run.manifest(url)
             failed = () if force else state["failed"]
             manifest = verify_manifest(blob, self._keys(), self.config["app_name"] or
                                        self.app.name, self.version, self.framework,
@@ -398,7 +385,7 @@ class Ota(AppExtension):
                 state.update({"phase": "download", "target": manifest.version, "url": url,
                               "result": None, "resumes": 0})
                 save_state(state)
-            self._download_all(manifest, url)
+            self._download_all(run, manifest, url)
             self._activate(manifest)
         except OtaFailed as exc:
             if exc.reason == "interrupted":
@@ -429,12 +416,6 @@ class Ota(AppExtension):
         self.state.update({"phase": "idle", "target": None, "url": None, "resumes": 0})
         save_state(self.state)
 
-    def _check_deadline(self):
-        if self._deadline is not None and utime.ticks_diff(utime.ticks_ms(),
-                                                             self._deadline) >= 0:
-            raise OtaFailed("deadline", "download not done within %s s"
-                            % self.config["download_s"])
-
     def _check_space(self, manifest):
         """OtaFailed('no_space') unless the flash holds what is left to download, the backup
         copies and reserve_bytes."""
@@ -447,14 +428,19 @@ class Ota(AppExtension):
         if free is not None and free < need:
             raise OtaFailed("no_space", "needs %d bytes of flash, %d free" % (need, free))
 
-    def _download_all(self, manifest, url):
+    def _on_bytes(self, done, total):
+        self.progress = {"bytes": done, "total": total}
+
+    def _download_all(self, run, manifest, url):
         self._step("download")
         self._check_space(manifest)
         total, done = manifest.total_size(), 0
         for item in manifest.files:
             path = files.NEW_DIR + item["path"]
             if files.file_sha256(path) != item["sha256"]:
-                self._download(http.join_url(url, item["path"]), path, item, done, total)
+                files.makedirs(files.parent(path))
+                run.file(http.join_url(url, item["path"]), path + ".part", item["size"], done,
+                         total)
                 self._step("verify")
                 if files.file_sha256(path + ".part") != item["sha256"]:
                     files.remove(path + ".part")
@@ -465,136 +451,6 @@ class Ota(AppExtension):
             self.progress = {"bytes": done, "total": total}
         self.state["phase"] = "ready"
         save_state(self.state)
-
-    def _download(self, url, path, item, done, total):
-        part = path + ".part"
-        files.makedirs(files.parent(part))
-        size = item["size"]
-        attempts = 0
-        while True:
-            have = files.size(part)
-            if have > size:
-                files.remove(part)
-                have = 0
-            if have == size:
-                return
-            try:
-                self._get_range(url, part, max(0, have), size, done, total)
-            except http.HttpError as exc:
-                raise OtaFailed("download", "%s: %s" % (url, exc))
-            except OSError as exc:
-                if exc.args and exc.args[0] == ENOSPC:
-                    raise
-                self.stats["download_errors"] += 1
-                attempts += 1
-                _log.warning("OTA: %s cut at %d bytes (%s), attempt %d", url,
-                             max(0, files.size(part)), exc, attempts)
-                if attempts > self.config["retries"]:
-                    raise OtaFailed("interrupted", "%s: %s" % (url, exc))
-                self._check_deadline()
-                if self._stop.wait(self.config["retry_s"]):
-                    raise OtaFailed("interrupted", "app stopping")
-
-    def _get_range(self, url, part, start, size, done, total):
-        status, headers, sock = self._request(url, start)
-        try:
-            if status == 206:
-                first, _total = http.content_range(headers)
-                if first != start:
-                    raise http.HttpError("asked for byte %d, got %d" % (start, first))
-                mode = "ab"
-            elif status == 200:
-                start, mode = 0, "wb"               # the server ignored Range: from the start
-            else:
-                raise http.HttpError("HTTP %d" % status)
-            got = start
-            chunk = self.config["chunk"]
-            with open(part, mode) as f:
-                while got < size and not self._stop.is_set():
-                    self._check_deadline()
-                    data = sock.read(min(chunk, size - got))
-                    if not data:
-                        break
-                    f.write(data)
-                    got += len(data)
-                    self.stats["bytes"] += len(data)
-                    self.progress = {"bytes": done + got, "total": total}
-            if got < size:
-                raise OSError(5, "body cut at %d of %d bytes" % (got, size))
-        finally:
-            sock.close()
-
-    def _request(self, url, start=0):
-        """(status, headers, socket positioned at the body)."""
-        import usocket
-        scheme, host, port, path = http.split_url(url)
-        addr = usocket.getaddrinfo(host, port)[0][-1]
-        sock = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.config["http_timeout_s"])
-            sock.connect(addr)
-            if scheme == "https":
-                from .tls import wrap
-                sock = wrap(sock, host)
-            sock.write(http.get_request(host, path, start))
-            status, headers = http.parse_head(self._read_head(sock))
-            return status, headers, sock
-        except Exception:
-            sock.close()
-            raise
-
-    def _read_head(self, sock):
-        """The reply head's lines, read a byte at a time up to MAX_HEAD bytes and the deadline
-        (a server that drips bytes or never ends its head does not hold the job)."""
-        lines, line, total = [], b"", 0
-        while True:
-            byte = sock.read(1)
-            if not byte:
-                raise OSError(5, "connection closed in the reply head")
-            total += 1
-            if total > MAX_HEAD:
-                raise http.HttpError("reply head over %d bytes" % MAX_HEAD)
-            self._check_deadline()
-            line += byte
-            if byte == b"\n":
-                if line in (b"\r\n", b"\n"):
-                    return lines
-                lines.append(line)
-                line = b""
-
-    def _fetch_manifest(self, url):
-        attempts = 0
-        while True:
-            try:
-                status, headers, sock = self._request(url)
-                try:
-                    if status != 200:
-                        raise OtaFailed("download", "HTTP %d for %s" % (status, url))
-                    length = http.content_length(headers)
-                    if length is not None and length > MAX_MANIFEST:
-                        raise Refused("malformed", "manifest of %d bytes" % length)
-                    blob = bytearray()
-                    while length is None or len(blob) < length:
-                        self._check_deadline()
-                        data = sock.read(2048)
-                        if not data:
-                            break
-                        blob.extend(data)
-                        if len(blob) > MAX_MANIFEST:
-                            raise Refused("malformed", "manifest over %d bytes" % MAX_MANIFEST)
-                    if length is not None and len(blob) < length:
-                        raise OSError(5, "manifest cut at %d of %d bytes" % (len(blob), length))
-                    return bytes(blob)
-                finally:
-                    sock.close()
-            except http.HttpError as exc:
-                raise OtaFailed("download", "%s: %s" % (url, exc))
-            except OSError as exc:
-                attempts += 1
-                self.stats["download_errors"] += 1
-                self._check_deadline()
-                if attempts > self.config["retries"] or self._stop.wait(self.config["retry_s"]):
-                    raise OtaFailed("download", "%s: %s" % (url, exc))
 
     def _activate(self, manifest):
         """Back up what the update replaces, stage it for app_fota, set the flag, restart."""
