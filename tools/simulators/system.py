@@ -827,8 +827,11 @@ def main(argv=None):
             except KeyboardInterrupt:
                 pass
     elapsed = time.monotonic() - started
-    result = summarize(system, traffic, faults, args, elapsed, cuts) if traffic else {}
-    verdict(result, system.stop(), cuts)
+    try:
+        result = summarize(system, traffic, faults, args, elapsed, cuts) if traffic else {}
+    finally:                # the app (its own session) must not outlive a failed summary
+        app_exit = system.stop()
+    verdict(result, app_exit, cuts)
     if dashboard is not None:
         dashboard.stop()
     if screen_mode and traffic is not None:
