@@ -67,6 +67,7 @@ from tools.hostrun.board import REPO
 from tools.simulators import hes_dashboard, sim_screen
 from tools.simulators.fleet import Fleet
 from tools.simulators.hes import HesSim
+from tools.simulators.ports import server_port
 
 DEFAULT_ROOT = os.path.join(REPO, "build", "sim")
 CTRL_C_DRAIN_S = 3.0     # after Ctrl-C on the status screen: wait this long for the queue
@@ -401,7 +402,7 @@ class System(object):
                                    garbage_rate=garbage_rate, seed=seed).start()
         else:
             self.log("sim", "tools/simulators/meter.py not found: running without a meter")
-        self.control_port = _free_port() if control else None
+        self.control_port = server_port() if control else None
         meter_path = self.meter.path if self.meter else None
         if app:         # an app folder: its own dev.json, its links wired to the simulators
             config = wire(app_folder_config(app), self.hes.port, meter_path)
@@ -457,15 +458,6 @@ class System(object):
             self.meter.stop()
         getattr(self.hes, "close", self.hes.stop)()     # MqttHesSim: the broker and the HES
         return code
-
-
-def _free_port():
-    import socket
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
 
 
 class Traffic(object):
