@@ -89,7 +89,7 @@ class Lock(object):
         self.acquire()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, trace):   # no *args: packing them allocates
         self.release()
 
 

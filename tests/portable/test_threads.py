@@ -124,3 +124,22 @@ def test_a_memory_error_while_taking_a_lock_leaves_it_free():
         assert not event.is_set() and event.wait(0.01) is False
     finally:
         restore_ident(proxy)
+
+
+def test_a_with_block_left_while_the_heap_is_dry_releases_its_lock():
+    """Leaving `with lock:` allocates nothing (an `__exit__(*exc)` packs a tuple: with the heap
+    dry that MemoryError left the lock held and wedged its next taker). MicroPython only: it
+    can lock its heap."""
+    try:
+        import micropython
+        micropython.heap_lock
+    except (ImportError, AttributeError):
+        return                          # CPython: no heap to lock
+    from usr.qframe.threading import Condition
+    for guard in (Lock(), Condition()):
+        try:
+            with guard:
+                micropython.heap_lock()
+        finally:
+            micropython.heap_unlock()
+        assert guard.acquire(False) if isinstance(guard, Lock) else not guard._lock.locked()
