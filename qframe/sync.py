@@ -42,7 +42,7 @@ class Condition(object):
         self._lock.acquire()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, trace):   # no *args: packing them allocates
         self._lock.release()
 
     def _check_owned(self):
@@ -105,7 +105,7 @@ class Semaphore(object):
     def __enter__(self):
         return self.acquire()
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, trace):   # no *args: packing them allocates
         self.release()
 
     def acquire(self, block=True, timeout=None):

@@ -58,6 +58,9 @@ class Lock(object):
         self.owner = None
 
     def acquire(self, blocking=True, timeout=None):
+        # The owner's ident first: it allocates (a big int on the module), and a MemoryError
+        # after the lock is taken would leave it held, wedging every later taker.
+        me = _thread.get_ident()
         if not blocking:
             got = self._lock.acquire(0)
         elif timeout is None:
@@ -72,7 +75,7 @@ class Lock(object):
                 pause = min(pause * 2, POLL_MAX_MS)
             got = True
         if got:
-            self.owner = _thread.get_ident()
+            self.owner = me
         return got
 
     def release(self):
@@ -86,7 +89,7 @@ class Lock(object):
         self.acquire()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, trace):   # no *args: packing them allocates
         self.release()
 
 
@@ -111,8 +114,8 @@ class Event(object):
     def clear(self):
         with self._mutex:
             if self._flag:
+                self._gate.acquire()    # first: a MemoryError there leaves the event set
                 self._flag = False
-                self._gate.acquire()
 
     def wait(self, timeout=None):
         """Return True once set, False if timeout (seconds) passes first."""

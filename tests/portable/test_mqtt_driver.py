@@ -180,3 +180,39 @@ def test_a_memory_error_anywhere_backs_off_and_never_ends_the_link_thread():
     finally:
         assert app.stop()
         broker.close()
+
+
+class _ShortAtClose(MqttClient):
+    """The first connection's end runs out of memory just as it takes the session lock (the
+    lock's owner lookup allocates on the module)."""
+
+    def __init__(self, name=None, app=None):
+        self.proxy = None
+        MqttClient.__init__(self, name, app)
+
+    def _end(self, reason):
+        if self.proxy is not None and self.stats["connects"] == 1 and self._up.is_set():
+            self._up.clear()
+            self.proxy.failures = 1     # the next owner lookup here: the session lock's
+        return MqttClient._end(self, reason)
+
+
+def test_a_memory_error_taking_the_session_lock_backs_off_and_reconnects():
+    from test_threads import restore_ident, short_ident
+    broker = _Broker()
+    app = _app("lock", broker, driver=_ShortAtClose)
+    second = _Broker()                  # a _Broker takes one client: the reconnect goes here
+    app.mqtt.config["port"] = second.port
+    proxy = app.mqtt.proxy = short_ident()
+    try:
+        app.mqtt._interrupt(app.mqtt._conn, "dropped by the test")
+        assert wait_until(lambda: app.mqtt.stats["connects"] == 2, BUDGET_MS), \
+            app.mqtt.status()
+        assert proxy.failures == 0 and app.mqtt.stats["memory_errors"] == 1
+        app.mqtt.send(b"after")
+        assert wait_until(lambda: len(app.mqtt.queue) == 0, BUDGET_MS)
+    finally:
+        restore_ident(proxy)
+        assert app.stop()
+        broker.close()
+        second.close()

@@ -74,3 +74,72 @@ def test_thread_join_and_error_capture():
     assert slow.join(0.02) is False
     blocker.set()
     assert slow.join(2) is True
+
+
+class _ShortIdent(object):
+    """_thread, except that get_ident runs out of memory `failures` times (on the module it
+    allocates: the ident is a big int)."""
+
+    def __init__(self, real):
+        self.real = real
+        self.failures = 0
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def get_ident(self):
+        if self.failures:
+            self.failures -= 1
+            raise MemoryError("memory allocation failed, allocating 16 bytes")
+        return self.real.get_ident()
+
+
+def short_ident():
+    """Put a _ShortIdent in usr.qframe.threading's place of _thread (undo with its .real)."""
+    import usr.qframe.threading as threading
+    proxy = _ShortIdent(threading._thread)
+    threading._thread = proxy
+    return proxy
+
+
+def restore_ident(proxy):
+    import usr.qframe.threading as threading
+    threading._thread = proxy.real
+
+
+def test_a_memory_error_while_taking_a_lock_leaves_it_free():
+    lock = Lock()
+    event = Event()
+    event.set()
+    proxy = short_ident()
+    try:
+        for take in (lambda: lock.acquire(), lambda: lock.acquire(True, 0.05), event.clear):
+            proxy.failures = 1
+            raises(MemoryError, take)
+        assert not lock.locked()
+        assert lock.acquire(True, 0.05)         # the next taker is not wedged
+        lock.release()
+        assert event.is_set() and event.wait(0) # still set, and consistently so
+        event.clear()
+        assert not event.is_set() and event.wait(0.01) is False
+    finally:
+        restore_ident(proxy)
+
+
+def test_a_with_block_left_while_the_heap_is_dry_releases_its_lock():
+    """Leaving `with lock:` allocates nothing (an `__exit__(*exc)` packs a tuple: with the heap
+    dry that MemoryError left the lock held and wedged its next taker). MicroPython only: it
+    can lock its heap."""
+    try:
+        import micropython
+        micropython.heap_lock
+    except (ImportError, AttributeError):
+        return                          # CPython: no heap to lock
+    from usr.qframe.threading import Condition
+    for guard in (Lock(), Condition()):
+        try:
+            with guard:
+                micropython.heap_lock()
+        finally:
+            micropython.heap_unlock()
+        assert guard.acquire(False) if isinstance(guard, Lock) else not guard._lock.locked()
