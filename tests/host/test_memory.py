@@ -54,7 +54,8 @@ def test_a_heap_run_dry_degrades_and_recovers_without_spinning(tmp_path):
         expected = [p for p in sent if not p.startswith(b"short")]
         ok = hes.wait_for(lambda h: [p for p in h.received if not p.startswith(b"short")] ==
                           expected, 30)
-        assert ok, ([p[:8] for p in expected if p not in hes.received], "\n".join(system.app.lines[-60:]))
+        assert ok, ([p[:8] for p in expected if p not in hes.received],
+                    "\n".join(system.app.lines[-60:]))
         status = hes.command("status", timeout=5)["result"]
     finally:
         system.stop()
