@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("usocket", reason="needs the QuecPython shim (tools/shim)")
 
 from cloud_helpers import budget, rig  # noqa: E402,F401 (rig: fixture)
-from tools.simulators.hes import COMMAND  # noqa: E402
+from tools.simulators.hes_wire import COMMAND  # noqa: E402
 from usr.qframe import logging as qlogging  # noqa: E402
 
 BAD_COMMANDS = [b'{"cmd": {}}', b'{"cmd": []}', b'{"id": "b1"}', b"[" * 1000 + b"]" * 1000,

@@ -248,7 +248,7 @@ def test_deployed_app_moves_data_between_the_meter_and_the_hes(board, source):
     between the simulated meter (a pty the board's UART opens) and the simulated HES."""
     import json
 
-    from tools.simulators import system as system_sim
+    from tools.simulators import sim_config
     from tools.simulators.hes import HesSim
     from tools.simulators.meter import MeterSim
 
@@ -258,7 +258,7 @@ def test_deployed_app_moves_data_between_the_meter_and_the_hes(board, source):
     meter.start()
     try:
         with open(os.path.join(source, "dev.json"), "w") as f:
-            json.dump(system_sim.app_config(hes.port, meter.path), f)
+            json.dump(sim_config.app_config(hes.port, meter.path), f)
         deploy_to(board, source)
         with running(DEPLOY + ["run", "--port", board.port]) as (proc, reader):
             reader.wait_for(r"INFO uart: UART .* open", TIMEOUT)

@@ -4,7 +4,7 @@ import json
 import struct
 
 from tools.simulators import fleet as fleet_module
-from tools.simulators.hes import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
+from tools.simulators.hes_wire import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
 
 
 class _Client(object):

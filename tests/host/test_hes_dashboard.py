@@ -15,7 +15,7 @@ import pytest
 from tools.hostrun.board import REPO
 from tools.simulators import hes_dashboard
 from tools.simulators.fleet import Fleet
-from tools.simulators.hes import DATA, REGISTER, frame
+from tools.simulators.hes_wire import DATA, REGISTER, frame
 from tools.simulators.system import System
 
 SCREENSHOT = os.path.join(REPO, "build", "hes-dashboard.png")

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tools.simulators import system as system_sim  # noqa: E402
+from tools.simulators.faults import PowerCuts  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,7 +31,7 @@ def test_power_cuts_lose_nothing_sent_while_the_app_was_up(tmp_path, interpreter
 
 
 def test_losses_are_split_by_the_down_windows():
-    cuts = system_sim.PowerCuts(None, 2, 10.0, 1, threading.Event(), None)
+    cuts = PowerCuts(None, 2, 10.0, 1, threading.Event(), None)
     cuts.windows = [[10.0, 11.0], [20.0, None]]       # the second boot never came up
     sent = [b"a", b"b", b"c", b"d", b"e"]
     sent_at = [9.0, 9.8, 10.5, 12.0, 25.0]

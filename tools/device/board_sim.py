@@ -7,7 +7,7 @@ config that points the app at them.
 
 The meter (tools/simulators/meter.py) is on a pty linked at `meter_link` and sends a
 transparent reading every `every_s` seconds; the HES (tools/simulators/hes.py) listens on a
-free loopback port. The site config is tools/simulators/system.py's `app_config` for those two
+free loopback port. The site config is tools/simulators/sim_config.py's `app_config` for those two
 (short timeouts), with the app logging to /usr/log/app.log so `make log` has a file to follow.
 Both peers report what they see through `say` (one line each: registrations, connections,
 data received, readings sent).
@@ -18,7 +18,7 @@ import threading
 
 from tools.simulators.hes import HesSim
 from tools.simulators.meter import MeterSim
-from tools.simulators.system import app_config
+from tools.simulators.sim_config import app_config
 
 LOG_FILE = "/usr/log/app.log"
 QUIET_HES = ("heartbeat", "raw")

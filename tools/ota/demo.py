@@ -26,7 +26,7 @@ from tools.hostrun import board
 from tools.ota import package
 from tools.ota.server import PackageServer
 from tools.simulators.hes import HesSim
-from tools.simulators.system import app_config
+from tools.simulators.sim_config import app_config
 
 DEMO_ROOT = os.path.join(REPO, "build", "ota-demo")
 KEY_ID = "dev-fleet"

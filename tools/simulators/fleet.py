@@ -13,7 +13,7 @@ import json
 import threading
 import time
 
-from tools.simulators.hes import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
+from tools.simulators.hes_wire import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
 
 COMMAND_TIMEOUT_S = 10.0
 LOG_SIZE = 500
