@@ -8,17 +8,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.append(REPO)
 
-from tools.hostrun import board  # noqa: E402
+from tools.hostrun import board_root  # noqa: E402
 
-board.stage()
-for _path in reversed([board.DEFAULT_ROOT] + board.shim_paths("cpython")
+board_root.stage()
+for _path in reversed([board_root.DEFAULT_ROOT] + board_root.shim_paths("cpython")
                       + [os.path.join(HERE, "portable")]):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
 import shimctl  # noqa: E402
 
-shimctl.install_fs(board.DEFAULT_ROOT)
+shimctl.install_fs(board_root.DEFAULT_ROOT)
 
 
 import pytest  # noqa: E402
@@ -46,5 +46,5 @@ def pytest_runtest_call(item):
     (Windows, Linux aarch64); on Linux x86_64 and macOS (CI) it fails."""
     outcome = yield
     error = outcome.excinfo[1] if outcome.excinfo else None
-    if isinstance(error, board.MicropythonMissing) and not board.micropython_wheel_exists():
+    if isinstance(error, board_root.MicropythonMissing) and not board_root.micropython_wheel_exists():
         outcome.force_exception(pytest.skip.Exception(str(error), _use_item_location=True))

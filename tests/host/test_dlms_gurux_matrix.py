@@ -15,9 +15,9 @@ import os
 
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
-board.use_device_code()
+board_root.use_device_code()
 
 import shimctl  # noqa: E402
 from gurux_dlms import GXDLMSClient  # noqa: E402

@@ -5,9 +5,9 @@ import datetime
 
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
-board.use_device_code()
+board_root.use_device_code()
 
 from gurux_dlms import GXByteBuffer, GXDLMSTranslator, GXReplyData  # noqa: E402
 from gurux_dlms.enums import Conformance, RequestTypes, TranslatorOutputType  # noqa: E402

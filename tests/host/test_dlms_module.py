@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
-board.use_device_code()
+board_root.use_device_code()
 
 import shimctl  # noqa: E402
 from tools.simulators import dlms_server  # noqa: E402

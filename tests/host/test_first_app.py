@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 from tools.simulators import system
 from qframe.codecs import meter
 
@@ -46,5 +46,5 @@ def test_make_run_app_says_what_it_needs():
 
 def test_check_config_checks_with_the_app_folder():
     from tools.hostrun import check_config
-    errors, _ = check_config.check(os.path.join(APP, "dev.json"), board.REPO, APP)
+    errors, _ = check_config.check(os.path.join(APP, "dev.json"), board_root.REPO, APP)
     assert errors == []

@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from tools.hostrun.board import REPO
+from tools.hostrun.board_root import REPO
 from tools.simulators import hes_dashboard
 from tools.simulators.fleet import Fleet
 from tools.simulators.hes_wire import DATA, REGISTER, frame

@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
-QFRAME = os.path.join(board.REPO, "qframe")
+QFRAME = os.path.join(board_root.REPO, "qframe")
 # I/O, threads and clocks: what only extensions (qframe/builtins) may touch.
 IO_MODULES = {"usocket", "uselect", "ussl", "machine", "_thread", "osTimer", "checkNet",
               "dataCall", "net", "sim", "misc", "modem", "fota", "app_fota", "ql_fs"}
@@ -64,11 +64,11 @@ def test_layers_do_not_leak(folder):
     for path in _files(folder):
         modules, folders = _imports(path)
         for name in sorted(modules & banned_modules):
-            problems.append("%s imports %s" % (os.path.relpath(path, board.REPO), name))
+            problems.append("%s imports %s" % (os.path.relpath(path, board_root.REPO), name))
         for name in sorted(folders & banned_folders):
-            if (os.path.relpath(path, board.REPO), name) in ALLOWED:
+            if (os.path.relpath(path, board_root.REPO), name) in ALLOWED:
                 continue
-            problems.append("%s imports qframe/%s" % (os.path.relpath(path, board.REPO), name))
+            problems.append("%s imports qframe/%s" % (os.path.relpath(path, board_root.REPO), name))
     assert problems == []
 
 
@@ -96,7 +96,7 @@ def test_protocols_read_no_clock_and_no_entropy():
     """Sans-I/O as h11: a protocol gets now_ms and its random seed from the driver."""
     problems = []
     for path in _files("protocols"):
-        problems.extend("%s: %s" % (os.path.relpath(path, board.REPO), use)
+        problems.extend("%s: %s" % (os.path.relpath(path, board_root.REPO), use)
                         for use in _clock_uses(path))
     assert problems == []
 
@@ -188,9 +188,9 @@ print(Uart is builtins.Uart and TcpClient is builtins.TcpClient and NetWatch is 
 
 @pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
 def test_import_usr_qframe_loads_the_core_only_and_extensions_on_first_use(interpreter, tmp_path):
-    root = board.stage(str(tmp_path / "board"))
-    code = PROBE % (root, board.shim_paths(interpreter))
-    done = subprocess.run(board.interpreter_command(interpreter) + ["-c", code],
+    root = board_root.stage(str(tmp_path / "board"))
+    code = PROBE % (root, board_root.shim_paths(interpreter))
+    done = subprocess.run(board_root.interpreter_command(interpreter) + ["-c", code],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     loaded, same = done.stdout.split("\n")[:2]

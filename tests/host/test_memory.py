@@ -10,7 +10,7 @@ import sys
 import time
 
 from tools.benches import heap as heap_bench
-from tools.hostrun import board
+from tools.hostrun import board_root
 from tools.simulators import system as system_sim
 
 BOOT_S = 20
@@ -77,7 +77,7 @@ def test_the_app_runs_the_simulation_with_faults_at_its_heap_budget(tmp_path):
             "--duration", "8", "--faults", "--seed", "3", "--quiet", "--drain-s", "20",
             "--heap", "%dK" % heap_bench.APP_HEAP_BUDGET_KB, "--mpy",
             "--root", str(tmp_path / "board")]
-    run = subprocess.run(argv, capture_output=True, text=True, cwd=board.REPO, timeout=180,
+    run = subprocess.run(argv, capture_output=True, text=True, cwd=board_root.REPO, timeout=180,
                          env=dict(os.environ))
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])

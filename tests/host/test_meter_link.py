@@ -17,7 +17,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tools.hostrun import board, hes_loopback  # noqa: E402
+from tools.hostrun import board_root, hes_loopback  # noqa: E402
 from tools.simulators.meter import MeterSim  # noqa: E402
 
 import shimctl  # noqa: E402
@@ -241,7 +241,7 @@ class _Booted(object):
                   "UART": _uart_config(self.sim, dialect),
                   "METER": {"serial": "MP-SERIAL", "device_name": "mp-module", "store": ""}}
         root = hes_loopback.stage(str(tmp_path / "board"), config)
-        self.proc = subprocess.Popen(board.run_command(root, interpreter),
+        self.proc = subprocess.Popen(board_root.run_command(root, interpreter),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
         self.lines = []

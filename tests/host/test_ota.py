@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from tools.device.deploy import REPO, device_files
-from tools.hostrun import board
+from tools.hostrun import board_root
 from tools.ota import package
 from tools.ota.server import PackageServer
 
@@ -103,7 +103,7 @@ class Board(object):
         deadline = time.monotonic() + timeout
         while True:
             self.boots += 1
-            proc = subprocess.Popen(board.run_command(self.root, self.interpreter),
+            proc = subprocess.Popen(board_root.run_command(self.root, self.interpreter),
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, cwd=REPO, start_new_session=True)
             lines = queue.Queue()
@@ -132,7 +132,7 @@ class Board(object):
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGKILL)     # a power cut
                     proc.wait()
-            if code not in board.RESTART_CODES:
+            if code not in board_root.RESTART_CODES:
                 raise AssertionError("app exited %s; output:\n%s" % (code,
                                      "\n".join(self.lines[-40:])))
 

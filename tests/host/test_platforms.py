@@ -6,32 +6,32 @@ import sys
 
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 from tools.testing import micropython_here
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _no_wheel(monkeypatch, machine="aarch64", system="linux"):
-    monkeypatch.setattr(board.platform, "machine", lambda: machine)
-    monkeypatch.setattr(board.sys, "platform", system)
+    monkeypatch.setattr(board_root.platform, "machine", lambda: machine)
+    monkeypatch.setattr(board_root.sys, "platform", system)
 
 
 def test_the_wheel_platforms():
-    assert board.micropython_wheel_exists() == (
+    assert board_root.micropython_wheel_exists() == (
         sys.platform == "darwin" or (sys.platform.startswith("linux")
-                                     and board.platform.machine() in ("x86_64", "AMD64")))
+                                     and board_root.platform.machine() in ("x86_64", "AMD64")))
 
 
 def test_missing_micropython_is_a_plain_skip_without_a_wheel(monkeypatch, capsys):
     _no_wheel(monkeypatch, "AMD64", "win32")
-    assert not board.micropython_wheel_exists()
+    assert not board_root.micropython_wheel_exists()
     assert micropython_here.main(["/nonexistent/micropython"]) == micropython_here.SKIP
     out = capsys.readouterr().out
     assert out.startswith("MicroPython run SKIPPED: ") and "no wheel for win32 AMD64" in out
     monkeypatch.setattr(board, "find_micropython", lambda: None)
-    with pytest.raises(board.MicropythonMissing) as missing:
-        board.interpreter_command("micropython")
+    with pytest.raises(board_root.MicropythonMissing) as missing:
+        board_root.interpreter_command("micropython")
     assert "skipped" in str(missing.value) and "WSL" in str(missing.value)
 
 
@@ -87,7 +87,7 @@ def test_pytest_skips_tests_that_need_micropython_where_no_wheel_exists(tmp_path
     assert done.returncode == 0, done.stdout + done.stderr
     assert "skipped" in done.stdout and "no wheel for linux aarch64" in done.stdout
     assert "failed" not in done.stdout
-    if not board.micropython_wheel_exists():
+    if not board_root.micropython_wheel_exists():
         return
     (tmp_path / "sitecustomize.py").write_text(
         "import shutil\n_which = shutil.which\n"
@@ -101,10 +101,10 @@ def test_qframe_micropython_picks_the_build_the_app_runs_on(monkeypatch, tmp_pat
     exe = tmp_path / "micropython-1.13"
     exe.write_text("#!/bin/sh\n")
     exe.chmod(0o755)
-    monkeypatch.setenv(board.MICROPYTHON_ENV, str(exe))
-    monkeypatch.delenv(board.HEAPSIZE_ENV, raising=False)
-    assert board.interpreter_command("micropython") == [str(exe)]
-    monkeypatch.setenv(board.MICROPYTHON_ENV, str(tmp_path / "missing"))
-    with pytest.raises(board.MicropythonMissing) as missing:
-        board.interpreter_command("micropython")
+    monkeypatch.setenv(board_root.MICROPYTHON_ENV, str(exe))
+    monkeypatch.delenv(board_root.HEAPSIZE_ENV, raising=False)
+    assert board_root.interpreter_command("micropython") == [str(exe)]
+    monkeypatch.setenv(board_root.MICROPYTHON_ENV, str(tmp_path / "missing"))
+    with pytest.raises(board_root.MicropythonMissing) as missing:
+        board_root.interpreter_command("micropython")
     assert "QFRAME_MICROPYTHON=" in str(missing.value)

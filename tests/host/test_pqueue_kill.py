@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tools.hostrun import board  # noqa: E402
+from tools.hostrun import board_root  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHILD = os.path.join(HERE, "pqueue_kill_child.py")
@@ -23,8 +23,8 @@ KILLS = int(os.environ.get("SOAK_KILLS", "20"))
 
 
 def _child(interpreter, root, log, seed, mode):
-    argv = board.interpreter_command(interpreter) + [
-        CHILD, root, os.pathsep.join(board.shim_paths(interpreter)), log, str(seed), mode]
+    argv = board_root.interpreter_command(interpreter) + [
+        CHILD, root, os.pathsep.join(board_root.shim_paths(interpreter)), log, str(seed), mode]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -48,7 +48,7 @@ def _wait_opened(proc, log, opened, timeout_s=20):
 def kill_loop(interpreter, kills, seed, workdir):
     """Run the child `kills` times, SIGKILL each at a random moment, then drain; the figures."""
     rng = random.Random(seed)
-    root = board.stage(os.path.join(workdir, "board"))
+    root = board_root.stage(os.path.join(workdir, "board"))
     log = os.path.join(workdir, "events.log")
     open(log, "w").close()
     for run in range(kills):

@@ -20,7 +20,7 @@ import tty
 
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEADLINE_S = 20
@@ -51,13 +51,13 @@ class _Rig(object):
                      "parity": 0, "stopbits": 1, "flowctl": 0},
         }
         root = str(tmp_path / "board")
-        board.stage(root, config)
+        board_root.stage(root, config)
         os.remove(os.path.join(root, "usr", "main.py"))
         folder = os.path.join(HERE, app_dir)
         for name in os.listdir(folder):
             if name.endswith(".py"):
                 shutil.copy(os.path.join(folder, name), os.path.join(root, "usr", name))
-        self.app = subprocess.Popen(board.run_command(root, interpreter, 30),
+        self.app = subprocess.Popen(board_root.run_command(root, interpreter, 30),
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.server.settimeout(DEADLINE_S)
         self.conn = None
@@ -137,10 +137,10 @@ def test_qframe_dtu_relays_raw_bytes_both_ways(tmp_path, interpreter):
                  "stopbits": 1, "flowctl": 0},
     }
     root = str(tmp_path / "board")
-    board.stage(root, config)
+    board_root.stage(root, config)
     os.remove(os.path.join(root, "usr", "main.py"))
     shutil.copy(os.path.join(HERE, "qframe_app", "main.py"), os.path.join(root, "usr", "main.py"))
-    app = subprocess.Popen(board.run_command(root, interpreter, 30), stdout=subprocess.PIPE,
+    app = subprocess.Popen(board_root.run_command(root, interpreter, 30), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT)
     try:
         server.settimeout(DEADLINE_S)

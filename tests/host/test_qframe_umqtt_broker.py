@@ -11,7 +11,7 @@ import threading
 import paho.mqtt.client as paho
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 from tools.simulators.mqtt_hes import Broker
 from usr.qframe.umqtt import MQTTClient, MQTTException
 
@@ -169,13 +169,13 @@ def test_micropython_over_tls_with_and_without_uselect(tmp_path, line):
     (E3), read with the plain socket's timeout and never past a packet before (E1)."""
     from cloud_helpers import certificate
     cert, key, pin = certificate(tmp_path, "broker", "/CN=broker.test", ip="127.0.0.1")
-    argv = board.interpreter_command("micropython")
+    argv = board_root.interpreter_command("micropython")
     b = Broker(tls=(cert, key)).start()
     try:
         done = subprocess.run(
-            argv + [os.path.join(board.REPO, "tests", "host", "qframe_umqtt_mp.py"),
-                    board.DEFAULT_ROOT, str(b.port), pin],
-            cwd=board.REPO, env=dict(os.environ, QFRAME_FIRMWARE=line), capture_output=True,
+            argv + [os.path.join(board_root.REPO, "tests", "host", "qframe_umqtt_mp.py"),
+                    board_root.DEFAULT_ROOT, str(b.port), pin],
+            cwd=board_root.REPO, env=dict(os.environ, QFRAME_FIRMWARE=line), capture_output=True,
             text=True, timeout=60)
     finally:
         b.close()

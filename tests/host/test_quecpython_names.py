@@ -5,22 +5,22 @@ import os
 import re
 import subprocess
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
 GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quecpython_imports.py")
-SHIMS = ":".join(board.shim_paths("micropython"))
+SHIMS = ":".join(board_root.shim_paths("micropython"))
 
 
 def _run(argv, timeout=120):
-    command = board.interpreter_command("micropython") + [GUARD] + argv
+    command = board_root.interpreter_command("micropython") + [GUARD] + argv
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                          cwd=board.REPO)
+                          cwd=board_root.REPO)
 
 
 def test_the_shim_tests_pass_through_the_runner_with_quecpython_names_only():
-    root = board.stage()
-    result = _run([os.path.join(board.REPO, "tools", "testing", "run_portable.py"), root, SHIMS,
-                   os.path.join(board.REPO, "tests", "portable"), "test_shim"])
+    root = board_root.stage()
+    result = _run([os.path.join(board_root.REPO, "tools", "testing", "run_portable.py"), root, SHIMS,
+                   os.path.join(board_root.REPO, "tests", "portable"), "test_shim"])
     output = result.stdout + result.stderr
     assert "BLOCKED" not in output, output
     counts = re.search(r"(\d+) passed, (\d+) failed", result.stdout)
@@ -29,8 +29,8 @@ def test_the_shim_tests_pass_through_the_runner_with_quecpython_names_only():
 
 
 def test_boot_runs_the_app_with_quecpython_names_only(tmp_path):
-    root = board.stage(str(tmp_path / "board"), {"APP": {"log_file": "", "stop_timeout": 2.0}})
-    result = _run([os.path.join(board.REPO, "tools", "hostrun", "boot.py"), root, SHIMS, "0.3"])
+    root = board_root.stage(str(tmp_path / "board"), {"APP": {"log_file": "", "stop_timeout": 2.0}})
+    result = _run([os.path.join(board_root.REPO, "tools", "hostrun", "boot.py"), root, SHIMS, "0.3"])
     output = result.stdout + result.stderr
     assert "BLOCKED" not in output, output
     assert "meter-module loaded" in output and "meter-module stopped" in output, output

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNNER = os.path.join(REPO, "tools", "testing", "run_portable.py")
@@ -29,9 +29,9 @@ def test_runner_shows_captured_output_only_for_failures(tmp_path, interpreter):
     (tmp_path / "test_noise.py").write_text(TESTS)
     portable = os.path.join(REPO, "tests", "portable", "checks.py")
     (tmp_path / "checks.py").write_text(open(portable).read())
-    root = board.stage(str(tmp_path / "board"))
-    done = subprocess.run(board.interpreter_command(interpreter) + [
-        RUNNER, root, os.pathsep.join(board.shim_paths(interpreter)), str(tmp_path)],
+    root = board_root.stage(str(tmp_path / "board"))
+    done = subprocess.run(board_root.interpreter_command(interpreter) + [
+        RUNNER, root, os.pathsep.join(board_root.shim_paths(interpreter)), str(tmp_path)],
         capture_output=True, text=True, timeout=60, cwd=REPO)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out

@@ -9,7 +9,7 @@ import time
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tools.hostrun import board  # noqa: E402  (the repo root is on sys.path via conftest)
+from tools.hostrun import board_root  # noqa: E402  (the repo root is on sys.path via conftest)
 
 INTERPRETERS = ["cpython", "micropython"]
 
@@ -73,8 +73,8 @@ def test_micropython_is_found_in_the_repos_venv_by_a_python_outside_it(tmp_path)
 @pytest.mark.parametrize("interpreter", INTERPRETERS)
 def test_ctrl_c_stops_the_app_cleanly(tmp_path, interpreter):
     root = str(tmp_path / "board")
-    board.stage(root, json.load(open(_config(tmp_path))))
-    proc = subprocess.Popen(board.run_command(root, interpreter), stdout=subprocess.PIPE,
+    board_root.stage(root, json.load(open(_config(tmp_path))))
+    proc = subprocess.Popen(board_root.run_command(root, interpreter), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for_line(proc, "INFO health: status")
@@ -105,10 +105,10 @@ def test_bad_config_is_logged_counted_and_defaults_used(tmp_path):
 
 def test_unreadable_dev_json_runs_on_defaults(tmp_path):
     root = str(tmp_path / "board")
-    board.stage(root, {})
+    board_root.stage(root, {})
     with open(os.path.join(root, "usr", "dev.json"), "w") as f:
         f.write("{ not json")
-    result = subprocess.run(board.run_command(root, "cpython", 0.3), capture_output=True,
+    result = subprocess.run(board_root.run_command(root, "cpython", 0.3), capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "/usr/dev.json: not valid JSON" in result.stdout

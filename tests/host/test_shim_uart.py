@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 import shimctl
 import machine
 
-REPO = board.REPO
+REPO = board_root.REPO
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 TIMEOUT = 5.0
 
@@ -119,7 +119,7 @@ MP_ECHO = textwrap.dedent("""
 @pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="micropython not installed")
 def test_micropython_uart_over_a_pty(pty_pair):
     master, path = pty_pair
-    script = MP_ECHO.format(root=board.DEFAULT_ROOT, shim=os.path.join(REPO, "tools", "shim"),
+    script = MP_ECHO.format(root=board_root.DEFAULT_ROOT, shim=os.path.join(REPO, "tools", "shim"),
                             shim_mp=os.path.join(REPO, "tools", "shim", "micropython"),
                             path=path)
     proc = subprocess.Popen([MICROPYTHON, "-c", script], stdout=subprocess.PIPE,
@@ -187,7 +187,7 @@ MP_APP = textwrap.dedent("""
 @pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="micropython not installed")
 def test_control_server_in_a_micropython_app():
     port = _free_port()
-    script = MP_APP.format(root=board.DEFAULT_ROOT, shim=os.path.join(REPO, "tools", "shim"),
+    script = MP_APP.format(root=board_root.DEFAULT_ROOT, shim=os.path.join(REPO, "tools", "shim"),
                            shim_mp=os.path.join(REPO, "tools", "shim", "micropython"), port=port)
     proc = subprocess.Popen([MICROPYTHON, "-c", script], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from tools.hostrun.board import REPO
+from tools.hostrun.board_root import REPO
 from tools.simulators import sim_screen
 
 T0 = 1796000000.0

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def source(tmp_path):
 
 
 def test_writing_into_a_staged_root_never_reaches_the_repo(tmp_path, source):
-    root = board.stage(str(tmp_path / "board"), source=source)
+    root = board_root.stage(str(tmp_path / "board"), source=source)
     usr = os.path.join(root, "usr")
     for name in ("main.py", "dev.json"):          # as the user did: cp over them
         with open(os.path.join(usr, name), "w") as f:
@@ -42,8 +42,8 @@ def test_an_app_folder_is_staged_instead_of_code(tmp_path, source):
     (app / "main.py").write_text("# my main\n")
     (app / "helpers.py").write_text("# my module\n")
     (app / "dev.json").write_text('{"UART": {"port": "/dev/pts/9"}}\n')
-    root = board.stage(str(tmp_path / "board"), source=source)
-    board.stage(root, source=source, app=str(app))
+    root = board_root.stage(str(tmp_path / "board"), source=source)
+    board_root.stage(root, source=source, app=str(app))
     usr = os.path.join(root, "usr")
     assert open(os.path.join(usr, "main.py")).read() == "# my main\n"
     assert open(os.path.join(usr, "helpers.py")).read() == "# my module\n"
@@ -57,8 +57,8 @@ def test_stage_never_overwrites_a_file_it_did_not_put_there(tmp_path, source):
     os.makedirs(os.path.join(root, "usr"))
     with open(os.path.join(root, "usr", "main.py"), "w") as f:
         f.write("my own main\n")
-    with pytest.raises(board.StageConflict) as refused:
-        board.stage(root, source=source)
+    with pytest.raises(board_root.StageConflict) as refused:
+        board_root.stage(root, source=source)
     assert "main.py is not a file staged here" in str(refused.value)
     assert "--app" in str(refused.value)
     assert open(os.path.join(root, "usr", "main.py")).read() == "my own main\n"
@@ -71,17 +71,17 @@ def test_board_run_keeps_your_files_and_says_why(tmp_path):
     with open(os.path.join(root, "usr", "main.py"), "w") as f:
         f.write("my own main\n")
     done = subprocess.run([sys.executable, "tools/board.py", "run", "--root", root,
-                           "--duration", "1"], cwd=board.REPO, capture_output=True, text=True,
+                           "--duration", "1"], cwd=board_root.REPO, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 2 and "not a file staged here" in done.stderr, done.stderr
     assert open(os.path.join(root, "usr", "main.py")).read() == "my own main\n"
 
 
 def test_files_the_app_wrote_survive_restaging(tmp_path, source):
-    root = board.stage(str(tmp_path / "board"), source=source)
+    root = board_root.stage(str(tmp_path / "board"), source=source)
     log = os.path.join(root, "usr", "log", "app.log")
     os.makedirs(os.path.dirname(log))
     shutil.copy(os.path.join(source, "dev.json"), log)
-    board.stage(root, source=source, config={"APP": {"log_level": "DEBUG"}})
+    board_root.stage(root, source=source, config={"APP": {"log_level": "DEBUG"}})
     assert os.path.isfile(log)
     assert "DEBUG" in open(os.path.join(root, "usr", "dev.json")).read()

@@ -12,7 +12,7 @@ import serial
 
 from device_helpers import (DEPLOY, MPREMOTE, OS_ALIAS, REPO, TIMEOUT, board,  # noqa: F401
                             deploy_to, mpremote, read_until, running, source)
-from tools.device import board_sim, virtual_board
+from tools.device import sim_peers, virtual_board
 
 
 def test_fs_cat_of_a_large_file_arrives_whole(board):
@@ -78,7 +78,7 @@ def test_board_with_sim_peers_shows_the_app_working(tmp_path, source):
     """make board SIM=1, as a library: meter and HES simulators, the app deployed with their
     site config, `make run` shows it connect; the HES receives the meter's readings."""
     said = []
-    peers = board_sim.SimPeers(str(tmp_path / "site.json"), str(tmp_path / "meter.tty"),
+    peers = sim_peers.SimPeers(str(tmp_path / "site.json"), str(tmp_path / "meter.tty"),
                                every_s=0.2, say=said.append).start()
     try:
         with virtual_board.VirtualBoard(str(tmp_path / "board")) as vb:

@@ -1,4 +1,4 @@
-"""Run the whole system on the host: the app (a subprocess through tools/hostrun/board.py's
+"""Run the whole system on the host: the app (a subprocess through tools/hostrun/board_root.py's
 runner, CPython or MicroPython), the simulated meter on a pty (tools/simulators/meter.py) and the
 simulated HES on loopback (tools/simulators/hes.py).
 
@@ -61,8 +61,8 @@ import sys
 import threading
 import time
 
-from tools.hostrun import board
-from tools.hostrun.board import REPO
+from tools.hostrun import board_root
+from tools.hostrun.board_root import REPO
 from tools.simulators import hes_dashboard, sim_screen
 from tools.simulators.fleet import Fleet
 from tools.simulators.faults import Faults, PowerCuts
@@ -105,7 +105,7 @@ class Log(object):
 
 
 class AppProcess(object):
-    """The app in a subprocess (tools/hostrun/boot.py through board.run_command); its output is
+    """The app in a subprocess (tools/hostrun/boot.py through board_root.run_command); its output is
     logged and kept so callers can wait for lines."""
 
     def __init__(self, root, config, interpreter="cpython", log=None, keep_flash=False,
@@ -116,7 +116,7 @@ class AppProcess(object):
         self.control_port = control_port
         if not keep_flash:
             shutil.rmtree(os.path.join(root, "usr", "queue"), ignore_errors=True)
-        board.stage(root, config, mpy=mpy, app=app)
+        board_root.stage(root, config, mpy=mpy, app=app)
         self.lines = []
         self.cond = threading.Condition()
         self.proc = None
@@ -125,7 +125,7 @@ class AppProcess(object):
     def start(self):
         self.lines = []
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(board.run_command(self.root, self.interpreter,
+        self.proc = subprocess.Popen(board_root.run_command(self.root, self.interpreter,
                                                        control_port=self.control_port),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, cwd=REPO,
@@ -432,7 +432,7 @@ def main(argv=None):
                          "or --mpy")
         args.dialect = app_folder_config(args.app).get("UART", {}).get("dialect", "legacy")
     if args.heap:
-        os.environ[board.HEAPSIZE_ENV] = args.heap
+        os.environ[board_root.HEAPSIZE_ENV] = args.heap
     if args.ota:
         from tools.ota import demo
         return demo.main(["--interpreter", args.interpreter] +
