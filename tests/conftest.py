@@ -1,6 +1,8 @@
-"""pytest set-up: stage the board root and put it, the shim and tests/portable on sys.path,
-so device code imports `usr.qframe` exactly as on the module; the repo root too, so tests
-import the host tools as `tools.<folder>.<module>`."""
+"""pytest set-up: stage the board root and put it, the shim, tests/portable and tests/shim on
+sys.path, so device code imports `usr.qframe` exactly as on the module (the portable runner does
+the same on MicroPython); tests/host too, so the host tests in its folders import its helpers
+(cloud_helpers, ota_helpers, gurux_peer, ...) by name; the repo root too, so tests import the
+host tools as `tools.<folder>.<module>`."""
 import os
 import sys
 
@@ -12,7 +14,7 @@ from tools.hostrun import board_root  # noqa: E402
 
 board_root.stage()
 for _path in reversed([board_root.DEFAULT_ROOT] + board_root.shim_paths("cpython")
-                      + [os.path.join(HERE, "portable")]):
+                      + [os.path.join(HERE, name) for name in ("portable", "shim", "host")]):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 

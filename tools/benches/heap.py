@@ -30,7 +30,7 @@ from tools.hostrun import board_root
 # The heap the meter-module app is stated to run in on this 64-bit MicroPython, device code as
 # .mpy (`deploy --mpy`), QuecPython shim included: the full simulation with faults, 0 loss
 # (sim_min_heap_mpy_kb measures the least, 368-400 KB; from source it needs 430-480 KB, the
-# figure varies with fragmentation); tests/host/test_memory.py holds the app to it.
+# figure varies with fragmentation); tests/host/integration/test_memory.py holds the app to it.
 APP_HEAP_BUDGET_KB = 512
 
 # (figure, modules imported for it), in order: each figure is what that step adds.

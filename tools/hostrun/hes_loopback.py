@@ -1,6 +1,6 @@
 """A board root running the real app (code/app_main.py) plus a loopback standing in for the HES.
 
-Used by tests/host/test_meter_link.py and tools/benches/uart.py to run the app in a separate
+Used by tests/host/integration/test_meter_link.py and tools/benches/uart.py to run the app in a separate
 interpreter (CPython or MicroPython) against tools/simulators/meter.py:
 
     root = hes_loopback.stage(path, config)             # like board_root.stage(), plus:

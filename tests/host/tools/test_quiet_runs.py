@@ -8,7 +8,7 @@ import pytest
 
 from tools.hostrun import board_root
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 RUNNER = os.path.join(REPO, "tools", "testing", "run_portable.py")
 TESTS = '''
 from usr.qframe.logging import getLogger

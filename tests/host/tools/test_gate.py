@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 GATE = [sys.executable, "-m", "tools.gate.gate"]
 GATE_ENV = dict(os.environ, PYTHONPATH=REPO)     # the gate runs from other folders too
 from tools.gate import lint  # noqa: E402  (the repo root is on sys.path via conftest)

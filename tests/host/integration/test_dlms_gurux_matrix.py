@@ -30,7 +30,7 @@ from usr.qframe import Application  # noqa: E402
 from usr.qframe.builtins.dlms import Dlms  # noqa: E402
 from usr.qframe.codecs import cosem  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 _spec = importlib.util.spec_from_file_location("dlms_cli", os.path.join(REPO, "tools", "dlms.py"))
 cli = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cli)

@@ -9,7 +9,7 @@ import pytest
 from tools.hostrun import board_root
 from tools.testing import micropython_here
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def _no_wheel(monkeypatch, machine="aarch64", system="linux"):
@@ -82,7 +82,7 @@ def test_pytest_skips_tests_that_need_micropython_where_no_wheel_exists(tmp_path
         "else _which(name, *a, **k)\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     argv = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-            "tests/host/test_quecpython_names.py"]
+            "tests/host/architecture/test_quecpython_names.py"]
     done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "skipped" in done.stdout and "no wheel for linux aarch64" in done.stdout

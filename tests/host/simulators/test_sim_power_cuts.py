@@ -10,7 +10,7 @@ import pytest
 
 from tools.simulators.faults import PowerCuts  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 @pytest.mark.parametrize("interpreter", ["cpython", "micropython"])

@@ -10,7 +10,7 @@ import pytest
 
 from tools.simulators.meter import MeterSim
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 @pytest.mark.parametrize("dialect", ["legacy", "standard"])

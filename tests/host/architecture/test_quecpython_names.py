@@ -7,7 +7,8 @@ import subprocess
 
 from tools.hostrun import board_root
 
-GUARD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "quecpython_imports.py")
+GUARD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                     "quecpython_imports.py")
 SHIMS = ":".join(board_root.shim_paths("micropython"))
 
 
@@ -20,7 +21,8 @@ def _run(argv, timeout=120):
 def test_the_shim_tests_pass_through_the_runner_with_quecpython_names_only():
     root = board_root.stage()
     result = _run([os.path.join(board_root.REPO, "tools", "testing", "run_portable.py"), root, SHIMS,
-                   os.path.join(board_root.REPO, "tests", "portable"), "test_shim"])
+                   ":".join(os.path.join(board_root.REPO, "tests", name) for name in ("portable", "shim")),
+                   "test_shim"])
     output = result.stdout + result.stderr
     assert "BLOCKED" not in output, output
     counts = re.search(r"(\d+) passed, (\d+) failed", result.stdout)

@@ -328,7 +328,7 @@ def test_the_app_reads_its_meter_when_dev_json_has_dlms(tmp_path, interpreter):
     import os
     import subprocess
     import sys
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     with dlms_server.Server() as server:
         port = server.listen("wrapper")
         config = {"APP": {"log_level": "INFO", "log_file": "", "stop_timeout": 2.0},

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 from tools.hostrun import board_root  # noqa: E402  (the repo root is on sys.path via conftest)
 
 INTERPRETERS = ["cpython", "micropython"]

@@ -10,7 +10,7 @@ from tools.hostrun import board_root
 from tools.simulators import system
 from qframe.codecs import meter
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 APP = os.path.join(REPO, "examples", "first_app")
 DEADLINE_S = 20
 

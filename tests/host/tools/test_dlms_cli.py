@@ -9,7 +9,7 @@ import pytest
 
 from tools.simulators import dlms_server
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CLI = os.path.join(REPO, "tools", "dlms.py")
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from tools.hostrun import board_root  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # tests/host: helpers, apps
 CHILD = os.path.join(HERE, "pqueue_kill_child.py")
 KILLS = int(os.environ.get("SOAK_KILLS", "20"))
 

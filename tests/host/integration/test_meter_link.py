@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from tools.hostrun import board_root, hes_loopback  # noqa: E402
 from tools.simulators.meter import MeterSim  # noqa: E402

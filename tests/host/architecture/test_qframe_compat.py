@@ -22,7 +22,7 @@ import pytest
 
 from tools.hostrun import board_root
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # tests/host: helpers, apps
 DEADLINE_S = 20
 
 

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TESTS = ["tests/portable/test_shim_table.py", "tests/portable/test_shim_umqtt.py",
-         "tests/portable/test_shim_socket.py", "tests/portable/test_shim_ota.py"]
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+TESTS = ["tests/shim/test_shim_table.py", "tests/shim/test_shim_umqtt.py",
+         "tests/shim/test_shim_socket.py", "tests/shim/test_shim_ota.py"]
 
 
 @pytest.mark.parametrize("line", ["E1", "E2", "E3"])

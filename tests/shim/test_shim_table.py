@@ -1,5 +1,5 @@
 """The strict shim against tools/firmware/api.json on the chosen firmware line (QFRAME_FIRMWARE;
-`make test` runs it on E1 and E3, tests/host/test_shim_lines.py on every line): each public
+`make test` runs it on E1 and E3, tests/host/architecture/test_shim_lines.py on every line): each public
 name of a QuecPython stand-in is one the line's firmware has, and each name the line has that
 the shim defines is there (nothing pruned too far)."""
 import shimctl  # noqa: F401  (installs the shim's usocket and types on MicroPython)

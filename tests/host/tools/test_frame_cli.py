@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TOOL = os.path.join(REPO, "tools", "frame.py")
 
 V_HELLO = "7eff0300210006bf68656c6c6f37e97e"

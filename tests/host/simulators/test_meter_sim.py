@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from tools.simulators.meter import MeterSim, meter, raw_frame, rfc1662  # noqa: E402
 

@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from test_ota import KEY, Board, _config, _files_match, _install, _source, event
+from ota_helpers import KEY, Board, _config, _files_match, _install, _source, event
 from tools.ota import package
 from tools.ota.server import PackageServer
 
