@@ -66,8 +66,11 @@ browser:
 gate: venv
 	$(PY) -m tools.gate.gate qframe code $(or $(APP),examples)
 
+# pytest-xdist: PYTEST_WORKERS processes (auto: one per CPU; 0: no workers, one process), each
+# with its own board root (tests/conftest.py); tests that must not overlap share an xdist_group.
+PYTEST_WORKERS ?= auto
 test-py: venv browser
-	$(PY) -m pytest -q -rs tests
+	$(PY) -m pytest -q -rs -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 # No MicroPython wheel (Windows, Linux aarch64): says so and skips; elsewhere a missing one fails.
 # The whole portable suite shares one interpreter, so it gets more heap than an app's budget

@@ -10,6 +10,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.append(REPO)
 
+# Under pytest-xdist (make test-py) each worker has its own board root, so the files device
+# code writes under /usr (queues, logs, OTA state) are its own; subprocesses inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["QFRAME_BOARD_ROOT"] = os.path.join(REPO, "build", "board-" +
+                                                   os.environ["PYTEST_XDIST_WORKER"])
+
 from tools.hostrun import board_root  # noqa: E402
 
 board_root.stage()

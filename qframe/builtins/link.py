@@ -667,7 +667,8 @@ class UplinkDriver(AppExtension):
         if not self._stopping and not self._held:
             self.stats["link_errors"] += 1
             self.last_error = reason
-        self.log.warning("disconnected: %s", reason)
+        log = self.log.info if self._stopping else self.log.warning   # a clean stop: no warning
+        log("disconnected: %s", reason)
         self.app.bus.publish("%s.disconnected" % self.name, reason)
 
     def _beat(self):

@@ -21,15 +21,11 @@ def wait_until(predicate, timeout_ms=2000, step_ms=2):
         utime.sleep_ms(step_ms)
 
 
-def random_port():
-    """A port in 30000..46383 (uos.urandom where it exists; QuecPython has none)."""
-    import uos
-    import utime
-    try:
-        a, b = uos.urandom(2)
-    except AttributeError:
-        a, b = utime.ticks_us() & 0xFF, (utime.ticks_us() >> 8) & 0xFF
-    return 30000 + (a << 6) + b % 64
+def closed_port():
+    """A loopback port nobody listens on: a free one, listened on and closed again."""
+    sock, port = listen_on_free_port()
+    sock.close()
+    return port
 
 
 def host_addr(port):
@@ -41,21 +37,13 @@ def host_addr(port):
 
 
 def listen_on_free_port(backlog=2):
-    """A host socket listening on 127.0.0.1 and its port, picked at random (MicroPython's
-    sockets have no getsockname, so port 0 would leave the port unknown)."""
-    from shimlib.hostio import socket                     # the host's socket module
-    for _attempt in range(30):
-        port = random_port()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind(host_addr(port))
-        except OSError:
-            sock.close()
-            continue
-        sock.listen(backlog)
-        sock.settimeout(5)
-        return sock, port
-    raise AssertionError("no free port")
+    """A host socket listening on 127.0.0.1 and its port (bound to port 0, read back)."""
+    from shimlib.hostio import bound_port, socket         # the host's socket module
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(host_addr(0))
+    sock.listen(backlog)
+    sock.settimeout(5)
+    return sock, bound_port(sock)
 
 
 class captured(object):

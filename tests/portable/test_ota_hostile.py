@@ -8,7 +8,7 @@ import uhashlib
 import ujson
 import utime
 
-from checks import listen_on_free_port, random_port, wait_until
+from checks import closed_port, listen_on_free_port, wait_until
 from usr.qframe import Application
 from usr.qframe.builtins.ota_update import Ota
 from usr.qframe.codecs.ota_manifest import seal
@@ -117,7 +117,7 @@ def test_unreachable_base_url_is_superseded_then_abandoned_after_its_resumes():
     """A real manifest whose files' base nobody answers: resumable, a newer authentic `ota`
     supersedes it, and a download cut at every boot is abandoned after OTA.resumes boots."""
     remove_tree(OTA_DIR)
-    dead = "http://127.0.0.1:%d/pkg/" % random_port()
+    dead = "http://127.0.0.1:%d/pkg/" % closed_port()
     app, seen = _app(resumes=1)
     try:
         for version in ("1.1.0", "1.2.0"):

@@ -9,7 +9,7 @@ import utime
 import shimctl
 import usocket
 import ussl
-from checks import captured, host_addr, listen_on_free_port, raises, random_port
+from checks import captured, host_addr, listen_on_free_port, raises
 from shimlib import firmware
 try:
     import uselect          # E3 only
@@ -208,16 +208,12 @@ def test_dns_failure():
 def test_a_device_side_server_accepts():
     shimctl.reset()
     from shimlib.hostio import socket                     # the host's socket module
-    for _attempt in range(30):
-        port = random_port()
-        server = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
-        server.setsockopt(usocket.SOL_SOCKET, usocket.SO_REUSEADDR, 1)
-        try:
-            server.bind(usocket.getaddrinfo("0.0.0.0", port)[0][-1])
-            break
-        except OSError:
-            server.close()
+    from shimlib.hostio import bound_port
+    server = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+    server.setsockopt(usocket.SOL_SOCKET, usocket.SO_REUSEADDR, 1)
+    server.bind(usocket.getaddrinfo("0.0.0.0", 0)[0][-1])
     server.listen(1)
+    port = bound_port(server)
     server.settimeout(5)
     assert server.getsocketsta() == 1
     hes = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

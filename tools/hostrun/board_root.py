@@ -20,7 +20,8 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 TOOLS = os.path.join(REPO, "tools")
-DEFAULT_ROOT = os.path.join(REPO, "build", "board")
+# QFRAME_BOARD_ROOT: another default (each pytest-xdist worker stages its own, tests/conftest.py)
+DEFAULT_ROOT = os.environ.get("QFRAME_BOARD_ROOT") or os.path.join(REPO, "build", "board")
 REBOOT_EXIT = 3     # tools/hostrun/boot.py's exit code after a module restart
 RESTART_CODES = (REBOOT_EXIT, -signal.SIGUSR1)   # ... and a watchdog reset on MicroPython
 

@@ -40,7 +40,11 @@ def _boot(root, shim_paths, duration_s, control_port):
     main_globals = {"__name__": "__main__", "__file__": "/usr/main.py"}
     with open("/usr/main.py") as f:
         source = f.read()
-    exec(compile(source, "/usr/main.py", "exec"), main_globals)
+    try:
+        exec(compile(source, "/usr/main.py", "exec"), main_globals)
+    except KeyboardInterrupt:           # Ctrl-C while main.py starts the app: stop what started
+        _stop_current_app()
+        return
     if shimctl.state["reboots"] != reboots:
         sys.exit(REBOOT_EXIT)           # main.py restarted the module before the app started
     from usr.qframe import CurrentApp
@@ -66,6 +70,15 @@ def _boot(root, shim_paths, duration_s, control_port):
         print("hostrun: the app stopped with the watchdog armed: it resets the module")
         while True:                     # the watch thread ends the process
             utime.sleep_ms(100)
+
+
+def _stop_current_app():
+    from usr.qframe import CurrentApp
+    try:
+        app = CurrentApp()
+    except Exception:                   # main.py had not created it yet
+        return
+    app.stop()
 
 
 def _watch_hardware_watchdog(shimctl):

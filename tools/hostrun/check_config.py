@@ -39,6 +39,7 @@ def check(path, source=board_root.REPO, app=None):
     """(errors, warnings): lists of lines about the config file at path, checked by the app
     of the app folder `app` (default: source's code/)."""
     root = tempfile.mkdtemp(prefix="qframe-check-config-")
+    previous = _device_fs_root()
     try:
         with open(path, "rb") as f:
             board_root.stage(root, f.read(), source=source, app=app)  # the bytes: the app judges
@@ -46,6 +47,18 @@ def check(path, source=board_root.REPO, app=None):
         return _check(path)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        if previous:                    # a caller's /usr (a test process) is its own again
+            import shimctl
+            shimctl.install_fs(previous)
+
+
+def _device_fs_root():
+    """Where the shim maps /usr in this process now (None: nowhere yet)."""
+    try:
+        from shimlib import devicefs
+    except ImportError:
+        return None
+    return getattr(devicefs, "board_root", None)
 
 
 def _check(path):

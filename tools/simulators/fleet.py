@@ -13,6 +13,7 @@ import json
 import threading
 import time
 
+from tools.simulators.condwait import wait_on
 from tools.simulators.hes_wire import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
 
 COMMAND_TIMEOUT_S = 10.0
@@ -39,7 +40,8 @@ class Fleet(object):
 
     def __init__(self, clock=time.time):
         self.clock = clock
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()       # predicates of wait_for read the fleet
+        self.changed = threading.Condition(self.lock)
         self.modules = {}
         self.log = collections.deque(maxlen=LOG_SIZE)
         self.hes = {"listening": False, "port": None}
@@ -61,6 +63,18 @@ class Fleet(object):
             elif kind == "disconnected" and client.key:
                 self._down(client, data)
             self.version += 1
+            self.changed.notify_all()
+
+    def wait_for(self, predicate, timeout):
+        """Wait until predicate(self) is true (re-checked on every change the HES reports);
+        its last value."""
+        return wait_on(self.changed, lambda: predicate(self), timeout)
+
+    def module(self, dev):
+        """A copy of dev's row, or None."""
+        with self.lock:
+            row = self.modules.get(dev)
+            return None if row is None else dict(row)
 
     def _row(self, dev):
         row = self.modules.get(dev)

@@ -7,6 +7,7 @@ Library (tests, tools/simulators/system.py):
     hes.wait_for(lambda h: h.registrations, 5)
     hes.send_data(b"\\x01\\x02")                   # downlink to the meter (hes.data)
     reply = hes.command("status", timeout=5)     # a COMMAND frame, the RESPONSE's dict
+    ident = hes.send_command("ping", None, dev); hes.wait_reply(ident, 5)   # one module
     hes.send_frame(0x83, b'{"cmd": {}}')          # any frame, as a faulty or hostile HES would
     hes.stop(); hes.start()                      # server down / back (same port, same records)
     hes.refuse = True                            # accept, then reset at once
@@ -192,7 +193,10 @@ class HesSim(object):
         return self._broadcast(frame(kind, body), "frames")
 
     def command(self, name, args=None, timeout=5.0):
-        command_id = self.send_command(name, args)
+        return self.wait_reply(self.send_command(name, args), timeout)
+
+    def wait_reply(self, command_id, timeout):
+        """The RESPONSE (a dict) to command_id once it arrived within timeout, else None."""
         if self.wait_for(lambda h: command_id in h.responses, timeout):
             return self.responses[command_id]
         return None

@@ -9,11 +9,13 @@ and drops from the last heartbeat, reconnects, the latest meter data and event),
 log (link changes, meter data, events, commands and replies) and the HES's own counters. Both
 tables filter (the box above them) and sort (click a column). Updates arrive over a websocket
 about every UPDATE_S. The command box sends "NAME [ARGS]" (ARGS: JSON, or plain text) as a
-COMMAND to one module or all; each reply (or "no answer") appears under it.
+COMMAND to one module or all; each reply (or "no answer") appears under it. Beside the page, the
+same server answers a REST API (hes_rest.py: modules, status, commands, DLMS reads).
 
-Fed by HesSim through a narrow interface: `hes.add_observer(fn)` (link changes and every frame
-it handled, into a tools/simulators/fleet.Fleet), `hes.send_command(name, args, dev)`,
-`hes.stats`, `hes.received`.
+Fed by HesSim, or mqtt_hes.MqttHesSim for the MQTT uplink, through a narrow interface:
+`hes.add_observer(fn)` (link changes and every frame it handled, into a
+tools/simulators/fleet.Fleet), `hes.send_command(name, args, dev)`, `hes.wait_reply(id,
+timeout)`, `hes.stats`, `hes.received`.
 
 A new command needs nothing here (the module's command registry decides what it answers);
 give it a line in COMMANDS so the page suggests it.
@@ -25,6 +27,7 @@ import threading
 
 from aiohttp import WSMsgType, web
 
+from tools.simulators import hes_rest
 from tools.simulators.fleet import COMMAND_TIMEOUT_S, Fleet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -121,6 +124,7 @@ class Dashboard(object):
         app.router.add_get("/", self._page)
         app.router.add_get("/ws", self._socket)
         app.router.add_get("/state.json", self._state)
+        app.router.add_routes(hes_rest.routes(self.hes, self.fleet))
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         try:

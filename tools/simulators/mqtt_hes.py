@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,8 @@ import threading
 import time
 
 import paho.mqtt.client as paho
+
+from tools.simulators.hes_wire import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
 
 PREFIX = "qframe"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -113,8 +116,11 @@ class Broker(object):
     def start(self, timeout=15.0):
         with open(self.log_path, "ab") as log:
             env = dict(os.environ, PYTHONPATH=REPO)   # amqtt's session plugin's module
+            # its own session: a Ctrl-C on make sim's terminal must not end the broker before
+            # the run drains (stop() ends it)
             self.proc = subprocess.Popen(self._argv, cwd=REPO, env=env,
-                                         stdout=subprocess.DEVNULL, stderr=log)
+                                         stdout=subprocess.DEVNULL, stderr=log,
+                                         start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -174,6 +180,7 @@ class MqttHes(object):
         self.bad = []
         self.connects = 0
         self.subscribed = 0             # SUBACKs: the HES hears its topics from then on
+        self.observers = []             # fn(parts, payload, duplicate) after each message
         self._seen = set()
         self._cond = threading.Condition()
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -212,12 +219,14 @@ class MqttHes(object):
 
     def _on_message(self, client, userdata, message):
         parts = message.topic.split("/")
+        duplicate = False
         with self._cond:
             if len(parts) == 6 and parts[2:4] == ["up", "meter"]:
                 self.records += 1
                 key = (parts[1], parts[4], parts[5])
                 if key in self._seen:
                     self.duplicates += 1
+                    duplicate = True
                 else:
                     self._seen.add(key)
                     self.received.append(bytes(message.payload))
@@ -234,6 +243,8 @@ class MqttHes(object):
             else:
                 self.bad.append(message.topic)
             self._cond.notify_all()
+        for fn in list(self.observers):
+            fn(parts, bytes(message.payload), duplicate)
 
     def _json(self, message):
         try:
@@ -275,8 +286,9 @@ class MqttHes(object):
         return self.publish(self.topic(device, "down/meter"), data)
 
     def publish(self, topic, payload, qos=1, retain=False):
+        """True when sent, or (QoS 1) queued while the HES reconnects: paho sends it then."""
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
-        return info.rc == paho.MQTT_ERR_SUCCESS
+        return info.rc == paho.MQTT_ERR_SUCCESS or (qos > 0 and info.rc == paho.MQTT_ERR_NO_CONN)
 
     def reply(self, request_id, timeout):
         """The reply with request_id once it arrived within timeout, else None."""
@@ -313,16 +325,26 @@ def watch_status(port, topic, timeout=5.0):
     return got[0] if got else None
 
 
+class _Module(object):
+    """What HesSim's observers get as `client`: a module as the HES sees it over MQTT."""
+
+    def __init__(self, dev, port):
+        self.addr = ("broker", port)
+        self.key = (dev, None)
+
+
 class MqttHesSim(object):
     """Broker + MqttHes behind HesSim's interface, so tools/simulators/system.py (make sim
-    --uplink mqtt) and its faults drive either: `stop()`/`start()` stop and start the broker
-    (the HES client reconnects by itself), `drop_clients()` takes the module's client id over
-    (the broker disconnects the module, which sends its will), `refuse` holds the broker down.
-    `close()` ends both."""
+    --uplink mqtt), its faults and the web dashboard (hes_dashboard.py) drive either:
+    `stop()`/`start()` stop and start the broker (the HES client reconnects by itself),
+    `drop_clients()` takes the module's client id over (the broker disconnects the module,
+    which sends its will), `refuse` holds the broker down, `add_observer` feeds a Fleet,
+    `send_command`/`wait_reply` reach any module by its device id. `close()` ends both."""
 
     def __init__(self, device, prefix=PREFIX, on_event=None, tls=None, port=None):
         """tls: (certfile, keyfile) for a TLS-only broker (the HES trusts its certificate)."""
         self.device = device
+        self.host = "127.0.0.1"
         self.on_event = on_event or (lambda kind, detail: None)
         self.tls = tls
         self.broker = Broker(port, lambda source, text: self.on_event(source, text), tls)
@@ -331,15 +353,73 @@ class MqttHesSim(object):
         self.prefix = prefix
         self._refuse = False
         self._next_id = 0
+        self._lock = threading.Lock()
+        self._observers = []
+        self._modules = {}              # dev -> _Module
+        self._online = set()            # devs whose last status is "online"
 
     def start(self):
         self.broker.start()
         if self.hes is None:
-            self.hes = MqttHes(self.port, self.prefix, ca=self.tls and self.tls[0]).start()
+            self.hes = MqttHes(self.port, self.prefix, ca=self.tls and self.tls[0])
+            self.hes.observers.append(self._translate)
+            self.hes.start()
+        self._observe("listening", None, self.port)
         return self
 
     def stop(self):
         self.broker.stop()
+        self._observe("stopped", None, None)
+
+    # ------------------------------------------------------------------ observers (a Fleet)
+    def add_observer(self, fn):
+        """fn(kind, client, data) as HesSim calls it: each message becomes the frame the TCP
+        protocol carries for it (status online: REGISTER, or HEARTBEAT when already online;
+        up/meter: DATA; up/event/heartbeat: HEARTBEAT; up/event: EVENT; up/resp: RESPONSE),
+        status offline: "disconnected". fn first hears who is online now."""
+        with self._lock:
+            self._observers.append(fn)
+            online = [(self._modules[dev], self.hes.statuses.get(dev)) for dev in self._online]
+        if self.broker.proc is not None:
+            fn("listening", None, self.port)
+        for module, status in online:
+            fn("connected", module, None)
+            fn("frame", module, (REGISTER, json.dumps(status).encode()))
+
+    def _observe(self, kind, client, data):
+        for fn in list(self._observers):
+            fn(kind, client, data)
+
+    def _translate(self, parts, payload, duplicate):
+        if len(parts) < 3:
+            return
+        dev, leaf = parts[1], parts[2:]
+        with self._lock:
+            module = self._modules.setdefault(dev, _Module(dev, self.port))
+        if leaf == ["status"]:
+            try:
+                state = json.loads(payload.decode()).get("state")
+            except (ValueError, AttributeError):
+                return
+            with self._lock:
+                was_online = dev in self._online
+                (self._online.add if state == "online" else self._online.discard)(dev)
+            if state == "online":
+                self._observe("frame", module, (HEARTBEAT if was_online else REGISTER, payload))
+            elif was_online:
+                self._observe("disconnected", module, "offline (its will, or a clean stop)")
+        elif leaf[:2] == ["up", "meter"] and len(leaf) == 4 and leaf[3].isdigit():
+            self._observe("frame", module, (DATA, struct.pack(">I", int(leaf[3])) + payload))
+        elif leaf == ["up", "resp"]:
+            self._observe("frame", module, (RESPONSE, payload))
+        elif leaf == ["up", "event", "heartbeat"]:
+            try:
+                figures = json.loads(payload.decode()).get("data") or {}
+            except (ValueError, AttributeError):
+                return
+            self._observe("frame", module, (HEARTBEAT, json.dumps(figures).encode()))
+        elif leaf[:2] == ["up", "event"]:
+            self._observe("frame", module, (EVENT, payload))
 
     def close(self):
         if self.hes is not None:
@@ -378,7 +458,15 @@ class MqttHesSim(object):
 
     @property
     def stats(self):
-        return {"duplicates": self.hes.duplicates, "connections": len(self.registrations)}
+        """As HesSim's: duplicates, connections ("online" statuses) and gaps (records of a
+        device and epoch below its highest seq that have not arrived, as arrival order
+        differs from the module's over MQTT)."""
+        seqs = {}
+        with self.hes._cond:
+            for dev, epoch, seq in self.hes.keys:
+                seqs.setdefault((dev, epoch), set()).add(int(seq))
+        return {"duplicates": self.hes.duplicates, "connections": len(self.registrations),
+                "gaps": sum(max(each) - len(each) for each in seqs.values())}
 
     def wait_for(self, predicate, timeout):
         return self.hes.wait_for(lambda h: predicate(self), timeout)
@@ -392,6 +480,20 @@ class MqttHesSim(object):
         request_id = "sim-%d" % self._next_id
         self.hes.command(self.device, name, args, request_id)
         return self.hes.reply(request_id, timeout)
+
+    def send_command(self, name, args=None, dev=None):
+        """A command to dev (None: every module online); its id (wait_reply awaits it)."""
+        with self._lock:
+            self._next_id += 1
+            command_id = self._next_id
+            devs = [dev] if dev is not None else sorted(self._online)
+        for each in devs:
+            self.hes.command(each, name, args, command_id)
+        return command_id
+
+    def wait_reply(self, command_id, timeout):
+        """The reply to command_id (a dict) once it arrived within timeout, else None."""
+        return self.hes.reply(command_id, timeout)
 
     def send_data(self, payload):
         return self.hes.send_data(self.device, payload)

@@ -65,8 +65,9 @@ def app_folder_config(app):
 
 
 def mqtt_config(config, broker_port):
-    """app_config's dev.json switched to the MQTT uplink (APP.uplink) on broker_port."""
-    tcp = config["TCP_SERVER"]
+    """app_config's dev.json switched to the MQTT uplink (APP.uplink) on broker_port: its
+    TCP_SERVER section becomes MQTT (the app warns about a section it does not use)."""
+    tcp = config.pop("TCP_SERVER")
     config["APP"]["uplink"] = "mqtt"
     config["MQTT"] = {"host": "127.0.0.1", "port": broker_port, "device_id": tcp["device_id"],
                       "user": "module", "keepalive_s": 10, "response_ms": 3000, "poll_s": 0.05}

@@ -253,8 +253,9 @@ def summary_text(result, log_path, app_lines):
             result.get("meter_sent", 0), result.get("hes_received", 0), result.get("lost", 0),
             result.get("duplicates", 0), " (queue dropped %s)" % result["queue_dropped"]
             if result.get("queue_dropped") else ""),
-        "  HES → meter: %d sent, %d received" % (result.get("downlink_sent", 0),
-                                                 result.get("downlink_received", 0)),
+        "  HES → meter: %d sent, %d received, %d lost, %d duplicates" % (
+            result.get("downlink_sent", 0), result.get("downlink_received", 0),
+            result.get("downlink_lost", 0), result.get("downlink_duplicates", 0)),
         "  link: %d reconnects; faults: %s" % (
             result.get("reconnects", 0), "%d (%s)" % (sum(faults.values()), ", ".join(
                 "%s %d" % (k, faults[k]) for k in sorted(faults))) if faults else "none"),
@@ -269,4 +270,5 @@ def summary_text(result, log_path, app_lines):
                          result["lost_while_down"], result["lost_while_up"]))
     if result.get("lost"):
         lines.append("  lost (first): %s" % ", ".join(result.get("lost_first", [])))
+    lines.append("  result: %s" % ("ok" if result.get("ok") else "FAILED (ok: false)"))
     return "\n".join(lines)

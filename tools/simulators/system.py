@@ -236,9 +236,10 @@ class System(object):
         self.log = log or Log(quiet=True)
         self.interpreter = interpreter
         on_event = lambda kind, detail: self.log("hes", "%s %s" % (kind, detail))  # noqa: E731
+        self.device_id = app_config(0)["TCP_SERVER"]["device_id"]
         if uplink == "mqtt":
             from tools.simulators.mqtt_hes import MqttHesSim
-            self.hes = MqttHesSim(app_config(0)["TCP_SERVER"]["device_id"], on_event=on_event)
+            self.hes = MqttHesSim(self.device_id, on_event=on_event)
         else:
             self.hes = HesSim(on_event=on_event)
         self.hes.start()
@@ -318,6 +319,8 @@ def _free_port():
 
 
 def summarize(system, traffic, faults, args, elapsed, cuts=None):
+    """The run's figures, the JSON line (every key: docs/SIM.md); `ok` and `app_exit` are
+    added by verdict() once the app has stopped."""
     hes = system.hes
     received = list(hes.received)
     received_set = set(received)
@@ -327,13 +330,13 @@ def summarize(system, traffic, faults, args, elapsed, cuts=None):
         reply = hes.command("status", timeout=5)
         status = reply.get("result") if reply else None
     tcp = (status or {}).get("tcp") or (status or {}).get("mqtt") or {}
-    downlink_got = len(system.meter.transparent) if system.meter is not None else 0
     result = {
         "interpreter": args.interpreter,
         "uplink": getattr(args, "uplink", "tcp"),
         "seed": args.seed,
         "duration_s": round(elapsed, 1),
         "meter_sent": len(traffic.sent),
+        "meter_send_errors": traffic.errors,
         "hes_received": len([p for p in received if p[:1] == b"M"]),
         "lost": len(lost),
         "lost_first": [p[:8].decode("ascii", "replace") for p in lost[:5]],
@@ -341,16 +344,40 @@ def summarize(system, traffic, faults, args, elapsed, cuts=None):
         "out_of_order": int(received != sorted(received)),
         "queue_dropped": tcp.get("queue_dropped"),
         "reconnects": hes.stats["connections"] - 1,
-        "downlink_sent": len(traffic.downlink_sent),
-        "downlink_received": downlink_got,
         "faults": faults.counts if faults else {},
         "shim_faults": system.shim is not None,
         "app_exit": None,
     }
+    result.update(_summary_downlink(system, traffic))
     if cuts is not None:
         result.update(_summary_cuts(traffic, lost, cuts, args))
     if getattr(args, "garbage", 0) and system.meter is not None:
         result.update(_summary_garbage(system.meter, status))
+    return result
+
+
+def _summary_downlink(system, traffic):
+    """HES -> meter: sent (the HES took it: on MQTT also those queued while its client
+    reconnected), received (distinct payloads the meter got), duplicates (further copies:
+    a QoS 1 redelivery or a resend on the meter link), lost (sent, never received)."""
+    got = [p for p in (system.meter.transparent if system.meter is not None else [])
+           if p[:1] == b"D"]
+    distinct = set(got)
+    return {"downlink_sent": len(traffic.downlink_sent), "downlink_received": len(distinct),
+            "downlink_duplicates": len(got) - len(distinct),
+            "downlink_lost": len([p for p in traffic.downlink_sent if p not in distinct])}
+
+
+def verdict(result, app_exit, cuts=None):
+    """Add app_exit and `ok`: nothing lost (with power cuts: nothing lost while the app was
+    up), no meter send failed, the app exited 0 on its own; without faults or power cuts also
+    no downlink payload lost (with them the downlink is best effort: a payload in flight
+    when the link breaks is gone)."""
+    result["app_exit"] = app_exit
+    lost = result.get("lost_while_up" if cuts is not None else "lost")
+    quiet = not result.get("faults") and cuts is None
+    result["ok"] = bool(lost == 0 and not result.get("meter_send_errors") and app_exit == 0
+                        and (result.get("downlink_lost") == 0 or not quiet))
     return result
 
 
@@ -462,15 +489,14 @@ def main(argv=None):
                     app=args.app,
                     extra_config=HEAP_TRACE_CONFIG if args.heap_trace else None)
     fleet = Fleet()
-    if hasattr(system.hes, "add_observer"):      # the TCP HES; the MQTT one has no fleet view yet
-        system.hes.add_observer(fleet.observe)
+    system.hes.add_observer(fleet.observe)       # either uplink's HES (hes.py, mqtt_hes.py)
     watch = sim_screen.LogWatch(fleet)
     log.listeners.append(watch)
     dashboard = screen = faults = traffic = cuts = None
     started = time.monotonic()
     interrupted = False
     try:
-        if dashboard_port is not None and hasattr(system.hes, "add_observer"):
+        if dashboard_port is not None:
             dashboard = hes_dashboard.start(system.hes, dashboard_port, say=lambda text: (
                 print(text, flush=True) if screen_mode else log("sim", text)), fleet=fleet)
         system.start()
@@ -524,19 +550,26 @@ def main(argv=None):
         if not interrupted or screen_mode:
             log("sim", "draining: waiting for %d payloads" % len(traffic.sent))
             try:
+                drain_end = time.monotonic() + drain_s
                 system.hes.wait_for(lambda h: sent <= set(h.received), drain_s)
+                if system.meter is not None:        # the HES's last payloads to the meter
+                    down = set(traffic.downlink_sent)
+                    system.meter.wait_for(lambda: down <= set(system.meter.transparent),
+                                          max(0.0, drain_end - time.monotonic()))
             except KeyboardInterrupt:
                 pass
     elapsed = time.monotonic() - started
-    result = summarize(system, traffic, faults, args, elapsed, cuts) if traffic else {}
-    result["app_exit"] = system.stop()
+    try:
+        result = summarize(system, traffic, faults, args, elapsed, cuts) if traffic else {}
+    finally:                # the app (its own session) must not outlive a failed summary
+        app_exit = system.stop()
+    verdict(result, app_exit, cuts)
     if dashboard is not None:
         dashboard.stop()
     if screen_mode and traffic is not None:
         print(sim_screen.summary_text(result, log_path, watch.counts))
     print(json.dumps(result, sort_keys=True))
-    key = "lost_while_up" if cuts is not None else "lost"
-    return 0 if traffic is not None and result.get(key) == 0 else 1
+    return 0 if traffic is not None and result["ok"] else 1
 
 
 if __name__ == "__main__":

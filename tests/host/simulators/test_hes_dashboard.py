@@ -127,10 +127,14 @@ def test_the_page_shows_modules_live_runs_commands_filters_and_sorts(dashboard_r
     # down and up: the HES goes away, the module reconnects when it is back
     system.hes.stop()
     until(lambda: _cell(browser, dev, "Link").startswith("down"), "the module shown down")
-    assert "HES stopped" in browser.find_element(By.ID, "hes").text
+    # the module's link-down (the HES's client thread) can reach the page in an update before
+    # the HES's own "stopped" (the end of hes.stop()): wait for each
+    until(lambda: "HES stopped" in browser.find_element(By.ID, "hes").text, "HES stopped")
     system.hes.start()
     until(lambda: _cell(browser, dev, "Link").startswith("up"), "the module shown up again")
-    until(lambda: _cell(browser, dev, "Reconnects") == "1", "one reconnect counted")
+    # at least one: a slow HES (a loaded machine) can miss an ACK deadline, and the module
+    # then reconnects once more, as it should
+    until(lambda: int(_cell(browser, dev, "Reconnects")) >= 1, "the reconnect counted")
 
     # a command round trip, to the one module
     until(lambda: dev in [o.get_attribute("value") for o in

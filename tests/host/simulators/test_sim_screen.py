@@ -82,16 +82,18 @@ def test_rate_counts_over_the_window():
 def test_summary_in_words():
     result = {"interpreter": "micropython", "duration_s": 61.0, "meter_sent": 300,
               "hes_received": 299, "lost": 1, "lost_first": ["M0000299"], "duplicates": 2,
-              "queue_dropped": 0, "reconnects": 4, "downlink_sent": 30, "downlink_received": 30,
-              "faults": {"drop": 2, "dns": 1}, "app_exit": 0}
+              "queue_dropped": 0, "reconnects": 4, "downlink_sent": 30, "downlink_received": 29,
+              "downlink_lost": 1, "downlink_duplicates": 2, "faults": {"drop": 2, "dns": 1},
+              "app_exit": 0, "ok": False}
     text = sim_screen.summary_text(result, "build/sim/sim.log", {"ERROR": 1, "WARNING": 3})
     assert "stopped after 0:01:01 (micropython)" in text
     assert "300 sent, 299 stored at the HES, 1 lost, 2 duplicates" in text
-    assert "HES → meter: 30 sent, 30 received" in text
+    assert "HES → meter: 30 sent, 29 received, 1 lost, 2 duplicates" in text
     assert "link: 4 reconnects; faults: 3 (dns 1, drop 2)" in text
     assert "app: errors 1, warnings 3, exit code 0; log: build/sim/sim.log" in text
     assert "lost (first): M0000299" in text
     assert "power cuts" not in text
+    assert "result: FAILED (ok: false)" in text
     result.update(power_cuts=2, down_s=1.25, sent_while_down=7, lost_while_down=1,
                   lost_while_up=0)
     assert "power cuts: 2 (down 1.2 s in all); sent while down 7, of which lost 1; lost while " \

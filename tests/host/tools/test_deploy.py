@@ -219,7 +219,7 @@ def test_board_stops_in_bounded_time_without_leftovers(tmp_path):
 
 # -- the app on the board ---------------------------------------------------------------------
 
-def _run_app(vb, until, timeout=10.0):
+def _run_app(vb, until, timeout=TIMEOUT):
     """`make run`: start /usr/main.py, wait for a log line matching `until`, then Ctrl-C.
     Returns (all output, exit code). The end-to-end run with the meter and HES simulators
     attached is test_deployed_app_moves_data_between_the_meter_and_the_hes below."""
@@ -228,7 +228,7 @@ def _run_app(vb, until, timeout=10.0):
         proc.send_signal(signal.SIGINT)
         reader.wait_for(r"run: interrupted", timeout)
         code = proc.wait(timeout)
-        reader.wait_for(r"stopped", 1.0)
+        reader.wait_for(r"stopped", timeout)     # the process ended: at most its last lines
         return "".join(reader.lines), code
 
 

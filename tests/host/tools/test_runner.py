@@ -77,7 +77,7 @@ def test_ctrl_c_stops_the_app_cleanly(tmp_path, interpreter):
     proc = subprocess.Popen(board_root.run_command(root, interpreter), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_for_line(proc, "INFO health: status")
+        _wait_for_line(proc, "meter-module loaded")     # Ctrl-C once the app runs, not mid-load
         proc.send_signal(signal.SIGINT)
         rest = proc.communicate(timeout=20)[0]
     finally:

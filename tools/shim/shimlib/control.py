@@ -8,7 +8,7 @@ flash faults of the process it runs in, from another process (tools/simulators/s
 import gc
 
 from shimlib import core, network, notes, quota, sockets, threads
-from shimlib.hostio import IS_MICROPYTHON, select, socket
+from shimlib.hostio import IS_MICROPYTHON, bound_port, select, socket
 
 _server = None
 
@@ -145,13 +145,11 @@ class _ControlServer(object):
     """One thread: accepts clients and answers their lines (any number of clients at once)."""
 
     def __init__(self, port):
-        if IS_MICROPYTHON and not port:
-            raise ValueError("serve_control needs a port number on MicroPython (no getsockname)")
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(_loopback(port))
         self.listener.listen(4)
-        self.port = port or self.listener.getsockname()[1]
+        self.port = port or bound_port(self.listener)
         self.worker = threads.Worker(self._serve, "shim-control").start()
 
     def _serve(self, worker):
@@ -198,7 +196,7 @@ class _ControlServer(object):
 
 
 def serve_control(port=0):
-    """Start the control server on 127.0.0.1:port (0: any, CPython only); return the port.
+    """Start the control server on 127.0.0.1:port (0: any free port); return the port.
     core.reset() stops it."""
     global _server
     stop_control()

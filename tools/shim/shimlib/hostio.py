@@ -27,3 +27,19 @@ def print_exception(exc):
     else:
         import traceback
         traceback.print_exception(type(exc), exc, exc.__traceback__)
+
+
+def bound_port(sock):
+    """The local port a listening socket got (bind to port 0, listen, then ask). CPython:
+    getsockname. MicroPython's sockets have none: the socket's inode (stat of /proc/self/fd/N)
+    is looked up in /proc/self/net/tcp, which lists a socket once it listens or connects
+    (Linux only: elsewhere OSError)."""
+    if hasattr(sock, "getsockname"):
+        return sock.getsockname()[1]
+    inode = str(os.stat("/proc/self/fd/%d" % sock.fileno())[1])
+    with open("/proc/self/net/tcp") as table:
+        for line in table:
+            words = line.split()
+            if len(words) > 9 and words[9] == inode:
+                return int(words[1].split(":")[1], 16)
+    raise OSError("socket inode %s not in /proc/self/net/tcp" % inode)
