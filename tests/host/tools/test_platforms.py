@@ -29,7 +29,7 @@ def test_missing_micropython_is_a_plain_skip_without_a_wheel(monkeypatch, capsys
     assert micropython_here.main(["/nonexistent/micropython"]) == micropython_here.SKIP
     out = capsys.readouterr().out
     assert out.startswith("MicroPython run SKIPPED: ") and "no wheel for win32 AMD64" in out
-    monkeypatch.setattr(board, "find_micropython", lambda: None)
+    monkeypatch.setattr(board_root, "find_micropython", lambda: None)
     with pytest.raises(board_root.MicropythonMissing) as missing:
         board_root.interpreter_command("micropython")
     assert "skipped" in str(missing.value) and "WSL" in str(missing.value)
