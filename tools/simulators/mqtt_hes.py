@@ -29,6 +29,7 @@ import time
 import paho.mqtt.client as paho
 
 from tools.simulators.hes_wire import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
+from tools.simulators.ports import server_port
 
 PREFIX = "qframe"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -68,12 +69,6 @@ def nodelay(client):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def mosquitto_path():
     """The mosquitto binary, or None."""
     found = shutil.which("mosquitto")
@@ -88,7 +83,7 @@ class Broker(object):
 
     def __init__(self, port=None, log=None, tls=None, kind=None):
         """tls: (certfile, keyfile) makes the listener TLS only."""
-        self.port = port or free_port()
+        self.port = port or server_port()
         self.log = log or (lambda source, text: None)
         self.proc = None
         self.restarts = 0

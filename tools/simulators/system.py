@@ -67,12 +67,15 @@ from tools.simulators import hes_dashboard, sim_screen
 from tools.simulators.fleet import Fleet
 from tools.simulators.faults import Faults, PowerCuts
 from tools.simulators.hes import HesSim
+from tools.simulators.ports import server_port
 from tools.simulators.sim_config import (HEAP_TRACE_CONFIG, app_config, app_folder_config,
                                          mqtt_config, wire)
 from tools.simulators.traffic import Traffic
 
 DEFAULT_ROOT = os.path.join(REPO, "build", "sim")
 CTRL_C_DRAIN_S = 3.0     # after Ctrl-C on the status screen: wait this long for the queue
+
+
 def _load_meter_sim():
     """tools/simulators/meter.MeterSim, or None if it cannot be imported."""
     try:
@@ -251,7 +254,7 @@ class System(object):
                                    garbage_rate=garbage_rate, seed=seed).start()
         else:
             self.log("sim", "tools/simulators/meter.py not found: running without a meter")
-        self.control_port = _free_port() if control else None
+        self.control_port = server_port() if control else None
         meter_path = self.meter.path if self.meter else None
         if app:         # an app folder: its own dev.json, its links wired to the simulators
             config = wire(app_folder_config(app), self.hes.port, meter_path)
@@ -309,13 +312,6 @@ class System(object):
         return code
 
 
-def _free_port():
-    import socket
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return port
 
 
 def summarize(system, traffic, faults, args, elapsed, cuts=None):

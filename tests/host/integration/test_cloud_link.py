@@ -9,6 +9,7 @@ import os
 import time
 
 from cloud_helpers import CloudRig, budget, host_path, rig, slow_command  # noqa: F401
+from tools.simulators.ports import server_port
 from tools.simulators.hes import HesSim
 
 
@@ -204,11 +205,7 @@ def test_raw_mode_is_confirmed_on_send():
 
 
 def test_server_role_accepts_one_hes_at_a_time(rig):
-    import socket
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = server_port()                 # the module listens on it
     hes = HesSim()
     r = rig(hes=hes, tcp={"role": "server", "port": port})
     r.start(connected=False)

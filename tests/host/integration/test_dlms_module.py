@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tools.hostrun import board_root
+from tools.simulators.ports import server_port
 
 board_root.use_device_code()
 
@@ -232,15 +233,11 @@ def test_gurux_over_tcp_through_the_module(tmp_path):
     """TCP -> module -> meter link -> meter and back: gurux's client (the HES side) connects
     to the module's transparent TCP port (server role, raw protocol), reads a register, the
     clock and load-profile rows; then the module's own client reads over the same link."""
-    import socket
     from gurux_dlms.objects import GXDLMSClock, GXDLMSProfileGeneric, GXDLMSRegister
     from gurux_peer import GuruxSession
     from usr.qframe.builtins.clients import TcpClient
     shimctl.reset()
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = server_port()                 # the module listens on it
     session = dlms_server.Server().session("hdlc")
     sim = MeterSim(link=str(tmp_path / "meter.tty"), dlms=session).start()
     app = Application("dlms-tcp-path")

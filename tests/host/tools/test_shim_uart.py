@@ -3,7 +3,6 @@ pyserial's loop://, and the shim control server driven from another process."""
 import os
 import pty
 import select
-import socket
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,7 @@ import time
 import pytest
 
 from tools.hostrun import board_root
+from tools.simulators.ports import server_port
 import shimctl
 import machine
 
@@ -46,12 +46,6 @@ def _read_master(master, n, timeout=TIMEOUT):
             break
         data += os.read(master, n - len(data))
     return data
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_cpython_uart_over_a_pty_both_ways(pty_pair):
@@ -186,7 +180,7 @@ MP_APP = textwrap.dedent("""
 
 @pytest.mark.skipif(not os.path.exists(MICROPYTHON), reason="micropython not installed")
 def test_control_server_in_a_micropython_app():
-    port = _free_port()
+    port = server_port()
     script = MP_APP.format(root=board_root.DEFAULT_ROOT, shim=os.path.join(REPO, "tools", "shim"),
                            shim_mp=os.path.join(REPO, "tools", "shim", "micropython"), port=port)
     proc = subprocess.Popen([MICROPYTHON, "-c", script], stdout=subprocess.PIPE,
