@@ -82,7 +82,7 @@ test-mp: venv
 	$(PY) tools/board.py stage $(BOARD) >/dev/null && \
 	for line in $(MP_LINES); do echo "MicroPython, firmware line $$line:"; \
 		QFRAME_FIRMWARE=$$line $(MICROPYTHON) -X heapsize=$(MP_TEST_HEAP) \
-			tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable || exit 1; done
+			tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable:tests/shim || exit 1; done
 
 test: gate test-py test-mp
 
@@ -99,8 +99,8 @@ SOAK_KILLS ?= 300
 SOAK_CUTS ?= 20
 
 soak: venv
-	SOAK_KILLS=$(SOAK_KILLS) $(PY) -m pytest -q -s tests/host/test_pqueue_kill.py
-	OTA_KILL_RUNS=all $(PY) -m pytest -q -s tests/host/test_ota_kill.py
+	SOAK_KILLS=$(SOAK_KILLS) $(PY) -m pytest -q -s tests/host/soak/test_pqueue_kill.py
+	OTA_KILL_RUNS=all $(PY) -m pytest -q -s tests/host/soak/test_ota_kill.py
 	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 11
 	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 12 \
 		--interpreter micropython
@@ -217,7 +217,7 @@ bench-cloud: venv
 CLOUD_PORTABLE := test_pqueue test_tcp_backoff test_hes_codec test_uplink_session test_commands
 
 test-cloud: venv
-	$(PY) -m pytest -q $(CLOUD_PORTABLE:%=tests/portable/%.py) tests/host/test_cloud_*.py
+	$(PY) -m pytest -q $(CLOUD_PORTABLE:%=tests/portable/%.py) tests/host/integration/test_cloud_*.py
 	$(PY) tools/board.py stage $(BOARD) >/dev/null
 	for name in $(CLOUD_PORTABLE); do \
 		$(MICROPYTHON) tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable $$name || exit 1; \

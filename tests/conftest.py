@@ -1,6 +1,8 @@
-"""pytest set-up: stage the board root and put it, the shim and tests/portable on sys.path,
-so device code imports `usr.qframe` exactly as on the module; the repo root too, so tests
-import the host tools as `tools.<folder>.<module>`."""
+"""pytest set-up: stage the board root and put it, the shim, tests/portable and tests/shim on
+sys.path, so device code imports `usr.qframe` exactly as on the module (the portable runner does
+the same on MicroPython); tests/host too, so the host tests in its folders import its helpers
+(cloud_helpers, ota_helpers, gurux_peer, ...) by name; the repo root too, so tests import the
+host tools as `tools.<folder>.<module>`."""
 import os
 import sys
 
@@ -14,17 +16,17 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["QFRAME_BOARD_ROOT"] = os.path.join(REPO, "build", "board-" +
                                                    os.environ["PYTEST_XDIST_WORKER"])
 
-from tools.hostrun import board  # noqa: E402
+from tools.hostrun import board_root  # noqa: E402
 
-board.stage()
-for _path in reversed([board.DEFAULT_ROOT] + board.shim_paths("cpython")
-                      + [os.path.join(HERE, "portable")]):
+board_root.stage()
+for _path in reversed([board_root.DEFAULT_ROOT] + board_root.shim_paths("cpython")
+                      + [os.path.join(HERE, name) for name in ("portable", "shim", "host")]):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
 import shimctl  # noqa: E402
 
-shimctl.install_fs(board.DEFAULT_ROOT)
+shimctl.install_fs(board_root.DEFAULT_ROOT)
 
 
 import pytest  # noqa: E402
@@ -52,5 +54,5 @@ def pytest_runtest_call(item):
     (Windows, Linux aarch64); on Linux x86_64 and macOS (CI) it fails."""
     outcome = yield
     error = outcome.excinfo[1] if outcome.excinfo else None
-    if isinstance(error, board.MicropythonMissing) and not board.micropython_wheel_exists():
+    if isinstance(error, board_root.MicropythonMissing) and not board_root.micropython_wheel_exists():
         outcome.force_exception(pytest.skip.Exception(str(error), _use_item_location=True))

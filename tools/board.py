@@ -1,4 +1,4 @@
-"""Entry point: stage a board root or run the app on the host (tools/hostrun/board.py).
+"""Entry point: stage a board root or run the app on the host (tools/hostrun/board_root.py).
 
     python tools/board.py stage [ROOT] [--app DIR]
     python tools/board.py run [--root ROOT] [--app DIR] [--interpreter cpython|micropython]
@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tools.hostrun.board import main  # noqa: E402
+from tools.hostrun.board_root import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

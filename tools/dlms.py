@@ -21,9 +21,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tools.hostrun import board  # noqa: E402
+from tools.hostrun import board_root  # noqa: E402
 
-board.use_device_code()
+board_root.use_device_code()
 
 from usr.qframe.codecs import axdr, cosem  # noqa: E402
 from usr.qframe.codecs.acse import AssociationRejected  # noqa: E402

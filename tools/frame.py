@@ -25,10 +25,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tools.hostrun import board  # noqa: E402
+from tools.hostrun import board_root  # noqa: E402
 
-_ROOT = board.stage()
-for _path in reversed([_ROOT] + board.shim_paths("cpython")):
+_ROOT = board_root.stage()
+for _path in reversed([_ROOT] + board_root.shim_paths("cpython")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 

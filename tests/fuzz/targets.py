@@ -16,14 +16,14 @@ def setup_paths():
     """Stage the board root and put it and the shim on sys.path (as tests/conftest.py)."""
     if REPO not in sys.path:
         sys.path.append(REPO)
-    from tools.hostrun import board
-    board.stage()
-    for path in reversed([board.DEFAULT_ROOT] + board.shim_paths("cpython")
+    from tools.hostrun import board_root
+    board_root.stage()
+    for path in reversed([board_root.DEFAULT_ROOT] + board_root.shim_paths("cpython")
                          + [os.path.join(REPO, "tests", "portable")]):
         if path not in sys.path:
             sys.path.insert(0, path)
     import shimctl
-    shimctl.install_fs(board.DEFAULT_ROOT)
+    shimctl.install_fs(board_root.DEFAULT_ROOT)
 
 
 TARGETS = {}

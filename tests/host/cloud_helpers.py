@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
 from tools.simulators.condwait import wait_on
 from tools.simulators.hes import HesSim
@@ -47,7 +47,7 @@ MARGIN_S = 1.0   # scheduling slack added to every budget computed from the conf
 
 
 def host_path(device_path):
-    return os.path.join(board.DEFAULT_ROOT, device_path.lstrip("/"))
+    return os.path.join(board_root.DEFAULT_ROOT, device_path.lstrip("/"))
 
 
 def clear_queue(name):

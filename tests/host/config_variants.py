@@ -20,7 +20,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, REPO)
 
-from tools.hostrun import board  # noqa: E402
+from tools.hostrun import board_root  # noqa: E402
 from tools.hostrun import check_config  # noqa: E402
 
 VALUES = [None, True, "x", "os", "../x", "usr.hes_protocol", "usr.missing", [], ["bad obis"],
@@ -85,9 +85,9 @@ def load(root, config):
 
 
 def main(workdir, configs):
-    root = board.stage(os.path.join(workdir, "board"))
+    root = board_root.stage(os.path.join(workdir, "board"))
     os.remove(os.path.join(root, "usr", "dev.json"))
-    for path in reversed([root] + board.shim_paths("cpython")):
+    for path in reversed([root] + board_root.shim_paths("cpython")):
         sys.path.insert(0, path)
     from usr.qframe import logging
     logging.basicConfig(level=logging.CRITICAL, console=False)

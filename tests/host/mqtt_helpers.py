@@ -3,7 +3,7 @@ against a real broker; its small timeouts and the budget the tests wait within."
 import shutil
 import threading
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 from usr.qframe import Application
 from usr.qframe.builtins.mqtt import MqttClient
 
@@ -17,7 +17,7 @@ class Rig(object):
     def __init__(self, name, broker, **config):
         self.device = "dev-" + name
         queue = "/usr/test_mqtt/" + name
-        shutil.rmtree(board.DEFAULT_ROOT + queue, ignore_errors=True)
+        shutil.rmtree(board_root.DEFAULT_ROOT + queue, ignore_errors=True)
         self.app = Application(name)
         settings = dict(MQTT, port=broker.port, device_id=self.device, queue_path=queue)
         settings.update(config)

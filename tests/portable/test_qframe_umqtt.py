@@ -1,6 +1,6 @@
 """qframe's own blocking MQTT client (qframe/umqtt.py) against a broker made here with the codec
 (one connection over loopback, on both interpreters): every wait is bounded and ends in a
-clear error, unlike the firmware's umqtt. tests/host/test_qframe_umqtt_broker.py runs it
+clear error, unlike the firmware's umqtt. tests/host/integration/test_qframe_umqtt_broker.py runs it
 against mosquitto."""
 import _thread
 

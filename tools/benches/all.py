@@ -30,11 +30,11 @@ import sys
 import textwrap
 import time
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHIM_MP = ":".join(board.shim_paths("micropython"))
-BUILD = os.path.join(board.REPO, "build")
+SHIM_MP = ":".join(board_root.shim_paths("micropython"))
+BUILD = os.path.join(board_root.REPO, "build")
 JSON_PATH = os.path.join(BUILD, "bench.json")
 LOG_DIR = os.path.join(BUILD, "bench")
 
@@ -189,11 +189,11 @@ def _benches():
     the DLMS bench (ours against gurux-dlms on CPython, ours on MicroPython, the 500-row
     profile heap)."""
     py = [sys.executable, "-m"]
-    micropython = board.interpreter_command("micropython")
+    micropython = board_root.interpreter_command("micropython")
     return [
         ("meterlink.cpython", py + ["tools.benches.meterlink"]),
         ("meterlink.micropython", micropython + [os.path.join(HERE, "meterlink.py"),
-                                                 board.DEFAULT_ROOT, SHIM_MP]),
+                                                 board_root.DEFAULT_ROOT, SHIM_MP]),
         ("uart.cpython", py + ["tools.benches.uart", "--interpreter", "cpython"]),
         ("uart.micropython", py + ["tools.benches.uart", "--interpreter", "micropython"]),
         ("cloud", py + ["tools.benches.cloud", "--interpreters", "cpython,micropython"]),
@@ -201,7 +201,7 @@ def _benches():
         ("heap.micropython", py + ["tools.benches.heap"]),
         ("dlms", py + ["tools.benches.dlms"]),
         ("ota.cpython", py + ["tools.benches.ota"]),
-        ("ota.micropython", micropython + [os.path.join(HERE, "ota.py"), board.DEFAULT_ROOT,
+        ("ota.micropython", micropython + [os.path.join(HERE, "ota.py"), board_root.DEFAULT_ROOT,
                                            SHIM_MP]),
     ]
 
@@ -277,7 +277,7 @@ def run_bench(name, argv, verbose=False):
     log_path = os.path.join(LOG_DIR, name + ".log")
     started = time.monotonic()
     result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=board.REPO)
+                            cwd=board_root.REPO)
     with open(log_path, "w") as f:
         f.write(result.stdout)
     if verbose:
@@ -290,13 +290,13 @@ def run_bench(name, argv, verbose=False):
         print("    " + "\n    ".join(result.stdout.splitlines()[-15:]))
         return None
     print("  %-22s ok in %.0f s  (output: %s)" % (name, elapsed,
-                                                  os.path.relpath(log_path, board.REPO)),
+                                                  os.path.relpath(log_path, board_root.REPO)),
           flush=True)
     return json.loads(lines[-1])
 
 
 def _describe_machine():
-    micropython = " ".join(board.interpreter_command("micropython"))
+    micropython = " ".join(board_root.interpreter_command("micropython"))
     try:
         version = subprocess.run(micropython.split() + ["-c", "import sys; print("
                                  "'.'.join(str(v) for v in sys.implementation.version[:3]))"],
@@ -320,7 +320,7 @@ def main(argv=None):
     if not benches:
         parser.error("no bench matches --only %s (benches: %s)" % (
             args.only, ", ".join(name for name, _ in _benches())))
-    board.stage()
+    board_root.stage()
     print("make bench on %s, %s" % (_describe_machine(), time.strftime("%Y-%m-%d %H:%M UTC",
                                                                       time.gmtime())))
     figures = {}
@@ -341,7 +341,7 @@ def main(argv=None):
         f.write(line + "\n")
     if failed:
         print("%d bench(es) failed: see above" % failed)
-    print("all figures: %s, and on the next line" % os.path.relpath(JSON_PATH, board.REPO))
+    print("all figures: %s, and on the next line" % os.path.relpath(JSON_PATH, board_root.REPO))
     print(line)
     return 1 if failed else 0
 

@@ -25,7 +25,8 @@ import sys
 import threading
 import time
 
-from tools.simulators.hes import HesSim, frame, REGISTER, DATA, DOWN_DATA
+from tools.simulators.hes import HesSim
+from tools.simulators.hes_wire import frame, REGISTER, DATA, DOWN_DATA
 from tools.simulators.system import System, Log, DEFAULT_ROOT
 
 

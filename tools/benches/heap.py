@@ -25,12 +25,12 @@ import re
 import subprocess
 import sys
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
 # The heap the meter-module app is stated to run in on this 64-bit MicroPython, device code as
 # .mpy (`deploy --mpy`), QuecPython shim included: the full simulation with faults, 0 loss
 # (sim_min_heap_mpy_kb measures the least, 368-400 KB; from source it needs 430-480 KB, the
-# figure varies with fragmentation); tests/host/test_memory.py holds the app to it.
+# figure varies with fragmentation); tests/host/integration/test_memory.py holds the app to it.
 APP_HEAP_BUDGET_KB = 512
 
 # (figure, modules imported for it), in order: each figure is what that step adds.
@@ -100,7 +100,7 @@ else:
 
 
 def _micropython(code, heap=None):
-    argv = board.interpreter_command("micropython")
+    argv = board_root.interpreter_command("micropython")
     if heap:
         argv += ["-X", "heapsize=%s" % heap]
     return subprocess.run(argv + ["-c", code], capture_output=True, text=True)
@@ -127,9 +127,9 @@ def _sim_ok(heap_kb, mpy=False, duration_s=8):
     (mpy: the device code precompiled, as `deploy --mpy` installs it)."""
     argv = [sys.executable, "-m", "tools.simulators.system", "--interpreter", "micropython",
             "--duration", str(duration_s), "--faults", "--seed", "1", "--quiet", "--drain-s", "20",
-            "--heap", "%dK" % heap_kb, "--root", os.path.join(board.REPO, "build", "heap-sim")]
+            "--heap", "%dK" % heap_kb, "--root", os.path.join(board_root.REPO, "build", "heap-sim")]
     run = subprocess.run(argv + (["--mpy"] if mpy else []), capture_output=True, text=True,
-                         cwd=board.REPO)
+                         cwd=board_root.REPO)
     lines = run.stdout.strip().splitlines()
     try:
         result = json.loads(lines[-1])
@@ -147,8 +147,8 @@ def _sim_phases(rate, size, duration_s=10):
     argv = [sys.executable, "-m", "tools.simulators.system", "--interpreter", "micropython",
             "--duration", str(duration_s), "--faults", "--seed", "1", "--log", "--heap-trace",
             "--rate", str(rate), "--size", str(size), "--dashboard", "off",
-            "--root", os.path.join(board.REPO, "build", "heap-sim")]
-    run = subprocess.run(argv, capture_output=True, text=True, cwd=board.REPO)
+            "--root", os.path.join(board_root.REPO, "build", "heap-sim")]
+    run = subprocess.run(argv, capture_output=True, text=True, cwd=board_root.REPO)
     phases = {}
     for match in re.finditer(r"heap: (\w+): alloc (\d+)", run.stdout):
         phase, alloc = match.group(1), int(match.group(2))
@@ -158,8 +158,8 @@ def _sim_phases(rate, size, duration_s=10):
 
 def main(argv=None):
     quick = "--quick" in (sys.argv[1:] if argv is None else argv)
-    root = board.stage(os.path.join(board.REPO, "build", "heap-board"))
-    params = {"root": root, "shims": board.shim_paths("micropython"), "steps": STEPS}
+    root = board_root.stage(os.path.join(board_root.REPO, "build", "heap-board"))
+    params = {"root": root, "shims": board_root.shim_paths("micropython"), "steps": STEPS}
     result = _micropython(PROBE % dict(params, mode="modules"))
     if result.returncode != 0:
         print(result.stdout + result.stderr)

@@ -38,8 +38,8 @@ def _setup_path(argv):
         shims = repo + "/tools/shim:" + repo + "/tools/shim/" + flavour
         if flavour == "cpython":
             sys.path.insert(0, repo)
-            from tools.hostrun import board
-            board.stage()
+            from tools.hostrun import board_root
+            board_root.stage()
     for path in list(reversed(shims.split(":"))) + [root]:
         sys.path.insert(0, path)
 

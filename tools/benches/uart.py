@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 
-from tools.hostrun import board, hes_loopback
+from tools.hostrun import board_root, hes_loopback
 from tools.simulators.meter import MeterSim, meter, rfc1662
 
 LINE_OCTETS_PER_S = 115200 / 10.0
@@ -53,7 +53,7 @@ def run(interpreter, dialect, frames, size, pings):
               "HEALTH": {"interval_s": 3600}, "UART": {"port": sim.path, "dialect": dialect},
               "METER": {"store": ""}}
     root = hes_loopback.stage(os.path.join(work, "board"), config)
-    proc = subprocess.Popen(board.run_command(root, interpreter), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(board_root.run_command(root, interpreter), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []
     threading.Thread(target=_drain, args=(proc, lines), daemon=True).start()

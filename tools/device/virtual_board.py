@@ -5,7 +5,7 @@
 
 Prints `PORT=build/board.tty` (a stable link to the pty, made at start, removed at stop) once
 the board is up and serves until Ctrl-C. `--sim` wires it to the simulated meter and HES
-(tools/device/board_sim.py) and deploys the app with a site config that points at them
+(tools/device/sim_peers.py) and deploys the app with a site config that points at them
 (`--app DIR`: an app folder, its dev.json wired to them); later deploys keep that wiring
 (ROOT/usr/.qframe-sim.json). One board per ROOT (ROOT/board.pid): a second refuses in one
 line; what a killed board left (pid file, port link) is taken over. From tests:
@@ -38,11 +38,11 @@ import threading
 import time
 import tty
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
 FIRMWARE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "virtual_board_firmware.py")
-DEFAULT_ROOT = os.path.join(board.REPO, "build", "vboard")
-DEFAULT_LINK = os.path.join(board.REPO, "build", "board.tty")
+DEFAULT_ROOT = os.path.join(board_root.REPO, "build", "vboard")
+DEFAULT_LINK = os.path.join(board_root.REPO, "build", "board.tty")
 PROMPT = b">>> "
 MAX_UNREAD = 65536
 NO_READER_S = 3.0
@@ -91,10 +91,10 @@ class VirtualBoard(object):
 
     def command(self):
         """argv of the MicroPython process."""
-        argv = board.interpreter_command("micropython")
+        argv = board_root.interpreter_command("micropython")
         if self.heapsize:
             argv += ["-X", "heapsize=%s" % self.heapsize]
-        argv += [FIRMWARE, self.root, os.pathsep.join(board.shim_paths("micropython"))]
+        argv += [FIRMWARE, self.root, os.pathsep.join(board_root.shim_paths("micropython"))]
         if not self.autorun:
             argv.append("--no-autorun")
         if self.allow_std:
@@ -394,8 +394,8 @@ def _start_peers(port, root, app=None, skip_gate=False):
     ROOT/site.json, or an app folder's with its dev.json wired to them) deployed; the meter's
     pty is linked as ROOT/meter.tty. ROOT/usr/.qframe-sim.json records the wiring, which every
     later deploy to this board keeps."""
-    from tools.device import board_sim, deploy
-    peers = board_sim.SimPeers(os.path.join(root, "site.json"), os.path.join(root, "meter.tty"),
+    from tools.device import sim_peers, deploy
+    peers = sim_peers.SimPeers(os.path.join(root, "site.json"), os.path.join(root, "meter.tty"),
                                say=lambda line: print(line, flush=True)).start()
     wiring = {"UART": {"port": os.path.abspath(peers.meter_link)},
               "TCP_SERVER": {"host": "127.0.0.1", "port": peers.hes.port}}

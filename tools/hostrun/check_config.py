@@ -22,27 +22,27 @@ import shutil
 import sys
 import tempfile
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
 MAIN = "/usr/main.py"
 
 
 def _boot_paths(root):
-    for path in reversed([root] + board.shim_paths("cpython")):
+    for path in reversed([root] + board_root.shim_paths("cpython")):
         if path not in sys.path:
             sys.path.insert(0, path)
     import shimctl
     shimctl.install_fs(root)
 
 
-def check(path, source=board.REPO, app=None):
+def check(path, source=board_root.REPO, app=None):
     """(errors, warnings): lists of lines about the config file at path, checked by the app
     of the app folder `app` (default: source's code/)."""
     root = tempfile.mkdtemp(prefix="qframe-check-config-")
     previous = _device_fs_root()
     try:
         with open(path, "rb") as f:
-            board.stage(root, f.read(), source=source, app=app)  # the bytes: the app judges
+            board_root.stage(root, f.read(), source=source, app=app)  # the bytes: the app judges
         _boot_paths(root)
         return _check(path)
     finally:
@@ -128,7 +128,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", nargs="?", help="the dev.json to check (default: the repo's)")
-    parser.add_argument("--source", default=board.REPO,
+    parser.add_argument("--source", default=board_root.REPO,
                         help="folder holding the qframe/ and code/ whose app checks it")
     parser.add_argument("--app", help="an app folder (main.py, dev.json, modules): its app "
                         "checks the config (default FILE: its dev.json)")

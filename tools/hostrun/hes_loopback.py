@@ -1,10 +1,10 @@
 """A board root running the real app (code/app_main.py) plus a loopback standing in for the HES.
 
-Used by tests/host/test_meter_link.py and tools/benches/uart.py to run the app in a separate
+Used by tests/host/integration/test_meter_link.py and tools/benches/uart.py to run the app in a separate
 interpreter (CPython or MicroPython) against tools/simulators/meter.py:
 
-    root = hes_loopback.stage(path, config)             # like board.stage(), plus:
-    proc = subprocess.Popen(board.run_command(root, "micropython", duration), ...)
+    root = hes_loopback.stage(path, config)             # like board_root.stage(), plus:
+    proc = subprocess.Popen(board_root.run_command(root, "micropython", duration), ...)
 
 The staged /usr/main.py imports the app from /usr/app_main.py (code/app_main.py),
 registers `loopback` (every `meter.transparent` payload is published back as `hes.data`
@@ -12,7 +12,7 @@ with PREFIX in front, so it returns to the meter as a 0x2100 frame) and loads th
 """
 import os
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
 PREFIX = b"echo:"
 MAIN = '''"""Test board main: the real app plus a loopback for the HES (tools/hostrun)."""
@@ -44,7 +44,7 @@ app.load(repair_config=True)
 
 def stage(root, config):
     """Stage ROOT with config as /usr/dev.json and the loopback main; returns ROOT."""
-    board.stage(root, config)
+    board_root.stage(root, config)
     usr = os.path.join(root, "usr")
     main = os.path.join(usr, "main.py")
     if os.path.lexists(main):

@@ -22,11 +22,11 @@ import threading
 import time
 
 from tools.device.deploy import REPO, device_files
-from tools.hostrun import board
+from tools.hostrun import board_root
 from tools.ota import package
 from tools.ota.server import PackageServer
 from tools.simulators.hes import HesSim
-from tools.simulators.system import app_config
+from tools.simulators.sim_config import app_config
 
 DEMO_ROOT = os.path.join(REPO, "build", "ota-demo")
 KEY_ID = "dev-fleet"
@@ -90,14 +90,14 @@ class Runner(object):
     def _loop(self):
         while not self.stopping:
             self.boots += 1
-            self.proc = subprocess.Popen(board.run_command(self.root, self.interpreter),
+            self.proc = subprocess.Popen(board_root.run_command(self.root, self.interpreter),
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                          text=True, cwd=REPO, start_new_session=True)
             for line in self.proc.stdout:
                 if "ota" in line.lower() or "loaded" in line:
                     print("  app | " + line.rstrip(), flush=True)
             code = self.proc.wait()
-            if code != board.REBOOT_EXIT or self.stopping:
+            if code != board_root.REBOOT_EXIT or self.stopping:
                 return
             _say("the module restarted (boot %d)" % (self.boots + 1))
 

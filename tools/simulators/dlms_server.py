@@ -20,9 +20,9 @@ import sys
 import threading
 import time
 
-from tools.hostrun import board
+from tools.hostrun import board_root
 
-board.use_device_code()
+board_root.use_device_code()
 
 from usr.qframe.codecs import acse, axdr, cosem, hdlc, wrapper, xdlms  # noqa: E402
 from usr.qframe.codecs.axdr import Typed, DateTime  # noqa: E402

@@ -14,7 +14,7 @@ import threading
 import time
 
 from tools.simulators.condwait import wait_on
-from tools.simulators.hes import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
+from tools.simulators.hes_wire import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
 
 COMMAND_TIMEOUT_S = 10.0
 LOG_SIZE = 500

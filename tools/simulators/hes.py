@@ -37,17 +37,11 @@ import threading
 import time
 
 from tools.simulators.condwait import wait_on
+from tools.simulators.hes_wire import (  # noqa: F401  (re-exported: hes.DATA, hes.frame, ...)
+    ACK, COMMAND, DATA, DOWN_DATA, EVENT, HEARTBEAT, NAMES, PONG, REGISTER, RESPONSE, frame)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-REGISTER, HEARTBEAT, DATA, RESPONSE, EVENT = 0x01, 0x02, 0x03, 0x04, 0x05
-ACK, DOWN_DATA, COMMAND, PONG = 0x81, 0x82, 0x83, 0x84
-NAMES = {REGISTER: "REGISTER", HEARTBEAT: "HEARTBEAT", DATA: "DATA", RESPONSE: "RESPONSE",
-         EVENT: "EVENT"}
-
-
-def frame(kind, body=b""):
-    return struct.pack(">BH", kind, len(body)) + bytes(body)
 
 
 class _Client(object):

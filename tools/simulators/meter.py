@@ -42,9 +42,9 @@ def _import_codec():
     try:
         from usr.qframe.codecs import meter, rfc1662
     except ImportError:
-        from tools.hostrun import board
-        root = board.stage()
-        for path in reversed([root] + board.shim_paths("cpython")):
+        from tools.hostrun import board_root
+        root = board_root.stage()
+        for path in reversed([root] + board_root.shim_paths("cpython")):
             if path not in sys.path:
                 sys.path.insert(0, path)
         from usr.qframe.codecs import meter, rfc1662

@@ -28,7 +28,7 @@ import time
 
 import paho.mqtt.client as paho
 
-from tools.simulators.hes import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
+from tools.simulators.hes_wire import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
 from tools.simulators.ports import server_port
 
 PREFIX = "qframe"

@@ -1,4 +1,4 @@
-"""Run the whole system on the host: the app (a subprocess through tools/hostrun/board.py's
+"""Run the whole system on the host: the app (a subprocess through tools/hostrun/board_root.py's
 runner, CPython or MicroPython), the simulated meter on a pty (tools/simulators/meter.py) and the
 simulated HES on loopback (tools/simulators/hes.py).
 
@@ -54,7 +54,6 @@ pointed at the simulators (`wire`); its TCP_SERVER.protocol must frame records (
 import argparse
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -62,24 +61,19 @@ import sys
 import threading
 import time
 
-from tools.hostrun import board
-from tools.hostrun.board import REPO
+from tools.hostrun import board_root
+from tools.hostrun.board_root import REPO
 from tools.simulators import hes_dashboard, sim_screen
 from tools.simulators.fleet import Fleet
+from tools.simulators.faults import Faults, PowerCuts
 from tools.simulators.hes import HesSim
 from tools.simulators.ports import server_port
+from tools.simulators.sim_config import (HEAP_TRACE_CONFIG, app_config, app_folder_config,
+                                         mqtt_config, wire)
+from tools.simulators.traffic import Traffic
 
 DEFAULT_ROOT = os.path.join(REPO, "build", "sim")
 CTRL_C_DRAIN_S = 3.0     # after Ctrl-C on the status screen: wait this long for the queue
-SHIM_COMMANDS = {   # fault: (start, end, shortest and longest hold in s)
-    "outage": ("network down", "network up", 1.0, 6.0),
-    "pdp": ("pdp down", "pdp up", 0.5, 3.0),
-    "sim": ("sim out", "sim in", 0.5, 3.0),
-    "dns": ("dns fail on", "dns fail off", 0.5, 3.0),
-    "flash_full": ("flash free 0", "flash free none", 1.0, 5.0),
-}
-SHIM_FAULTS = tuple(sorted(SHIM_COMMANDS)) + ("socket_reset",)
-HES_FAULTS = ("drop", "server_restart", "refuse")
 
 
 def _load_meter_sim():
@@ -89,77 +83,6 @@ def _load_meter_sim():
     except ImportError:
         return None
     return MeterSim
-
-
-HEAP_TRACE_CONFIG = {"APP": {"heap_trace": True}, "HEALTH": {"interval_s": 1.0}}
-
-
-def app_config(hes_port, meter_path=None, dialect="legacy", protocol="usr.hes_protocol",
-               log_level="INFO"):
-    """The dev.json of the simulated module: small timeouts so faults recover in seconds."""
-    config = {
-        "APP": {"log_level": log_level, "stop_timeout": 3.0, "log_file": ""},
-        "HEALTH": {"interval_s": 30},
-        "TCP_SERVER": {"host": "127.0.0.1", "port": hes_port, "protocol": protocol,
-                       "connect_timeout": 2.0, "backoff_base_s": 0.2, "backoff_cap_s": 2.0,
-                       "stable_s": 1.0, "heartbeat_s": 5.0, "ack_timeout_s": 3.0,
-                       "send_timeout_s": 2.0, "idle_timeout_s": 15.0, "poll_s": 0.1,
-                       "device_id": "sim-module-1", "queue_max_bytes": 262144,
-                       "queue_retry_s": 0.5},
-        "NETWORK": {"boot_timeout_s": 10, "check_s": 0.5, "radio_after_s": 20,
-                    "radio_off_s": 0.5, "radio_cycles": 2, "restart_after_s": 0},
-        "WATCHDOG": {"period_s": 0},
-    }
-    if meter_path:
-        config["UART"] = {"port": meter_path, "dialect": dialect, "poll_ms": 2,
-                          "reopen_delay_s": 0.2}
-    return config
-
-
-WIRING = (("UART", "port"), ("TCP_SERVER", "host"), ("TCP_SERVER", "port"))
-
-
-def wire(config, hes_port, meter_path):
-    """A copy of config (a dev.json dict) whose links point at the simulators: UART.port at
-    the meter's pty (a host path: the shim opens it as the module opens UART n), TCP_SERVER at
-    the HES on loopback. Everything else is the app's own."""
-    config = json.loads(json.dumps(config))
-    if meter_path:
-        config.setdefault("UART", {})["port"] = meter_path
-    config.setdefault("TCP_SERVER", {}).update({"host": "127.0.0.1", "port": hes_port})
-    return config
-
-
-def app_folder_config(app):
-    """The dev.json of an app folder (a dict); SystemExit with one line when it cannot be
-    used by the simulation."""
-    path = os.path.join(app, "dev.json")
-    if not os.path.isfile(os.path.join(app, "main.py")):
-        raise SystemExit("%s: no main.py (an app folder holds main.py, dev.json and its "
-                         "modules)" % app)
-    try:
-        with open(path) as f:
-            config = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise SystemExit("%s: cannot read it as JSON (%s)" % (path, exc))
-    protocol = config.get("TCP_SERVER", {}).get("protocol", "raw")
-    if protocol == "raw":
-        raise SystemExit("%s: TCP_SERVER.protocol is \"raw\": the simulated HES counts "
-                         "framed records; set \"ack\" (docs/FIRST_APP.md)" % path)
-    return config
-
-
-def mqtt_config(config, broker_port):
-    """app_config's dev.json switched to the MQTT uplink (APP.uplink) on broker_port: its
-    TCP_SERVER section becomes MQTT (the app warns about a section it does not use)."""
-    tcp = config.pop("TCP_SERVER")
-    config["APP"]["uplink"] = "mqtt"
-    config["MQTT"] = {"host": "127.0.0.1", "port": broker_port, "device_id": tcp["device_id"],
-                      "user": "module", "keepalive_s": 10, "response_ms": 3000, "poll_s": 0.05}
-    for key in ("backoff_base_s", "backoff_cap_s", "stable_s", "heartbeat_s",
-                "queue_max_bytes", "queue_retry_s"):
-        config["MQTT"][key] = tcp[key]
-    return config
 
 
 class Log(object):
@@ -185,7 +108,7 @@ class Log(object):
 
 
 class AppProcess(object):
-    """The app in a subprocess (tools/hostrun/boot.py through board.run_command); its output is
+    """The app in a subprocess (tools/hostrun/boot.py through board_root.run_command); its output is
     logged and kept so callers can wait for lines."""
 
     def __init__(self, root, config, interpreter="cpython", log=None, keep_flash=False,
@@ -196,7 +119,7 @@ class AppProcess(object):
         self.control_port = control_port
         if not keep_flash:
             shutil.rmtree(os.path.join(root, "usr", "queue"), ignore_errors=True)
-        board.stage(root, config, mpy=mpy, app=app)
+        board_root.stage(root, config, mpy=mpy, app=app)
         self.lines = []
         self.cond = threading.Condition()
         self.proc = None
@@ -205,7 +128,7 @@ class AppProcess(object):
     def start(self):
         self.lines = []
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(board.run_command(self.root, self.interpreter,
+        self.proc = subprocess.Popen(board_root.run_command(self.root, self.interpreter,
                                                        control_port=self.control_port),
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env, cwd=REPO,
@@ -306,77 +229,6 @@ class ShimControl(object):
         self.sock = self.file = None      # command() answers None until connect() again
 
 
-class Faults(object):
-    """Random link faults from a seed, one at a time, each undone before the next."""
-
-    def __init__(self, seed, every_s, hes, shim, log, stop_event, exclude=()):
-        self.rng = random.Random(seed)
-        self.every_s = every_s
-        self.hes = hes
-        self.shim = shim
-        self.log = log
-        self.stop_event = stop_event
-        self.counts = {}
-        self.current = None       # the fault in progress
-        kinds = list(HES_FAULTS)
-        if shim is not None:
-            kinds += list(SHIM_FAULTS)
-        self.kinds = [kind for kind in kinds if kind not in exclude]
-        self.thread = threading.Thread(target=self._run, daemon=True, name="faults")
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def _hold(self, low, high):
-        self.stop_event.wait(self.rng.uniform(low, high))
-
-    def _run(self):
-        while not self.stop_event.wait(self.rng.expovariate(1.0 / self.every_s)):
-            kind = self.rng.choice(self.kinds)
-            self.counts[kind] = self.counts.get(kind, 0) + 1
-            self.current = kind
-            self.log("fault", kind)
-            try:
-                self._inject(kind)
-            except Exception as exc:     # a fault that cannot be injected is reported, not fatal
-                self.log("fault", "%s failed: %r" % (kind, exc))
-            self.current = None
-            self.log("fault", "%s over" % kind)
-
-    def _inject(self, kind):
-        hes, shim = self.hes, self.shim
-        if kind == "drop":
-            hes.drop_clients()
-        elif kind == "server_restart":
-            hes.stop()
-            self._hold(0.5, 4.0)
-            hes.start()
-        elif kind == "refuse":
-            hes.refuse = True
-            hes.drop_clients()
-            self._hold(0.5, 3.0)
-            hes.refuse = False
-        elif kind == "socket_reset":
-            shim.command("reset_sockets")
-        else:
-            start, end, low, high = SHIM_COMMANDS[kind]
-            shim.command(start)
-            if kind == "dns":
-                hes.drop_clients()          # the reconnect needs DNS
-            self._hold(low, high)
-            shim.command(end)
-
-    def heal(self):
-        """Undo everything (the run is ending)."""
-        self.hes.refuse = False
-        if self.hes._listener is None:
-            self.hes.start()
-        if self.shim is not None:
-            for kind in SHIM_COMMANDS:
-                self.shim.command(SHIM_COMMANDS[kind][1])
-
-
 class System(object):
     """HES sim + meter sim + app subprocess, wired together (also used by bench_cloud.py)."""
 
@@ -460,122 +312,6 @@ class System(object):
         return code
 
 
-class Traffic(object):
-    """Meter payloads at a steady rate (and HES downlink), each one unique and counted."""
-
-    def __init__(self, system, rate, size, downlink_rate, stop_event, log):
-        self.system = system
-        self.rate = rate
-        self.size = size
-        self.downlink_rate = downlink_rate
-        self.stop_event = stop_event
-        self.log = log
-        self.sent = []
-        self.sent_at = []         # time.monotonic() of each payload in sent
-        self.downlink_sent = []
-        self.errors = 0
-        self.threads = []
-
-    def start(self):
-        if self.system.meter is not None and self.rate > 0:
-            self.threads.append(threading.Thread(target=self._uplink, daemon=True))
-        if self.downlink_rate > 0:
-            self.threads.append(threading.Thread(target=self._downlink, daemon=True))
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def payload(self, index, prefix=b"M"):
-        text = prefix + b"%07d" % index
-        return text + b"." * max(0, self.size - len(text))
-
-    def _uplink(self):
-        period = 1.0 / self.rate
-        next_at = time.monotonic()
-        while not self.stop_event.is_set():
-            payload = self.payload(len(self.sent))
-            try:
-                self.system.meter.send_transparent(payload)
-                self.sent_at.append(time.monotonic())
-                self.sent.append(payload)
-            except OSError as exc:
-                self.errors += 1
-                self.log("meter", "send failed: %s" % exc)
-            next_at += period
-            self.stop_event.wait(max(0, next_at - time.monotonic()))
-
-    def _downlink(self):
-        period = 1.0 / self.downlink_rate
-        while not self.stop_event.wait(period):
-            payload = self.payload(len(self.downlink_sent), b"D")
-            if self.system.hes.send_data(payload):
-                self.downlink_sent.append(payload)
-
-    def join(self):
-        for thread in self.threads:
-            thread.join(5)
-
-
-class PowerCuts(object):
-    """SIGKILL the app at random moments (seeded) and boot it again on the same flash; keeps
-    the down windows (cut time, time the restarted app opened its UART)."""
-
-    def __init__(self, system, count, duration_s, seed, stop_event, log):
-        self.system = system
-        self.rng = random.Random(seed * 7919 + 1)
-        step = max(1.0, (duration_s or 10.0 * count) - 2.0) / max(1, count)
-        self.at = [1.0 + (i + self.rng.random()) * step for i in range(count)]   # one per step
-        self.stop_event = stop_event
-        self.log = log
-        self.windows = []         # [down_at, up_at or None]
-        self.thread = threading.Thread(target=self._run, daemon=True, name="power-cuts")
-
-    def start(self):
-        self.started = time.monotonic()
-        self.thread.start()
-        return self
-
-    def _run(self):
-        app = self.system.app
-        for at in self.at:
-            if self.stop_event.wait(max(0.0, self.started + at - time.monotonic())):
-                return
-            window = [time.monotonic(), None]
-            self.windows.append(window)
-            app.power_cut()
-            self.log("power", "cut %d/%d" % (len(self.windows), len(self.at)))
-            self.stop_event.wait(self.rng.uniform(0.2, 1.5))     # off time
-            app.start()
-            if app.wait_line(self.system.uart_open(), 60) is None:
-                self.log("power", "the app did not come back up")
-                return
-            window[1] = time.monotonic()
-            self.log("power", "up again after %.1f s" % (window[1] - window[0]))
-            if self.system.shim is not None:
-                self.system.shim.close()
-                if not self.system.shim.connect(10.0):
-                    self.log("power", "shim control server not back: shim faults off")
-
-    def down(self, at, inflight_s):
-        """Was a payload sent at `at` sent while the app was down (or just before a cut)?"""
-        for start, end in self.windows:
-            if start - inflight_s <= at and (end is None or at <= end):
-                return True
-        return False
-
-    def split(self, sent, sent_at, lost, inflight_s):
-        """(lost while up, lost while down) and how many payloads were sent while down."""
-        lost_set = set(lost)
-        while_up = while_down = sent_down = 0
-        for payload, at in zip(sent, sent_at):
-            is_down = self.down(at, inflight_s)
-            sent_down += is_down
-            if payload in lost_set:
-                if is_down:
-                    while_down += 1
-                else:
-                    while_up += 1
-        return while_up, while_down, sent_down
 
 
 def summarize(system, traffic, faults, args, elapsed, cuts=None):
@@ -719,7 +455,7 @@ def main(argv=None):
                          "or --mpy")
         args.dialect = app_folder_config(args.app).get("UART", {}).get("dialect", "legacy")
     if args.heap:
-        os.environ[board.HEAPSIZE_ENV] = args.heap
+        os.environ[board_root.HEAPSIZE_ENV] = args.heap
     if args.ota:
         from tools.ota import demo
         return demo.main(["--interpreter", args.interpreter] +

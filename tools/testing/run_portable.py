@@ -1,8 +1,9 @@
 """Run the portable tests under MicroPython (also works on CPython).
 
-    micropython tools/testing/run_portable.py BOARD_ROOT SHIM_PATHS TEST_DIR [NAME_FILTER]
+    micropython tools/testing/run_portable.py BOARD_ROOT SHIM_PATHS TEST_DIRS [NAME_FILTER]
 
-Imports every tests/portable/test_*.py, calls each test_* function, prints a line per failure
+TEST_DIRS: one folder or several joined by ":" (make test-mp: tests/portable:tests/shim), all on
+sys.path so a test imports tests/portable/checks.py from any of them. Imports every test_*.py, calls each test_* function, prints a line per failure
 and ends with `N passed, N failed`; exits 1 if anything failed. What a test logs (qframe log
 lines, shim notes) is captured (tests/portable/checks.py `captured`) and printed only with its
 failure, as pytest does, so a green run is quiet. Imports u-names first (QuecPython
@@ -23,19 +24,23 @@ def _print_exc(exc):
         traceback.print_exception(type(exc), exc, exc.__traceback__)
 
 
-def _run(root, shim_paths, test_dir, name_filter):
+def _run(root, shim_paths, test_dirs, name_filter):
     try:
         import uos
     except ImportError:
         import os as uos
-    paths = [test_dir] + shim_paths.split(":")[::-1] + [root]     # no reversed() on 1.13
+    test_dirs = test_dirs.split(":")
+    paths = test_dirs[::-1] + shim_paths.split(":")[::-1] + [root]     # no reversed() on 1.13
     for path in paths:
         sys.path.insert(0, path)
     import shimctl
     shimctl.install_fs(root)
     from checks import captured
     passed = failed = 0
-    for filename in sorted(uos.listdir(test_dir)):
+    filenames = []
+    for test_dir in test_dirs:
+        filenames += sorted(uos.listdir(test_dir))
+    for filename in filenames:
         if not (filename.startswith("test_") and filename.endswith(".py")):
             continue
         modname = filename[:-3]

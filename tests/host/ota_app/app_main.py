@@ -1,4 +1,4 @@
-"""A small app for tests/host/test_ota*.py, started by qframe's launcher (code/main.py): the Ota
+"""A small app for tests/host/integration/test_ota.py and tests/host/soak/test_ota_kill.py, started by qframe's launcher (code/main.py): the Ota
 extension alone, its events on stdout.
 
 /usr/kill_at names a step (ota.step) at which the app prints KILLME and waits to be killed (a

@@ -1,6 +1,6 @@
 """A DTU written against QuecPython's QFrame API only (no qframe extras): UART <-> TCP relay.
 
-tests/host/test_qframe_compat.py boots it unchanged as /usr/main.py of a board root.
+tests/host/architecture/test_qframe_compat.py boots it unchanged as /usr/main.py of a board root.
 """
 from usr.qframe import Application, CurrentApp, TcpClient, Uart
 from usr.qframe.logging import getLogger

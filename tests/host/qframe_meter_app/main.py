@@ -1,6 +1,6 @@
 """A meter gateway written against QuecPython's QFrame API only, modelled on the public
 QFrame solutions (business module, resolver extension, Thread per frame, CurrentApp).
-tests/host/test_qframe_compat.py boots it unchanged as /usr/main.py of a board root."""
+tests/host/architecture/test_qframe_compat.py boots it unchanged as /usr/main.py of a board root."""
 from usr.qframe import Application, CurrentApp, G
 from usr.qframe.collections import OrderedDict
 from usr.qframe.logging import getLogger
