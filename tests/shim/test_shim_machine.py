@@ -1,5 +1,5 @@
 """machine.UART of the shim against a real peer (socket://), loop:// and missing devices;
-machine.Pin and RS-485 direction. (Pty UARTs: tests/host/tools/test_shim_uart.py.)"""
+machine.Pin and RS-485 direction. (Pty UARTs: tests/host/tooling/test_shim_uart.py.)"""
 import _thread
 
 import shimctl

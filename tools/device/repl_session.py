@@ -2,7 +2,7 @@
 
 QuecPython has only the u-names (`uos`, `usys`, `uhashlib`...), so mpremote's `fs` commands
 (which `import os`) fail there. This module drives the device with its own small snippets that
-import u-names only (DEVICE_IMPORTS; tests/host/tools/test_deploy.py checks it), through mpremote's
+import u-names only (DEVICE_IMPORTS; tests/host/tooling/test_deploy.py checks it), through mpremote's
 raw REPL entered *without* a soft reset (mpremote `resume`): a reset would restart the old app
 in the middle of a copy.
 
