@@ -64,8 +64,7 @@ def command(line):
             hold_ms = int(args[2]) if len(args) == 3 else 0
             return "ok %d" % heap_fill(int(args[1]), hold_ms)
         elif head == "heap" and args == ["release"]:
-            _ballast[0] = None
-            gc.collect()
+            _release_ballast()
         elif head == "reset" and not args:
             core.reset()
         elif head == "help":
@@ -96,8 +95,7 @@ def heap_fill(leave, hold_ms=0):
         def release():
             filled.acquire()
             utime.sleep_ms(hold_ms)
-            _ballast[0] = None
-            gc.collect()
+            _release_ballast()
             notes.note("shim: heap released")
 
         _thread.start_new_thread(release, ())
@@ -106,6 +104,18 @@ def heap_fill(leave, hold_ms=0):
     finally:
         if filled is not None:
             filled.release()
+
+
+def _release_ballast():
+    """Drop the blocks, unlinking the chain first: MicroPython's GC is conservative, and a stale
+    word on some thread's stack that points at one block would otherwise keep every block after
+    it (the app stayed short of memory after `heap released`)."""
+    node, _ballast[0] = _ballast[0], None
+    while node is not None:
+        after = node[1]
+        node[1] = None
+        node = after
+    gc.collect()
 
 
 def _fill(leave):
