@@ -7,7 +7,6 @@ the app's counters are read from its health lines).
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
+from interrupt import interrupt
 from tools.hostrun import board_root, hes_loopback  # noqa: E402
 from tools.simulators.meter import MeterSim  # noqa: E402
 
@@ -269,7 +269,7 @@ class _Booted(object):
 
     def stop(self):
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            interrupt(self.proc)
         try:
             self.proc.wait(20)
         finally:

@@ -1,7 +1,6 @@
 """The host runner boots /usr/main.py from a board root, as the firmware does, and stops cleanly."""
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -9,6 +8,7 @@ import time
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from interrupt import interrupt
 from tools.hostrun import board_root  # noqa: E402  (the repo root is on sys.path via conftest)
 
 INTERPRETERS = ["cpython", "micropython"]
@@ -78,7 +78,7 @@ def test_ctrl_c_stops_the_app_cleanly(tmp_path, interpreter):
                             stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for_line(proc, "meter-module loaded")     # Ctrl-C once the app runs, not mid-load
-        proc.send_signal(signal.SIGINT)
+        interrupt(proc)
         rest = proc.communicate(timeout=20)[0]
     finally:
         if proc.poll() is None:
