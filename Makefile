@@ -101,6 +101,7 @@ SOAK_CUTS ?= 20
 soak: venv
 	SOAK_KILLS=$(SOAK_KILLS) $(PY) -m pytest -q -s tests/host/soak/test_pqueue_kill.py
 	OTA_KILL_RUNS=all $(PY) -m pytest -q -s tests/host/soak/test_ota_kill.py
+	QFRAME_WEDGE_KILLS=40 $(PY) -m pytest -q -s tests/host/tooling/test_device_wedge.py
 	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 11
 	$(PY) -m tools.simulators.system --quiet --duration 120 --power-cuts $(SOAK_CUTS) --seed 12 \
 		--interpreter micropython
