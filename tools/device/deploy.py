@@ -407,8 +407,8 @@ def reset(port, timeout=None):
 def ping(port, timeout=None):
     """Check that port answers as a MicroPython REPL (make shell runs it first)."""
     with Device(port, timeout) as dev:
-        version = dev.exec("import usys\nprint('.'.join(str(v) for v in "
-                           "usys.implementation.version[:3]))").strip()
+        version = dev.exec("_qd_say('.'.join([str(v) for v in "
+                           "usys.implementation.version[:3]]))").strip()
     print("ping: %s answers (MicroPython %s)" % (port, version))
     return 0
 

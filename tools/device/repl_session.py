@@ -49,6 +49,8 @@ DEVICE_IMPORTS = ("uos", "usys", "utime", "ubinascii", "uhashlib")
 # Defined once per session in the device's REPL namespace; every name starts with _qd_.
 HELPERS = """\
 import uos, usys, utime, ubinascii, uhashlib
+def _qd_say(*parts):
+    print('\\x1e' + ' '.join([str(p) for p in parts]) + '\\n', end='')
 def _qd_hash(p):
     try:
         f = open(p, 'rb')
@@ -66,21 +68,21 @@ def _qd_hash(p):
     return ubinascii.hexlify(h.digest()).decode()
 def _qd_hashes(paths):
     for p in paths:
-        print(_qd_hash(p) or '-', p)
+        _qd_say(_qd_hash(p) or '-', p)
 def _qd_read(p, at, n):
     try:
         f = open(p, 'rb')
     except OSError:
-        print(None)
+        _qd_say(None)
         return
     try:
         f.seek(at)
-        print(repr(f.read(n)))
+        _qd_say(repr(f.read(n)))
     finally:
         f.close()
 def _qd_mpy():
     i = getattr(usys, 'implementation', None)
-    print(getattr(i, '_mpy', getattr(i, 'mpy', 0)) & 0xff)
+    _qd_say(getattr(i, '_mpy', getattr(i, 'mpy', 0)) & 0xff)
 def _qd_mkdirs(dirs):
     for d in dirs:
         try:
@@ -110,25 +112,25 @@ def _qd_cat(p, off, n):
         b = f.read(n)
     finally:
         f.close()
-    print(uos.stat(p)[6], ubinascii.b2a_base64(b).decode().strip())
+    _qd_say(uos.stat(p)[6], ubinascii.b2a_base64(b).decode().strip())
 def _qd_size(p):
     try:
-        print(uos.stat(p)[6])
+        _qd_say(uos.stat(p)[6])
     except OSError:
-        print(-1)
+        _qd_say(-1)
 def _qd_tree(d):
     for e in uos.ilistdir(d):
         p = d + '/' + e[0]
         if e[1] == 0x4000:
-            print('d', 0, p)
+            _qd_say('d', 0, p)
             _qd_tree(p)
         else:
-            print('f', uos.stat(p)[6], p)
+            _qd_say('f', uos.stat(p)[6], p)
 def _qd_rm(paths):
     for p in paths:
         try:
             uos.remove(p)
-            print(p)
+            _qd_say(p)
         except OSError:
             pass
 def _qd_rmdirs(dirs):
@@ -136,7 +138,7 @@ def _qd_rmdirs(dirs):
         try:
             if not uos.listdir(d):
                 uos.rmdir(d)
-                print(d)
+                _qd_say(d)
         except OSError:
             pass
 def _qd_run(path, ms):
@@ -233,6 +235,8 @@ class DeadlineSerial(object):
 
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+SAID = b"\x1e"            # starts each line a helper says (_qd_say): app text never holds it
+TRACEBACK = b"Traceback (most recent call last):"   # how every device exception report starts
 PASTE_YES, PASTE_NO = b"R\x01", b"R\x00"
 
 
@@ -379,16 +383,20 @@ class Device(object):
         self.close()
 
     def exec(self, code):
-        """Run code on the device; its stdout as text. A device exception -> DeviceError."""
+        """Run code on the device; what it said through _qd_say, one line each, as text (the
+        running app's own console lines can land anywhere in the reply: they are left out).
+        A device exception -> DeviceError."""
         try:
             self.line.start(self.timeout)
             out, err = self.transport.exec_raw(code, timeout=self.timeout)
         except (TransportError, OSError) as exc:
             raise DeviceError("lost the device on %s (no answer within %g s: %s)"
                               % (self.port, self.timeout, exc))
-        if err:
-            raise DeviceError("device error:\n%s" % err.decode("utf-8", "replace").strip())
-        return out.decode("utf-8", "replace")
+        at = err.find(TRACEBACK)
+        if at >= 0:
+            raise DeviceError("device error:\n%s" % err[at:].decode("utf-8", "replace").strip())
+        return "".join(line[line.find(SAID) + 1:].rstrip(b"\r").decode("utf-8", "replace") + "\n"
+                       for line in out.split(b"\n") if SAID in line)
 
     def mpy_version(self):
         """The .mpy major version the device loads (0 when it does not say)."""

@@ -3,6 +3,7 @@ SIGKILL; seeded) while the app prints on the console, and the board still answer
 command within its timeout. Regression: a `log` killed mid raw-paste left the board waiting
 for the rest of the paste (every later command: "did not answer as a MicroPython REPL"), and
 an app printing every second kept mpremote's per-byte timeout from ever expiring."""
+import hashlib
 import json
 import os
 import random
@@ -66,12 +67,6 @@ def _answers(port):
     return done.returncode == 0, done.stdout + done.stderr
 
 
-# Open defect (issue 23): under load, a ping right after an `ls` killed by SIGINT can read the
-# chatty app's console line as a device error. Until it is fixed this runs in `make soak`, and
-# every `make test` names it as skipped.
-@pytest.mark.skipif(os.environ.get("QFRAME_WEDGE_KILLS") is None,
-                    reason="known defect: ping after a SIGINT-killed ls may fail under load; "
-                           "make soak runs it (QFRAME_WEDGE_KILLS)")
 def test_killed_device_commands_never_wedge_the_board(chatty_board):
     port = chatty_board.port
     commands, _ = _commands(port)
@@ -90,6 +85,24 @@ def test_killed_device_commands_never_wedge_the_board(chatty_board):
         ok, said = _answers(port)
         assert ok, "after %s killed by %s at %.2f s (attempt %d, seed %d): %s" % (
             name, signal.Signals(how).name, after_s, attempt, SEED, said)
+
+
+def test_commands_read_their_own_answers_while_the_app_prints(chatty_board):
+    """The app's console lines land anywhere in a command's reply, between its lines and after
+    its end marker: answers are still exact and no app line reads as a device error
+    (regression: a ping reported "device error:" holding an app line; `ls` failed to parse)."""
+    from tools.device import repl_session
+    log = "/usr/log/app.log"
+    text = "".join("line %d\n" % i for i in range(800))
+    with repl_session.Device(chatty_board.port, PORT_TIMEOUT) as dev:
+        for _ in range(25):
+            assert dev.exec("_qd_say('a', 1)\n_qd_say('b')") == "a 1\nb\n"
+            assert ("f", len(text), log) in dev.tree("/usr/log")
+            assert dev.hashes([log, "/usr/none"]) == {
+                log: hashlib.sha256(text.encode()).hexdigest(), "/usr/none": None}
+            assert dev.read_bytes(log, 7000) == (text.encode()[7000:], len(text))
+        with pytest.raises(repl_session.DeviceError, match="ZeroDivisionError"):
+            dev.exec("1 // 0")
 
 
 def test_a_command_obeys_the_port_timeout_while_the_app_prints(chatty_board):
