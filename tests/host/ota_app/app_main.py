@@ -1,8 +1,9 @@
 """A small app for tests/host/integration/test_ota.py and tests/host/soak/test_ota_kill.py, started by qframe's launcher (code/main.py): the Ota
 extension alone, its events on stdout.
 
-/usr/kill_at names a step (ota.step) at which the app prints KILLME and waits to be killed (a
-power cut); /usr/trigger holds a manifest URL and /usr/fota a firmware URL, sent once as HES
+/usr/kill_at names a step (ota.step), or "import VERSION" / "load VERSION" (as that version's
+app module is imported / as its load() starts), at which the app prints KILLME and waits to be
+killed (a power cut); /usr/trigger holds a manifest URL and /usr/fota a firmware URL, sent once as HES
 commands through the command registry; /usr/flash_free sets the shim's flash quota.
 usr.version's HEALTHY says whether this version reports healthy and FAIL how it fails:
 "import" (an import error), "load" (load() raises), "hang" (load() never returns), "stop" (the
@@ -19,8 +20,6 @@ try:
     from usr.version import FAIL
 except ImportError:
     FAIL = ""
-if FAIL == "import":
-    import usr.no_such_module  # noqa: F401
 
 
 def _read(path):
@@ -31,19 +30,32 @@ def _read(path):
         return ""
 
 
+def _kill_point(name):
+    if name == KILL_AT:
+        print("KILLME", name)
+        while True:
+            utime.sleep_ms(1000)
+
+
+KILL_AT = _read("/usr/kill_at")
+_kill_point("import " + VERSION)
+if FAIL == "import":
+    import usr.no_such_module  # noqa: F401
+
+
 class Broken(AppExtension):
     """Fails in load() as FAIL says."""
     name = "broken"
 
     def load(self):
         print("LOADING", VERSION, FAIL)
+        _kill_point("load " + VERSION)
         if FAIL == "load":
             raise ValueError("bad config in this version")
         while FAIL == "hang":
             utime.sleep_ms(50)
 
 
-KILL_AT = _read("/usr/kill_at")
 app = Application("meter-module")
 app.config.from_json("/usr/dev.json")
 Ota(app=app, version=VERSION)
@@ -52,10 +64,7 @@ Broken(app=app)
 
 def _on_step(topic, name):
     print("STEP", name)
-    if name == KILL_AT:
-        print("KILLME", name)
-        while True:
-            utime.sleep_ms(1000)
+    _kill_point(name)
 
 
 def _on_event(topic, data):

@@ -1,8 +1,10 @@
 """The OTA kill loop: a power cut (SIGKILL) at every step of an update, to versions that fail in
 every way, on CPython and MicroPython; the module always ends on a verified version that runs.
 
-Steps: download, verify, backup, stage, flag, reboot, first_boot (killed once the new version
-printed RUNNING), load (killed as load() starts), health (killed in the health window).
+Steps: download, verify, backup, stage, flag, reboot, first_boot (killed as the new version's
+app module is imported, on trial), load (killed as its load() starts), health (killed in the
+health window). Every kill point is a line the app prints before it can report healthy, so a
+version on trial is still on trial when the power goes.
 Versions: good, "import" (an import error), "load" (load() raises), "hang" (load() never returns:
 the launcher's watchdog resets it), "stop" (the app stops after load at every boot: a crash
 loop), "missing" (the entry module is gone at the first boot).
@@ -62,17 +64,11 @@ def _kill_loop(packages, interpreter, step, kind):
     _install(packages["v1"], root, _config(health_s=3))
     b = Board(root, interpreter)
     b.write("trigger", server.url())
-    if step == "first_boot":
-        b.boot(lambda line: b.state().get("phase") == "trial", timeout=60)
-    elif step == "load":
-        b.boot("LOADING 1.1.0", timeout=60)
-    else:
-        b.write("kill_at", step)
-        assert b.boot("never printed", timeout=60) == "KILLME " + step
-        os.remove(os.path.join(root, "usr", "kill_at"))
+    _kill_at(b, {"first_boot": "import 1.1.0", "load": "load 1.1.0"}.get(step, step))
     if kind == "missing":                       # the entry lost on flash once v2 is there
         if not _files_match(root, pkg):
-            b.boot(lambda line: b.state().get("phase") == "trial", timeout=60)
+            _kill_at(b, "import 1.1.0")
+        assert b.state()["phase"] == "trial", b.state()
         os.remove(os.path.join(root, "usr", "app_main.py"))
     # power on again: it must settle on a verified version that runs
     if kind == "good":
@@ -88,12 +84,14 @@ def _kill_loop(packages, interpreter, step, kind):
     return b.boots
 
 
-# Open defect (issue 18): a kill at the health step of an update whose entry module is missing
-# once ended with the launcher re-raising the import error instead of rolling back. Until it is
-# fixed the loop runs in `make soak` (OTA_KILL_RUNS=all), and every `make test` names it skipped.
-@pytest.mark.skipif(os.environ.get("OTA_KILL_RUNS") is None,
-                    reason="known defect: missing-entry update killed at the health step may "
-                           "not roll back; make soak runs the loop (OTA_KILL_RUNS)")
+def _kill_at(b, point):
+    """Boot until the app prints KILLME at `point` (an ota step, "import V" or "load V"), then
+    cut the power."""
+    b.write("kill_at", point)
+    assert b.boot("never printed", timeout=60) == "KILLME " + point
+    os.remove(os.path.join(b.root, "usr", "kill_at"))
+
+
 @pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
 def test_kill_loop_ends_on_a_verified_version_that_runs(packages, interpreter):
     outcomes = []
