@@ -79,12 +79,14 @@ MP_TEST_HEAP ?= 8M
 test-mp: venv
 	@$(PY) -m tools.testing.micropython_here "$(MICROPYTHON)"; rc=$$?; \
 	if [ $$rc -eq 3 ]; then exit 0; elif [ $$rc -ne 0 ]; then exit $$rc; fi; \
-	$(PY) tools/board.py stage $(BOARD) >/dev/null && \
-	for line in $(MP_LINES); do echo "MicroPython, firmware line $$line:"; \
-		QFRAME_FIRMWARE=$$line $(MICROPYTHON) -X heapsize=$(MP_TEST_HEAP) \
-			tools/testing/run_portable.py $(BOARD) $(SHIM_MP) tests/portable:tests/shim || exit 1; done
+	$(PY) -m tools.testing.portable_lines "$(MICROPYTHON)" $(MP_TEST_HEAP) $(MP_LINES)
 
-test: gate test-py test-mp
+# The MicroPython run goes on beside pytest (its tests mostly wait on their own events); its
+# output follows pytest's. Red if either is.
+test: gate
+	@mkdir -p build; $(MAKE) -s test-mp > build/test-mp.out 2>&1 & mp=$$!; \
+	$(MAKE) -s test-py; py=$$?; wait $$mp; m=$$?; cat build/test-mp.out; \
+	test $$py -eq 0 -a $$m -eq 0
 
 # APP=folder: an app folder (main.py, dev.json, modules) instead of the repo's code/ (docs/FIRST_APP.md)
 APP ?=

@@ -81,10 +81,13 @@ def response_limit(settings, free=None):
 def _free_heap():
     try:
         import gc
-        gc.collect()
-        return gc.mem_free()
-    except (ImportError, AttributeError):
+    except ImportError:
         return None
+    mem_free = getattr(gc, "mem_free", None)
+    if mem_free is None:
+        return None                 # CPython: no heap to bound by (and no collection to pay)
+    gc.collect()
+    return mem_free()
 
 
 def _value_of(exc):
