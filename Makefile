@@ -66,9 +66,10 @@ browser:
 gate: venv
 	$(PY) -m tools.gate.gate qframe code $(or $(APP),examples)
 
-# pytest-xdist: PYTEST_WORKERS processes (auto: one per CPU; 0: no workers, one process), each
-# with its own board root (tests/conftest.py); tests that must not overlap share an xdist_group.
-PYTEST_WORKERS ?= auto
+# pytest-xdist: PYTEST_WORKERS processes (default twice the CPUs, at most 8: the tests spend
+# about half their time waiting on peers; 0: no workers, one process), each with its own board
+# root (tests/conftest.py); tests that must not overlap share an xdist_group.
+PYTEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(8, 2 * (os.cpu_count() or 1)))")
 test-py: venv browser
 	$(PY) -m pytest -q -rs -n $(PYTEST_WORKERS) --dist loadgroup tests
 
