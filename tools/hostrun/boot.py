@@ -22,6 +22,11 @@ except ImportError:
 
 
 def _boot(root, shim_paths, duration_s, control_port):
+    try:        # CPython: Ctrl-C stops the app even when started from a job that ignores SIGINT
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ImportError:
+        pass
     shims = shim_paths.split(":")
     shims.reverse()                     # no reversed() on QuecPython's 1.13
     for path in shims:

@@ -30,11 +30,10 @@ def rig(tmp_path):
 def test_update_installs_and_confirms(rig, interpreter):
     b = Board(rig["root"], interpreter)
     b.write("trigger", rig["server"].url())
-    b.boot("RUNNING 1.1.0")
-    assert b.version() == "1.1.0"
+    b.boot(event("installed"))           # the new version ran and reported healthy
+    assert "RUNNING 1.1.0" in b.lines and b.version() == "1.1.0"
     assert os.path.exists(os.path.join(rig["root"], "usr", "feature.py"))
     assert not os.path.exists(os.path.join(rig["root"], "usr", "old_only.py"))
-    b.boot(event("installed"))
     state = b.state()
     assert state["phase"] == "idle" and state["result"]["ok"] is True
     assert state["prev"] == "1.0.0" and state["failed"] == []
@@ -59,12 +58,11 @@ def test_power_cut_at_every_step_leaves_a_verified_app(tmp_path):
             _install(v1, root, _config())
             b = Board(root)
             b.write("trigger", server.url())
-            if step == "first_boot":
-                assert b.boot("RUNNING 1.1.0") == "RUNNING 1.1.0"     # killed on first boot
-            else:
-                b.write("kill_at", step)
-                assert b.boot("never printed") == "KILLME " + step, step
-                os.remove(os.path.join(root, "usr", "kill_at"))
+            # first_boot: killed as the new version's app is imported, before it can confirm
+            kill_at = "import 1.1.0" if step == "first_boot" else step
+            b.write("kill_at", kill_at)
+            assert b.boot("never printed") == "KILLME " + kill_at, step
+            os.remove(os.path.join(root, "usr", "kill_at"))
             flagged = os.path.exists(os.path.join(root, "usr", ".updater", "update.flag"))
             assert _files_match(root, pkg_v1) or _files_match(root, pkg) or flagged, step
             b.boot(event("installed"))
