@@ -14,7 +14,6 @@ on every SNRM).
 """
 import datetime
 import os
-import select
 import socket
 import threading
 
@@ -28,6 +27,8 @@ from gurux_dlms.enums import (AccessMode, Authentication, DataType, InterfaceTyp
 from gurux_dlms.objects import (GXDLMSAssociationLogicalName, GXDLMSCaptureObject, GXDLMSClock,
                                 GXDLMSData, GXDLMSDemandRegister, GXDLMSExtendedRegister,
                                 GXDLMSProfileGeneric, GXDLMSRegister)
+
+from tools.simulators.pump import pump_fd, pump_socket
 
 # the object list's encoder reads this attribute, which the package's ValueEventArgs lacks:
 # the whole list in one value (block transfer splits it)
@@ -314,7 +315,7 @@ class GuruxMeter(object):
         path = os.ttyname(slave)
         self._closers.append(lambda: os.close(master))
         self._closers.append(lambda: os.close(slave))
-        self._spawn(self._serve_fd, master)
+        self._spawn(lambda fd: pump_fd(fd, self._stop, self._answer, 0.1), master)
         return path
 
     def stop(self):
@@ -365,36 +366,9 @@ class GuruxMeter(object):
             except OSError:
                 return
             self.connections += 1
-            conn.settimeout(0.1)
             try:
-                self._serve_conn(conn)
+                pump_socket(conn, self._stop, self._answer, 0.1)
             finally:
                 conn.close()
                 self._reset()
 
-    def _serve_conn(self, conn):
-        while not self._stop.is_set():
-            try:
-                data = conn.recv(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            if not data:
-                return
-            out = self._answer(data)
-            if out:
-                conn.sendall(out)
-
-    def _serve_fd(self, fd):
-        while not self._stop.is_set():
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if not ready:
-                continue
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                return
-            out = self._answer(data)
-            if out:
-                os.write(fd, out)

@@ -2,13 +2,13 @@
 hostile replies (bytes that are not text, a cut body, an endless head, a stall, a drip) and
 against a base URL nobody answers; every case ends counted and reported, the phase idle (or
 resumable within its budget), the app running."""
-import _thread
 import ubinascii
 import uhashlib
 import ujson
 import utime
 
-from checks import closed_port, listen_on_free_port, wait_until
+from checks import closed_port, wait_until
+from http_peer import http_peer
 from usr.qframe import Application
 from usr.qframe.builtins.ota_update import Ota
 from usr.qframe.codecs.ota_manifest import seal
@@ -40,30 +40,7 @@ def _manifest(version="1.1.0"):
 
 def _server(reply, connections=1):
     """Answer `connections` requests with reply(conn) (after reading the request head)."""
-    sock, port = listen_on_free_port()
-
-    def serve():
-        try:
-            for _ in range(connections):
-                conn = sock.accept()[0]
-                conn.settimeout(5)
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    chunk = conn.recv(512)
-                    if not chunk:
-                        break
-                    request += chunk
-                try:
-                    reply(conn)
-                except OSError:
-                    pass
-                conn.close()
-        except OSError:
-            pass
-        sock.close()
-
-    _thread.start_new_thread(serve, ())
-    return "http://127.0.0.1:%d/pkg/manifest.ota" % port
+    return "http://127.0.0.1:%d/pkg/manifest.ota" % http_peer([reply] * connections)
 
 
 def _sends(data):

@@ -4,7 +4,8 @@ clear error, unlike the firmware's umqtt. tests/host/integration/test_qframe_umq
 against mosquitto."""
 import _thread
 
-from checks import listen_on_free_port, raises, wait_until
+from checks import raises, wait_until
+from mqtt_peer import OneClientBroker
 from usr.qframe.codecs import mqtt as codec
 from usr.qframe.umqtt import MQTTClient, MQTTException, MQTTTimeout
 
@@ -12,44 +13,23 @@ SHORT_MS = 300          # the client's bound on CONNACK / PUBACK where a test aw
 BUDGET_MS = 5000        # elsewhere: generous, the machine is shared
 
 
-class _Broker(object):
-    """Accepts one client; answers what `rc`, `ack`, `grant` say; records what it got."""
+class _Broker(OneClientBroker):
+    """Answers what `rc`, `ack`, `grant` say; records what it got."""
 
     def __init__(self, rc=0, ack=True, grant=1, connack=True, drop_on_publish=False):
-        self.listener, self.port = listen_on_free_port(1)
         self.rc = rc
         self.ack = ack
         self.grant = grant
         self.connack = connack
         self.drop_on_publish = drop_on_publish
         self.packets = []
-        self.conn = None
-        self.done = False
         self.clients = []
-        self.lock = _thread.allocate_lock()
-        _thread.start_new_thread(self._serve, ())
+        OneClientBroker.__init__(self)
 
-    def _serve(self):
-        try:
-            self.conn = self.listener.accept()[0]
-            self.conn.settimeout(10)
-            parser = codec.Parser(1 << 16)
-            while True:
-                data = self.conn.recv(512)
-                if not data:
-                    return
-                for packet in parser.feed(data):
-                    self.packets.append(packet)
-                    if packet.kind == codec.PUBLISH and self.drop_on_publish:
-                        self.conn.close()
-                        return
-                    self._answer(packet)
-        except OSError:
-            pass
-        finally:
-            self.done = True
-
-    def _answer(self, packet):
+    def on_packet(self, packet):
+        self.packets.append(packet)
+        if packet.kind == codec.PUBLISH and self.drop_on_publish:
+            return False
         if packet.kind == codec.CONNECT and self.connack:
             self.send(codec.connack(self.rc))
         elif packet.kind == codec.PUBLISH and packet.qos and self.ack:
@@ -58,10 +38,7 @@ class _Broker(object):
             self.send(codec.suback(packet.pid, [self.grant]))
         elif packet.kind == codec.PINGREQ:
             self.send(codec.pingresp())
-
-    def send(self, data):
-        with self.lock:
-            self.conn.send(data)
+        return True
 
     def kinds(self):
         return [p.kind for p in self.packets]

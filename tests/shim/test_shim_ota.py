@@ -1,6 +1,5 @@
 """fota and app_fota of the shim: packages recorded, downloads over the shim's network from a
 real HTTP peer made here, app_fota's update applied as the firmware does at boot."""
-import _thread
 
 import shimctl
 import fota
@@ -8,33 +7,15 @@ from shimlib import firmware
 import app_fota
 import app_fota_download
 import ql_fs
-from checks import captured, listen_on_free_port, raises
-
+from checks import captured, raises
+from http_peer import http_peer
 
 def _http_server(bodies):
     """Serve one HTTP/1.0 reply per entry of bodies ((status, body)); return the port."""
-    sock, port = listen_on_free_port()
-
-    def serve():
-        try:
-            for status, body in bodies:
-                conn = sock.accept()[0]
-                conn.settimeout(5)
-                request = b""
-                while b"\r\n\r\n" not in request:
-                    chunk = conn.recv(512)
-                    if not chunk:
-                        break
-                    request += chunk
-                conn.send(b"HTTP/1.0 %d X\r\nContent-Length: %d\r\n\r\n" % (status, len(body)))
-                conn.send(body)
-                conn.close()
-        except OSError:
-            pass
-        sock.close()
-
-    _thread.start_new_thread(serve, ())
-    return port
+    def reply(status, body):
+        head = b"HTTP/1.0 %d X\r\nContent-Length: %d\r\n\r\n" % (status, len(body))
+        return lambda conn: conn.send(head + body)
+    return http_peer([reply(status, body) for status, body in bodies])
 
 
 def _download(updater, url, callback=None):

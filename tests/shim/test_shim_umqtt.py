@@ -7,39 +7,28 @@ import _thread
 import shimctl
 from umqtt import MQTTClient
 from shimlib import firmware
-from checks import captured, listen_on_free_port, raises
+from checks import captured, raises
+from mqtt_peer import OneClientBroker
 from usr.qframe.codecs import mqtt as codec
 
 
-class _Broker(object):
-    """Accepts one client, answers CONNECT, records PUBLISHes; ack(pid) / close() on demand."""
+class _Broker(OneClientBroker):
+    """Answers CONNECT, records PUBLISHes; ack(pid) / close() on demand."""
 
     def __init__(self):
-        self.listener, self.port = listen_on_free_port(1)
         self.published = []
-        self.conn = None
-        _thread.start_new_thread(self._serve, ())
+        OneClientBroker.__init__(self)
 
-    def _serve(self):
-        try:
-            self.conn = self.listener.accept()[0]
-            self.conn.settimeout(10)
-            parser = codec.Parser(1 << 16)
-            while True:
-                data = self.conn.recv(512)
-                if not data:
-                    return
-                for packet in parser.feed(data):
-                    if packet.kind == codec.CONNECT:
-                        self.conn.send(codec.connack(0))
-                    elif packet.kind == codec.PUBLISH:
-                        self.published.append(packet.pid)
-                        shimctl.fire(lambda: None)          # wakes shimctl.wait_for
-        except OSError:
-            pass
+    def on_packet(self, packet):
+        if packet.kind == codec.CONNECT:
+            self.send(codec.connack(0))
+        elif packet.kind == codec.PUBLISH:
+            self.published.append(packet.pid)
+            shimctl.fire(lambda: None)          # wakes shimctl.wait_for
+        return True
 
     def ack(self, pid):
-        self.conn.send(codec.puback(pid))
+        self.send(codec.puback(pid))
 
     def close(self):
         if self.conn is not None:

@@ -14,13 +14,13 @@ Session (one per connection) is sans I/O: feed(data) -> [bytes to send].
 """
 import argparse
 import os
-import select
 import socket
 import sys
 import threading
 import time
 
 from tools.hostrun import board_root
+from tools.simulators.pump import pump_fd, pump_socket
 
 board_root.use_device_code()
 
@@ -442,47 +442,21 @@ class Server(object):
                 return
             self._spawn(self._serve_conn, conn, transport)
 
-    def _answer(self, session, data, write):
+    def _answer(self, session, data):
         out = session.feed(data)
         if out and self.faults.delay_s:
             time.sleep(self.faults.delay_s)
-        for frame in out:
-            write(frame)
+        return b"".join(out)
 
     def _serve_conn(self, conn, transport):
         session = self.session(transport)
-        conn.settimeout(0.2)
         with conn:
-            while not self._stop.is_set():
-                try:
-                    data = conn.recv(4096)
-                except socket.timeout:
-                    continue
-                except OSError:
-                    return
-                if not data:
-                    return
-                try:
-                    self._answer(session, data, conn.sendall)
-                except OSError:
-                    return
+            pump_socket(conn, self._stop, lambda data: self._answer(session, data))
 
     def serve_fd(self, fd):
         """HDLC on a file descriptor (a pty master) until stop()."""
-        self._spawn(self._fd_loop, fd)
-
-    def _fd_loop(self, fd):
         session = self.session("hdlc")
-        while not self._stop.is_set():
-            ready, _, _ = select.select([fd], [], [], 0.2)
-            if not ready:
-                continue
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                return
-            if data:
-                self._answer(session, data, lambda frame: os.write(fd, frame))
+        self._spawn(pump_fd, fd, self._stop, lambda data: self._answer(session, data))
 
     def stop(self):
         self._stop.set()
