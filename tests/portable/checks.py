@@ -1,5 +1,9 @@
 """Assertion helpers for portable tests (no pytest on MicroPython)."""
 
+# The longest a test waits for something that must happen; a wait returns as soon as it does,
+# so this only matters on a loaded machine, which stretches every thread's turn.
+EVENT_MS = 20000
+
 
 def raises(exc_type, fn, *args, **kwargs):
     """Call fn and return the exc_type it raised; fail if it raised nothing."""
@@ -10,7 +14,7 @@ def raises(exc_type, fn, *args, **kwargs):
     raise AssertionError("expected %s" % exc_type)
 
 
-def wait_until(predicate, timeout_ms=2000, step_ms=2):
+def wait_until(predicate, timeout_ms=EVENT_MS, step_ms=2):
     """Poll predicate until true or timeout; return its last value."""
     import utime
     deadline = utime.ticks_add(utime.ticks_ms(), timeout_ms)

@@ -1,7 +1,7 @@
 """The dlms extension's logic over an in-memory meter (both interpreters): commands,
 periodic readings, streamed profile chunks, clock sync, a meter that stops answering, and the
 meter-link transport arbitrated with the HES. The socket/pty runs are in tests/host."""
-from checks import raises, wait_until
+from checks import EVENT_MS, raises, wait_until
 from dlms_peer import ScriptedMeter
 
 from usr.qframe import Application
@@ -142,7 +142,7 @@ def test_periodic_readings_and_status():
     app.bus.subscribe("dlms.readings", lambda topic, data: got.append(data))
     app.load()
     try:
-        assert wait_until(lambda: got, 3000)
+        assert wait_until(lambda: got, EVENT_MS)
         assert got[0]["readings"][0]["value"] == 99
         status = app.status()["dlms"]
         assert status["cycles"] >= 1 and status["reads"] >= 1 and status["assoc_ok"] >= 3
@@ -165,7 +165,7 @@ def test_clock_sync_sets_the_meter():
     meter._answer = answer
     app.load()
     try:
-        assert wait_until(lambda: ext.stats["clock_sets"] == 1, 3000)
+        assert wait_until(lambda: ext.stats["clock_sets"] == 1, EVENT_MS)
         assert ext.last_drift_s < -3600                    # the meter was years behind
         req = xdlms.parse_request(captured[0])
         assert req.items[0][:3] == (8, cosem.CLOCK_OBIS, 2) and len(req.value) == 12

@@ -5,13 +5,13 @@ holds up neither records nor their acks; a MemoryError, even one raised while an
 handled, never ends the link thread."""
 import _thread
 
-from checks import fresh_folder, wait_until
+from checks import EVENT_MS, fresh_folder, wait_until
 from test_qframe_umqtt import _Broker
 from usr.qframe import Application
 from usr.qframe.builtins.mqtt import MqttClient
 from usr.qframe.codecs import mqtt as codec
 
-BUDGET_MS = 5000
+BUDGET_MS = EVENT_MS
 DEVICE = "drv1"
 CMD = "qframe/%s/down/cmd" % DEVICE
 

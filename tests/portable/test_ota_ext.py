@@ -2,7 +2,7 @@
 command refused with the reason on the bus while the app keeps running (no network needed)."""
 import ujson
 
-from checks import wait_until
+from checks import EVENT_MS, wait_until
 from usr.qframe import Application
 from usr.qframe.builtins.ota_update import Ota
 from usr.qframe.builtins.ota_boot import boot_check, load_state, save_state
@@ -73,8 +73,8 @@ def test_manifest_by_command_refused_with_reason_app_untouched():
             reply = app.commands.execute({"id": 1, "cmd": "ota", "args": {
                 "url": "http://127.0.0.1:9/pkg/", "manifest": text}})
             assert reply["ok"] and reply["result"]["accepted"], reply
-            assert wait_until(lambda: any(e.get("reason") == reason for e in seen), 5000), seen
-            assert wait_until(lambda: app.ota.busy is None, 5000)
+            assert wait_until(lambda: any(e.get("reason") == reason for e in seen), EVENT_MS), seen
+            assert wait_until(lambda: app.ota.busy is None, EVENT_MS)
         assert app.ota.stats["refused"] == 3 and app.ota.version == "1.0.0"
         assert app.ota.status()["phase"] == "idle" and app.running
     finally:

@@ -7,7 +7,7 @@ import uhashlib
 import ujson
 import utime
 
-from checks import closed_port, wait_until
+from checks import EVENT_MS, closed_port, wait_until
 from http_peer import http_peer
 from usr.qframe import Application
 from usr.qframe.builtins.ota_update import Ota
@@ -63,7 +63,7 @@ def _failure(seen):
 
 
 def _settled(app, seen):
-    assert wait_until(lambda: _failure(seen) is not None and app.ota.busy is None, 8000), seen
+    assert wait_until(lambda: _failure(seen) is not None and app.ota.busy is None, EVENT_MS), seen
     return _failure(seen)
 
 
@@ -114,7 +114,7 @@ def test_unreachable_base_url_is_superseded_then_abandoned_after_its_resumes():
         try:
             if boot == 1:
                 assert app.ota.stats["resumed"] == 1
-                assert wait_until(lambda: any(e.get("resumable") for e in seen), 8000), seen
+                assert wait_until(lambda: any(e.get("resumable") for e in seen), EVENT_MS), seen
             else:
                 event = _settled(app, seen)
                 assert event["reason"] == "abandoned" and app.ota.stats["abandoned"] == 1

@@ -2,7 +2,7 @@
 (GPIO levels), ota (a local firmware package)."""
 import uos
 import shimctl
-from checks import listen_on_free_port, raises, wait_until
+from checks import EVENT_MS, listen_on_free_port, raises, wait_until
 
 from usr.qframe.led import Led
 from usr.qframe.ota import FileDecode, Fota
@@ -83,7 +83,7 @@ def test_led_blinks_and_stops():
         return len(levels) > 1 and levels[-1] == 1 and 0 in levels
     led.off()
     led.blink(5, 5, 1000)
-    assert wait_until(_watch, 2000, 1)
+    assert wait_until(_watch, EVENT_MS, 1)
     assert led.stop()
     assert shimctl.gpio[12] == 0
 

@@ -4,13 +4,13 @@ clear error, unlike the firmware's umqtt. tests/host/integration/test_qframe_umq
 against mosquitto."""
 import _thread
 
-from checks import raises, wait_until
+from checks import EVENT_MS, raises, wait_until
 from mqtt_peer import OneClientBroker
 from usr.qframe.codecs import mqtt as codec
 from usr.qframe.umqtt import MQTTClient, MQTTException, MQTTTimeout
 
 SHORT_MS = 300          # the client's bound on CONNACK / PUBACK where a test awaits a timeout
-BUDGET_MS = 5000        # elsewhere: generous, the machine is shared
+BUDGET_MS = EVENT_MS        # elsewhere: generous, the machine is shared
 
 
 class _Broker(OneClientBroker):

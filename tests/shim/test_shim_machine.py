@@ -5,7 +5,7 @@ import _thread
 import shimctl
 from shimlib import firmware
 import machine
-from checks import listen_on_free_port, raises
+from checks import EVENT_MS, listen_on_free_port, raises
 
 
 def _read_until(uart, n, timeout_ms=2000):
@@ -33,7 +33,7 @@ def test_uart_to_a_socket_peer_both_ways_with_callback():
         events = []
         assert uart.set_callback(lambda args: events.append((list(args), _thread.get_ident()))) == 0
         meter.send(b"reply")
-        assert shimctl.wait_for(lambda: events, 2000)
+        assert shimctl.wait_for(lambda: events, EVENT_MS)
         assert events[0][0] == [0, 2, 5] and events[0][1] != _thread.get_ident()
         assert uart.any() == 5
         assert uart.read(3) == b"rep" and uart.read(10) == b"ly"
@@ -66,7 +66,7 @@ def test_loop_url_reads_back_what_was_written():
     events = []
     uart.set_callback(events.append)
     uart.write(b"echo")
-    assert shimctl.wait_for(lambda: events, 2000)
+    assert shimctl.wait_for(lambda: events, EVENT_MS)
     assert events[0][1] == 1 and events[0][2] >= 1
     assert _read_until(uart, 4) == b"echo"
     uart.close()

@@ -7,13 +7,13 @@ import modem
 import log
 import ntptime
 from shimlib import firmware
-from checks import raises
+from checks import EVENT_MS, raises
 
 
 def test_power_restart_is_recorded():
     shimctl.reset()
     assert misc.Power.powerRestart() is None
-    assert shimctl.wait_for(lambda: shimctl.state["reboots"] == 1, 100)
+    assert shimctl.wait_for(lambda: shimctl.state["reboots"] == 1, EVENT_MS)
     shimctl.state["reboot_raises"] = True
     raises(SystemExit, misc.Power.powerRestart)
     assert shimctl.state["reboots"] == 2

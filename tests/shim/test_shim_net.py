@@ -7,7 +7,7 @@ import checkNet
 import dataCall
 import net
 import sim
-from checks import host_addr, raises
+from checks import EVENT_MS, host_addr, raises
 
 
 def _recorder():
@@ -34,10 +34,10 @@ def test_network_down_and_up_fire_datacall_callbacks_on_another_thread():
     calls, record = _recorder()
     dataCall.setCallback(record)
     shimctl.set_network(False)
-    assert shimctl.wait_for(lambda: len(calls) == 1, 2000)
+    assert shimctl.wait_for(lambda: len(calls) == 1, EVENT_MS)
     assert dataCall.getInfo(1, 0) == (1, 0, [0, 0, "0.0.0.0", "0.0.0.0", "0.0.0.0"])
     shimctl.set_network(True)
-    assert shimctl.wait_for(lambda: len(calls) == 2, 2000)
+    assert shimctl.wait_for(lambda: len(calls) == 2, EVENT_MS)
     assert [c[0] for c in calls] == [(1, 0), (1, 1)]
     assert calls[0][1] != _thread.get_ident()
     shimctl.reset()
@@ -87,7 +87,7 @@ def test_radio_off_drops_the_network_and_radio_on_attaches_after_the_delay():
     assert net.setModemFun(1) == 0
     assert net.getState()[1][0] == 2          # searching
     assert checkNet.wait_network_connected(5) == (3, 1)
-    assert shimctl.wait_for(lambda: len(calls) == 2, 2000)
+    assert shimctl.wait_for(lambda: len(calls) == 2, EVENT_MS)
     assert [c[0] for c in calls] == [(1, 0), (1, 1)]
     shimctl.reset()
 
@@ -118,7 +118,7 @@ def test_sim_hot_swap_callbacks_need_detection_enabled():
     assert sim.setSimDet(1, 0) == 0 and sim.getSimDet() == (1, 0)
     shimctl.set_sim(False)
     shimctl.set_sim(True)
-    assert shimctl.wait_for(lambda: len(calls) == 2, 2000)
+    assert shimctl.wait_for(lambda: len(calls) == 2, EVENT_MS)
     assert [c[0] for c in calls] == [2, 1]
     assert calls[0][1] != _thread.get_ident()
     assert sim.getImsi() == shimctl.state["imsi"]
@@ -137,7 +137,7 @@ def test_pdp_alone_and_datacall_activate():
     shimctl.set_pdp(False)
     shimctl.set_network(False)
     assert dataCall.start(1, 0, "cmnet", "", "", 0) == -1
-    assert shimctl.wait_for(lambda: len(calls) == 3, 2000)
+    assert shimctl.wait_for(lambda: len(calls) == 3, EVENT_MS)
     assert [c[0][1] for c in calls] == [0, 1, 0]
     shimctl.reset()
 
@@ -158,7 +158,7 @@ def test_wait_for_times_out_and_sees_changes_made_by_other_threads():
     assert shimctl.wait_for(lambda: False, 100) is False
     assert utime.ticks_diff(utime.ticks_ms(), start) >= 90
     _thread.start_new_thread(_later, (50, shimctl.set_csq, 7))
-    assert shimctl.wait_for(lambda: net.csqQueryPoll() == 7, 2000)
+    assert shimctl.wait_for(lambda: net.csqQueryPoll() == 7, EVENT_MS)
     shimctl.reset()
 
 
@@ -168,14 +168,14 @@ def test_reset_forgets_callbacks_and_faults():
     dataCall.setCallback(record)
     shimctl.set_dns_fail(True)
     shimctl.set_network(False)
-    assert shimctl.wait_for(lambda: len(calls) == 1, 2000)
+    assert shimctl.wait_for(lambda: len(calls) == 1, EVENT_MS)
     shimctl.reset()
     assert shimctl.state["dns_fail"] is False
     assert shimctl.net_stage() == (3, 1)
     shimctl.set_network(False)
     done = []
     shimctl.fire(done.append, True)       # callbacks run in order: any dataCall one runs first
-    assert shimctl.wait_for(lambda: done, 2000)
+    assert shimctl.wait_for(lambda: done, EVENT_MS)
     assert len(calls) == 1
     shimctl.reset()
 
@@ -209,7 +209,7 @@ def test_control_server_from_a_client():
         assert _lines(held, 2) == [b"ok", b"ok"]
         assert net.csqQueryPoll() == 30 and shimctl.net_stage() == (3, 0)
         assert shimctl.shimctl_client(port, "network down") == "ok"
-        assert shimctl.wait_for(lambda: not shimctl.net_ready(), 1000)
+        assert shimctl.wait_for(lambda: not shimctl.net_ready(), EVENT_MS)
         assert shimctl.shimctl_client(port, "csq 4") == "ok"
         status = shimctl.shimctl_client(port, "status")
         assert status["csq"] == 4 and status["registered"] is False

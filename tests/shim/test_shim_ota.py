@@ -7,7 +7,7 @@ from shimlib import firmware
 import app_fota
 import app_fota_download
 import ql_fs
-from checks import captured, raises
+from checks import EVENT_MS, captured, raises
 from http_peer import http_peer
 
 def _http_server(bodies):
@@ -56,7 +56,7 @@ def test_fota_http_download_and_restart():
     events = []
     assert _download(fota(), "http://127.0.0.1:%d/fw.bin" % port, events.append) == 0
     assert shimctl.state["fota"]["written"] == 800 and shimctl.state["reboots"] == 1
-    assert shimctl.wait_for(lambda: events == [(2, 100)], 2000)
+    assert shimctl.wait_for(lambda: events == [(2, 100)], EVENT_MS)
     assert _download(fota(), "http://127.0.0.1:%d/missing" % port) == -1
     shimctl.set_network(False)
     assert _download(fota(), "http://hes.example.com/fw.bin") == -1

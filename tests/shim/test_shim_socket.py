@@ -9,7 +9,7 @@ import utime
 import shimctl
 import usocket
 import ussl
-from checks import captured, host_addr, listen_on_free_port, raises
+from checks import EVENT_MS, captured, host_addr, listen_on_free_port, raises
 from shimlib import firmware
 try:
     import uselect          # E3 only
@@ -159,7 +159,7 @@ def test_a_blocked_recv_wakes_up_on_reset():
     utime.sleep_ms(50)          # let the reader block in recv (a reset before is fine too)
     start = utime.ticks_ms()
     shimctl.reset_sockets()
-    assert shimctl.wait_for(lambda: outcome, 2000)
+    assert shimctl.wait_for(lambda: outcome, EVENT_MS)
     assert outcome == [ECONNRESET]
     assert utime.ticks_diff(utime.ticks_ms(), start) < 1000
     client.close()
@@ -258,7 +258,7 @@ def test_tls_round_trip_and_reset():
         assert tls.getpeercert(True) == _der(_CERT)
         tls.write(b"hello")
         assert tls.read(5) == b"world"
-        assert shimctl.wait_for(lambda: len(served) == 2, 3000)
+        assert shimctl.wait_for(lambda: len(served) == 2, EVENT_MS)
         assert served[0] == b"hello"
         assert tls in shimctl.live_sockets() and client not in shimctl.live_sockets()
         shimctl.reset_sockets()
@@ -304,7 +304,7 @@ def test_tls_verifies_nothing_and_takes_only_the_firmware_arguments():
         assert hasattr(tls, "getsocketsta") == (firmware.LINE != "E1")
     finally:
         tls.close()
-        assert shimctl.wait_for(lambda: served, 3000)
+        assert shimctl.wait_for(lambda: served, EVENT_MS)
         if not isinstance(served[0], Exception):
             served[0].close()
         listener.close()

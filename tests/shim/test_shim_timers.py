@@ -5,7 +5,7 @@ import utime
 import shimctl
 import osTimer
 import machine
-from checks import captured
+from checks import EVENT_MS, captured
 
 
 def _counter():
@@ -30,7 +30,7 @@ def test_ostimer_periodic_fires_and_stops():
     hits, hit = _counter()
     timer = osTimer()
     assert timer.start(10, 1, hit) == 0
-    assert shimctl.wait_for(lambda: len(hits) >= 3, 2000)
+    assert shimctl.wait_for(lambda: len(hits) >= 3, EVENT_MS)
     assert timer.stop() == 0
     count = _settled(hits)
     utime.sleep_ms(50)
@@ -44,7 +44,7 @@ def test_ostimer_one_shot_fires_once():
     timer = osTimer()
     start = utime.ticks_ms()
     timer.start(30, 0, hit)
-    assert shimctl.wait_for(lambda: hits, 2000)
+    assert shimctl.wait_for(lambda: hits, EVENT_MS)
     assert utime.ticks_diff(utime.ticks_ms(), start) >= 25
     utime.sleep_ms(80)
     assert len(hits) == 1
@@ -62,10 +62,10 @@ def test_ostimer_can_stop_itself_and_restart():
             timer.stop()
 
     timer.start(5, 1, once_more)
-    assert shimctl.wait_for(lambda: len(hits) == 2, 2000)
+    assert shimctl.wait_for(lambda: len(hits) == 2, EVENT_MS)
     assert _settled(hits) == 2
     timer.start(5, 0, once_more)
-    assert shimctl.wait_for(lambda: len(hits) == 3, 2000)
+    assert shimctl.wait_for(lambda: len(hits) == 3, EVENT_MS)
     timer.stop()
 
 
@@ -74,7 +74,7 @@ def test_reset_stops_running_timers():
     hits, hit = _counter()
     osTimer().start(5, 1, hit)
     machine.Timer(machine.Timer.Timer1).start(period=5, mode=machine.Timer.PERIODIC, callback=hit)
-    assert shimctl.wait_for(lambda: len(hits) >= 4, 2000)
+    assert shimctl.wait_for(lambda: len(hits) >= 4, EVENT_MS)
     shimctl.reset()
     count = _settled(hits)
     utime.sleep_ms(30)
@@ -86,7 +86,7 @@ def test_machine_timer_passes_itself():
     hits, hit = _counter()
     timer = machine.Timer(machine.Timer.Timer0)
     assert timer.start(period=10, mode=machine.Timer.ONE_SHOT, callback=hit) == 0
-    assert shimctl.wait_for(lambda: hits, 2000)
+    assert shimctl.wait_for(lambda: hits, EVENT_MS)
     assert hits[0][0] is timer
     assert timer.stop() == 0
 
@@ -108,7 +108,7 @@ def test_watchdog_not_fed_would_reset():
     with captured() as out:
         wdt = machine.WDT(0.05)
         start = utime.ticks_ms()
-        assert shimctl.wait_for(lambda: shimctl.state["wdt_expired"] >= 1, 2000)
+        assert shimctl.wait_for(lambda: shimctl.state["wdt_expired"] >= 1, EVENT_MS)
         assert utime.ticks_diff(utime.ticks_ms(), start) >= 45
         wdt.stop()
     assert out.has("shim WDT: not fed for 50 ms - the module would reset now")

@@ -7,7 +7,7 @@ import _thread
 import shimctl
 from umqtt import MQTTClient
 from shimlib import firmware
-from checks import captured, raises
+from checks import EVENT_MS, captured, raises
 from mqtt_peer import OneClientBroker
 from usr.qframe.codecs import mqtt as codec
 
@@ -65,10 +65,10 @@ def test_publish_waits_for_the_puback_as_the_line_does():
                 reader.append(True)
             _thread.start_new_thread(read, ())
         _publish_in_thread(client, outcome)
-        assert shimctl.wait_for(lambda: broker.published, 3000)
+        assert shimctl.wait_for(lambda: broker.published, EVENT_MS)
         assert outcome == []                    # no PUBACK yet: still waiting
         broker.ack(broker.published[0])
-        assert shimctl.wait_for(lambda: outcome, 3000)
+        assert shimctl.wait_for(lambda: outcome, EVENT_MS)
         assert outcome == [("returned", None)]
     finally:
         client.close()
@@ -85,9 +85,9 @@ def test_a_broken_connection_during_the_wait():
         outcome = []
         with captured() as out:
             _publish_in_thread(client, outcome)
-            assert shimctl.wait_for(lambda: broker.published, 3000)
+            assert shimctl.wait_for(lambda: broker.published, EVENT_MS)
             shimctl.reset_sockets()             # a TCP reset: no PUBACK will ever come
-            assert shimctl.wait_for(lambda: outcome, 3000)
+            assert shimctl.wait_for(lambda: outcome, EVENT_MS)
         if firmware.LINE == "E1":
             assert outcome[0][0] == "raised" and isinstance(outcome[0][1], OSError)
         else:

@@ -4,10 +4,8 @@ from the HES side and, through the shim's control server, from the network side;
 server's own certificate as the trust anchor (pinned certificate)."""
 import os
 import shutil
-import time
 
 import pytest
-
 
 from tools.simulators.hes import HesSim  # noqa: E402
 
@@ -48,27 +46,34 @@ def test_meter_to_hes_and_back_through_faults(interpreter, tmp_path):
         assert system.meter.wait_for(lambda: len(system.meter.transparent) == 3, 5)
         assert system.meter.transparent == [b"down0", b"down1", b"down2"]
 
+        # Each fault is seen through to the module's reconnection (a new HES connection),
+        # never a fixed wait: under load the module may notice it late.
+        before = hes.stats["connections"]
         hes.drop_clients()                                    # TCP reset from the HES
         sent += _send(system, 30, 10)
         assert hes.wait_for(lambda h: len(h.received) == len(sent), 10)
+        assert hes.wait_for(lambda h: h.stats["connections"] > before, 10)
 
+        before = hes.stats["connections"]
         assert system.shim.command("network down") == "ok"    # outage on the module side
         sent += _send(system, 40, 10)
-        time.sleep(0.5)
+        assert hes.wait_for(lambda h: h.client_count() == 0, 10)   # its socket aborted
         assert system.shim.command("network up") == "ok"
         assert hes.wait_for(lambda h: len(h.received) == len(sent), 10)
+        assert hes.stats["connections"] > before
 
+        before = hes.stats["connections"]
         hes.stop()                                            # HES away for a while
         sent += _send(system, 50, 10)
-        time.sleep(1.0)
         hes.start()
         assert hes.wait_for(lambda h: len(h.received) == len(sent), 15)
+        assert hes.stats["connections"] > before
 
         assert hes.received == sent
         reply = hes.command("status", timeout=5)
         tcp = reply["result"]["tcp"]
         network = reply["result"]["network"]
-        assert tcp["queue_dropped"] == 0 and tcp["link_errors"] >= 3
+        assert tcp["queue_dropped"] == 0
         assert network["down_events"] >= 1 and network["up_events"] >= 2
     finally:
         code = system.stop()
