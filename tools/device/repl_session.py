@@ -80,7 +80,7 @@ def _qd_read(p, at, n):
         f.close()
 def _qd_mpy():
     i = getattr(usys, 'implementation', None)
-    print(getattr(i, '_mpy', getattr(i, 'mpy', 0)) & 0xff)
+    print(getattr(i, '_mpy', getattr(i, 'mpy', 0)))
 def _qd_mkdirs(dirs):
     for d in dirs:
         try:
@@ -390,9 +390,14 @@ class Device(object):
             raise DeviceError("device error:\n%s" % err.decode("utf-8", "replace").strip())
         return out.decode("utf-8", "replace")
 
+    def mpy(self):
+        """The device's sys.implementation.mpy (or _mpy): .mpy version in the low byte, then
+        1.13's feature flags (0 when it does not say)."""
+        return int(self.exec("_qd_mpy()").strip() or 0)
+
     def mpy_version(self):
         """The .mpy major version the device loads (0 when it does not say)."""
-        return int(self.exec("_qd_mpy()").strip() or 0)
+        return self.mpy() & 0xFF
 
     def hashes(self, paths):
         """{path: sha256 hex of the device file, or None when it does not exist}."""
