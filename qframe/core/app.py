@@ -107,7 +107,7 @@ class Application(object):
         try:
             return config_check.check_app(self, repair)
         finally:
-            forget(config_check.__name__)
+            forget(__name__[:__name__.rfind(".")] + ".config_check")
 
     def declared_config(self):
         """{section: {key: Field}}: APP's fields and every extension's (a section shared by
