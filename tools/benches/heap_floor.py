@@ -137,6 +137,20 @@ def render(figures, date=None):
     return "\n".join(lines)
 
 
+def render_summary(summary):
+    """The dated table from the heap bench's JSON ({"floor": {"label/config/mode": kb},
+    "floor_date": ...}); the kept-after-import figures follow it."""
+    figures = dict((tuple(key.split("/")), kb) for key, kb in summary["floor"].items())
+    text = render(figures, summary.get("floor_date"))
+    parts = [(name[:-6], summary[name]) for name in sorted(summary)
+             if name.endswith("_bytes") and not name.startswith(("phase_", "total", "import_"))]
+    if parts:
+        text += "\nkept after import, %s, from source (KB): %s" % (
+            summary.get("interpreter", "venv MicroPython"),
+            ", ".join("%s %.1f" % (name, size / 1024.0) for name, size in parts))
+    return text
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
