@@ -35,14 +35,25 @@ clock_failures; `last_drift_s` in status().
 import utime
 
 from .. import threading as threads
-from ..codecs import axdr, cosem
+from ..codecs import cosem
 from ..core.config import Field
 from ..core.ext import AppExtension
 from ..logging import getLogger
-from ..protocols import dlms as proto
 from ..protocols.arbiter import LinkArbiter
-from ..protocols.dlms_client import Client
 from .sockets import is_timeout, open_socket
+
+# The association and its codecs (protocols/dlms.py, dlms_client.py; axdr, hdlc, xdlms...) are
+# imported with the first association (_load_protocol): a module that has DLMS-lite configured
+# to read on demand keeps none of that code on its heap until the HES asks for a reading.
+proto = axdr = Client = None
+
+
+def _load_protocol():
+    global proto, axdr, Client
+    if proto is None:
+        from ..codecs import axdr
+        from ..protocols.dlms_client import Client
+        from ..protocols import dlms as proto
 
 _log = getLogger("dlms")
 
@@ -188,7 +199,7 @@ class Dlms(AppExtension):
         cfg = self.config
         for text in cfg["objects"]:
             cosem.parse_target(text)            # a bad OBIS code fails the load, named
-        self.assoc = proto.Association(self._settings())
+        self.assoc = None                       # made with the first job (_load_protocol)
         self._jobs = threads.Queue(cfg["queue"])
         self._stop_signal.clear()
         if cfg["transport"] == "meter_link":
@@ -343,6 +354,9 @@ class Dlms(AppExtension):
                 if not held:
                     self.stats["link_busy"] += 1
                     return {"status": "busy", "error": "the HES holds the meter link"}
+            _load_protocol()
+            if self.assoc is None:
+                self.assoc = proto.Association(self._settings())
             port = self._port = self._open_port()
             assoc = self.assoc
             cfg = self.config
@@ -555,11 +569,13 @@ def _target(args):
 
 
 def _local_now():
+    _load_protocol()
     t = utime.localtime()
     return axdr.DateTime(t[0], t[1], t[2], t[3], t[4], t[5], 0, None, 0)
 
 
 def _when(text):
+    _load_protocol()
     if text is None or text == "now":
         return _local_now()
     return axdr.DateTime.parse_iso(text)

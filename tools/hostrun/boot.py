@@ -79,14 +79,13 @@ _shim_room = []
 def _pin_app_heap():
     """$QFRAME_APP_HEAPSIZE (board_root.APP_HEAPSIZE_ENV): hold what the shim left of its room so
     that the app starts with exactly that much heap free, as on the module."""
-    try:
-        import uos as os
-    except ImportError:
-        import os
-    wanted = os.getenv("QFRAME_APP_HEAPSIZE")
-    if not wanted or not hasattr(sys, "implementation") or sys.implementation.name != "micropython":
-        return
+    if sys.implementation.name != "micropython":
+        return                              # CPython has no fixed heap to share
     import gc
+    import uos
+    wanted = uos.getenv("QFRAME_APP_HEAPSIZE")
+    if not wanted:
+        return
     wanted = wanted.strip().upper()
     scale = 1024 if wanted.endswith("K") else 1024 * 1024 if wanted.endswith("M") else 1
     wanted = int(wanted.rstrip("KM")) * scale
