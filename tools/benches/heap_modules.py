@@ -4,7 +4,8 @@ total, and how much of the total is qstrs (micropython.qstr_info: the names and 
 the modules intern). The rest is code objects, function and class objects, module and class
 dicts, and whatever a module builds at import (tables, instances).
 
-    python -m tools.benches.heap_modules [--mpy] [--app MODULE] [--top N] [--json]
+    python -m tools.benches.heap_modules [--mpy] [--app MODULE] [--config DEV_JSON] [--top N]
+                                         [--json]
 
 Runs on the MicroPython the runners use ($QFRAME_MICROPYTHON, e.g. a 32-bit 1.13 built like
 the module's firmware, else the venv's 1.29), in one process with the shim loaded; --mpy
@@ -96,12 +97,12 @@ def _run(code):
     return run.stdout
 
 
-def measure(app="usr.app_main", mpy=False):
+def measure(app="usr.app_main", mpy=False, config=None):
     """([(import, bytes it kept itself, 0)] largest first, qstr bytes the imports added, bytes
     all of them kept). Each import that loaded something is measured around the real
     __import__ with a collection on both sides, less what nested imports kept (MicroPython
     1.19+; 1.13 passes no globals to a relative __import__ so only the totals are given)."""
-    root = board_root.stage(ROOT, mpy=mpy)
+    root = board_root.stage(ROOT, config=config, mpy=mpy)
     params = {"root": root, "shims": board_root.shim_paths("micropython"), "app": app}
     out = _run(PRELUDE % params + HOOK % params)
     rows = {}
@@ -132,10 +133,15 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mpy", action="store_true", help="the device code as .mpy")
     parser.add_argument("--app", default="usr.app_main", help="the module whose imports count")
+    parser.add_argument("--config", help="a dev.json for the app (default: the repo's)")
     parser.add_argument("--top", type=int, default=0, help="only the N largest")
     parser.add_argument("--json", action="store_true", help="one JSON line instead")
     args = parser.parse_args(argv)
-    rows, qstrs, total = measure(args.app, args.mpy)
+    config = None
+    if args.config:
+        with open(args.config) as f:
+            config = json.load(f)
+    rows, qstrs, total = measure(args.app, args.mpy, config)
     if args.json:
         print(json.dumps({"modules": dict((name, kept) for name, kept, _ in rows),
                           "total_bytes": total, "qstr_bytes": qstrs}, sort_keys=True))
