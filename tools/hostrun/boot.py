@@ -32,6 +32,11 @@ def _boot(root, shim_paths, duration_s, control_port):
     # Built into the firmware, so loaded before main.py runs: imported here, no app thread
     # meets a shim module half-initialised by another thread (MicroPython: "can't import name").
     import machine, osTimer, usocket, net, checkNet, dataCall, sim, modem, misc  # noqa: F401,E401
+    for name in ("app_fota", "fota", "ql_fs", "ussl", "uselect", "uerrno"):   # when the line
+        try:                                                                  # has them
+            __import__(name)
+        except ImportError:
+            pass
     if control_port:
         shimctl.serve_control(control_port)
     _pin_app_heap()
