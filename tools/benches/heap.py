@@ -49,16 +49,21 @@ STEPS = [
     ("network", ["usr.qframe.builtins.netwatch"]),
     ("watchdog", ["usr.qframe.builtins.watchdog"]),
     ("app_code", ["usr.health", "usr.params", "usr.hes_protocol"]),   # code/: the meter app's own
-    ("dlms", ["usr.qframe.codecs.hdlc", "usr.qframe.codecs.wrapper", "usr.qframe.codecs.axdr",
-              "usr.qframe.codecs.acse", "usr.qframe.codecs.xdlms", "usr.qframe.codecs.cosem",
-              "usr.qframe.protocols.dlms", "usr.qframe.protocols.dlms_client",
-              "usr.qframe.protocols.arbiter", "usr.qframe.builtins.sockets",
-              "usr.qframe.builtins.dlms"]),
-    ("mqtt", ["usr.qframe.codecs.mqtt", "usr.qframe.builtins.mqtt"]),   # umqtt: firmware
-    ("ota", ["usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
-             "usr.qframe.codecs.http", "usr.qframe.protocols.ota_state",
-             "usr.qframe.store.ota_files", "usr.qframe.builtins.ota_boot",
-             "usr.qframe.builtins.ota_download", "usr.qframe.builtins.ota_update"]),
+    # DLMS-lite configured: the extension; dlms_job is what its first reading adds
+    ("dlms", ["usr.qframe.codecs.cosem", "usr.qframe.protocols.arbiter",
+              "usr.qframe.builtins.sockets", "usr.qframe.builtins.dlms"]),
+    ("dlms_job", ["usr.qframe.codecs.hdlc", "usr.qframe.codecs.wrapper",
+                  "usr.qframe.codecs.axdr", "usr.qframe.codecs.acse", "usr.qframe.codecs.xdlms",
+                  "usr.qframe.protocols.dlms", "usr.qframe.protocols.dlms_client",
+                  "usr.qframe.builtins.dlms_job"]),
+    ("mqtt", ["usr.qframe.codecs.mqtt", "usr.qframe.protocols.mqtt_session",
+              "usr.qframe.builtins.mqtt"]),   # umqtt: firmware
+    # OTA: the extension (every app has it); ota_job is what the first update or check adds
+    ("ota", ["usr.qframe.protocols.ota_state", "usr.qframe.store.ota_files",
+             "usr.qframe.builtins.ota_boot", "usr.qframe.builtins.ota_update"]),
+    ("ota_job", ["usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
+                 "usr.qframe.codecs.http", "usr.qframe.builtins.ota_download",
+                 "usr.qframe.builtins.ota_job"]),
 ]
 PROBE = r'''
 import sys, gc
