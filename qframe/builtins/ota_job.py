@@ -25,12 +25,14 @@ def _keys(ota, section="keys"):
             _log.error("OTA.%s[%s] is not hex: ignored", section, key_id)
     return keys
 
+
 def _device(ota):
     from .identity import device_id
     try:
         return device_id()
     except Exception:
         return ""
+
 
 def run_app(ota, job):
     run = Download(ota.config, ota.stats, ota._stop, ota._on_bytes)
@@ -106,6 +108,7 @@ def run_app(ota, job):
     except Exception as exc:        # never left in `download` by a surprise
         ota._give_up(manifest.version, "download", "%s: %s" % (type(exc).__name__, exc))
 
+
 def _check_space(ota, manifest):
     """OtaFailed('no_space') unless the flash holds what is left to download, the backup
     copies and reserve_bytes."""
@@ -117,6 +120,7 @@ def _check_space(ota, manifest):
     free = files.free_bytes()
     if free is not None and free < need:
         raise OtaFailed("no_space", "needs %d bytes of flash, %d free" % (need, free))
+
 
 def _download_all(ota, run, manifest, url):
     ota._step("download")
@@ -138,6 +142,7 @@ def _download_all(ota, run, manifest, url):
         ota.progress = {"bytes": done, "total": total}
     ota.state["phase"] = "ready"
     save_state(ota.state)
+
 
 def _activate(ota, manifest):
     """Back up what the update replaces, stage it for app_fota, set the flag, restart."""
@@ -168,6 +173,7 @@ def _activate(ota, manifest):
     ota._step("reboot")
     files.remove_tree(files.NEW_DIR)
     restart()
+
 
 def run_fota(ota, url):
     import fota

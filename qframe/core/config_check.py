@@ -61,6 +61,7 @@ def problem(field, value):
         return field.check(value)
     return None
 
+
 def _show(value):
     """A short description of a config value (never recursing into a nested one)."""
     if isinstance(value, dict):

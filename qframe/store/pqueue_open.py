@@ -13,9 +13,11 @@ from .pqueue import (HEADER_SIZE, MAGIC, MAX_RECORD, SEGMENT_HEADER_SIZE, SEGMEN
 
 _log = getLogger("pqueue")
 
+
 _HEAD_RANGES = {"n": (0, _SEQ_MAX), "seg": (0, 99999999), "off": (0, _SEQ_MAX),
                 "acked": (0, _SEQ_MAX), "epoch": (0, 0x7FFFFFFF), "hw": (0, _SEQ_MAX),
                 "lost_to": (0, _SEQ_MAX), "done": (0, _SEQ_MAX), "last": (0, _SEQ_MAX)}
+
 
 def _torn_write(tail):
     """True if tail (bytes after a segment's last valid record) can be what a write cut short
@@ -69,7 +71,6 @@ def parse_head(raw):
     return (None, problem) if problem else (meta, None)
 
 
-
 def _makedirs(q):
     current = ""
     for part in q.path.split("/"):
@@ -80,6 +81,7 @@ def _makedirs(q):
             uos.mkdir(current)
         except OSError:
             pass
+
 
 def _segment_numbers(q):
     numbers = []
@@ -95,6 +97,7 @@ def _segment_numbers(q):
             numbers.append(int(stem))
     numbers.sort()
     return numbers
+
 
 def open_queue(q):
     _makedirs(q)
@@ -131,6 +134,7 @@ def open_queue(q):
     if q._records:
         _log.info("%s: recovered %d records (%d bytes) from flash", q.name, q._records,
                   q._bytes)
+
 
 def _resume(q, meta, marker, stale, unsure, counted):
     """Pick the epoch and the next seq so that no seq is ever reused within an epoch.
@@ -173,6 +177,7 @@ def _resume(q, meta, marker, stale, unsure, counted):
     for segment in stale:
         q._delete_segment(segment)
 
+
 def _read_meta(q):
     """(the newer valid head's content or {}, True if a head file is damaged or missing:
     the other one may be older than the newest, so its hw cannot be trusted)."""
@@ -199,9 +204,11 @@ def _read_meta(q):
     q._meta_count = best.get("n", 0)
     return best, bad > 0
 
+
 def _note_lost(q, count, why):
     q.stats["corrupt_dropped"] += count
     _log.error("%s: %d records lost: %s", q.name, count, why)
+
 
 def _scan(q, number, start, last):
     """Validate a segment file: count its live records (from offset start), its damaged
@@ -268,11 +275,13 @@ def _scan(q, number, start, last):
         torn = not _torn_write(view[bad_from:])
     return segment, last, torn
 
+
 def _note_corrupt(q, number, start, end):
     q.stats["torn"] += 1
     q.stats["corrupt_bytes"] += end - start
     _log.warning("%s: segment %d: skipped %d damaged bytes at %d (torn write?)", q.name,
                  number, end - start, start)
+
 
 def _read_marker(q):
     """The epoch in the marker file, None if it is missing or unreadable."""
