@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 
 from tools.hostrun import board_root
 
@@ -126,10 +127,13 @@ def render(figures, date=None):
              "network, watchdog, OTA; all: + DLMS-lite and the MQTT uplink."
              % (date, "/".join(str(k) for k in LADDER_KB)),
              "%-14s %-8s %8s %8s %9s" % ("interpreter", "config", "source", ".mpy", "app .mpy")]
+    order = [name for name, _ in CONFIGS]
     seen = []
     for label, name, _ in figures:
         if (label, name) not in seen:
             seen.append((label, name))
+    seen.sort(key=lambda row: (row[0], order.index(row[1]) if row[1] in order else 99))
+    lines[:1] = textwrap.wrap(lines[0], 100)
     for label, name in seen:
         cells = [figures.get((label, name, mode), "-") for mode, _, _ in MODES]
         lines.append("%-14s %-8s %8s %8s %9s" % ((label, name) + tuple(
@@ -145,9 +149,9 @@ def render_summary(summary):
     parts = [(name[:-6], summary[name]) for name in sorted(summary)
              if name.endswith("_bytes") and not name.startswith(("phase_", "total", "import_"))]
     if parts:
-        text += "\nkept after import, %s, from source (KB): %s" % (
+        text += "\n" + "\n".join(textwrap.wrap("kept after import, %s, from source (KB): %s" % (
             summary.get("interpreter", "venv MicroPython"),
-            ", ".join("%s %.1f" % (name, size / 1024.0) for name, size in parts))
+            ", ".join("%s %.1f" % (name, size / 1024.0) for name, size in parts)), 100))
     return text
 
 
