@@ -26,7 +26,7 @@ help:
 	@echo "make soak    long power-cut runs: flash queue kill loop (SOAK_KILLS=300 per interpreter), OTA kill loop (all steps x failures)"
 	@echo "             and the system sim with power cuts on both interpreters"
 	@echo "make fuzz    long fuzz run of every decoder and parser (atheris; FUZZ_RUNS=1000000)"
-	@echo "make deploy PORT=/dev/ttyUSB0 [APP=folder] [MPY=1] [CONFIG=site.json] [DRY_RUN=1]; make board [SIM=1] [APP=folder]"
+	@echo "make deploy PORT=/dev/ttyUSB0 [APP=folder] [MPY=0] [CONFIG=site.json] [DRY_RUN=1]; make board [SIM=1] [APP=folder]"
 	@echo "make run|shell|ls|wipe|log|reset PORT=...; make fetch PORT=... FILE=/usr/...; make check-config [APP=folder] [CONFIG=...]"
 	@echo "make meter-sim | hes | bench-uart | bench-cloud | test-cloud"
 
@@ -125,7 +125,9 @@ clean:
 # --- deploy (issue 5, issue 13) ---
 # Deploy to a QuecPython module's REPL port or the virtual board (docs/DEPLOY.md):
 #   make board [SIM=1]                      virtual board on a pty, PORT=build/board.tty
-#   make deploy PORT=/dev/ttyUSB0 [APP=folder] [MPY=1] [CONFIG=site.json] [DRY_RUN=1] [VERBOSE=1]
+#   make deploy PORT=/dev/ttyUSB0 [APP=folder] [MPY=0] [CONFIG=site.json] [DRY_RUN=1] [VERBOSE=1]
+#   (.mpy by default, compiled for the device's MicroPython: mpy-cross 1.13 with the firmware's
+#   flags on a module; MPY=0 copies the .py sources)
 #   make run|shell|ls|wipe|log|reset PORT=...; make fetch PORT=... FILE=/usr/x [TO=local]
 #   make run APP=folder [ARGS=...]          an app folder on the PC against the simulators
 #   make check-config [APP=folder] [CONFIG=site.json]   the app's own config check
@@ -134,7 +136,7 @@ clean:
 MPREMOTE := $(VENV)/bin/mpremote
 DEVICE := $(PY) -m tools.device.deploy
 PORT ?=
-MPY ?=
+MPY ?= 1
 CONFIG ?=
 SIM ?=
 FILE ?=

@@ -35,14 +35,11 @@ clock_failures; `last_drift_s` in status().
 import utime
 
 from .. import threading as threads
-from ..codecs import axdr, cosem
+from ..codecs import cosem
 from ..core.config import Field
 from ..core.ext import AppExtension
 from ..logging import getLogger
-from ..protocols import dlms as proto
 from ..protocols.arbiter import LinkArbiter
-from ..protocols.dlms_client import Client
-from .sockets import is_timeout, open_socket
 
 _log = getLogger("dlms")
 
@@ -50,75 +47,6 @@ TRANSPORTS = ("uart", "meter_link", "tcp")
 STAT_KINDS = ("jobs", "job_errors", "reads", "read_errors", "cycles", "commands",
               "command_timeouts", "profile_rows", "clock_checks", "clock_sets",
               "clock_failures", "link_busy", "queue_full")
-
-
-class _TcpPort(object):
-    def __init__(self, host, port, timeout_s):
-        self.sock = open_socket(host, port, timeout_s)
-
-    def send(self, data):
-        view = memoryview(data)
-        while view:
-            n = self.sock.send(view)
-            view = view[n:]
-
-    def recv(self, timeout_ms):
-        self.sock.settimeout(timeout_ms / 1000)
-        try:
-            data = self.sock.recv(2048)
-        except OSError as exc:
-            if is_timeout(exc):
-                return None
-            raise
-        if not data:
-            raise OSError("meter closed the connection")
-        return data
-
-    def close(self):
-        self.sock.close()
-
-
-class _UartPort(object):
-    def __init__(self, cfg):
-        import machine
-        self.port = machine.UART(cfg["uart_port"], cfg["baudrate"], 8, cfg["parity"], 1, 0)
-
-    def send(self, data):
-        self.port.write(data)
-
-    def recv(self, timeout_ms):
-        deadline = utime.ticks_add(utime.ticks_ms(), timeout_ms)
-        while True:
-            n = self.port.any()
-            if n:
-                return self.port.read(n)
-            if utime.ticks_diff(deadline, utime.ticks_ms()) <= 0:
-                return None
-            utime.sleep_ms(5)
-
-    def close(self):
-        self.port.close()
-
-
-class _MeterLinkPort(object):
-    """HDLC in transparent frames of the meter link; replies arrive through the arbiter."""
-
-    def __init__(self, ext):
-        self.ext = ext
-        self.inbox = threads.Queue(64)
-
-    def send(self, data):
-        if not self.ext.uart().send_transparent(data):
-            raise OSError("meter link refused the frame")
-
-    def recv(self, timeout_ms):
-        try:
-            return self.inbox.get(timeout_ms / 1000)
-        except threads.QueueEmpty:
-            return None
-
-    def close(self):
-        pass
 
 
 class _Job(object):
@@ -188,7 +116,7 @@ class Dlms(AppExtension):
         cfg = self.config
         for text in cfg["objects"]:
             cosem.parse_target(text)            # a bad OBIS code fails the load, named
-        self.assoc = proto.Association(self._settings())
+        self.assoc = None                       # made with the first job (dlms_job.py)
         self._jobs = threads.Queue(cfg["queue"])
         self._stop_signal.clear()
         if cfg["transport"] == "meter_link":
@@ -229,16 +157,6 @@ class Dlms(AppExtension):
                 report["link_" + key] = self.arbiter.stats[key]
         return report
 
-    def _settings(self):
-        cfg = self.config
-        transport = proto.WRAPPER if cfg["transport"] == "tcp" else proto.HDLC
-        return proto.Settings(transport=transport, client_sap=cfg["client_sap"],
-                              server_upper=cfg["server_sap"], server_lower=cfg["server_lower"],
-                              logical_device=cfg["server_sap"], password=cfg["password"],
-                              max_info=cfg["max_info"], window=cfg["window"],
-                              retries=cfg["retries"], max_pdu=cfg["max_pdu"],
-                              max_blocks=cfg["max_blocks"], max_response=cfg["max_response"])
-
     def uart(self):
         uart = getattr(self.app, "uart", None)
         if uart is None:
@@ -254,7 +172,7 @@ class Dlms(AppExtension):
         if who != "dlms":
             return False
         port = self._port
-        if isinstance(port, _MeterLinkPort):
+        if getattr(port, "inbox", None) is not None:   # dlms_job's meter-link port
             try:
                 port.inbox.put(payload)
             except threads.QueueFull:
@@ -323,178 +241,16 @@ class Dlms(AppExtension):
         if result.get("status") == "ok":
             self.app.bus.publish("dlms.readings", result)
 
+
     def _open_port(self):
-        cfg = self.config
-        kind = cfg["transport"]
-        if kind == "tcp":
-            return _TcpPort(cfg["host"], cfg["port"], cfg["timeout_ms"] / 1000)
-        if kind == "uart":
-            return _UartPort(cfg)
-        return _MeterLinkPort(self)
+        from . import dlms_job
+        return dlms_job.open_port(self)
 
     def _job(self, kind, args):
-        """One association: open, the work, close. A JSON-ready dict, never raises."""
-        self.stats["jobs"] += 1
-        held = False
-        port = None
-        try:
-            if self.arbiter is not None:
-                held = self._acquire_link()
-                if not held:
-                    self.stats["link_busy"] += 1
-                    return {"status": "busy", "error": "the HES holds the meter link"}
-            port = self._port = self._open_port()
-            assoc = self.assoc
-            cfg = self.config
-            deadline = utime.ticks_add(utime.ticks_ms(), cfg["job_timeout_s"] * 1000)
-
-            def expired():
-                return utime.ticks_diff(deadline, utime.ticks_ms()) <= 0
-
-            def run(op):
-                def recv():
-                    wait = cfg["interframe_ms"] if assoc.receiver.buffered else cfg["timeout_ms"]
-                    return port.recv(wait)
-                return proto.drive(op, port.send, recv, expired)
-            run(assoc.open())
-            client = Client(assoc, run, self.classes)
-            try:
-                result = self._work(client, kind, args)
-            finally:
-                self._release(assoc, port)
-            return result
-        except Exception as exc:
-            self.stats["job_errors"] += 1
-            self.last_error = "%s: %s" % (type(exc).__name__, exc)
-            _log.warning("dlms %s failed: %s", kind, self.last_error)
-            if self.assoc is not None and port is not None:
-                self._release(self.assoc, port)
-            return {"status": "error", "error": self.last_error}
-        finally:
-            self._port = None
-            if port is not None:
-                try:
-                    port.close()
-                except OSError:
-                    pass
-            if held:
-                self._flush_hes(self._release_link())
-
-    def _release(self, assoc, port):
-        """RLRQ then DISC, best effort and without resends, so the meter is free for the
-        next client; the association is reset either way."""
-        if assoc.associated or assoc.connected:
-            retries = assoc.settings.retries
-            assoc.settings.retries = 0
-            wait = self.config["timeout_ms"]
-            try:
-                proto.drive(assoc.close(), port.send, lambda: port.recv(wait))
-            except (proto.DlmsTimeout, proto.ProtocolError, OSError, ValueError):
-                pass
-            finally:
-                assoc.settings.retries = retries
-        if assoc.last_trailing:
-            _log.info("meter sent octets after complete values (ignored; %d in all)",
-                      assoc.stats["trailing_octets"])
-        assoc.reset()
-
-    def _work(self, client, kind, args):
-        if kind == "read":
-            obis, attr = _target(args)
-            return self._counted(client.read(obis, attr, args.get("class")))
-        if kind == "read_many":
-            readings = []
-            for text in args.get("objects") or []:
-                obis, attr = cosem.parse_target(text)
-                readings.append(self._counted(client.read(obis, attr)))
-            return {"readings": readings, "status": "ok"}
-        if kind == "write":
-            obis, attr = _target(args)
-            return client.write(obis, attr, args.get("value"), args.get("class"))
-        if kind == "action":
-            obis = cosem.obis(args["obis"])
-            params = args.get("params")
-            try:
-                value = client.run(client.assoc.action(int(args["class"]), obis, int(args["method"]),
-                                                       None if params is None else axdr.encode(params)))
-                return {"obis": cosem.obis_text(obis), "method": int(args["method"]),
-                        "value": axdr.plain(value), "status": "ok"}
-            except proto.DataAccessError as exc:
-                return {"obis": cosem.obis_text(obis), "method": int(args["method"]),
-                        "status": exc.name}
-        if kind == "profile":
-            return self._profile(client, args)
-        if kind == "clock":
-            return client.clock()
-        if kind == "set_clock":
-            return client.set_clock(_when(args.get("time") if args else "now"))
-        if kind == "clock_sync":
-            return self._clock_sync(client)
-        raise ValueError("unknown job %r" % kind)
-
-    def _counted(self, reading):
-        self.stats["reads"] += 1
-        if reading.get("status") != "ok":
-            self.stats["read_errors"] += 1
-        return reading
-
-    def _profile(self, client, args):
-        obis = cosem.obis(args["obis"])
-        start = _when(args["from"]) if args.get("from") else None
-        end = _when(args["to"]) if args.get("to") else None
-        entries = args.get("entries")
-        chunk = []
-        state = {"seq": 0, "columns": None}
-        size = self.config["profile_chunk_rows"]
-        bus = self.app.bus
-        text = cosem.obis_text(obis)
-
-        def publish(last):
-            bus.publish("dlms.profile", {"obis": text, "columns": state["columns"],
-                                         "rows": list(chunk), "seq": state["seq"], "last": last})
-            state["seq"] += 1
-            del chunk[:]
-
-        def on_row(row):
-            chunk.append(row)
-            self.stats["profile_rows"] += 1
-            if len(chunk) >= size:
-                publish(False)
-        def on_columns(columns):
-            state["columns"] = columns
-        result = client.profile(obis, start, end, entries, on_row, on_columns)
-        if result.get("status") == "ok":
-            publish(True)
-        return result
-
-    def _clock_sync(self, client):
-        self.stats["clock_checks"] += 1
-        if self.config["clock_source"] == "ntp":
-            try:
-                import ntptime
-                ntptime.settime()
-            except Exception as exc:
-                self.stats["clock_failures"] += 1
-                return {"status": "error", "error": "ntp: %s" % exc}
-        meter = client.clock()
-        if meter.get("status") != "ok":
-            self.stats["clock_failures"] += 1
-            return meter
-        ours = _local_now()
-        drift = axdr.DateTime.parse_iso(meter["value"]).epoch() - ours.epoch()
-        self.last_drift_s = drift
-        out = {"drift_s": drift, "set": False, "status": "ok"}
-        if abs(drift) > self.config["clock_max_drift_s"]:
-            done = client.set_clock(_local_now())
-            if done.get("status") == "ok":
-                self.stats["clock_sets"] += 1
-                out["set"] = True
-            else:
-                self.stats["clock_failures"] += 1
-                out["status"] = done.get("status")
-        _log.info("meter clock drift %d s%s", drift, " (set)" if out["set"] else "")
-        return out
-
+        """One association: open, the work, close (builtins/dlms_job.py, imported with the
+        first job). A JSON-ready dict, never raises."""
+        from . import dlms_job
+        return dlms_job.run_job(self, kind, args)
     # -- commands (on the uplink's thread: queue the job, wait for it) ----------------------
 
     def submit(self, kind, args=None, timeout_s=None):
@@ -545,21 +301,3 @@ def _args(args):
         raise ValueError("arguments must be a JSON object")
     return args
 
-
-def _target(args):
-    text = args.get("obis")
-    if not isinstance(text, str):
-        raise ValueError("obis is required")
-    obis, attr = cosem.parse_target(text)
-    return obis, int(args.get("attr", attr))
-
-
-def _local_now():
-    t = utime.localtime()
-    return axdr.DateTime(t[0], t[1], t[2], t[3], t[4], t[5], 0, None, 0)
-
-
-def _when(text):
-    if text is None or text == "now":
-        return _local_now()
-    return axdr.DateTime.parse_iso(text)

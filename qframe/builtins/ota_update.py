@@ -18,21 +18,16 @@ started, progress, refused, failed, activating, installed, rolled_back, fota. `o
 carries the name of each step as it starts (download, verify, backup, stage, flag, reboot,
 first_boot, health) for tests and live views.
 """
-import ubinascii
 import ujson
 import utime
 
 from ..core.config import Field, USR_FLASH_BYTES
 from ..core.ext import AppExtension
-from ..codecs import http
-from ..codecs.ota_manifest import Refused, verify as verify_manifest
 from ..logging import getLogger
 from ..store import ota_files as files
 from ..threading import Event, Queue, QueueEmpty, QueueClosed
-from .ota_download import ENOSPC, Download, OtaFailed
 from .ota_boot import boot_check  # noqa: F401  (main.py imports it from here)
-from .ota_boot import (load_state, note_staged, restart, result as new_result, roll_back,
-                       save_state, set_update_flag, updater_dir)
+from .ota_boot import load_state, result as new_result, roll_back, save_state
 
 _log = getLogger("ota")
 
@@ -129,7 +124,8 @@ class Ota(AppExtension):
         """Abandon the update in progress (counted, reported); the running app is untouched."""
         self.stats["abandoned"] += 1
         self._abandon(version)
-        self._fail(OtaFailed(reason, text), version)
+        self.stats["failed"] += 1
+        self._event("failed", version=version, reason=reason, text=text)
 
     def stop(self, timeout=2.0):
         self._stop.set()
@@ -207,10 +203,11 @@ class Ota(AppExtension):
                 self.stats["checks"] += 1
                 job = ("app", self.config["check_url"], None, False, True)
             try:
+                from . import ota_job           # on the first job: the rarely used code
                 if job[0] == "fota":
-                    self._do_fota(job[1])
+                    ota_job.run_fota(self, job[1])
                 else:
-                    self._do_app(job)
+                    ota_job.run_app(self, job)
             except Exception as exc:
                 self.stats["failed"] += 1
                 _log.exception("OTA job %s failed", exc, job[0])
@@ -310,97 +307,7 @@ class Ota(AppExtension):
     def _step(self, name):
         self.app.bus.publish("ota.step", name)
 
-    # ---------------------------------------------------------------- app update
-    def _keys(self, section="keys"):
-        keys = {}
-        for key_id in self.config[section]:
-            try:
-                keys[key_id] = ubinascii.unhexlify(self.config[section][key_id])
-            except Exception:
-                _log.error("OTA.%s[%s] is not hex: ignored", section, key_id)
-        return keys
-
-    def _device(self):
-        from .identity import device_id
-        try:
-            return device_id()
-        except Exception:
-            return ""
-
-    def _do_app(self, job):
-        run = Download(self.config, self.stats, self._stop, self._on_bytes)
-        state = self.state
-        if job[0] == "resume":
-            url, force = state["url"], True
-            try:
-                with open(files.MANIFEST_PATH, "rb") as f:
-                    blob = f.read()
-            except OSError:
-                blob = None
-        else:
-            url, blob, force = job[1], job[2], job[3]
-            if state["phase"] not in ("idle", "download", "ready"):
-                self._refuse(None, "busy", "an update is in phase %s" % state["phase"])
-                return
-            if blob is not None:
-                blob = blob.encode()
-                url = url if url.endswith("/manifest.ota") else url.rstrip("/") + "/manifest.ota"
-        try:
-            if blob is None:
-                blob = run.manifest(url)
-            failed = () if force else state["failed"]
-            manifest = verify_manifest(blob, self._keys(), self.config["app_name"] or
-                                       self.app.name, self.version, self.framework,
-                                       self._device(), failed, self._keys("public_keys"))
-        except Refused as exc:
-            if job[0] == "resume":          # its saved manifest no longer holds: drop it
-                self._give_up(state["target"], exc.reason, exc.text)
-            elif job[0] == "app" and job[4] and exc.reason in ("replayed", "failed_before"):
-                _log.debug("OTA check: %s", exc.text)     # nothing new: not an event
-            else:
-                self._refuse(job, exc.reason, exc.text)
-            return
-        except OtaFailed as exc:
-            if job[0] == "resume":
-                self._give_up(state["target"], exc.reason, exc.text)
-            else:
-                self._fail(exc)
-            return
-        stale = state["target"] if state["phase"] in ("download", "ready") else None
-        if job[0] != "resume" and stale is not None:
-            self.stats["superseded"] += 1       # an authentic newer command replaces it
-            self._event("failed", version=stale, reason="superseded",
-                        text="replaced by %s" % manifest.version)
-            self._abandon(stale)
-        try:
-            if job[0] != "resume":
-                self.stats["started"] += 1
-                self._event("started", version=manifest.version, files=len(manifest.files),
-                            bytes=manifest.total_size())
-                files.remove_tree(files.NEW_DIR)
-                self._check_space(manifest)
-                files.makedirs(files.OTA_DIR)
-                with open(files.MANIFEST_PATH, "wb") as f:
-                    f.write(blob)
-                state.update({"phase": "download", "target": manifest.version, "url": url,
-                              "result": None, "resumes": 0})
-                save_state(state)
-            self._download_all(run, manifest, url)
-            self._activate(manifest)
-        except OtaFailed as exc:
-            if exc.reason == "interrupted":
-                _log.warning("OTA download interrupted (%s): resumes on the next boot or "
-                             "trigger", exc.text)
-                self._event("failed", version=manifest.version, reason=exc.reason,
-                            text=exc.text, resumable=True)
-                return
-            self._give_up(manifest.version, exc.reason, exc.text)
-        except OSError as exc:
-            reason = "no_space" if exc.args and exc.args[0] == ENOSPC else "flash"
-            self._give_up(manifest.version, reason, "%s: %s" % (type(exc).__name__, exc))
-        except Exception as exc:        # never left in `download` by a surprise
-            self._give_up(manifest.version, "download", "%s: %s" % (type(exc).__name__, exc))
-
+    # ---------------------------------------------------------------- jobs (ota_job.py)
     def _refuse(self, job, reason, text):
         self.stats["refused"] += 1
         self._event("refused", reason=reason, text=text, url=job[1] if job else None)
@@ -416,101 +323,6 @@ class Ota(AppExtension):
         self.state.update({"phase": "idle", "target": None, "url": None, "resumes": 0})
         save_state(self.state)
 
-    def _check_space(self, manifest):
-        """OtaFailed('no_space') unless the flash holds what is left to download, the backup
-        copies and reserve_bytes."""
-        need = self.config["reserve_bytes"]         # covers the manifest and the state
-        for item in manifest.files:
-            if files.size(files.NEW_DIR + item["path"]) != item["size"]:
-                need += item["size"] - max(0, files.size(files.NEW_DIR + item["path"] + ".part"))
-            need += max(0, files.size(item["path"]))            # the backup copy
-        free = files.free_bytes()
-        if free is not None and free < need:
-            raise OtaFailed("no_space", "needs %d bytes of flash, %d free" % (need, free))
-
     def _on_bytes(self, done, total):
         self.progress = {"bytes": done, "total": total}
 
-    def _download_all(self, run, manifest, url):
-        self._step("download")
-        self._check_space(manifest)
-        total, done = manifest.total_size(), 0
-        for item in manifest.files:
-            path = files.NEW_DIR + item["path"]
-            if files.file_sha256(path) != item["sha256"]:
-                files.makedirs(files.parent(path))
-                run.file(http.join_url(url, item["path"]), path + ".part", item["size"], done,
-                         total)
-                self._step("verify")
-                if files.file_sha256(path + ".part") != item["sha256"]:
-                    files.remove(path + ".part")
-                    raise OtaFailed("file_tampered", "%s does not match its SHA-256"
-                                    % item["path"])
-                files.replace(path + ".part", path)
-            done += item["size"]
-            self.progress = {"bytes": done, "total": total}
-        self.state["phase"] = "ready"
-        save_state(self.state)
-
-    def _activate(self, manifest):
-        """Back up what the update replaces, stage it for app_fota, set the flag, restart."""
-        state = self.state
-        self._step("backup")
-        backup = []
-        for path in manifest.paths() + manifest.delete:
-            digest = files.file_sha256(path)
-            if digest is not None:
-                if files.file_sha256(files.PREV_DIR + path) != digest:
-                    files.copy(path, files.PREV_DIR + path)
-            backup.append({"path": path, "sha256": digest})
-        state.update({"backup": backup, "prev": self.version,
-                      "trial_boots": self.config["trial_boots"], "boots": 0})
-        save_state(state)
-        self._step("stage")
-        updater = updater_dir()
-        for item in manifest.files:
-            src = files.NEW_DIR + item["path"]
-            if files.exists(src):
-                files.move(src, updater + item["path"])
-            note_staged(item["path"], item["size"])
-        self._step("flag")
-        state["phase"] = "activating"
-        save_state(state)
-        set_update_flag()
-        self._event("activating", version=manifest.version, running=self.version)
-        self._step("reboot")
-        files.remove_tree(files.NEW_DIR)
-        restart()
-
-    # ---------------------------------------------------------------- firmware (FOTA)
-    def _do_fota(self, url):
-        import fota
-        from ..ota import http_download
-        self.stats["fota"] += 1
-        self._event("started", firmware=url)
-        done = Event()
-        outcome = {"status": None, "percent": 0}
-
-        def progress(args):
-            # (status, percent): status 0, 1, 2 while downloading / done, anything else failed
-            status, percent = args[0], args[1]
-            outcome["status"], outcome["percent"] = status, percent
-            self.progress = {"percent": percent}
-            if status not in (0, 1, 2) or percent == 100:
-                done.set()
-
-        updater = fota(reset_disable=1)          # the firmware's module is the type
-        code = http_download(updater, url, None, progress)
-        if code == 0 and outcome["status"] is not None and not done.is_set():
-            done.wait(self.config["fota_timeout_s"])     # models that download in background
-        status = outcome["status"]
-        if code != 0 or (status is not None and (status not in (0, 1, 2) or
-                                                  outcome["percent"] != 100)):
-            self.stats["failed"] += 1
-            self._event("failed", firmware=url, reason="fota", text="fota download returned "
-                        "%s, status %s at %s%%" % (code, status, outcome["percent"]))
-            return
-        self._event("fota", firmware=url, ok=True, text="delta verified; restart applies it")
-        if self.config["fota_reboot"]:
-            self._step("reboot")
-            restart()

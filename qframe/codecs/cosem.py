@@ -7,8 +7,9 @@ obis('1-0:1.8.0.255') / obis('1.0.1.8.0.255') -> 6 octets; obis_text(octets) ->
 scaler_unit(value) -> (scaler, unit); by_range(from, to) / by_entry(first, last) -> access
 (selector, A-XDR octets) for xdlms.get; capture_objects(value) -> [(cls, obis text, attr)];
 row(values, columns) turns octet-string date-times of clock columns into DateTime.
+The functions that build or read A-XDR values import codecs/axdr.py when called: checking and
+parsing OBIS targets (DLMS-lite's config, at load) needs none of it.
 """
-from . import axdr
 
 DATA = 1
 REGISTER = 3
@@ -113,6 +114,7 @@ def scaled(value, scaler):
 
 def as_datetime(value):
     """DateTime from a clock value (octet-string of 12 or date-time)."""
+    from . import axdr
     if isinstance(value, axdr.DateTime):
         return value
     if isinstance(value, bytes) and len(value) == 12:
@@ -122,6 +124,7 @@ def as_datetime(value):
 
 def by_range(start, end, clock_obis=CLOCK_OBIS):
     """Selective access 1 (range of the clock column): start/end DateTime."""
+    from . import axdr
     restricting = axdr.Typed(axdr.STRUCTURE, (
         axdr.Typed(axdr.LONG_UNSIGNED, CLOCK), axdr.Typed(axdr.OCTET_STRING, clock_obis),
         axdr.Typed(axdr.INTEGER, 2), axdr.Typed(axdr.LONG_UNSIGNED, 0)))
@@ -133,6 +136,7 @@ def by_range(start, end, clock_obis=CLOCK_OBIS):
 
 def by_entry(first, last=0):
     """Selective access 2: entries first..last (1-based; last 0 = up to the newest)."""
+    from . import axdr
     params = axdr.Typed(axdr.STRUCTURE, (
         axdr.Typed(axdr.DOUBLE_LONG_UNSIGNED, first), axdr.Typed(axdr.DOUBLE_LONG_UNSIGNED, last),
         axdr.Typed(axdr.LONG_UNSIGNED, 1), axdr.Typed(axdr.LONG_UNSIGNED, 0)))
@@ -174,6 +178,7 @@ def clock_columns(columns):
 
 def row(values, clocks):
     """A profile row as a list, the clock columns (indexes) as DateTime."""
+    from . import axdr
     out = list(values) if isinstance(values, (tuple, list)) else [values]
     for i in clocks:
         if i < len(out) and isinstance(out[i], bytes) and len(out[i]) == 12:

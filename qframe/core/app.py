@@ -2,6 +2,7 @@
 from .bus import EventBus
 from .config import Config, ConfigError, Field, USR_FLASH_BYTES
 from .heap import HeapWatch
+from .lazy import forget
 from ..collections import OrderedDict as _OrderedDict
 from ..globals import AppGlobals, CurrentApp, G
 from ..logging import getLogger, basicConfig, level_from_name
@@ -99,26 +100,14 @@ class Application(object):
         """Fill defaults and check APP and every extension's section.
 
         Raises ConfigError listing every problem; with repair=True logs and counts each
-        problem, uses the defaults instead, and returns the list.
+        problem, uses the defaults instead, and returns the list. The checking code
+        (core/config_check.py) is unloaded again after: it runs at startup only.
         """
-        declared = self.declared_config()
-        self.config_defaults = self.config.defaults_used(declared)
-        errors = []
-        for section in sorted(declared):
-            errors.extend(self.config.resolve(section, declared[section], repair))
-        errors.extend(self._check_minimums(repair))
-        errors.extend(self._check_log_room(repair))
-        if errors and not repair:
-            raise ConfigError(errors)
-        for error in errors:
-            self.stats["config_errors"] += 1
-            _log.error("config %s: using the default", ConfigError([error]))
-        for name in self.config.unknown(declared):
-            self.stats["config_unknown"] += 1
-            _log.warning("config: unknown %s, ignored", name)
-        for section, _defaults in self.config_defaults:
-            _log.info("config: no %s section: its defaults are used", section)
-        return errors
+        from . import config_check
+        try:
+            return config_check.check_app(self, repair)
+        finally:
+            forget(__name__[:__name__.rfind(".")] + ".config_check")
 
     def declared_config(self):
         """{section: {key: Field}}: APP's fields and every extension's (a section shared by
@@ -131,34 +120,6 @@ class Application(object):
                 merged.update(getattr(ext, "config_fields", {}))
                 declared[section] = merged
         return declared
-
-    def _check_minimums(self, repair):
-        """APP values below what an extension needs (its `app_minimums`: {key: (least, why)})."""
-        errors = []
-        settings = self.config["APP"]
-        for ext in self.extensions.values():
-            minimums = getattr(ext, "app_minimums", None) or {}
-            for key in sorted(minimums):
-                least, why = minimums[key]
-                value = settings.get(key, least)
-                if type(value) in (int, float) and value < least:
-                    errors.append(("APP", key, "%s needs at least %d (%s), got %r"
-                                   % (ext.name, least, why, settings[key])))
-                    if repair:
-                        settings[key] = least
-        return errors
-
-    def _check_log_room(self, repair):
-        """The log file and its backups must fit in LOG_FLASH_BYTES of /usr."""
-        settings = self.config["APP"]
-        size, backups = settings.get("log_max_bytes"), settings.get("log_backups")
-        if type(size) is not int or type(backups) is not int or size > LOG_FLASH_BYTES or \
-                size * (backups + 1) <= LOG_FLASH_BYTES:
-            return []             # a bad value on its own is the field's error
-        if repair:
-            settings["log_max_bytes"] = LOG_FLASH_BYTES // (backups + 1)
-        return [("APP", "log_max_bytes", "%d x %d files (log_backups + 1) is over the %d bytes "
-                 "of /usr the logs may take" % (size, backups + 1, LOG_FLASH_BYTES))]
 
     def load(self, repair_config=False):
         """Check config, then load every extension in registration order.

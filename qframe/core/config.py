@@ -38,74 +38,33 @@ def _describe(error):
 
 
 class Field(object):
-    """One config key: accepted type(s), default and optional range or choices."""
+    """One config key: accepted type(s), default and optional range or choices. Only what
+    differs from the class defaults is stored (an app declares a hundred or more)."""
+
+    lo = hi = choices = check = None
+    optional = required = False
 
     def __init__(self, kind, default=None, lo=None, hi=None, choices=None, optional=False,
                  required=False, check=None):
-        self.kinds = kind if isinstance(kind, tuple) else (kind,)
+        self.kind = kind
         self.default = default
-        self.lo = lo
-        self.hi = hi
-        self.choices = choices
-        self.optional = optional
-        self.required = required
-        self.check = check
-
-    def needed(self, values):
-        """True if the key must be in the section (values: the section as written)."""
-        rule = self.required
-        return bool(rule(values) if callable(rule) else rule)
-
-    def expected(self):
-        text = " or ".join(_TYPE_NAMES.get(k, str(k)) for k in self.kinds)
-        if self.choices is not None:
-            text += " in %r" % (list(self.choices),)
-        elif self.lo is not None or self.hi is not None:
-            text += " in %s..%s" % ("" if self.lo is None else self.lo,
-                                    "" if self.hi is None else self.hi)
-        if self.optional:
-            text += " or null"
-        return text
+        if lo is not None:
+            self.lo = lo
+        if hi is not None:
+            self.hi = hi
+        if choices is not None:
+            self.choices = choices
+        if optional:
+            self.optional = optional
+        if required:
+            self.required = required
+        if check is not None:
+            self.check = check
 
     def problem(self, value):
         """None if value is acceptable, else a message saying what was expected."""
-        if value is None and self.optional:
-            return None
-        ok_type = False
-        for kind in self.kinds:
-            if kind is bool:
-                ok_type = ok_type or isinstance(value, bool)
-            elif kind is float:
-                ok_type = ok_type or (isinstance(value, (int, float))
-                                      and not isinstance(value, bool))
-            elif kind is int:
-                ok_type = ok_type or (isinstance(value, int) and not isinstance(value, bool))
-            else:
-                ok_type = ok_type or isinstance(value, kind)
-        bad = not ok_type
-        if ok_type and isinstance(value, float) and value - value != 0:
-            return "expected a finite %s, got %s" % (self.expected(), value)  # NaN, inf
-        if ok_type and self.choices is not None and value not in self.choices:
-            bad = True
-        if ok_type and isinstance(value, (int, float)) and not isinstance(value, bool):
-            if (self.lo is not None and value < self.lo) or (self.hi is not None
-                                                            and value > self.hi):
-                bad = True
-        if bad:
-            return "expected %s, got %s" % (self.expected(), _show(value))
-        if self.check is not None and value is not None:
-            return self.check(value)
-        return None
-
-
-def _show(value):
-    """A short description of a config value (never recursing into a nested one)."""
-    if isinstance(value, dict):
-        return "an object of %d keys" % len(value)
-    if isinstance(value, list):
-        return "a list of %d items" % len(value)
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+        from .config_check import problem
+        return problem(self, value)
 
 
 def _depth(value):
@@ -125,33 +84,6 @@ def _depth(value):
         for item in value:
             todo.append((item, level + 1))
     return deepest
-
-
-def _distance(a, b, most):
-    """Edit distance between a and b, or most + 1 when it is above most."""
-    if abs(len(a) - len(b)) > most:
-        return most + 1
-    row = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        prev = row[0]
-        row[0] = i
-        for j in range(1, len(b) + 1):
-            cur = row[j]
-            row[j] = min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] != b[j - 1]))
-            prev = cur
-    return row[len(b)]
-
-
-def close_match(name, known):
-    """The name in known closest to name (case-insensitive, at most 2 edits), or None."""
-    best = None
-    best_d = 3
-    lowered = name.lower()
-    for candidate in sorted(known):
-        d = _distance(lowered, candidate.lower(), 2)
-        if d < best_d:
-            best, best_d = candidate, d
-    return best
 
 
 class Config(dict):
@@ -198,66 +130,12 @@ class Config(dict):
                 self[name] = value
 
     def resolve(self, section, fields, repair=False):
-        """Fill defaults into config[section] and check it; return the list of errors.
-
-        repair=True replaces each bad value by its default (the caller logs the errors).
-        Unknown keys are kept and not reported here (see unknown()).
-        """
-        values = self.get(section)
-        errors = []
-        known = values if isinstance(values, dict) else {}
-        required = sorted(k for k in fields if fields[k].needed(known))
-        if values is None:
-            if required:
-                errors.append((section, None, "missing (required: %s)" % ", ".join(required)))
-                required = []             # named once, in the section's error
-            values = self[section] = {}
-        elif not isinstance(values, dict):
-            errors.append((section, None, "expected an object, got %s" % _show(values)))
-            if not repair:
-                return errors
-            values = self[section] = {}
-        for key in sorted(fields):
-            field = fields[key]
-            if key not in values:
-                values[key] = field.default
-                if key in required:
-                    errors.append((section, key, "missing (required)"))
-                continue
-            message = field.problem(values[key])
-            if message:
-                errors.append((section, key, message))
-                if repair:
-                    values[key] = field.default
-        return errors
-
-    def defaults_used(self, declared):
-        """Declared sections the config does not have: [(section, {key: default})], for a
-        line each saying which defaults the app will use (call before resolve)."""
-        return [(section, dict((k, declared[section][k].default) for k in declared[section]))
-                for section in sorted(declared) if section not in self]
+        """Fill defaults into config[section] and check it; return the list of errors
+        (core/config_check.py; repair=True replaces each bad value by its default)."""
+        from .config_check import resolve
+        return resolve(self, section, fields, repair)
 
     def unknown(self, declared):
-        """Sections and keys nobody declared: a list of "SECTION[.key] (did you mean X?)".
-
-        declared: {section: fields or None}; None accepts any key of that section.
-        """
-        found = []
-        for section in sorted(self):
-            if section not in declared:
-                found.append(_guess(section, declared))
-                continue
-            fields = declared[section]
-            values = self[section]
-            if fields is None or not isinstance(values, dict):
-                continue
-            for key in sorted(values):
-                if key not in fields:
-                    found.append(_guess(key, fields, section + "."))
-        return found
-
-
-def _guess(name, known, prefix=""):
-    near = close_match(name, known)
-    text = prefix + name
-    return text if near is None else "%s (did you mean %s%s?)" % (text, prefix, near)
+        """Sections and keys nobody declared: "SECTION[.key] (did you mean X?)" each."""
+        from .config_check import unknown
+        return unknown(self, declared)

@@ -39,3 +39,18 @@ def load_without_pep562(package, names):
         hook = module.__getattr__
         for name in names:
             hook(name)
+
+
+
+def forget(name):
+    """Unload module `name` (a dotted name) once its job is done, e.g. startup-only code:
+    removed from usys.modules and from its package, so that its code is garbage once nothing
+    else holds one of its functions or classes. The next import loads it again."""
+    usys.modules.pop(name, None)
+    cut = name.rfind(".")
+    parent = usys.modules.get(name[:cut]) if cut > 0 else None
+    if parent is not None:
+        try:
+            delattr(parent, name[cut + 1:])
+        except (AttributeError, KeyError):      # 1.13 raises KeyError for a missing one
+            pass

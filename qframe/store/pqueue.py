@@ -47,7 +47,8 @@ written before `hw` existed opens with its epoch and is migrated on the spot.
   delivered again after a restart: delivery is at-least-once, receivers dedupe on (epoch, seq).
 * `hw_failures` counts heads that could not cover a seq (the marker was removed then).
 
-`opener` replaces the built-in `open` (tests inject flash faults with it).
+`opener` replaces the built-in `open` (tests inject flash faults with it). Opening and recovery
+live in store/pqueue_open.py, imported to open a queue and forgotten after (startup-only code).
 """
 import uos
 import ujson
@@ -55,6 +56,7 @@ import utime
 
 from ..logging import getLogger
 from ..codecs.crc import fcs16 as crc16
+from ..core.lazy import forget
 from ..threading import Lock
 
 _log = getLogger("pqueue")
@@ -70,9 +72,6 @@ _ENOENT = 2
 _HEAD_BYTES = 224
 _SEQ_MAX = 0xFFFFFFFF
 # head keys: (least, most); "n" is required, the others default to 0 (older heads lack some)
-_HEAD_RANGES = {"n": (0, _SEQ_MAX), "seg": (0, 99999999), "off": (0, _SEQ_MAX),
-                "acked": (0, _SEQ_MAX), "epoch": (0, 0x7FFFFFFF), "hw": (0, _SEQ_MAX),
-                "lost_to": (0, _SEQ_MAX), "done": (0, _SEQ_MAX), "last": (0, _SEQ_MAX)}
 
 
 def encode_record(seq, data):
@@ -118,58 +117,6 @@ def parse_segment_header(data):
         return None
     return ((data[1] << 24) | (data[2] << 16) | (data[3] << 8) | data[4],
             (data[5] << 24) | (data[6] << 16) | (data[7] << 8) | data[8])
-
-
-def _torn_write(tail):
-    """True if tail (bytes after a segment's last valid record) can be what a write cut short
-    leaves: the start of a segment header and/or a record, shorter than it announces."""
-    if tail[0] == SEGMENT_MAGIC:
-        if len(tail) < SEGMENT_HEADER_SIZE:
-            return True
-        if parse_segment_header(tail) is None:
-            return False
-        tail = tail[SEGMENT_HEADER_SIZE:]
-        if not tail:
-            return True
-    if tail[0] != MAGIC:
-        return False
-    if len(tail) < HEADER_SIZE:
-        return True
-    return HEADER_SIZE + ((tail[1] << 8) | tail[2]) > len(tail)
-
-
-def head_problem(meta):
-    """None if meta (a parsed head file) holds usable values, else what is wrong."""
-    if not isinstance(meta, dict) or "n" not in meta:
-        return "not a head"
-    for key in _HEAD_RANGES:
-        if key in meta:
-            value = meta[key]
-            least, most = _HEAD_RANGES[key]
-            if type(value) is not int or value < least or value > most:
-                return "%s is %r" % (key, value)
-    if meta.get("hw", _SEQ_MAX) < meta.get("acked", 0):
-        return "hw below acked"
-    return None
-
-
-def parse_head(raw):
-    """(head dict, None), or (None, what is wrong) for the bytes of a head file: JSON, then its
-    CRC-16 in decimal (a head of the previous format has none), then padding."""
-    try:
-        text = raw.rstrip()
-        if not text:
-            return None, "empty"
-        if text[-1] != 0x7D:                         # "}": a CRC follows the JSON
-            cut = text.rfind(b" ")
-            if cut < 0 or crc16(text[:cut]) ^ 0xFFFF != int(text[cut + 1:].decode()):
-                return None, "bad checksum"
-            text = text[:cut]
-        meta = ujson.loads(text.decode())
-    except Exception:           # not UTF-8, not JSON, a number too long...: not a head
-        return None, "unreadable"
-    problem = head_problem(meta)
-    return (None, problem) if problem else (meta, None)
 
 
 def record_ok(header, payload):
@@ -219,7 +166,8 @@ class PersistentQueue(object):
         self._lost_to = 0       # seqs up to this are counted as lost in a reset
         self._proven = False    # the epoch marker is on flash: the head's hw covers every seq
         try:
-            self._open()
+            from . import pqueue_open       # startup-only: forgotten once the queue is open
+            pqueue_open.open_queue(self)
         except Exception as exc:     # a last resort: the queue works, empty, in a new epoch
             self.stats["read_errors"] += 1
             _log.exception("%s: cannot open %s: starting empty", exc, self.name, self.path)
@@ -227,6 +175,7 @@ class PersistentQueue(object):
             self.epoch = self._new_epoch()
             self._remove_marker()
             self._write_meta()
+        forget(__name__ + "_open")
 
     def _reset_state(self):
         self._segments = []     # oldest first; the last one is the append target when open
@@ -256,109 +205,6 @@ class PersistentQueue(object):
     def _marker_path(self):
         return self.path + "/epoch"
 
-    def _makedirs(self):
-        current = ""
-        for part in self.path.split("/"):
-            if not part:
-                continue
-            current = current + "/" + part if (current or self.path[0] == "/") else part
-            try:
-                uos.mkdir(current)
-            except OSError:
-                pass
-
-    def _segment_numbers(self):
-        numbers = []
-        try:
-            names = uos.listdir(self.path)
-        except OSError as exc:
-            self.stats["read_errors"] += 1
-            _log.exception("%s: cannot list %s", exc, self.name, self.path)
-            names = []
-        for name in names:
-            stem = name[:-len(_SUFFIX)]
-            if name.endswith(_SUFFIX) and len(stem) == 8 and stem.isdigit():
-                numbers.append(int(stem))
-        numbers.sort()
-        return numbers
-
-    def _open(self):
-        self._makedirs()
-        meta, damaged = self._read_meta()
-        marker = self._read_marker()
-        numbers = self._segment_numbers()
-        head_seg = meta.get("seg", 0)
-        head_offset = meta.get("off", 0)
-        self._acked = meta.get("acked", 0)
-        self._done = max(self._acked, meta.get("done", 0))
-        self._next_seq = self._done + 1
-        # seqs before the first live record that are accounted for (None: no head says)
-        last = self._done if meta else None
-        stale = []               # removed once no head points at them
-        tail_torn = False        # the newest segment ends in bytes no torn write leaves
-        for number in numbers:
-            if number < head_seg:
-                stale.append(_Segment(number))
-                continue
-            start = head_offset if number == head_seg else 0
-            segment, last, tail_torn = self._scan(number, start, last)
-            if segment.records:
-                if not self._segments:
-                    self._head_offset = max(start, segment.start)
-                self._segments.append(segment)
-            else:
-                stale.append(segment)
-        if not self._segments:   # numbers never go back: older ones would look consumed
-            self._segments.append(_Segment(max(numbers[-1] if numbers else 0, head_seg)))
-            self._head_offset = 0
-        self._flash_last = self._next_seq - 1
-        unsure = damaged or tail_torn
-        self._resume(meta, marker, stale, unsure, last or 0)
-        if self._records:
-            _log.info("%s: recovered %d records (%d bytes) from flash", self.name, self._records,
-                      self._bytes)
-
-    def _resume(self, meta, marker, stale, unsure, counted):
-        """Pick the epoch and the next seq so that no seq is ever reused within an epoch.
-        counted: the scan accounted for every seq up to it (on flash or counted as lost)."""
-        top = self._next_seq - 1          # highest seq consumed or on flash
-        hw = meta.get("hw")
-        self.epoch = meta.get("epoch") or 0
-        if hw is None:                    # empty, or a head of a version without the mark
-            hw = top
-        last = meta.get("last", 0)        # the newest record on flash when the head was written
-        if last > max(top, counted):      # gone: the newest segment was cut short or deleted
-            self._note_lost(last - max(top, counted),
-                            "the newest segment was cut short or deleted")
-            self.stats["segments_lost"] += 1
-            unsure = True                 # records written after that head may be gone too
-        self._lost_to = max(meta.get("lost_to", 0), top, last, counted)
-        if hw > self._lost_to:            # seqs given out after the newest record on flash
-            lost = hw - self._lost_to
-            if unsure:
-                self._note_lost(lost, "kept in RAM or on a damaged segment")
-            else:
-                self.stats["ram_lost"] += lost
-                _log.warning("%s: %d records kept in RAM (flash full) were lost in a reset "
-                             "(seqs %d..%d)", self.name, lost, self._lost_to + 1, hw)
-            self._lost_to = hw
-        trusted = bool(meta) and not unsure and (meta.get("hw") is None or marker == self.epoch)
-        self._proven = trusted and marker == self.epoch
-        self._hw = hw
-        self._next_seq = max(top, hw) + 1
-        if not trusted:
-            if meta or self._records:
-                self.stats["epoch_resets"] += 1
-                _log.warning("%s: cannot prove that seqs after %d were never used (epoch %s): "
-                             "new epoch", self.name, top, self.epoch)
-            self.epoch = self._new_epoch()
-            self._remove_marker()
-        self._write_meta()
-        if meta.get("hw") is None or unsure or stale:   # both heads rewritten: neither points
-            self._write_meta()                          # at a stale segment or a damaged value
-        for segment in stale:
-            self._delete_segment(segment)
-
     def _new_epoch(self):
         try:
             raw = uos.urandom(4)
@@ -366,101 +212,6 @@ class PersistentQueue(object):
         except (AttributeError, OSError):
             value = utime.ticks_us() & 0x7FFFFFFF
         return value or 1
-
-    def _read_meta(self):
-        """(the newer valid head's content or {}, True if a head file is damaged or missing:
-        the other one may be older than the newest, so its hw cannot be trusted)."""
-        best = {}
-        bad = missing = 0
-        for which in (0, 1):
-            try:
-                with self._file(self._meta_path(which), "rb") as f:
-                    raw = f.read(_HEAD_BYTES + 1)
-            except OSError:
-                missing += 1
-                continue
-            meta, problem = parse_head(raw)
-            if problem is not None:
-                bad += 1
-                _log.warning("%s: head file %d damaged (%s)", self.name, which, problem)
-            elif meta["n"] > best.get("n", -1):
-                best = meta
-        if best.get("n", 0) > 1 or (not best and self._segment_numbers()):
-            bad += missing          # both heads exist once a queue has written twice
-        if bad:
-            self.stats["head_repaired"] += bad
-            _log.warning("%s: %d head file(s) damaged or missing: rewritten", self.name, bad)
-        self._meta_count = best.get("n", 0)
-        return best, bad > 0
-
-    def _note_lost(self, count, why):
-        self.stats["corrupt_dropped"] += count
-        _log.error("%s: %d records lost: %s", self.name, count, why)
-
-    def _scan(self, number, start, last):
-        """Validate a segment file: count its live records (from offset start), its damaged
-        bytes, and the records missing before or inside it (seq gaps; last: the seq the queue
-        had accounted for before this segment, None if unknown).
-        Returns (segment, last, torn_tail)."""
-        segment = _Segment(number)
-        limit = max(self.segment_bytes, SEGMENT_HEADER_SIZE + HEADER_SIZE + MAX_RECORD)
-        try:
-            with self._file(self._seg_path(number), "rb") as f:
-                data = f.read(limit)
-        except OSError as exc:
-            self.stats["read_errors"] += 1
-            _log.exception("%s: cannot read segment %d", exc, self.name, number)
-            return segment, last, False
-        view = memoryview(data)
-        expect = None            # the seq the next record should carry
-        header = parse_segment_header(data)
-        offset = 0
-        if header is not None:
-            prev_last, expect = header
-            offset = segment.start = SEGMENT_HEADER_SIZE
-            if last is not None and prev_last > last:
-                self._note_lost(prev_last - last, "segment(s) before %d missing or cut short"
-                                % number)
-                self.stats["segments_lost"] += 1
-                last = prev_last
-        bad_from = None
-        while offset < len(data):
-            found = self._record_at(view, offset)
-            if found is None:
-                if bad_from is None:
-                    bad_from = offset
-                offset += 1
-                continue
-            length, seq = found
-            if bad_from is not None:
-                self._note_corrupt(number, bad_from, offset)
-                bad_from = None
-            if offset >= start:
-                self._records += 1
-                self._bytes += HEADER_SIZE + length
-                segment.records += 1
-                self.stats["recovered"] += 1
-                if expect is None and last is not None:
-                    expect = last + 1
-                if expect is not None and self._done >= expect:
-                    expect = self._done + 1      # seqs up to done left the queue anyway
-                if expect is not None and seq > expect:
-                    self._note_lost(seq - expect, "damaged records in segment %d" % number)
-            if expect is None or seq >= expect:
-                expect = seq + 1
-            if last is None or seq > last:
-                last = seq
-            if seq >= self._next_seq:
-                self._next_seq = seq + 1
-            if seq > segment.last:
-                segment.last = seq
-            offset += HEADER_SIZE + length
-            segment.end = offset
-        torn = False
-        if bad_from is not None:
-            self._note_corrupt(number, bad_from, len(data))
-            torn = not _torn_write(view[bad_from:])
-        return segment, last, torn
 
     def _record_at(self, view, offset):
         parsed = parse_header(view[offset:offset + HEADER_SIZE])
@@ -473,12 +224,6 @@ class PersistentQueue(object):
         if not record_ok(view[offset:offset + HEADER_SIZE], view[offset + HEADER_SIZE:end]):
             return None
         return length, seq
-
-    def _note_corrupt(self, number, start, end):
-        self.stats["torn"] += 1
-        self.stats["corrupt_bytes"] += end - start
-        _log.warning("%s: segment %d: skipped %d damaged bytes at %d (torn write?)", self.name,
-                     number, end - start, start)
 
     # ------------------------------------------------------------------ public API
     def put(self, data):
@@ -690,14 +435,6 @@ class PersistentQueue(object):
                 self.stats["meta_errors"] += 1
                 _log.warning("%s: cannot write the epoch marker (%s)", self.name, exc)
         return True
-
-    def _read_marker(self):
-        """The epoch in the marker file, None if it is missing or unreadable."""
-        try:
-            with self._file(self._marker_path()) as f:
-                return int(f.read())
-        except (OSError, ValueError):
-            return None
 
     def _remove_marker(self):
         self._proven = False

@@ -184,3 +184,24 @@ def test_qframe_style_extensions_run_unchanged():
     CurrentApp().sender.send(b"abc")
     assert app.peer.received == [b"abc"]
     app.stop()
+
+
+def test_config_checking_code_is_unloaded_after_load():
+    """check_config runs at startup only: its code (core/config_check.py) is not kept."""
+    try:
+        import usys as sys_
+    except ImportError:
+        import sys as sys_
+    from usr.qframe import core
+    from usr.qframe.core.config import Field
+    app = Application("checked")
+    _Recorder("meter", [], app)
+    app.config["APP"] = {"workers": "two"}          # a bad value: repaired, counted
+    app.load(repair_config=True)
+    try:
+        assert app.stats["config_errors"] == 1 and app.config["APP"]["workers"] == 2
+        assert "usr.qframe.core.config_check" not in sys_.modules
+        assert not hasattr(core, "config_check")
+        assert not hasattr(Field, "expected") and not hasattr(Field, "needed")
+    finally:
+        app.stop()

@@ -193,13 +193,17 @@ def test_meter_link_transport_with_waiting_hes_bytes():
     try:
         uart = app.uart
         assert uart.shared_with is ext
-        original = ext._work
+        from usr.qframe.builtins import dlms_job           # the job code (imported on use)
+        original = dlms_job._work
 
-        def work(client, kind, args):                       # HES bytes arrive mid-job
+        def work(ext_, client, kind, args):                 # HES bytes arrive mid-job
             assert ext.hes_data(b"HES-1") is False and ext.hes_data(b"HES-2") is False
-            return original(client, kind, args)
-        ext._work = work
-        assert _cmd(app, "dlms.read", {"obis": "1.0.1.8.0.255"})["value"] == 99
+            return original(ext_, client, kind, args)
+        dlms_job._work = work
+        try:
+            assert _cmd(app, "dlms.read", {"obis": "1.0.1.8.0.255"})["value"] == 99
+        finally:
+            dlms_job._work = original
         assert uart.sent[-2:] == [b"HES-1", b"HES-2"]       # after the module's DISC, in order
         assert uart.hes_sent == [b"HES-1", b"HES-2"] and ext.arbiter.owner == "hes"
     finally:

@@ -385,3 +385,22 @@ def test_queue_of_the_previous_format_keeps_its_epoch_and_records():
     assert again.put(b"new") == 4
     assert _drain(again) == [_payload(1), _payload(2), b"new"]
     assert PersistentQueue(path).epoch == 1234
+
+
+def test_opening_code_is_unloaded_once_the_queue_is_open():
+    """Recovery runs at open only (store/pqueue_open.py): the open queue keeps none of it."""
+    try:
+        import usys as sys_
+    except ImportError:
+        import sys as sys_
+    from usr.qframe import store
+    path = _fresh("unload")
+    queue = PersistentQueue(path, max_bytes=4096)
+    queue.put(b"kept")
+    queue.close()
+    queue = PersistentQueue(path, max_bytes=4096)       # recovers the record
+    assert "usr.qframe.store.pqueue_open" not in sys_.modules
+    assert not hasattr(store, "pqueue_open")
+    for name in ("_open", "_scan", "_resume", "_read_meta"):     # not kept by the queue either
+        assert not hasattr(PersistentQueue, name), name
+    assert queue.peek()[1] == b"kept"

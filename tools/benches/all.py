@@ -30,6 +30,7 @@ import sys
 import textwrap
 import time
 
+from tools.benches import heap_floor
 from tools.hostrun import board_root
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -40,8 +41,9 @@ LOG_DIR = os.path.join(BUILD, "bench")
 
 CAVEAT = ("Measured on this PC, not on the module: the module's CPU is roughly 15-30x slower, "
           "so read times and rates as relative (ratios, share of wire time); heap figures come "
-          "from the 64-bit unix MicroPython, where objects are about twice their size on the "
-          "module's 32-bit build.")
+          "from unix MicroPython builds: the 64-bit 1.29 (containers twice their size on the "
+          "module's 32-bit CPU), and a 32-bit 1.13 built like QuecPython's firmware when "
+          "QFRAME_MICROPYTHON names one (the figures that hold for the module).")
 
 # the unit a bench reports a figure in -> (the table's unit, factor from one to the other)
 UNITS = {
@@ -120,38 +122,7 @@ FIGURES = [
      None),
     ("cloud/cpython_throughput_msgs_s", "cloud uplink, CPython", "payloads/s", None),
     # heap on MicroPython unix, 64-bit (tools/benches/heap.py; docs/ARCHITECTURE.md "Memory")
-    ("heap.micropython/sim_min_heap_kb",
-     "smallest heap the full app runs the sim with faults in, 0 lost (shim included)", "KiB",
-     "<= 128"),
-    ("heap.micropython/sim_min_heap_mpy_kb",
-     "the same with the device code as .mpy (deploy --mpy)", "KiB", "<= 128"),
-    ("heap.micropython/app_heap_budget_kb", "the app's stated heap budget (held by a test)",
-     "KiB", None),
-    ("heap.micropython/shim_bytes", "heap the QuecPython shim takes (not on the module)",
-     "bytes", None),
-    ("heap.micropython/phase_imports_bytes", "heap in use after main.py's imports (shim incl.)",
-     "bytes", None),
-    ("heap.micropython/phase_load_bytes", "heap in use after load", "bytes", None),
-    ("heap.micropython/phase_steady_bytes", "heap in use in steady state (largest)", "bytes",
-     None),
-    ("heap.micropython/phase_burst_bytes", "heap in use during a burst of meter frames",
-     "bytes", None),
-    ("heap.micropython/phase_reconnect_bytes", "heap in use after a reconnect with a backlog",
-     "bytes", None),
-    ("heap.micropython/import_usr_qframe_bytes", "heap after import usr.qframe (core)", "bytes",
-     None),
-    ("heap.micropython/builtin_network_bytes", "heap the built-in network extension adds",
-     "bytes", None),
-    ("heap.micropython/meter_link_bytes", "heap the meter link adds", "bytes", None),
-    ("heap.micropython/cloud_link_bytes", "heap the cloud link adds", "bytes", None),
-    ("heap.micropython/network_bytes", "heap the network watchdog adds", "bytes", None),
-    ("heap.micropython/watchdog_bytes", "heap the hardware watchdog adds", "bytes", None),
-    ("heap.micropython/app_code_bytes", "heap the meter app's own code adds (code/)", "bytes",
-     None),
-    ("heap.micropython/dlms_bytes", "heap the DLMS modules add", "bytes", None),
-    ("heap.micropython/mqtt_bytes", "heap the MQTT uplink adds", "bytes", None),
-    ("heap.micropython/ota_bytes", "heap the OTA modules add", "bytes", None),
-    ("heap.micropython/total_bytes", "heap with every part loaded", "bytes", None),
+    # the heap floor and what each part keeps: one dated table after this one (heap_floor.py)
     ("heap.micropython/receive_path_min_heap_kb",
      "smallest heap the receive path runs in (core package incl.)", "KiB", None),
     # DLMS codecs and association (tools/benches/dlms.py)
@@ -333,6 +304,10 @@ def main(argv=None):
             figures[name] = result
     print()
     print(table(figures, [name for name, _ in benches]))
+    heap = figures.get("heap.micropython") or {}
+    if "floor" in heap:
+        print()
+        print(heap_floor.render_summary(heap))
     print()
     print(textwrap.fill(CAVEAT, 100))
     os.makedirs(BUILD, exist_ok=True)

@@ -2,35 +2,37 @@
 alone, extensions load lazily), after each part an app adds, the heap the meter-link receive
 path needs, and the smallest heap the whole app runs in, each proven inside a fixed -X heapsize.
 
-    python -m tools.benches.heap [--quick]   (drives .venv's micropython; figures + a JSON line)
+    python -m tools.benches.heap [--quick]   (figures + a JSON line)
 
-Figures come from MicroPython unix (64-bit: objects are about twice their size on the module's
-32-bit build). The shim modules are imported before the first measurement, so they are not
+The import and phase figures come from the MicroPython the runners use ($QFRAME_MICROPYTHON,
+else the venv's 1.29 64-bit, where containers are twice their size on the module's 32-bit
+build; bytecode and qstrs are not). The shim modules are imported before the first measurement, so they are not
 counted in the steps; `shim_bytes` is what they cost (the app on the module does not pay it).
 The receive-path proof decodes and dispatches 500 frames with the codec and the resolver (and
 so the core package) loaded, in the smallest heap (bisected, 8 KB steps) where it completes.
-`sim_min_heap_kb` bisects (16 KB steps) the smallest heap in which the full system simulation
-(`tools.simulators.system --faults`, meter + cloud link, link faults) runs with 0 loss;
-`phase_*_bytes` are the app's own snapshots (APP.heap_trace, core/heap.py: heap in use after a
-collection, the shim and the simulation's control hook included) during the simulation with
+`floor` is the heap floor table (tools/benches/heap_floor.py: per interpreter at hand, per
+configuration, from source, as .mpy and the app's own heap as on the module, the smallest heap
+of a fixed ladder in which the faulted system sim runs with 0 loss), printed as the dated table
+the docs cite; `phase_*_bytes` are the app's own snapshots (APP.heap_trace, core/heap.py: heap
+in use after a collection, the shim and the simulation's control hook included) during the simulation with
 faults: after main.py's imports, after load, steady state (the largest, sampled every second),
 after a reconnect (the largest; the uplink queue holds what arrived while down), and steady
-state during a burst (meter frames of 200 octets at 50 a second). `sim_min_heap_mpy_kb` is the same
-with the device code as .mpy (as `deploy --mpy` installs it). `--quick` leaves out the
-simulation runs (they take a minute or two).
+state during a burst (meter frames of 200 octets at 50 a second). `--quick` leaves out the
+simulation runs (the floor table takes ten minutes or more per interpreter).
 """
 import json
 import os
 import re
 import subprocess
 import sys
+import time
 
+from tools.benches import heap_floor
 from tools.hostrun import board_root
 
-# The heap the meter-module app is stated to run in on this 64-bit MicroPython, device code as
-# .mpy (`deploy --mpy`), QuecPython shim included: the full simulation with faults, 0 loss
-# (sim_min_heap_mpy_kb measures the least, 368-400 KB; from source it needs 430-480 KB, the
-# figure varies with fragmentation); tests/host/integration/test_memory.py holds the app to it.
+# The heap the meter-module app is stated to run in on the venv's 64-bit MicroPython, device
+# code as .mpy, the QuecPython shim included: the faulted simulation, 0 loss; the heap floor
+# table (`make bench`) has the figures; tests/host/integration/test_memory.py holds the app to it.
 APP_HEAP_BUDGET_KB = 512
 
 # (figure, modules imported for it), in order: each figure is what that step adds.
@@ -47,16 +49,21 @@ STEPS = [
     ("network", ["usr.qframe.builtins.netwatch"]),
     ("watchdog", ["usr.qframe.builtins.watchdog"]),
     ("app_code", ["usr.health", "usr.params", "usr.hes_protocol"]),   # code/: the meter app's own
-    ("dlms", ["usr.qframe.codecs.hdlc", "usr.qframe.codecs.wrapper", "usr.qframe.codecs.axdr",
-              "usr.qframe.codecs.acse", "usr.qframe.codecs.xdlms", "usr.qframe.codecs.cosem",
-              "usr.qframe.protocols.dlms", "usr.qframe.protocols.dlms_client",
-              "usr.qframe.protocols.arbiter", "usr.qframe.builtins.sockets",
-              "usr.qframe.builtins.dlms"]),
-    ("mqtt", ["usr.qframe.codecs.mqtt", "usr.qframe.builtins.mqtt"]),   # umqtt: firmware
-    ("ota", ["usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
-             "usr.qframe.codecs.http", "usr.qframe.protocols.ota_state",
-             "usr.qframe.store.ota_files", "usr.qframe.builtins.ota_boot",
-             "usr.qframe.builtins.ota_download", "usr.qframe.builtins.ota_update"]),
+    # DLMS-lite configured: the extension; dlms_job is what its first reading adds
+    ("dlms", ["usr.qframe.codecs.cosem", "usr.qframe.protocols.arbiter",
+              "usr.qframe.builtins.sockets", "usr.qframe.builtins.dlms"]),
+    ("dlms_job", ["usr.qframe.codecs.hdlc", "usr.qframe.codecs.wrapper",
+                  "usr.qframe.codecs.axdr", "usr.qframe.codecs.acse", "usr.qframe.codecs.xdlms",
+                  "usr.qframe.protocols.dlms", "usr.qframe.protocols.dlms_client",
+                  "usr.qframe.builtins.dlms_job"]),
+    ("mqtt", ["usr.qframe.codecs.mqtt", "usr.qframe.protocols.mqtt_session",
+              "usr.qframe.builtins.mqtt"]),   # umqtt: firmware
+    # OTA: the extension (every app has it); ota_job is what the first update or check adds
+    ("ota", ["usr.qframe.protocols.ota_state", "usr.qframe.store.ota_files",
+             "usr.qframe.builtins.ota_boot", "usr.qframe.builtins.ota_update"]),
+    ("ota_job", ["usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
+                 "usr.qframe.codecs.http", "usr.qframe.builtins.ota_download",
+                 "usr.qframe.builtins.ota_job"]),
 ]
 PROBE = r'''
 import sys, gc
@@ -122,26 +129,6 @@ def _bisect(ok, lo_kb, hi_kb, step_kb):
     return hi_kb
 
 
-def _sim_ok(heap_kb, mpy=False, duration_s=8):
-    """True when the full system simulation runs with 0 loss in a heap_kb MicroPython heap
-    (mpy: the device code precompiled, as `deploy --mpy` installs it)."""
-    argv = [sys.executable, "-m", "tools.simulators.system", "--interpreter", "micropython",
-            "--duration", str(duration_s), "--faults", "--seed", "1", "--quiet", "--drain-s", "20",
-            "--heap", "%dK" % heap_kb, "--root", os.path.join(board_root.REPO, "build", "heap-sim")]
-    run = subprocess.run(argv + (["--mpy"] if mpy else []), capture_output=True, text=True,
-                         cwd=board_root.REPO)
-    lines = run.stdout.strip().splitlines()
-    try:
-        result = json.loads(lines[-1])
-    except (IndexError, ValueError):
-        result = None
-    ok = run.returncode == 0 and result is not None and result.get("lost") == 0 \
-        and result.get("meter_sent", 0) > 0
-    print("  sim in %4d KB%s: %s" % (heap_kb, " (.mpy)" if mpy else "",
-                                       "0 lost" if ok else "fails"), flush=True)
-    return ok
-
-
 def _sim_phases(rate, size, duration_s=10):
     """{phase: largest heap in use} from the app's heap trace during a simulation with faults."""
     argv = [sys.executable, "-m", "tools.simulators.system", "--interpreter", "micropython",
@@ -172,6 +159,7 @@ def main(argv=None):
             print("  %-15s %6d bytes kept after import (from source)" % (name, int(size)))
     summary = dict((step + "_bytes", figures[step]) for step, _ in STEPS)
     summary["shim_bytes"] = figures["shim"]
+    summary["interpreter"] = heap_floor.describe(board_root.find_micropython())
     summary["import_usr_qframe_bytes"] = figures["core"]
     summary["total_bytes"] = sum(figures[step] for step, _ in STEPS)
     receive = PROBE % dict(params, mode="receive")
@@ -184,15 +172,14 @@ def main(argv=None):
         burst = _sim_phases(50, 200).get("steady")
         if burst:
             summary["phase_burst_bytes"] = burst
-        min_kb = _bisect(_sim_ok, 128, 1024, 16)
-        if min_kb:
-            summary["sim_min_heap_kb"] = min_kb
-        min_kb = _bisect(lambda kb: _sim_ok(kb, mpy=True), 128, 1024, 16)
-        if min_kb:
-            summary["sim_min_heap_mpy_kb"] = min_kb
+        floors = heap_floor.table(quiet=False)
+        summary["floor"] = dict(("%s/%s/%s" % key, kb) for key, kb in floors.items())
+        summary["floor_date"] = time.strftime("%Y-%m-%d", time.gmtime())
         summary["app_heap_budget_kb"] = APP_HEAP_BUDGET_KB
     for key in sorted(summary):
         print("  %s: %s" % (key, summary[key]))
+    if "floor" in summary:
+        print(heap_floor.render_summary(summary))
     print(json.dumps(summary, sort_keys=True))
     return 0
 

@@ -47,6 +47,13 @@ from tools.gate import gate
 
 MANIFEST = "/usr/.qframe-deploy.json"
 QUECPYTHON_MPY = 5  # MicroPython 1.13; firmware that does not report its .mpy version
+# MicroPython 1.13 (.mpy v5) refuses an .mpy whose feature flags differ from its build's
+# ("incompatible .mpy file"): bit 0 map lookups cached in the bytecode, bit 1 unicode strings
+# (sys.implementation.mpy >> 8, the header's third byte). QuecPython's firmware sets neither
+# (its mpconfigport.h leaves MICROPY_OPT_CACHE_MAP_LOOKUP_IN_BYTECODE and
+# MICROPY_PY_BUILTINS_STR_UNICODE at 1.13's default 0) and has 31-bit small ints (32-bit CPU).
+MPY_V5_CACHE_LOOKUP, MPY_V5_UNICODE = 1, 2
+QUECPYTHON_MPY_FLAGS = 0
 MPY_CACHE = os.path.join(REPO, "build", "mpy-cache")
 
 
@@ -81,10 +88,27 @@ def find_mpy_cross(mpy_major, explicit=None):
                       % (mpy_major, ", ".join(found) or "none"))
 
 
-def compile_mpy(files, compiler, cache_dir=MPY_CACHE):
-    """[(device path, bytes)]: .py files (except /usr/main.py) compiled to .mpy. Results are
-    cached by (compiler, device path, source) so an unchanged redeploy compiles nothing."""
+def mpy_target(mpy):
+    """(.mpy major version, mpy-cross options) for an interpreter whose
+    sys.implementation.mpy (1.13) or _mpy (1.19+) is mpy; 0 (not reported) means QuecPython's
+    firmware: v5, no cached lookups, no unicode, 31-bit small ints."""
+    major = mpy & 0xFF
+    flags = (mpy >> 8) & 3 if major else QUECPYTHON_MPY_FLAGS
+    major = major or QUECPYTHON_MPY
+    if major != 5:      # v6 carries no feature flags: the default output loads everywhere
+        return major, []
+    return major, ["-msmall-int-bits=31",
+                   "-mcache-lookup-bc" if flags & MPY_V5_CACHE_LOOKUP else "-mno-cache-lookup-bc"]\
+        + ([] if flags & MPY_V5_UNICODE else ["-mno-unicode"])
+
+
+def compile_mpy(files, compiler, cache_dir=MPY_CACHE, options=()):
+    """[(device path, bytes)]: .py files (except /usr/main.py) compiled to .mpy with mpy-cross
+    `options` (see mpy_target). Results are cached by (compiler, options, device path, source)
+    so an unchanged redeploy compiles nothing."""
+    options = list(options)
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    version += " ".join(options)
     os.makedirs(cache_dir, exist_ok=True)
     result = []
     errors = []
@@ -99,7 +123,8 @@ def compile_mpy(files, compiler, cache_dir=MPY_CACHE):
         if not os.path.exists(cached):
             fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
             os.close(fd)
-            done = subprocess.run([compiler, "-o", tmp, "-s", device_path.lstrip("/"), local],
+            done = subprocess.run([compiler] + options +
+                                  ["-o", tmp, "-s", device_path.lstrip("/"), local],
                                   capture_output=True, text=True)
             if done.returncode != 0:
                 os.remove(tmp)
@@ -240,8 +265,8 @@ def deploy(port, source=REPO, mpy=False, dry_run=False, mpy_cross=None, chunk=20
         files = keep_sim_wiring(dev, files)
         check_config(dict(files)[USR + "/dev.json"], source, app)
         if mpy:
-            version = dev.mpy_version() or QUECPYTHON_MPY
-            contents = compile_mpy(files, find_mpy_cross(version, mpy_cross))
+            version, options = mpy_target(dev.mpy())
+            contents = compile_mpy(files, find_mpy_cross(version, mpy_cross), options=options)
         else:
             contents = read_sources(files)
         wanted = [path for path, _ in contents]

@@ -82,7 +82,7 @@ def _qd_read(p, at, n):
         f.close()
 def _qd_mpy():
     i = getattr(usys, 'implementation', None)
-    _qd_say(getattr(i, '_mpy', getattr(i, 'mpy', 0)) & 0xff)
+    _qd_say(getattr(i, '_mpy', getattr(i, 'mpy', 0)))
 def _qd_mkdirs(dirs):
     for d in dirs:
         try:
@@ -398,9 +398,14 @@ class Device(object):
         return "".join(line[line.find(SAID) + 1:].rstrip(b"\r").decode("utf-8", "replace") + "\n"
                        for line in out.split(b"\n") if SAID in line)
 
+    def mpy(self):
+        """The device's sys.implementation.mpy (or _mpy): .mpy version in the low byte, then
+        1.13's feature flags (0 when it does not say)."""
+        return int(self.exec("_qd_mpy()").strip() or 0)
+
     def mpy_version(self):
         """The .mpy major version the device loads (0 when it does not say)."""
-        return int(self.exec("_qd_mpy()").strip() or 0)
+        return self.mpy() & 0xFF
 
     def hashes(self, paths):
         """{path: sha256 hex of the device file, or None when it does not exist}."""

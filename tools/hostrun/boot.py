@@ -37,8 +37,14 @@ def _boot(root, shim_paths, duration_s, control_port):
     # Built into the firmware, so loaded before main.py runs: imported here, no app thread
     # meets a shim module half-initialised by another thread (MicroPython: "can't import name").
     import machine, osTimer, usocket, net, checkNet, dataCall, sim, modem, misc  # noqa: F401,E401
+    for name in ("app_fota", "fota", "ql_fs", "ussl", "uselect", "uerrno"):   # when the line
+        try:                                                                  # has them
+            __import__(name)
+        except ImportError:
+            pass
     if control_port:
         shimctl.serve_control(control_port)
+    _pin_app_heap()
     shimctl.apply_app_fota()
     _watch_hardware_watchdog(shimctl)
     reboots = shimctl.state["reboots"]
@@ -75,6 +81,33 @@ def _boot(root, shim_paths, duration_s, control_port):
         print("hostrun: the app stopped with the watchdog armed: it resets the module")
         while True:                     # the watch thread ends the process
             utime.sleep_ms(100)
+
+
+_shim_room = []
+
+
+def _pin_app_heap():
+    """$QFRAME_APP_HEAPSIZE (board_root.APP_HEAPSIZE_ENV): hold what the shim left of its room so
+    that the app starts with exactly that much heap free, as on the module."""
+    if sys.implementation.name != "micropython":
+        return                              # CPython has no fixed heap to share
+    import gc
+    import uos
+    wanted = uos.getenv("QFRAME_APP_HEAPSIZE")
+    if not wanted:
+        return
+    wanted = wanted.strip().upper()
+    scale = 1024 if wanted.endswith("K") else 1024 * 1024 if wanted.endswith("M") else 1
+    wanted = int(wanted.rstrip("KM")) * scale
+    gc.collect()
+    room = gc.mem_free() - wanted - 64      # the bytearray's own header and block rounding
+    if room < 0:
+        print("hostrun: the shim left %d bytes, less than QFRAME_APP_HEAPSIZE" % gc.mem_free())
+        return
+    _shim_room.append(bytearray(room))
+    gc.collect()
+    print("hostrun: app heap %d bytes free (shim stand-ins %d bytes, held apart)"
+          % (gc.mem_free(), gc.mem_alloc() - room))
 
 
 def _stop_current_app():

@@ -7,6 +7,8 @@ import os
 
 
 HEAP_TRACE_CONFIG = {"APP": {"heap_trace": True}, "HEALTH": {"interval_s": 1.0}}
+# DLMS-lite on the meter link, reading only when the HES asks (`--dlms`): the app loads it.
+DLMS_CONFIG = {"DLMS": {"transport": "meter_link", "read_period_s": 0}}
 
 
 def app_config(hes_port, meter_path=None, dialect="legacy", protocol="usr.hes_protocol",

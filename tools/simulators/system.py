@@ -68,7 +68,8 @@ from tools.simulators.fleet import Fleet
 from tools.simulators.faults import Faults, PowerCuts
 from tools.simulators.hes import HesSim
 from tools.simulators.ports import server_port
-from tools.simulators.sim_config import (HEAP_TRACE_CONFIG, app_config, app_folder_config,
+from tools.simulators.sim_config import (DLMS_CONFIG, HEAP_TRACE_CONFIG, app_config,
+                                         app_folder_config,
                                          mqtt_config, wire)
 from tools.simulators.traffic import Traffic
 
@@ -428,9 +429,17 @@ def main(argv=None):
     parser.add_argument("--keep-flash", action="store_true", help="keep the queue of a past run")
     parser.add_argument("--heap", metavar="SIZE",
                         help="MicroPython's GC heap for the app, e.g. 128K (-X heapsize)")
+    parser.add_argument("--app-heap", metavar="SIZE",
+                        help="the app's own heap, e.g. 192K, as on the module: the QuecPython "
+                             "shim's stand-ins (C in the firmware) are held apart "
+                             "(QFRAME_APP_HEAPSIZE, tools/hostrun/board_root.py)")
     parser.add_argument("--heap-trace", action="store_true",
                         help="the app logs its heap per phase (APP.heap_trace, a health report "
                              "every second)")
+    parser.add_argument("--dlms", action="store_true",
+                        help="configure DLMS-lite (a DLMS section: the meter link, reads on "
+                             "demand), so the app loads it; with --uplink mqtt every extension "
+                             "is configured (the heap bench's \"all extensions\")")
     parser.add_argument("--mpy", action="store_true",
                         help="run the device code precompiled to .mpy, as `deploy --mpy` does")
     parser.add_argument("--quiet", action="store_true", help="only the final JSON line")
@@ -456,6 +465,8 @@ def main(argv=None):
         args.dialect = app_folder_config(args.app).get("UART", {}).get("dialect", "legacy")
     if args.heap:
         os.environ[board_root.HEAPSIZE_ENV] = args.heap
+    if args.app_heap:
+        os.environ[board_root.APP_HEAPSIZE_ENV] = args.app_heap
     if args.ota:
         from tools.ota import demo
         return demo.main(["--interpreter", args.interpreter] +
@@ -479,11 +490,13 @@ def main(argv=None):
     else:
         log = Log(quiet=args.quiet)
     stop_event = threading.Event()
+    extra = dict(HEAP_TRACE_CONFIG) if args.heap_trace else {}
+    if args.dlms:
+        extra.update(DLMS_CONFIG)
     system = System(args.interpreter, args.root, log, dialect=args.dialect,
                     protocol=args.protocol, control=args.faults, keep_flash=args.keep_flash,
                     uplink=args.uplink, mpy=args.mpy, garbage_rate=args.garbage, seed=args.seed,
-                    app=args.app,
-                    extra_config=HEAP_TRACE_CONFIG if args.heap_trace else None)
+                    app=args.app, extra_config=extra or None)
     fleet = Fleet()
     system.hes.add_observer(fleet.observe)       # either uplink's HES (hes.py, mqtt_hes.py)
     watch = sim_screen.LogWatch(fleet)

@@ -201,3 +201,32 @@ def test_import_usr_qframe_loads_the_core_only_and_extensions_on_first_use(inter
                       "usr.qframe.core.lazy", "usr.qframe.collections", "usr.qframe.globals",
                       "usr.qframe.logging", "usr.qframe.threading"}
     assert same == "True"
+
+
+RARE_PROBE = """
+import sys
+sys.path[:0] = [%r] + %r
+import usr.qframe.builtins.ota_update, usr.qframe.builtins.dlms, usr.qframe.store.pqueue
+print(" ".join(sorted(k for k in sys.modules if k.startswith("usr.qframe"))))
+"""
+
+
+@pytest.mark.parametrize("interpreter", ["cpython", "micropython"])
+def test_rarely_used_paths_load_on_first_use(interpreter, tmp_path):
+    """An app with OTA and DLMS-lite keeps neither the update job (manifest, HTTP, download)
+    nor the DLMS association and its codecs until one runs; the queue's recovery code loads
+    only to open a queue (docs/ARCHITECTURE.md "Memory")."""
+    root = board_root.stage(str(tmp_path / "board"))
+    code = RARE_PROBE % (root, board_root.shim_paths(interpreter))
+    done = subprocess.run(board_root.interpreter_command(interpreter) + ["-c", code],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert "usr.qframe.builtins.ota_update" in loaded and "usr.qframe.builtins.dlms" in loaded
+    rare = {"usr.qframe.builtins.ota_job", "usr.qframe.builtins.ota_download",
+            "usr.qframe.codecs.http", "usr.qframe.codecs.ota_manifest",
+            "usr.qframe.builtins.dlms_job", "usr.qframe.protocols.dlms",
+            "usr.qframe.protocols.dlms_client", "usr.qframe.codecs.axdr",
+            "usr.qframe.codecs.hdlc", "usr.qframe.codecs.xdlms", "usr.qframe.store.pqueue_open",
+            "usr.qframe.core.config_check"}
+    assert loaded & rare == set()

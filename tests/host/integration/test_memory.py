@@ -83,3 +83,43 @@ def test_the_app_runs_the_simulation_with_faults_at_its_heap_budget(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["meter_sent"] > 0 and result["lost"] == 0, result
+
+
+def _steady_samples(app, after, timeout):
+    """Heap in use from the app's `heap: steady` lines (APP.heap_trace) once there are more
+    than `after` of them; the list, or None at the timeout."""
+    deadline = time.monotonic() + timeout
+    with app.cond:
+        while True:
+            samples = [int(line.split("heap: steady: alloc ")[1].split()[0])
+                       for line in app.lines if "heap: steady: alloc " in line]
+            if len(samples) > after:
+                return samples
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            app.cond.wait(min(remaining, 0.5))
+
+
+def test_heap_in_use_does_not_grow_with_traffic(tmp_path):
+    """Buffers are sized from config: after 500 meter payloads the heap in use (after a
+    collection) is where it was after 100, give or take a few blocks."""
+    from tools.simulators.sim_config import HEAP_TRACE_CONFIG
+    system = system_sim.System("micropython", str(tmp_path / "board"),
+                               extra_config=HEAP_TRACE_CONFIG)
+    try:
+        system.start(BOOT_S)
+        hes = system.hes
+        for count in (100, 500):
+            for payload in _payloads(b"t%d" % count, count - len(hes.received)):
+                system.meter.send_transparent(payload)
+            assert hes.wait_for(lambda h: len(h.received) >= count, 60), len(hes.received)
+            seen = len(_steady_samples(system.app, 0, 10) or [])
+            samples = _steady_samples(system.app, seen, 10)     # one taken after the traffic
+            assert samples, "\n".join(system.app.lines[-20:])
+            if count == 100:
+                before = samples[-1]
+        after = samples[-1]
+    finally:
+        system.stop()
+    assert after <= before + 4096, (before, after)
