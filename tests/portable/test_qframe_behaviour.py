@@ -147,7 +147,7 @@ def test_logging_takes_qframe_and_percent_messages():
     lines = []
     token = logging.add_listener(lambda level, line: lines.append(line))
     try:
-        logging.basicConfig(console=False)
+        logging.basicConfig(level=logging.INFO, console=False)   # whatever a test before left
         log = logging.getLogger("compat")
         log.warn("two", "args")
         log.info("%d octets", 5)

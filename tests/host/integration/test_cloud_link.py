@@ -8,6 +8,7 @@ pytest.importorskip("usocket", reason="needs the QuecPython shim (tools/shim)")
 import os
 import time
 
+from checks import wait_until
 from cloud_helpers import CloudRig, budget, host_path, rig, slow_command  # noqa: F401
 from tools.simulators.ports import server_port
 from tools.simulators.hes import HesSim
@@ -95,9 +96,7 @@ def test_server_down_for_a_while_then_back(rig):
     r = rig().start()
     r.hes.stop()
     r.publish(30)                                    # queued while the HES is away
-    time.sleep(1.5)
-    assert r.tcp.stats["connect_failures"] >= 2
-    assert len(r.tcp.queue) == 30
+    assert wait_until(lambda: r.tcp.stats["connect_failures"] >= 2 and len(r.tcp.queue) == 30)
     started = time.monotonic()
     r.hes.start()
     limit = budget(r.tcp_config["backoff_cap_s"], r.tcp_config["connect_timeout"])

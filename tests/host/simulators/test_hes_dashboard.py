@@ -87,9 +87,11 @@ def dashboard_rig(tmp_path):
 
 
 def _rows(browser):
-    from selenium.webdriver.common.by import By
-    return [row.get_attribute("data-key")
-            for row in browser.find_elements(By.CSS_SELECTOR, "#modules tbody tr")]
+    """The modules' keys in table order, read in one go (the page redraws the table twice a
+    second: elements found one call earlier can be gone)."""
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll('#modules tbody tr'))"
+        ".map(function (row) { return row.getAttribute('data-key'); });")
 
 
 def _cell(browser, dev, column):
