@@ -41,7 +41,6 @@ def load_without_pep562(package, names):
             hook(name)
 
 
-
 def forget(name):
     """Unload module `name` (a dotted name) once its job is done, e.g. startup-only code:
     removed from usys.modules and from its package, so that its code is garbage once nothing
