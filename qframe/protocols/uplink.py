@@ -39,6 +39,11 @@ silent meter) holds up nothing else. A reply whose connection is gone goes out o
 connection that is open when it arrives; with none open it is dropped and counted
 (`replies_dropped`): the HES never got an answer and may ask again.
 
+Proof (`require_proof`, set by the driver when the module holds a command key and the
+peer acks records): records go out, and the peer's acks count, only once `prove()` was called
+on this connection (the driver calls it when a command signed with the module's key arrived),
+so a peer that cannot sign neither reads nor deletes the queue (its acks: `acks_unproven`).
+
 Timers (config keys of SESSION_FIELDS, seconds, 0 = off): `heartbeat_s` (a heartbeat after this
 long), `ack_timeout_s` (records unconfirmed this long without ack progress: close, reconnect
 and resend), `idle_timeout_s` (nothing received this long: close). Times are the driver's
@@ -133,10 +138,12 @@ class UplinkSession(object):
         for key in ("registrations", "heartbeats", "pongs", "sent_records", "acked_records",
                     "bad_acks", "downlink", "commands", "replies", "replies_dropped",
                     "reply_errors", "ack_timeouts", "idle_timeouts",
-                    "protocol_errors"):
+                    "protocol_errors", "acks_unproven"):
             self.stats[key] = 0
         self.state = CLOSED
         self.close_reason = None
+        self.require_proof = False   # records wait for, and acks need, a proven peer
+        self.proven = False          # this connection's peer signed a command (prove())
         self._out = []
         self._calls = []             # Command events not taken yet
         self._running = set()        # ids of the commands handed out and not answered yet
@@ -161,6 +168,7 @@ class UplinkSession(object):
         self.protocol.reset()
         self.state = OPEN
         self.close_reason = None
+        self.proven = False
         self._out = []
         self._inflight = []
         self._last_sent = None
@@ -227,6 +235,12 @@ class UplinkSession(object):
         self._push("response", data)
         return True
 
+    def prove(self):
+        """The peer of this connection signed a command with the module's key: with
+        require_proof, records go out to it and its acks count from now on."""
+        if self.state == OPEN:
+            self.proven = True
+
     def ack(self, seq, now_ms):
         """The peer stored every record up to seq (cumulative); how many left the queue."""
         if self._last_sent is None or seq > self._last_sent:
@@ -265,7 +279,7 @@ class UplinkSession(object):
             self._push("heartbeat", self.protocol.heartbeat(self.info()))
             self.stats["heartbeats"] += 1
             self._next_heartbeat = self.ticks.ticks_add(now_ms, self.heartbeat_ms)
-        while len(self._inflight) < self.window:
+        while len(self._inflight) < self.window and (self.proven or not self.require_proof):
             record = self.queue.peek(self._last_sent)
             if record is None:
                 break
@@ -354,6 +368,9 @@ class UplinkSession(object):
         return removed
 
     def _on_acked(self, event, now_ms, downlink):
+        if self.require_proof and not self.proven:
+            self.stats["acks_unproven"] += 1
+            return
         self.ack(event.seq, now_ms)
 
     def _on_downlink(self, event, now_ms, downlink):

@@ -28,6 +28,7 @@ import time
 
 import paho.mqtt.client as paho
 
+from tools.simulators.hes_auth import SIM_MASTER, HesSigner
 from tools.simulators.hes_wire import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
 from tools.simulators.ports import server_port
 
@@ -158,8 +159,11 @@ class Broker(object):
 class MqttHes(object):
     """The head end as an MQTT client (see the module docstring)."""
 
-    def __init__(self, port, prefix=PREFIX, client_id="qframe-hes", log=None, ca=None):
-        """ca: the broker's certificate (PEM path) to connect over TLS."""
+    def __init__(self, port, prefix=PREFIX, client_id="qframe-hes", log=None, ca=None,
+                 signer="sim"):
+        """ca: the broker's certificate (PEM path) to connect over TLS; signer: a
+        hes_auth.HesSigner, "sim" (the simulated modules' keys) or None (unsigned)."""
+        self.signer = HesSigner(SIM_MASTER) if signer == "sim" else signer
         self.port = port
         self.prefix = prefix
         self.log = log or (lambda source, text: None)
@@ -171,6 +175,7 @@ class MqttHes(object):
         self.statuses = {}
         self.status_history = []
         self.replies = []
+        self.reply_auth = {}            # "verified" / "unsigned" / "bad" -> replies
         self.events = []
         self.bad = []
         self.connects = 0
@@ -232,7 +237,12 @@ class MqttHes(object):
                 self.statuses[parts[1]] = status
                 self.status_history.append((parts[1], status))
             elif parts[2:] == ["up", "resp"]:
-                self.replies.append(self._json(message))
+                reply, how = self._json(message), "unsigned"
+                if self.signer is not None:
+                    reply, how = self.signer.open_reply(parts[1], reply)
+                self.reply_auth[how] = self.reply_auth.get(how, 0) + 1
+                if reply is not None:
+                    self.replies.append(reply)
             elif parts[2:4] == ["up", "event"]:
                 self.events.append(("/".join(parts[4:]), self._json(message)))
             else:
@@ -273,9 +283,11 @@ class MqttHes(object):
     def topic(self, device, leaf):
         return "%s/%s/%s" % (self.prefix, device, leaf)
 
-    def command(self, device, cmd, args=None, request_id=None):
+    def command(self, device, cmd, args=None, request_id=None, retain=False):
         body = json.dumps({"id": request_id, "cmd": cmd, "args": args})
-        return self.publish(self.topic(device, "down/cmd"), body)
+        if self.signer is not None:
+            body = self.signer.seal(device, body)
+        return self.publish(self.topic(device, "down/cmd"), body, retain=retain)
 
     def send_data(self, device, data):
         return self.publish(self.topic(device, "down/meter"), data)
@@ -406,7 +418,15 @@ class MqttHesSim(object):
         elif leaf[:2] == ["up", "meter"] and len(leaf) == 4 and leaf[3].isdigit():
             self._observe("frame", module, (DATA, struct.pack(">I", int(leaf[3])) + payload))
         elif leaf == ["up", "resp"]:
-            self._observe("frame", module, (RESPONSE, payload))
+            try:
+                reply, how = json.loads(payload.decode()), "unsigned"
+            except (ValueError, UnicodeError):
+                return
+            if self.hes.signer is not None:
+                reply, how = self.hes.signer.open_reply(dev, reply, count=False)
+            if isinstance(reply, dict):     # a bad MAC: not the module's, not shown
+                self._observe("frame", module, (RESPONSE, json.dumps(dict(reply, auth=how))
+                                                .encode()))
         elif leaf == ["up", "event", "heartbeat"]:
             try:
                 figures = json.loads(payload.decode()).get("data") or {}

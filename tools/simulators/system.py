@@ -69,7 +69,7 @@ from tools.simulators.faults import Faults, PowerCuts
 from tools.simulators.hes import HesSim
 from tools.simulators.ports import server_port
 from tools.simulators.sim_config import (HEAP_TRACE_CONFIG, app_config, app_folder_config,
-                                         mqtt_config, wire)
+                                         mqtt_config, provision, wire)
 from tools.simulators.traffic import Traffic
 
 DEFAULT_ROOT = os.path.join(REPO, "build", "sim")
@@ -267,6 +267,7 @@ class System(object):
         self.config = config
         self.app = AppProcess(root, config, interpreter, self.log, keep_flash, self.control_port,
                               mpy, app)
+        provision(root, config)     # the simulator-only key the simulated HES signs with
         self.shim = None
 
     def start(self, timeout=30.0):

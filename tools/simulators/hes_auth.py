@@ -1,0 +1,132 @@
+"""The head-end's side of command authentication (host code, CPython's hmac): sign commands
+for a module, check its signed replies, and provision a module's key file.
+
+The format is qframe/codecs/cmdauth.py's (written again here with the standard library, so the
+simulators check the module's implementation instead of sharing it):
+
+    signer = HesSigner(master)                 # per-device keys derived from a fleet master
+    body = signer.seal(dev, '{"id": 1, "cmd": "ping"}')   # the COMMAND body / MQTT payload
+    reply, how = signer.open_reply(dev, obj)   # obj: the RESPONSE's JSON; how: "verified",
+                                               # "unsigned" or "bad" (reply None when bad)
+    write_key_file(folder, dev, key)           # folder/keys.0 (AUTH.keys_path on the host)
+
+Counters: max(last + 1, milliseconds since 1970) per device, so a restarted HES (or several
+HES processes sharing a master) still counts upwards without keeping state.
+
+`SIM_MASTER` is this process's simulator-only master key: random per process, never written
+anywhere but the simulated module's board root (`make sim` provisions it there).
+"""
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+
+KID = "k1"
+SIM_MASTER = os.urandom(32)
+
+
+def _message(label, dev, kid, ctr, text):
+    if isinstance(text, str):
+        text = text.encode()
+    return ("qf1 %s\n%s\n%s\n%d\n" % (label, dev, kid, ctr)).encode() + bytes(text)
+
+
+def derive_key(master, dev):
+    return hmac.new(master, _message("device key", dev, "", 0, b""), hashlib.sha256).digest()
+
+
+def command_body(key, dev, kid, ctr, req):
+    mac = hmac.new(key, _message("cmd", dev, kid, ctr, req), hashlib.sha256).hexdigest()
+    return json.dumps({"kid": kid, "ctr": ctr, "mac": mac, "req": req}).encode()
+
+
+def wrap_key(key, dev, kid, nonce, new_key):
+    stream = hmac.new(key, _message("wrap", dev, kid, nonce, b""), hashlib.sha256).digest()
+    return bytes(a ^ b for a, b in zip(new_key, stream)).hex()
+
+
+class HesSigner(object):
+    """Signs for any module of a fleet (keys derived from master), or with fixed keys
+    ({dev: key}); unknown devices get unsigned commands."""
+
+    def __init__(self, master=None, keys=None, kid=KID):
+        self.master = master
+        self.keys = dict(keys or {})
+        self.kid = kid
+        self.stats = {"signed": 0, "replies_verified": 0, "replies_unsigned": 0,
+                      "replies_bad": 0}
+        self._ctr = {}
+        self._lock = threading.Lock()
+
+    def key_for(self, dev):
+        if dev in self.keys:
+            return self.keys[dev]
+        if self.master is not None and dev:
+            return derive_key(self.master, dev)
+        return None
+
+    def next_ctr(self, dev):
+        with self._lock:
+            ctr = max(self._ctr.get(dev, 0) + 1, int(time.time() * 1000))
+            self._ctr[dev] = ctr
+            return ctr
+
+    def seal(self, dev, req):
+        """The body to send dev for the command text req (unsigned when dev has no key)."""
+        key = self.key_for(dev)
+        if key is None:
+            return req.encode() if isinstance(req, str) else bytes(req)
+        self.stats["signed"] += 1
+        req = req.decode() if isinstance(req, bytes) else req
+        return command_body(key, dev, self.kid, self.next_ctr(dev), req)
+
+    def open_reply(self, dev, obj, count=True):
+        """(the reply dict, "verified" | "unsigned" | "bad"); a bad one's reply is None.
+        count: False for a second look at the same reply (not counted again)."""
+        reply, how = self._open(dev, obj)
+        if count:
+            self.stats["replies_" + how] += 1
+        return reply, how
+
+    def _open(self, dev, obj):
+        if not isinstance(obj, dict) or "mac" not in obj:
+            return obj, "unsigned"
+        key = self.key_for(dev)
+        try:
+            message = _message("res", dev, obj["kid"], int(obj["ctr"]), obj["res"])
+            good = key is not None and hmac.compare_digest(
+                hmac.new(key, message, hashlib.sha256).hexdigest(), str(obj["mac"]))
+            reply = json.loads(obj["res"]) if good else None
+        except (KeyError, TypeError, ValueError):
+            good, reply = False, None
+        if not good:
+            return None, "bad"
+        return reply, "verified"
+
+
+def key_file_line(generation, value):
+    body = "%d %s" % (generation, json.dumps(value))
+    return body + " " + hashlib.sha256(body.encode()).hexdigest() + "\n"
+
+
+def write_key_file(path, dev, key, kid=KID):
+    """Provision a module's key: path/keys.0 (path: the host folder of AUTH.keys_path) in
+    qframe/store/authstore.py's format (the other slot removed: this one is the newest)."""
+    os.makedirs(path, exist_ok=True)
+    value = {"dev": dev, "keys": {kid: key.hex()}, "current": kid, "pending": None,
+             "pins": []}
+    with open(os.path.join(path, "keys.0"), "w") as f:
+        f.write(key_file_line(1, value))
+    try:
+        os.remove(os.path.join(path, "keys.1"))
+    except FileNotFoundError:
+        pass
+    return path
+
+
+def provision_sim(path, dev, master=None):
+    """The simulated module's key (derived from SIM_MASTER) installed in path (the host
+    folder of AUTH.keys_path)."""
+    return write_key_file(path, dev, derive_key(master or SIM_MASTER, dev))
