@@ -39,6 +39,16 @@ _log = getLogger("ota")
 _CONNECTED_TOPICS = ("tcp.connected", "mqtt.connected")   # an uplink reached the HES
 
 
+def _keys_problem(keys):
+    """Why OTA.keys must not be used (an empty, short or published key), or None."""
+    from ..codecs.cmdauth import key_problem
+    for key_id in keys:
+        problem = key_problem(keys[key_id], "key %r" % key_id)
+        if problem:
+            return problem
+    return None
+
+
 # -- the extension ----------------------------------------------------------------------------
 class Ota(AppExtension):
     """See the module docstring. Config section OTA."""
@@ -46,7 +56,7 @@ class Ota(AppExtension):
     name = "ota"
     config_section = "OTA"
     config_fields = {
-        "keys": Field(dict, {}),                 # {key id: hex key}: per-device or per-fleet
+        "keys": Field(dict, {}, check=_keys_problem),   # {key id: hex key}: per device/fleet
         "public_keys": Field(dict, {}),          # {key id: hex Ed25519 public key}
         "app_name": Field(str, ""),              # "" -> the Application's name
         "health_s": Field(float, 300.0, lo=0.1, hi=86400),
