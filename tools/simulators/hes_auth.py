@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import threading
 import time
 
@@ -104,6 +105,33 @@ class HesSigner(object):
         if not good:
             return None, "bad"
         return reply, "verified"
+
+
+def published_keys():
+    """The keys qframe/codecs/cmdauth.py lists as published (read from its source)."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(repo, "qframe", "codecs", "cmdauth.py")) as f:
+        text = f.read()
+    block = text[text.index("PUBLISHED_KEYS = ("):]
+    block = block[:block.index("\n)")]
+    return re.findall(r'"([0-9a-f]{64})"', block)
+
+
+def published_key_problem(text):
+    """qframe/codecs/cmdauth.key_problem on the host: why text (hex) must not be a key."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return "the key is not hex"
+    if not raw:
+        return "the key is empty"
+    if len(raw) < 16:
+        return "the key is %d bytes: at least 16" % len(raw)
+    if text.lower() in published_keys():
+        return "the key is a development key published in the qframe repository"
+    if len(set(raw)) == 1:
+        return "the key is one byte repeated"
+    return None
 
 
 def key_file_line(generation, value):
