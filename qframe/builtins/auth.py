@@ -1,7 +1,7 @@
 """Command authentication for every uplink: the `Auth` extension (dev.json section AUTH).
 
-Every uplink driver (TcpClient, MqttClient) adds it when the app has none, so no command
-reaches the registry without passing `admit()` (qframe/protocols/auth.py's CommandGate: a
+An app adds it before its uplink (code/app_main.py); an uplink driver (TcpClient, MqttClient)
+without it refuses every command. No command reaches the registry without passing `admit()` (qframe/protocols/auth.py's CommandGate: a
 MAC under a key of the module, a counter above the last one, or an open read-only command).
 The keys and the counter live in AUTH.keys_path (qframe/store/authstore.py), installed by
 `make provision` (tools/device/provision.py), never in dev.json. Without keys the module
@@ -164,11 +164,3 @@ class Auth(AppExtension):
 def _hex(data):
     import ubinascii
     return ubinascii.hexlify(data).decode()
-
-
-def auth_of(app):
-    """The app's Auth extension (added when it has none: every uplink checks commands)."""
-    ext = app.extensions.get("auth")
-    if ext is None:
-        ext = Auth(app=app)
-    return ext

@@ -121,6 +121,26 @@ REPORTS = {"dlms.readings": ("dlms.readings", "forward_dlms"),
 MAX_REPORTS = 16
 
 
+class _NoAuth(object):
+    """Stands in for a missing Auth extension (qframe/builtins/auth.py): refuses every command."""
+
+    config = {}
+
+    def admit(self, body):
+        from ..protocols.auth import Verdict
+        return Verdict(False, body, "refused: this app checks no command signatures (it has no"
+                       " Auth extension, qframe/builtins/auth.py)", "not_provisioned")
+
+    def seal(self, reply, verdict):
+        return reply
+
+    def provisioned(self):
+        return False
+
+    def pins(self):
+        return []
+
+
 class UplinkDriver(AppExtension):
     """See the module docstring. Subclasses set `stats` (their own counters) before calling
     UplinkDriver.__init__ and implement _new_protocol, _open_link, _serve and _drop (and, where
@@ -221,17 +241,9 @@ class UplinkDriver(AppExtension):
         return self.protocol.acked
 
     # ------------------------------------------------------------------ lifecycle
-    def init_app(self, app):
-        if app.extensions.get("auth") is None:     # no command runs unchecked
-            from .auth import Auth
-            Auth(app=app)
-        AppExtension.init_app(self, app)
-
     def load(self):
         cfg = self.config
-        from .auth import auth_of
-        self.auth = auth_of(self.app)
-        self.auth.load()
+        self.auth = self.extension("auth") or _NoAuth()    # without one: every command refused
         self.protocol = self._new_protocol()
         self.queue = open_queue(cfg, self._queue_name())
         self.commands = commands_of(self.app)

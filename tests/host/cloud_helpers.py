@@ -18,6 +18,7 @@ from tools.simulators.condwait import wait_on
 from tools.simulators.hes import HesSim
 from tools.simulators.hes_auth import provision_sim
 from usr.qframe import Application
+from usr.qframe.builtins.auth import Auth
 from usr.qframe.builtins.netwatch import NetWatch
 from usr.qframe.builtins.watchdog import Watchdog
 from usr.qframe.builtins.clients import TcpClient
@@ -77,6 +78,7 @@ class CloudRig(object):
                                "AUTH": {"keys_path": self.auth_path}})
         if with_network:
             NetWatch(app=self.app)
+        Auth(app=self.app)
         self.tcp = TcpClient(app=self.app)
         if watchdog is not None:          # a WATCHDOG section: the WDT extension, last
             self.app.config.merge({"WATCHDOG": watchdog})

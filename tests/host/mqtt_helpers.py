@@ -6,6 +6,7 @@ import threading
 from tools.hostrun import board_root
 from tools.simulators.hes_auth import provision_sim
 from usr.qframe import Application
+from usr.qframe.builtins.auth import Auth
 from usr.qframe.builtins.mqtt import MqttClient
 
 MQTT = {"host": "127.0.0.1", "user": "module", "keepalive_s": 10, "backoff_base_s": 0.05,
@@ -28,6 +29,7 @@ class Rig(object):
             provision_sim(board_root.DEFAULT_ROOT + auth, self.device)
         self.app.config.merge({"APP": {"stop_timeout": 3.0, "log_level": "WARNING"},
                                "MQTT": settings, "AUTH": {"keys_path": auth}})
+        Auth(app=self.app)
         self.mqtt = MqttClient(app=self.app)
         self.downlink = []
         self.sent = []

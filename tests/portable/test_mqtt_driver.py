@@ -8,6 +8,7 @@ import _thread
 from checks import fresh_folder, wait_until
 from test_qframe_umqtt import _Broker
 from usr.qframe import Application
+from usr.qframe.builtins.auth import Auth
 from usr.qframe.builtins.mqtt import MqttClient
 from usr.qframe.codecs import mqtt as codec
 from auth_keys import Signer, provision
@@ -32,6 +33,7 @@ def _app(name, broker, driver=MqttClient, app_config=None, keep_keys=False, **co
     if not keep_keys:
         auth = provision(fresh_folder("/usr/test_mqtt_driver", name + "-auth"), DEVICE)
     app.config.merge({"APP": app_settings, "MQTT": settings, "AUTH": auth})
+    Auth(app=app)
     driver(app=app)
     app.load()
     assert app.mqtt._up.wait(BUDGET_MS / 1000.0), app.mqtt.last_error

@@ -9,7 +9,7 @@ import json
 
 from cloud_helpers import rig  # noqa: F401
 from tools.simulators.hes import COMMAND, HesSim
-from tools.simulators.hes_auth import SIM_MASTER, HesSigner, command_body, derive_key
+from tools.simulators.hes_auth import SIM_MASTER, command_body, derive_key
 
 
 def _ran(app, name):
@@ -49,7 +49,7 @@ def test_a_recorded_command_replayed_and_an_older_counter_are_refused(rig):
     r = rig()
     runs = _ran(r.app, "relay")
     r.start()
-    signer = HesSigner(SIM_MASTER)
+    signer = r.hes.signer                                # its counters: above the hello's
     dev = r.tcp_config["device_id"]
     newer = signer.seal(dev, json.dumps({"id": 1, "cmd": "relay", "args": "new"}))
     older_ctr = json.loads(newer)["ctr"] - 10
