@@ -7,16 +7,18 @@ The keys and the counter live in AUTH.keys_path (qframe/store/authstore.py), ins
 `make provision` (tools/device/provision.py), never in dev.json. Without keys the module
 runs no command at all and logs so at start ("not provisioned").
 
-Commands it adds (all signed; none may be opened by AUTH.open_commands but auth.status):
+Commands it adds (all signed; none may be opened by AUTH.open_commands but auth.status;
+their code is in qframe/builtins/auth_commands.py, imported when one runs):
   auth.status               {"provisioned", "dev", "kids", "current", "pending", "ctr", ...}
-  auth.rotate {"kid", "key", "nonce"}   a new key, wrapped (codecs/cmdauth.wrap_key) under
+  auth.rotate {"kid", "key", "nonce"}   a new key, wrapped (codecs/authkeys.wrap_key) under
                             the key that signed this command; valid at once, confirmed (and
                             the old keys retired) by the first command signed with it
   tls.pin {"add": fp} / {"remove": fp}  the server-certificate pins kept next to the keys,
                             used with TCP_SERVER.tls_fingerprint (the next certificate's pin
                             goes in before the renewal, the old one out after it)
 """
-from ..codecs import cmdauth
+import usys
+
 from ..core.config import Field
 from ..core.ext import AppExtension
 from ..protocols import auth as gate_mod
@@ -26,12 +28,32 @@ from ..threading import Lock
 from .identity import device_id
 
 
+def _open_commands_problem(names):
+    from ..codecs.authkeys import open_commands_problem     # released by Auth.load
+    return open_commands_problem(names)
+
+
+AUTHKEYS = __name__[:-len("builtins.auth")] + "codecs.authkeys"
+
+
+def release(name):
+    """Drop the module name, used only at start (or rarely), from the heap: the next import
+    loads it again."""
+    if usys.modules.pop(name, None) is None:
+        return
+    parent = usys.modules.get(name[:name.rfind(".")])
+    try:
+        delattr(parent, name[name.rfind(".") + 1:])
+    except AttributeError:
+        pass
+
+
 class Auth(AppExtension):
     name = "auth"
     config_section = "AUTH"
     config_fields = {
         "keys_path": Field(str, "/usr/.auth"),
-        "open_commands": Field(list, [], check=gate_mod.open_commands_problem),
+        "open_commands": Field(list, [], check=_open_commands_problem),
         "require_proof": Field(bool, True),     # TCP: records wait for a proven HES
     }
 
@@ -55,16 +77,16 @@ class Auth(AppExtension):
         self.gate = gate_mod.CommandGate(dev, keyring, self.store.load_counter(),
                                          cfg.get("open_commands") or (), self.stats)
         commands = commands_of(self.app)
-        for name, handler in (("auth.status", self._cmd_status),
-                              ("auth.rotate", self._cmd_rotate), ("tls.pin", self._cmd_pin)):
+        for name in ("auth.status", "auth.rotate", "tls.pin"):
             commands.unregister(name)
-            commands.register(name, handler)
+            commands.register(name, self._command(name))
         if keyring.keys:
             self.log.info("command keys %s for %s; last counter %d", sorted(keyring.keys), dev,
                           self.gate.last_ctr)
         else:
             self.log.error("not provisioned: no command key in %s, so no HES command will run"
                            " (make provision PORT=...)", self.store.folder)
+        release(AUTHKEYS)         # the key checks' code: not needed again until a rotation
 
     def stop(self, timeout=2.0):
         return True
@@ -105,62 +127,15 @@ class Auth(AppExtension):
         return list(self._pins)
 
     # ------------------------------------------------------------------ commands
+    def _command(self, name):
+        """A handler that imports auth_commands (rarely used: not resident) when it runs."""
+        def run(args):
+            from .auth_commands import run_command
+            return run_command(self, name, args)
+        return run
+
     def _save_keys(self):
         data = self.gate.keyring.to_json()
         data["dev"] = self.gate.dev
         data["pins"] = self._pins
         self.store.save_keys(data)
-
-    def _cmd_status(self, args):
-        gate = self.gate
-        return {"provisioned": gate.provisioned, "dev": gate.dev,
-                "kids": sorted(gate.keyring.keys), "current": gate.keyring.current,
-                "pending": gate.keyring.pending, "ctr": gate.last_ctr,
-                "open_commands": list(gate.open_commands), "pins": len(self._pins)}
-
-    def _cmd_rotate(self, args):
-        args = args if isinstance(args, dict) else {}
-        kid, wrapped, nonce = args.get("kid"), args.get("key"), args.get("nonce")
-        if not isinstance(kid, str) or not kid or len(kid) > cmdauth.MAX_KID_CHARS:
-            raise ValueError("args.kid: the new key's id (1..%d chars)" % cmdauth.MAX_KID_CHARS)
-        if not isinstance(nonce, int) or isinstance(nonce, bool):
-            raise ValueError("args.nonce: the integer the key was wrapped with")
-        with self._lock:
-            keyring = self.gate.keyring
-            if kid in keyring.keys:
-                raise ValueError("key id %r is in use" % kid)
-            under = keyring.current or sorted(keyring.keys)[0]
-            key = cmdauth.unwrap_key(keyring.keys[under], self.gate.dev, kid, nonce, wrapped)
-            problem = cmdauth.key_problem(_hex(key), "the new key")
-            if problem:
-                raise ValueError(problem)
-            keyring.add_pending(kid, key)
-            self._save_keys()
-        self.log.info("key %s installed; %s stays valid until %s signs a command", kid, under,
-                      kid)
-        return {"pending": kid, "valid": sorted(keyring.keys)}
-
-    def _cmd_pin(self, args):
-        args = args if isinstance(args, dict) else {}
-        from .tls import normalise_fingerprint
-        with self._lock:
-            if isinstance(args.get("add"), str):
-                pin = normalise_fingerprint(args["add"])
-                if len(pin) != 64:
-                    raise ValueError("args.add: a SHA-256 fingerprint (64 hex digits)")
-                if pin not in self._pins:
-                    self._pins.append(pin)
-            elif isinstance(args.get("remove"), str):
-                pin = normalise_fingerprint(args["remove"])
-                if pin in self._pins:
-                    self._pins.remove(pin)
-            else:
-                raise ValueError("args: {\"add\": fingerprint} or {\"remove\": fingerprint}")
-            self._save_keys()
-            self.stats["pins"] = len(self._pins)
-        return {"pins": list(self._pins)}
-
-
-def _hex(data):
-    import ubinascii
-    return ubinascii.hexlify(data).decode()

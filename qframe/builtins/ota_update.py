@@ -41,7 +41,7 @@ _CONNECTED_TOPICS = ("tcp.connected", "mqtt.connected")   # an uplink reached th
 
 def _keys_problem(keys):
     """Why OTA.keys must not be used (an empty, short or published key), or None."""
-    from ..codecs.cmdauth import key_problem
+    from ..codecs.authkeys import key_problem
     for key_id in keys:
         problem = key_problem(keys[key_id], "key %r" % key_id)
         if problem:

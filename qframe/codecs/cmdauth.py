@@ -1,4 +1,5 @@
-"""The authenticated envelope of HES commands and module replies (codec: no I/O, no clock).
+"""The authenticated envelope of HES commands and of what the module sends back (codec: no
+I/O, no clock). Key checks, derivation and rotation: qframe/codecs/authkeys.py.
 
 A command the HES signs travels as a JSON object wrapping the command's own JSON text:
 
@@ -9,31 +10,24 @@ A command the HES signs travels as a JSON object wrapping the command's own JSON
 `dev` is the module's identity (REGISTER's "dev": the IMEI on a module), so a command signed
 for one module is refused by every other; `ctr` is the HES's counter for that module (above
 the last one the module accepted: the HES uses max(last + 1, milliseconds since 1970), so it
-needs no state of its own). The reply comes back the same way, bound to the command's counter:
+needs no state of its own). MACs are over the exact bytes of `req` (no canonicalisation).
 
-    {"kid": "k1", "ctr": <the command's>, "mac": "<64 hex>", "res": "{\"id\": 7, \"ok\": ...}"}
+What the module signs (a reply, bound to its command's counter) is its JSON object as
+encoded once, with the MAC put in front instead of wrapping an escaped copy:
 
-    mac = HMAC-SHA256(key[kid], "qf1 res\\n" dev "\\n" kid "\\n" ctr "\\n" res)
+    {"kid":"k1","ctr":<n>,"mac":"<64 hex>", <the object's own fields>}
 
-MACs are over the exact bytes of `req` / `res` (no JSON canonicalisation). Per-device keys
-come from a fleet master key: `derive_key(master, dev)`; a rotated key travels wrapped under
-the key that signs the rotation (`wrap_key`). `key_problem` says why a key must not be used
-(empty, short, not hex, or one of the development keys published in this repository).
+    mac = HMAC-SHA256(key[kid], "qf1 " label "\\n" dev "\\n" kid "\\n" n "\\n" "{" <fields>)
+
+i.e. over the object exactly as it was encoded ("{" and everything after the mac field).
+The first `"mac":"` in the text is the MAC's (inside a JSON string every quote is escaped).
 """
 import ubinascii
-import ujson
 
-from .hmac256 import equal, hmac_sha256
+from .hmac256 import Hmac, equal
 
-MIN_KEY_BYTES = 16
 MAX_KID_CHARS = 32
 MAX_CTR = (1 << 63) - 1
-
-# Keys this repository has published (docs, examples, the old dev.json): never accepted.
-PUBLISHED_KEYS = (
-    "6465762d666c6565742d6b65792d6e6f742d666f722d70726f64756374696f6e",  # "dev-fleet-key-not..."
-    "73696d756c61746f722d6f6e6c792d6d61737465722d6b65792d2d2d2d2d2d2d",  # docs' example master
-)
 
 
 class EnvelopeError(ValueError):
@@ -41,7 +35,7 @@ class EnvelopeError(ValueError):
 
 
 class Envelope(object):
-    """A decoded command or reply envelope: kid, ctr, mac (bytes), text (req or res, str)."""
+    """A decoded command envelope: kid, ctr, mac (bytes), text (the command, str)."""
 
     def __init__(self, kid, ctr, mac, text):
         self.kid = kid
@@ -50,39 +44,46 @@ class Envelope(object):
         self.text = text
 
 
-def _message(label, dev, kid, ctr, text):
-    return ("qf1 %s\n%s\n%s\n%d\n" % (label, dev, kid, ctr)).encode() + _bytes(text)
+def kid_problem(kid):
+    """None if kid can name a key (1..MAX_KID_CHARS letters, digits, "_", "-", "."), else why
+    not (a kid is written into signed JSON unescaped)."""
+    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_CHARS:
+        return "kid is not a string of 1..%d chars" % MAX_KID_CHARS
+    for c in kid:
+        if not (c.isalpha() or c.isdigit() or c in "_-.") or ord(c) > 126:
+            return "kid has a character other than letters, digits, _ - ."
+    return None
 
 
-def _bytes(text):
-    return text.encode() if isinstance(text, str) else bytes(text)
+def message(label, dev, kid, ctr):
+    """The head of every MAC'd message; the signed text follows it."""
+    return ("qf1 %s\n%s\n%s\n%d\n" % (label, dev, kid, ctr)).encode()
 
 
 def command_mac(key, dev, kid, ctr, req):
-    return hmac_sha256(key, _message("cmd", dev, kid, ctr, req))
+    h = Hmac(key)
+    h.update(message("cmd", dev, kid, ctr))
+    h.update(req.encode() if isinstance(req, str) else req)
+    return h.digest()
 
 
-def reply_mac(key, dev, kid, ctr, res):
-    return hmac_sha256(key, _message("res", dev, kid, ctr, res))
+def seal_json(key, label, dev, kid, ctr, text):
+    """text (the JSON object as encoded, str or bytes) signed under key: bytes
+    {"kid":..,"ctr":..,"mac":"..", <text's fields>} (see the module docstring)."""
+    body = text.encode() if isinstance(text, str) else text
+    if len(body) < 3 or body[0] != 0x7B:
+        raise ValueError("only a non-empty JSON object can be signed")
+    h = Hmac(key)
+    h.update(message(label, dev, kid, ctr))
+    h.update(body)
+    out = bytearray(b'{"kid":"%s","ctr":%d,"mac":"' % (kid.encode(), ctr))
+    out.extend(ubinascii.hexlify(h.digest()))
+    out.extend(b'",')
+    out.extend(memoryview(body)[1:])
+    return out
 
 
-def _hex(data):
-    return ubinascii.hexlify(data).decode()
-
-
-def seal_command(key, dev, kid, ctr, req):
-    """The envelope (bytes) of the command text req (str or bytes) signed with key."""
-    req = _bytes(req).decode()
-    mac = command_mac(key, dev, kid, ctr, req)
-    return ujson.dumps({"kid": kid, "ctr": ctr, "mac": _hex(mac), "req": req}).encode()
-
-
-def seal_reply(key, dev, kid, ctr, res):
-    """The reply envelope (a dict, as the session's protocols take replies) of res (str)."""
-    return {"kid": kid, "ctr": ctr, "mac": _hex(reply_mac(key, dev, kid, ctr, res)), "res": res}
-
-
-def decode(obj, field="req"):
+def decode(obj):
     """The Envelope in obj (a decoded JSON value), None if obj is no envelope (no "mac");
     EnvelopeError if it is one but malformed."""
     if not isinstance(obj, dict) or "mac" not in obj:
@@ -90,9 +91,9 @@ def decode(obj, field="req"):
     kid = obj.get("kid")
     ctr = obj.get("ctr")
     mac = obj.get("mac")
-    text = obj.get(field)
-    if not isinstance(kid, str) or not kid or len(kid) > MAX_KID_CHARS:
-        raise EnvelopeError("kid is not a string of 1..%d chars" % MAX_KID_CHARS)
+    text = obj.get("req")
+    if kid_problem(kid):
+        raise EnvelopeError(kid_problem(kid))
     if not isinstance(ctr, int) or isinstance(ctr, bool) or ctr < 1 or ctr > MAX_CTR:
         raise EnvelopeError("ctr is not an integer in 1..2**63-1")
     if not isinstance(mac, str) or len(mac) != 64:
@@ -102,67 +103,10 @@ def decode(obj, field="req"):
     except Exception:
         raise EnvelopeError("mac is not 64 hex digits")
     if not isinstance(text, str):
-        raise EnvelopeError("%s is not a string" % field)
+        raise EnvelopeError("req is not a string")
     return Envelope(kid, ctr, raw, text)
 
 
 def verify_command(envelope, key, dev):
     """True if envelope's MAC is the command MAC under key for dev."""
     return equal(command_mac(key, dev, envelope.kid, envelope.ctr, envelope.text), envelope.mac)
-
-
-def verify_reply(envelope, key, dev):
-    return equal(reply_mac(key, dev, envelope.kid, envelope.ctr, envelope.text), envelope.mac)
-
-
-def derive_key(master, dev):
-    """The per-device key: HMAC-SHA256(master, "qf1 device key\\n" + dev)."""
-    return hmac_sha256(master, _message("device key", dev, "", 0, b""))
-
-
-def _stream(key, dev, kid, ctr):
-    return hmac_sha256(key, _message("wrap", dev, kid, ctr, b""))
-
-
-def wrap_key(key, dev, kid, ctr, new_key):
-    """new_key (32 bytes) encrypted for a rotation command signed with key at ctr (hex)."""
-    if len(new_key) != 32:
-        raise ValueError("a rotated key is 32 bytes")
-    stream = _stream(key, dev, kid, ctr)
-    return _hex(bytes(new_key[i] ^ stream[i] for i in range(32)))
-
-
-def unwrap_key(key, dev, kid, ctr, wrapped):
-    """wrap_key's inverse (ValueError if wrapped is not 64 hex digits)."""
-    try:
-        raw = ubinascii.unhexlify(wrapped)
-    except Exception:
-        raise ValueError("wrapped key is not hex")
-    if len(raw) != 32:
-        raise ValueError("wrapped key is not 32 bytes")
-    stream = _stream(key, dev, kid, ctr)
-    return bytes(raw[i] ^ stream[i] for i in range(32))
-
-
-def key_problem(text, what="key"):
-    """None if text (hex) can be a secret key, else why not: empty, not hex, shorter than
-    MIN_KEY_BYTES, or a key published in this repository."""
-    if not isinstance(text, str) or not text:
-        return "%s is empty" % what
-    try:
-        raw = ubinascii.unhexlify(text)
-    except Exception:
-        return "%s is not hex" % what
-    if len(raw) < MIN_KEY_BYTES:
-        return "%s is %d bytes: at least %d" % (what, len(raw), MIN_KEY_BYTES)
-    if text.lower() in PUBLISHED_KEYS:
-        return "%s is a development key published in the qframe repository" % what
-    first = raw[0]
-    same = True
-    for byte in raw:
-        if byte != first:
-            same = False
-            break
-    if same:
-        return "%s is one byte repeated" % what
-    return None

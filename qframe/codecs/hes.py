@@ -86,7 +86,8 @@ class Protocol(object):
       registration(info)   first bytes on every connection (info: dev, epoch, meter, ...)
       heartbeat(info)      sent every heartbeat_s
       data(seq, payload)   one queued record
-      response(reply)      the answer to a Command (a dict from the command registry)
+      response(reply)      the answer to a Command: a dict from the command registry, or
+                           bytes (JSON already, signed: qframe/codecs/cmdauth.seal_json)
       event(name, data)    an unsolicited report (e.g. the app's health)
       feed(chunk)          bytes received -> list of Acked / Downlink / Command / Pong;
                            raises ProtocolError when the stream cannot be framed
@@ -131,6 +132,9 @@ def frame(kind, body=b""):
 
 
 def _json(obj):
+    """obj as JSON bytes; bytes or bytearray are JSON encoded already (a signed reply)."""
+    if isinstance(obj, (bytes, bytearray)):
+        return obj
     return ujson.dumps(obj).encode()
 
 

@@ -368,6 +368,9 @@ def uplink_topics(prefix, device):
 
 
 def _json(obj):
+    """obj as JSON bytes; bytes or bytearray are JSON encoded already (a signed reply)."""
+    if isinstance(obj, (bytes, bytearray)):
+        return obj
     return ujson.dumps(obj).encode()
 
 

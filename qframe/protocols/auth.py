@@ -8,14 +8,14 @@
         if verdict.save_keys:             # the keyring changed (a rotation was confirmed)
             store.save_keys(gate.keyring.to_json())
         reply = registry.execute(verdict.request)
-        reply = gate.seal(reply, verdict) # a signed command gets a signed reply
+        reply = gate.seal(reply, verdict) # a signed command gets a signed reply (bytes)
     else:
         reply = registry.refuse(verdict.request, verdict.error)
 
 A command is admitted when it is a valid envelope (qframe/codecs/cmdauth.py) under a key of
 the keyring, for this module's identity, with a counter above the last one admitted; or,
 unsigned, when its name is in `open_commands` (config AUTH.open_commands: names from
-READ_ONLY only; empty by default). Everything else is refused, counted per reason
+authkeys.READ_ONLY only; empty by default). Everything else is refused, counted per reason
 (`refused_<reason>`) and logged: unsigned, malformed, unknown_key, bad_mac, replay (counter
 not above the last), not_provisioned (no key at all: the module refuses every signed
 command until a key is installed, and says so).
@@ -35,21 +35,7 @@ from ..logging import getLogger
 
 _log = getLogger("auth")
 
-# Commands that change nothing: the only ones AUTH.open_commands may list.
-READ_ONLY = ("ping", "status", "ota_status", "auth.status", "dlms.read", "dlms.read_many",
-             "dlms.profile", "dlms.clock")
 REASONS = ("unsigned", "malformed", "unknown_key", "bad_mac", "replay", "not_provisioned")
-
-
-def open_commands_problem(names):
-    """None if names (AUTH.open_commands) lists only READ_ONLY commands, else why not."""
-    if not isinstance(names, list):
-        return "a list of command names"
-    for name in names:
-        if name not in READ_ONLY:
-            return "%r changes state or is unknown: only %s may run unsigned" % (
-                name, ", ".join(READ_ONLY))
-    return None
 
 
 class Keyring(object):
@@ -64,20 +50,11 @@ class Keyring(object):
     @classmethod
     def from_json(cls, data):
         """A Keyring from the store's dict ({"keys": {kid: hex}, "current", "pending"});
-        keys that are not usable (cmdauth.key_problem) are left out and logged."""
-        keys = {}
-        if isinstance(data, dict) and isinstance(data.get("keys"), dict):
-            for kid in data["keys"]:
-                text = data["keys"][kid]
-                problem = cmdauth.key_problem(text, "key %r" % kid)
-                if problem:
-                    _log.error("%s: not used", problem)
-                    continue
-                keys[kid] = _unhex(text)
-        if not isinstance(data, dict):
-            data = {}
-        current = data.get("current") if data.get("current") in keys else None
-        pending = data.get("pending") if data.get("pending") in keys else None
+        keys that must not be used (authkeys.key_problem) are left out and logged."""
+        from ..codecs.authkeys import parse_keyring       # start only: released after load
+        keys, current, pending, problems = parse_keyring(data)
+        for problem in problems:
+            _log.error("%s: not used", problem)
         return cls(keys, current, pending)
 
     def to_json(self):
@@ -161,12 +138,19 @@ class CommandGate(object):
         return self._signed(envelope)
 
     def seal(self, reply, verdict):
-        """reply (the registry's dict) as a signed reply envelope when the command was signed
-        (its key may have been retired by then: the reply is signed with it anyway)."""
+        """reply (the registry's dict) as it goes out: signed (bytes, cmdauth.seal_json under
+        label "res", bound to the command's counter) when the command was signed (its key may
+        have been retired by then: the reply is signed with it anyway), else the dict."""
         if not verdict.signed:
             return reply
+        try:
+            text = ujson.dumps(reply)
+        except Exception as exc:            # e.g. a result that is not JSON-serialisable
+            text = ujson.dumps({"id": reply.get("id"), "cmd": reply.get("cmd"), "ok": False,
+                                "error": "reply not encodable (%s: %s)" % (
+                                    type(exc).__name__, exc)})
         self.stats["replies_sealed"] += 1
-        return cmdauth.seal_reply(verdict.key, self.dev, verdict.kid, verdict.ctr, ujson.dumps(reply))
+        return cmdauth.seal_json(verdict.key, "res", self.dev, verdict.kid, verdict.ctr, text)
 
     # ------------------------------------------------------------------ internals
     def _unsigned(self, body, obj):

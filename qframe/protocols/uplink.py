@@ -214,21 +214,22 @@ class UplinkSession(object):
         return downlink
 
     def respond(self, command_id, reply):
-        """The reply (a dict, CommandRegistry.execute's) to the Command with command_id: sent
-        on the open connection; with none, dropped and counted. False if it was not sent."""
+        """The reply (a dict, CommandRegistry.execute's, or bytes: JSON encoded and signed
+        already, qframe/codecs/cmdauth.seal_json) to the Command with command_id: sent on the
+        open connection; with none, dropped and counted. False if it was not sent."""
         if command_id not in self._running:
             _log.warning("reply to unknown command %r ignored", command_id)
             return False
         self._running.discard(command_id)
         if self.state != OPEN:
             self.stats["replies_dropped"] += 1
-            _log.warning("reply to command %r dropped: not connected", reply.get("id"))
+            _log.warning("reply to command %r dropped: not connected", command_id)
             return False
         try:
             data = self.protocol.response(reply)
         except Exception as exc:            # e.g. a result that is not JSON-serialisable
             self.stats["reply_errors"] += 1
-            data = self.protocol.response({
+            data = self.protocol.response({      # (a signed reply is bytes: never here)
                 "id": reply.get("id"), "cmd": reply.get("cmd"), "ok": False,
                 "error": "reply not encodable (%s: %s)" % (type(exc).__name__, exc)})
         self.stats["replies"] += 1

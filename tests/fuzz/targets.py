@@ -126,11 +126,11 @@ def hes_framed(data):
 def command_gate(data):
     """Command bodies at the gate (qframe/protocols/auth.py): never raises, admits nothing
     unsigned or under a wrong key, and a refused body still gets a registry reply."""
-    from usr.qframe.codecs import cmdauth
+    from usr.qframe.codecs import authkeys
     from usr.qframe.protocols.auth import CommandGate, Keyring
     key = bytes(range(1, 33))
     gate = CommandGate("fuzz-dev", Keyring({"k1": key}, "k1"), 5)
-    signed = cmdauth.seal_command(key, "fuzz-dev", "k1", 6, data.decode("latin-1"))
+    signed = authkeys.seal_command(key, "fuzz-dev", "k1", 6, data.decode("latin-1"))
     for index, body in enumerate((data, signed, signed)):   # unsigned, signed, replayed
         verdict = gate.admit(body)
         assert verdict.ok == (index == 1), "admitted: unsigned or replayed"

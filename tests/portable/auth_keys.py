@@ -3,7 +3,7 @@ as the HES would (qframe's own codec; the simulators check it against CPython's 
 import ujson
 import uos
 
-from usr.qframe.codecs import cmdauth
+from usr.qframe.codecs import authkeys
 from usr.qframe.store.authstore import AuthStore
 
 KEY = bytes(range(7, 39))
@@ -39,10 +39,10 @@ class Signer(object):
             self.ctr += 1
             ctr = self.ctr
         text = body.decode() if isinstance(body, bytes) else body
-        return cmdauth.seal_command(self.key, self.dev, KID, ctr, text)
+        return authkeys.seal_command(self.key, self.dev, KID, ctr, text)
 
     def open(self, payload):
         """The reply dict inside a signed reply (AssertionError if its MAC is bad)."""
-        env = cmdauth.decode(ujson.loads(payload), "res")
-        assert env is not None and cmdauth.verify_reply(env, self.key, self.dev), payload
-        return ujson.loads(env.text)
+        opened = authkeys.open_json(self.key, "res", self.dev, payload)
+        assert opened is not None, payload
+        return ujson.loads(opened[2])

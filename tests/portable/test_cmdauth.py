@@ -3,9 +3,10 @@ import ujson
 import uos
 
 from checks import fresh_folder, raises
-from usr.qframe.codecs import cmdauth
+from usr.qframe.codecs import authkeys, cmdauth
 from usr.qframe.codecs.hmac256 import hmac_sha256
-from usr.qframe.protocols.auth import CommandGate, Keyring, open_commands_problem
+from usr.qframe.codecs.authkeys import open_commands_problem
+from usr.qframe.protocols.auth import CommandGate, Keyring
 from usr.qframe.store.authstore import AuthStore
 
 KEY = bytes(range(1, 33))
@@ -23,14 +24,14 @@ def _cmd(name="relay", args=None, ident=1):
 
 
 def _signed(ctr, name="relay", key=KEY, kid="k1", dev=DEV, ident=1):
-    return cmdauth.seal_command(key, dev, kid, ctr, _cmd(name, None, ident))
+    return authkeys.seal_command(key, dev, kid, ctr, _cmd(name, None, ident))
 
 
 def test_mac_vector_is_hmac_over_the_documented_message():
     req = '{"id": 1, "cmd": "ping"}'
     message = ("qf1 cmd\n%s\nk1\n%d\n" % (DEV, CTR0)).encode() + req.encode()
     assert cmdauth.command_mac(KEY, DEV, "k1", CTR0, req) == hmac_sha256(KEY, message)
-    env = cmdauth.decode(ujson.loads(cmdauth.seal_command(KEY, DEV, "k1", CTR0, req)))
+    env = cmdauth.decode(ujson.loads(authkeys.seal_command(KEY, DEV, "k1", CTR0, req)))
     assert env.kid == "k1" and env.ctr == CTR0 and env.text == req
     assert cmdauth.verify_command(env, KEY, DEV)
     assert not cmdauth.verify_command(env, KEY, DEV + "1")       # another module's command
@@ -42,9 +43,12 @@ def test_a_signed_command_runs_once_and_its_reply_is_signed():
     assert verdict.ok and verdict.signed and verdict.save_counter and gate.last_ctr == CTR0
     assert ujson.loads(verdict.request)["cmd"] == "relay"
     sealed = gate.seal({"id": 1, "ok": True}, verdict)
-    env = cmdauth.decode(sealed, "res")
-    assert env.ctr == CTR0 and cmdauth.verify_reply(env, KEY, DEV)
-    assert ujson.loads(env.text) == {"id": 1, "ok": True}
+    kid, ctr, text = authkeys.open_json(KEY, "res", DEV, sealed)
+    assert (kid, ctr) == ("k1", CTR0) and ujson.loads(text) == {"id": 1, "ok": True}
+    whole = ujson.loads(sealed)                 # one JSON object: the reply's own fields too
+    assert whole["id"] == 1 and whole["ok"] is True and whole["ctr"] == CTR0
+    assert authkeys.open_json(KEY, "res", DEV + "1", sealed) is None    # another module
+    assert authkeys.open_json(KEY, "cmd", DEV, sealed) is None          # another direction
     again = gate.admit(_signed(CTR0))                           # replayed / redelivered
     assert not again.ok and again.reason == "replay"
     assert gate.stats["refused_replay"] == 1 and gate.stats["admitted"] == 1
@@ -99,8 +103,8 @@ def test_an_unprovisioned_module_refuses_everything_signed_or_not():
 
 def test_rotation_keeps_the_old_key_until_the_new_one_is_used():
     new = bytes(range(100, 132))
-    wrapped = cmdauth.wrap_key(KEY, DEV, "k2", 42, new)
-    assert cmdauth.unwrap_key(KEY, DEV, "k2", 42, wrapped) == new
+    wrapped = authkeys.wrap_key(KEY, DEV, "k2", 42, new)
+    assert authkeys.unwrap_key(KEY, DEV, "k2", 42, wrapped) == new
     gate = _gate()
     gate.keyring.add_pending("k2", new)
     assert gate.admit(_signed(CTR0)).ok                          # old key still valid
@@ -109,17 +113,34 @@ def test_rotation_keeps_the_old_key_until_the_new_one_is_used():
     assert sorted(gate.keyring.keys) == ["k2"]
     assert gate.admit(_signed(CTR0 + 2)).reason == "unknown_key"   # retired
     sealed = gate.seal({"ok": True}, verdict)
-    assert cmdauth.verify_reply(cmdauth.decode(sealed, "res"), new, DEV)
+    assert authkeys.open_json(new, "res", DEV, sealed)[1] == CTR0 + 1
+
+
+def test_a_signed_reply_is_the_reply_encoded_once_and_tampering_fails():
+    text = ujson.dumps({"id": 3, "ok": True, "result": {"s": 'a"mac":"b', "n": [1, 2]}})
+    sealed = cmdauth.seal_json(KEY, "res", DEV, "k1", CTR0, text)
+    assert bytes(sealed).endswith(text[1:].encode())                # not escaped, not wrapped
+    assert len(sealed) == len(text) + len('{"kid":"k1","ctr":%d,"mac":"",' % CTR0) + 64 - 1
+    assert authkeys.open_json(KEY, "res", DEV, sealed)[2] == text.encode()
+    tampered = bytes(sealed).replace(b'"n": [1, 2]', b'"n": [1, 3]')
+    assert authkeys.open_json(KEY, "res", DEV, tampered) is None
+    assert raises(ValueError, cmdauth.seal_json, KEY, "res", DEV, "k1", 1, "{}")
+
+
+def test_key_ids_are_plain_names():
+    assert cmdauth.kid_problem("k-1_a.b") is None
+    for bad in ("", 'k"1', "k\\1", "k 1", "x" * 33, 7):
+        assert cmdauth.kid_problem(bad) is not None, bad
 
 
 def test_weak_and_published_keys_are_refused():
-    assert "empty" in cmdauth.key_problem("")
-    assert "bytes" in cmdauth.key_problem("00")
-    assert "hex" in cmdauth.key_problem("xyz")
-    assert "published" in cmdauth.key_problem(cmdauth.PUBLISHED_KEYS[0])
-    assert "repeated" in cmdauth.key_problem("11" * 32)
-    assert cmdauth.key_problem("00112233445566778899aabbccddeeff") is None
-    ring = Keyring.from_json({"keys": {"bad": "", "dev": cmdauth.PUBLISHED_KEYS[0],
+    assert "empty" in authkeys.key_problem("")
+    assert "bytes" in authkeys.key_problem("00")
+    assert "hex" in authkeys.key_problem("xyz")
+    assert "published" in authkeys.key_problem(authkeys.PUBLISHED_KEYS[0])
+    assert "repeated" in authkeys.key_problem("11" * 32)
+    assert authkeys.key_problem("00112233445566778899aabbccddeeff") is None
+    ring = Keyring.from_json({"keys": {"bad": "", "dev": authkeys.PUBLISHED_KEYS[0],
                                        "ok": "00112233445566778899aabbccddeeff"},
                               "current": "bad"})
     assert list(ring.keys) == ["ok"] and ring.current is None
@@ -127,8 +148,8 @@ def test_weak_and_published_keys_are_refused():
 
 def test_derived_keys_differ_per_device():
     master = bytes(range(32))
-    a, b = cmdauth.derive_key(master, "860000000000001"), cmdauth.derive_key(master, "86000000000002")
-    assert len(a) == 32 and a != b and a == cmdauth.derive_key(master, "860000000000001")
+    a, b = authkeys.derive_key(master, "860000000000001"), authkeys.derive_key(master, "86000000000002")
+    assert len(a) == 32 and a != b and a == authkeys.derive_key(master, "860000000000001")
 
 
 def test_store_round_trip_and_counter_survives_a_torn_write_at_every_byte():

@@ -5,7 +5,7 @@
     python -m tools.device.provision --master-file FILE --dev ID --print   (the HES's copy)
 
 The module's key is derived from the fleet master key and its identity
-(`qf1 device key` HMAC, qframe/codecs/cmdauth.py's derive_key): the identity is the modem's
+(`qf1 device key` HMAC, qframe/codecs/authkeys.py's derive_key): the identity is the modem's
 IMEI read over the REPL (or --dev, when TCP_SERVER.device_id names the module to the HES).
 Only the derived key reaches the module, as the key file qframe/store/authstore.py reads
 (AUTH.keys_path, default /usr/.auth; never dev.json; deploy and OTA packages leave it alone):

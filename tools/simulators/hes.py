@@ -387,10 +387,10 @@ class HesSim(object):
             client.send(frame(PONG))
             self._emit("heartbeat", json.dumps(info, sort_keys=True))
         elif kind == RESPONSE:
-            reply = json.loads(body)
-            how = "unsigned"
             if self.signer is not None:
-                reply, how = self.signer.open_reply(client.key[0], reply)
+                reply, how = self.signer.open_reply(client.key[0], body)
+            else:
+                reply, how = json.loads(body), "unsigned"
             self.stats["replies_" + how] += 1
             if reply is None or reply.get("id") == "hello":
                 return None                 # a bad MAC: not the module's; hello: ours

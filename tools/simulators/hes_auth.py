@@ -6,7 +6,7 @@ simulators check the module's implementation instead of sharing it):
 
     signer = HesSigner(master)                 # per-device keys derived from a fleet master
     body = signer.seal(dev, '{"id": 1, "cmd": "ping"}')   # the COMMAND body / MQTT payload
-    reply, how = signer.open_reply(dev, obj)   # obj: the RESPONSE's JSON; how: "verified",
+    reply, how = signer.open_reply(dev, body)  # body: the RESPONSE's bytes; how: "verified",
                                                # "unsigned" or "bad" (reply None when bad)
     write_key_file(folder, dev, key)           # folder/keys.0 (AUTH.keys_path on the host)
 
@@ -83,34 +83,54 @@ class HesSigner(object):
         req = req.decode() if isinstance(req, bytes) else req
         return command_body(key, dev, self.kid, self.next_ctr(dev), req)
 
-    def open_reply(self, dev, obj, count=True):
+    def open_reply(self, dev, body, count=True):
         """(the reply dict, "verified" | "unsigned" | "bad"); a bad one's reply is None.
-        count: False for a second look at the same reply (not counted again)."""
-        reply, how = self._open(dev, obj)
+        body: the reply's bytes as they came; count: False for a second look at the same
+        reply (not counted again)."""
+        reply, how = self._open(dev, body)
         if count:
             self.stats["replies_" + how] += 1
         return reply, how
 
-    def _open(self, dev, obj):
+    def _open(self, dev, body):
+        try:
+            obj = json.loads(body)
+        except (TypeError, ValueError):
+            return None, "bad"
         if not isinstance(obj, dict) or "mac" not in obj:
             return obj, "unsigned"
-        key = self.key_for(dev)
-        try:
-            message = _message("res", dev, obj["kid"], int(obj["ctr"]), obj["res"])
-            good = key is not None and hmac.compare_digest(
-                hmac.new(key, message, hashlib.sha256).hexdigest(), str(obj["mac"]))
-            reply = json.loads(obj["res"]) if good else None
-        except (KeyError, TypeError, ValueError):
-            good, reply = False, None
-        if not good:
+        opened = open_signed(self.key_for(dev), "res", dev, body)
+        if opened is None:
             return None, "bad"
+        reply = json.loads(opened[2])
         return reply, "verified"
 
 
+def open_signed(key, label, dev, body):
+    """(kid, ctr, the signed JSON bytes) of a body the module signed (qframe/codecs/cmdauth.py
+    seal_json: '{"kid":..,"ctr":..,"mac":"<hex>",' then the object's own fields, the MAC over
+    '{' + those fields), or None if it is not signed that way or the MAC is wrong."""
+    body = bytes(body)
+    at = body.find(b'"mac":"')
+    if key is None or at < 0 or body[at + 71:at + 73] != b'",':
+        return None
+    head = json.loads(body[:at].rstrip(b",") + b"}")
+    signed = b"{" + body[at + 73:]
+    try:
+        kid, ctr = str(head["kid"]), int(head["ctr"])
+        mac = bytes.fromhex(body[at + 7:at + 71].decode())
+    except (KeyError, TypeError, ValueError):
+        return None
+    good = hmac.new(key, _message(label, dev, kid, ctr, signed), hashlib.sha256).digest()
+    if not hmac.compare_digest(good, mac):
+        return None
+    return kid, ctr, signed
+
+
 def published_keys():
-    """The keys qframe/codecs/cmdauth.py lists as published (read from its source)."""
+    """The keys qframe/codecs/authkeys.py lists as published (read from its source)."""
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    with open(os.path.join(repo, "qframe", "codecs", "cmdauth.py")) as f:
+    with open(os.path.join(repo, "qframe", "codecs", "authkeys.py")) as f:
         text = f.read()
     block = text[text.index("PUBLISHED_KEYS = ("):]
     block = block[:block.index("\n)")]
@@ -118,7 +138,7 @@ def published_keys():
 
 
 def published_key_problem(text):
-    """qframe/codecs/cmdauth.key_problem on the host: why text (hex) must not be a key."""
+    """qframe/codecs/authkeys.key_problem on the host: why text (hex) must not be a key."""
     try:
         raw = bytes.fromhex(text)
     except ValueError:

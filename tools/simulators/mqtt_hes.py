@@ -237,9 +237,10 @@ class MqttHes(object):
                 self.statuses[parts[1]] = status
                 self.status_history.append((parts[1], status))
             elif parts[2:] == ["up", "resp"]:
-                reply, how = self._json(message), "unsigned"
                 if self.signer is not None:
-                    reply, how = self.signer.open_reply(parts[1], reply)
+                    reply, how = self.signer.open_reply(parts[1], bytes(message.payload))
+                else:
+                    reply, how = self._json(message), "unsigned"
                 self.reply_auth[how] = self.reply_auth.get(how, 0) + 1
                 if reply is not None:
                     self.replies.append(reply)
@@ -418,12 +419,13 @@ class MqttHesSim(object):
         elif leaf[:2] == ["up", "meter"] and len(leaf) == 4 and leaf[3].isdigit():
             self._observe("frame", module, (DATA, struct.pack(">I", int(leaf[3])) + payload))
         elif leaf == ["up", "resp"]:
-            try:
-                reply, how = json.loads(payload.decode()), "unsigned"
-            except (ValueError, UnicodeError):
-                return
             if self.hes.signer is not None:
-                reply, how = self.hes.signer.open_reply(dev, reply, count=False)
+                reply, how = self.hes.signer.open_reply(dev, payload, count=False)
+            else:
+                try:
+                    reply, how = json.loads(payload.decode()), "unsigned"
+                except (ValueError, UnicodeError):
+                    return
             if isinstance(reply, dict):     # a bad MAC: not the module's, not shown
                 self._observe("frame", module, (RESPONSE, json.dumps(dict(reply, auth=how))
                                                 .encode()))
