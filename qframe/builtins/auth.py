@@ -17,8 +17,10 @@ their code is in qframe/builtins/auth_commands.py, imported when one runs):
                             used with TCP_SERVER.tls_fingerprint (the next certificate's pin
                             goes in before the renewal, the old one out after it)
 """
+import ujson
 import usys
 
+from ..codecs import cmdauth
 from ..core.config import Field
 from ..core.ext import AppExtension
 from ..protocols import auth as gate_mod
@@ -55,10 +57,13 @@ class Auth(AppExtension):
         "keys_path": Field(str, "/usr/.auth"),
         "open_commands": Field(list, [], check=_open_commands_problem),
         "require_proof": Field(bool, True),     # TCP: records wait for a proven HES
+        "sign_data": Field(bool, True),         # records and events carry MACs
     }
 
     def __init__(self, name=None, app=None):
-        self.stats = {"save_errors": 0, "pins": 0}
+        self.stats = {"save_errors": 0, "pins": 0, "records_signed": 0, "events_signed": 0}
+        self._boot = 0
+        self._events = 0
         self.gate = None
         self.store = None
         self._pins = []
@@ -81,12 +86,22 @@ class Auth(AppExtension):
             commands.unregister(name)
             commands.register(name, self._command(name))
         if keyring.keys:
+            self._boot = self._next_boot()
             self.log.info("command keys %s for %s; last counter %d", sorted(keyring.keys), dev,
                           self.gate.last_ctr)
         else:
             self.log.error("not provisioned: no command key in %s, so no HES command will run"
                            " (make provision PORT=...)", self.store.folder)
         release(AUTHKEYS)         # the key checks' code: not needed again until a rotation
+
+    def _next_boot(self):
+        """This start's number (events' n), counted on flash; 0 if it cannot be stored."""
+        try:
+            return self.store.next_boot()
+        except OSError as exc:
+            self.stats["save_errors"] += 1
+            self.log.error("cannot count this start: %s", exc)
+            return 0
 
     def stop(self, timeout=2.0):
         return True
@@ -118,6 +133,32 @@ class Auth(AppExtension):
 
     def seal(self, reply, verdict):
         return self.gate.seal(reply, verdict)
+
+    # ------------------------------------------------------------------ what the module sends
+    def data_kid(self):
+        """The key id that signs records, events and replies' data (None: not provisioned)."""
+        ring = self.gate.keyring if self.gate is not None else None
+        if not ring or not ring.keys:
+            return None
+        return ring.current or sorted(ring.keys)[0]
+
+    def record_mac(self, epoch, seq, payload):
+        """The MAC a record carries (codecs/cmdauth.record_mac)."""
+        kid = self.data_kid()
+        self.stats["records_signed"] += 1
+        return cmdauth.record_mac(self.gate.keyring.keys[kid], self.gate.dev, kid, epoch, seq,
+                                 payload)
+
+    def seal_event(self, name, data):
+        """The event {"event": name, "data": data} as signed JSON bytes, n = boot << 32 |
+        its number since this start (a replayed or reordered one shows in n)."""
+        kid = self.data_kid()
+        with self._lock:
+            self._events += 1
+            n = (self._boot << 32) | self._events
+        self.stats["events_signed"] += 1
+        return cmdauth.seal_json(self.gate.keyring.keys[kid], "evt", self.gate.dev, kid, n,
+                                 ujson.dumps({"event": name, "data": data}))
 
     def provisioned(self):
         return self.gate is not None and self.gate.provisioned

@@ -21,12 +21,22 @@ encoded once, with the MAC put in front instead of wrapping an escaped copy:
 
 i.e. over the object exactly as it was encoded ("{" and everything after the mac field).
 The first `"mac":"` in the text is the MAC's (inside a JSON string every quote is escaped).
+Labels: "res" (a reply, n: its command's counter), "evt" (an event, n: boot << 32 | its
+number since that start, so a replayed or reordered event is seen by its n).
+
+A record (bytes, not JSON) carries DATA_MAC_BYTES of
+
+    HMAC-SHA256(key[kid], "qf1 rec\n" dev "\n" kid "\n" (epoch << 32 | seq) "\n" payload)
+
+after its payload: the queue's epoch and the record's seq make each MAC unique, so a record
+replayed, moved to another seq or reordered no longer matches (record_mac).
 """
 import ubinascii
 
 from .hmac256 import Hmac, equal
 
 MAX_KID_CHARS = 32
+DATA_MAC_BYTES = 16             # a record's MAC, truncated (HMAC-SHA256-128)
 MAX_CTR = (1 << 63) - 1
 
 
@@ -65,6 +75,14 @@ def command_mac(key, dev, kid, ctr, req):
     h.update(message("cmd", dev, kid, ctr))
     h.update(req.encode() if isinstance(req, str) else req)
     return h.digest()
+
+
+def record_mac(key, dev, kid, epoch, seq, payload):
+    """The DATA_MAC_BYTES a record carries after its payload (see the module docstring)."""
+    h = Hmac(key)
+    h.update(message("rec", dev, kid, (epoch << 32) | seq))
+    h.update(payload)
+    return h.digest()[:DATA_MAC_BYTES]
 
 
 def seal_json(key, label, dev, kid, ctr, text):

@@ -85,7 +85,8 @@ class Protocol(object):
       reset()       a new connection starts: forget partial input
       registration(info)   first bytes on every connection (info: dev, epoch, meter, ...)
       heartbeat(info)      sent every heartbeat_s
-      data(seq, payload)   one queued record
+      data(seq, payload)   one queued record; a protocol with `macs = True` also takes
+                           data(seq, payload, mac): the record's MAC goes after the payload
       response(reply)      the answer to a Command: a dict from the command registry, or
                            bytes (JSON already, signed: qframe/codecs/cmdauth.seal_json)
       event(name, data)    an unsolicited report (e.g. the app's health)
@@ -95,6 +96,7 @@ class Protocol(object):
 
     name = "base"
     acked = False
+    macs = False        # True: data() takes a record's MAC (cmdauth.record_mac) too
 
     def __init__(self, config=None):
         self.config = config or {}
@@ -131,6 +133,13 @@ def frame(kind, body=b""):
     return out
 
 
+def _event(name, data):
+    """An event's JSON; data as bytes is the whole event, encoded (and signed) already."""
+    if isinstance(data, (bytes, bytearray)):
+        return data
+    return _json({"event": name, "data": data})
+
+
 def _json(obj):
     """obj as JSON bytes; bytes or bytearray are JSON encoded already (a signed reply)."""
     if isinstance(obj, (bytes, bytearray)):
@@ -151,6 +160,7 @@ class FramedProtocol(Protocol):
 
     acked = True
     name = "ack"
+    macs = True
 
     def __init__(self, config=None, max_frame=8192):
         Protocol.__init__(self, config)
@@ -167,9 +177,10 @@ class FramedProtocol(Protocol):
     def heartbeat(self, info):
         return frame(HEARTBEAT, _json(info))
 
-    def data(self, seq, payload):
+    def data(self, seq, payload, mac=b""):
         out = frame(DATA, seq_bytes(seq))
         out.extend(payload)
+        out.extend(mac)
         size = len(out) - HEADER_SIZE
         if size > 0xFFFF:
             raise ValueError("frame body too long: %d" % size)
@@ -181,7 +192,7 @@ class FramedProtocol(Protocol):
         return frame(RESPONSE, _json(reply))
 
     def event(self, name, data):
-        return frame(EVENT, _json({"event": name, "data": data}))
+        return frame(EVENT, _event(name, data))
 
     # HES -> module
     def feed(self, chunk):

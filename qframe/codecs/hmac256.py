@@ -9,7 +9,18 @@ import uhashlib
 BLOCK = 64
 
 
+_last = [None, None]        # the last key and its pads: one key signs every record in a row
+
+
 def _pads(key):
+    if _last[0] == key:
+        return _last[1]
+    pads = _make_pads(key)
+    _last[0], _last[1] = bytes(key), pads
+    return pads
+
+
+def _make_pads(key):
     if len(key) > BLOCK:
         h = uhashlib.sha256(key)
         key = h.digest()

@@ -44,6 +44,12 @@ peer acks records): records go out, and the peer's acks count, only once `prove(
 on this connection (the driver calls it when a command signed with the module's key arrived),
 so a peer that cannot sign neither reads nor deletes the queue (its acks: `acks_unproven`).
 
+Signed data (`signer`, set by the driver when the module holds a key and the protocol carries
+MACs, `protocol.macs`): each record goes out with cmdauth.record_mac over the queue's epoch,
+its seq and its payload (`protocol.data(seq, payload, mac)`), each event as bytes already
+signed (`signer.seal_event`), and registration and heartbeat say which key signs
+(`"data_kid"`).
+
 Timers (config keys of SESSION_FIELDS, seconds, 0 = off): `heartbeat_s` (a heartbeat after this
 long), `ack_timeout_s` (records unconfirmed this long without ack progress: close, reconnect
 and resend), `idle_timeout_s` (nothing received this long: close). Times are the driver's
@@ -144,6 +150,7 @@ class UplinkSession(object):
         self.close_reason = None
         self.require_proof = False   # records wait for, and acks need, a proven peer
         self.proven = False          # this connection's peer signed a command (prove())
+        self.signer = None           # signs records and events (the app's Auth), or None
         self._out = []
         self._calls = []             # Command events not taken yet
         self._running = set()        # ids of the commands handed out and not answered yet
@@ -257,8 +264,11 @@ class UplinkSession(object):
             self._confirm(transmit.seq, now_ms)
 
     def event(self, name, data):
-        """An unsolicited report for the peer (e.g. the app's health), if connected."""
+        """An unsolicited report for the peer (e.g. the app's health), if connected; signed
+        (as bytes, the signer's seal_event) when the session has a signer."""
         if self.state == OPEN:
+            if self.signer is not None:
+                data = self.signer.seal_event(name, data)
             self._push("event", self.protocol.event(name, data), None, name)
 
     def tick(self, now_ms):
@@ -289,7 +299,11 @@ class UplinkSession(object):
                 self._ack_wait_since = now_ms
             self._inflight.append(seq)
             self._last_sent = seq
-            self._push("record", self.protocol.data(seq, payload), seq)
+            if self.signer is None:
+                self._push("record", self.protocol.data(seq, payload), seq)
+            else:
+                self._push("record", self.protocol.data(seq, payload, self.signer.record_mac(
+                    self.queue.epoch, seq, payload)), seq)
             self.stats["sent_records"] += 1
 
     def close(self, reason=None):
@@ -343,6 +357,8 @@ class UplinkSession(object):
         report = {"proto": self.protocol.name}
         if self._info is not None:
             report.update(self._info())
+        if self.signer is not None:
+            report["data_kid"] = self.signer.data_kid()    # records and events carry MACs
         return report
 
     # ------------------------------------------------------------------ internals

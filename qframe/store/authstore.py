@@ -6,6 +6,7 @@
     store.save_keys(data)
     ctr = store.load_counter()        # the last command counter admitted (0: none)
     store.save_counter(ctr)
+    boot = store.next_boot()          # this start's number: the n of the events it signs
 
 No firmware line in tools/firmware/api.json has the secure data area (`SecureData`: ASR
 builds outside the three lines), so the keys live in a file of their own, outside dev.json,
@@ -67,6 +68,13 @@ class AuthStore(object):
 
     def save_counter(self, ctr):
         self._save("counter", ctr)
+
+    def next_boot(self):
+        """The number of this start (1, 2, ...), stored before it is returned."""
+        value = self._load("boot")
+        boot = (value if isinstance(value, int) and value > 0 else 0) + 1
+        self._save("boot", boot)
+        return boot
 
     # ------------------------------------------------------------------ slots
     def _path(self, name, slot):

@@ -11,7 +11,8 @@ from usr.qframe import Application
 from usr.qframe.builtins.auth import Auth
 from usr.qframe.builtins.mqtt import MqttClient
 from usr.qframe.codecs import mqtt as codec
-from auth_keys import Signer, provision
+from auth_keys import KEY, KID, Signer, provision
+from usr.qframe.codecs.cmdauth import record_mac
 
 BUDGET_MS = 5000
 DEVICE = "drv1"
@@ -68,7 +69,14 @@ def test_several_records_in_flight_each_confirmed_by_its_puback():
         for packet in _records(broker)[3:]:
             broker.send(codec.puback(packet.pid))
         assert wait_until(lambda: len(app.mqtt.queue) == 0, BUDGET_MS)
-        assert [p.payload for p in _records(broker)] == [b"r0", b"r1", b"r2", b"r3", b"r4"]
+        # each record carries its MAC (issue 20) after the payload, over the epoch and its seq
+        records = _records(broker)
+        assert [p.payload[:-16] for p in records] == [b"r0", b"r1", b"r2", b"r3", b"r4"]
+        epoch = app.mqtt.queue.epoch
+        for packet in records:
+            seq = int(packet.topic.split("/")[-1])
+            assert packet.payload[-16:] == record_mac(KEY, DEVICE, KID, epoch, seq,
+                                                      packet.payload[:-16])
     finally:
         assert app.stop()
         broker.close()

@@ -50,6 +50,7 @@ class _Client(object):
         self.sock = sock
         self.addr = addr
         self.key = None          # (dev, epoch) after REGISTER
+        self.mac_kid = None      # REGISTER's "data_kid": the key its records and events carry
         self.hello = None        # the REGISTER frame's body
         self.reset_by_hes = False
         self.lock = threading.Lock()
@@ -365,6 +366,7 @@ class HesSim(object):
         if kind == REGISTER:
             info = json.loads(body)
             client.key = (info.get("dev"), info.get("epoch"))
+            client.mac_kid = info.get("data_kid")   # records and events signed with this key
             client.hello = body
             with self.lock:
                 self.registrations.append(info)
@@ -378,7 +380,13 @@ class HesSim(object):
             self.stats["protocol_errors"] += 1
             raise ValueError("%s before REGISTER" % NAMES.get(kind, hex(kind)))
         elif kind == DATA:
-            self._data(client, struct.unpack(">I", body[:4])[0], body[4:])
+            seq, payload = struct.unpack(">I", body[:4])[0], body[4:]
+            if self.signer is not None:
+                payload = self.signer.open_record(client.key[0], client.mac_kid, client.key[1],
+                                                  seq, payload)
+                if payload is None:
+                    return None             # a bad MAC: not the module's record, not acked
+            self._data(client, seq, payload)
         elif kind == HEARTBEAT:
             info = json.loads(body)
             with self.lock:
@@ -400,8 +408,12 @@ class HesSim(object):
                 self.replies.append(reply)
             self._emit("response", "id %s ok=%s %s" % (reply.get("id"), reply.get("ok"), how))
         elif kind == EVENT:
+            event = json.loads(body) if self.signer is None else \
+                self.signer.open_event(client.key[0], body)
+            if event is None:
+                return None                 # a bad MAC or a replay: not the module's
             with self.lock:
-                self.events.append(json.loads(body))
+                self.events.append(event)
             self._emit("event", body[:80].decode("utf-8", "replace"))
         else:
             self.stats["protocol_errors"] += 1

@@ -8,7 +8,15 @@ simulators check the module's implementation instead of sharing it):
     body = signer.seal(dev, '{"id": 1, "cmd": "ping"}')   # the COMMAND body / MQTT payload
     reply, how = signer.open_reply(dev, body)  # body: the RESPONSE's bytes; how: "verified",
                                                # "unsigned" or "bad" (reply None when bad)
+    payload = signer.open_record(dev, kid, epoch, seq, body)   # None: a bad MAC
+    event = signer.open_event(dev, body)       # the EVENT's dict; None: bad MAC or replayed
+    signer.failures()                          # what did not verify (make sim: must be 0)
     write_key_file(folder, dev, key)           # folder/keys.0 (AUTH.keys_path on the host)
+
+What the module sends is checked too (qframe/codecs/cmdauth.py): a record carries
+MAC_BYTES after its payload, over the queue's epoch and its seq (kid: the "data_kid" of its
+REGISTER / MQTT status; none there while this HES has a key: counted records_unsigned); an
+event is signed JSON whose n (boot << 32 | number) must grow (else events_replayed).
 
 Counters: max(last + 1, milliseconds since 1970) per device, so a restarted HES (or several
 HES processes sharing a master) still counts upwards without keeping state.
@@ -26,6 +34,8 @@ import time
 
 KID = "k1"
 SIM_MASTER = os.urandom(32)
+MAC_BYTES = 16
+FAILURES = ("replies_bad", "records_bad", "records_unsigned", "events_bad", "events_replayed")
 
 
 def _message(label, dev, kid, ctr, text):
@@ -57,8 +67,11 @@ class HesSigner(object):
         self.keys = dict(keys or {})
         self.kid = kid
         self.stats = {"signed": 0, "replies_verified": 0, "replies_unsigned": 0,
-                      "replies_bad": 0}
+                      "replies_bad": 0, "records_verified": 0, "records_bad": 0,
+                      "records_unsigned": 0, "events_verified": 0, "events_unsigned": 0,
+                      "events_bad": 0, "events_replayed": 0, "events_duplicate": 0}
         self._ctr = {}
+        self._event_n = {}
         self._lock = threading.Lock()
 
     def key_for(self, dev):
@@ -104,6 +117,54 @@ class HesSigner(object):
             return None, "bad"
         reply = json.loads(opened[2])
         return reply, "verified"
+
+
+    def open_record(self, dev, kid, epoch, seq, body):
+        """The record's payload if its MAC (the last MAC_BYTES of body) is right, else None;
+        kid None: the module signs no records (body is the payload; counted when it should)."""
+        key = self.key_for(dev)
+        if kid is None:
+            if key is not None:
+                self._count("records_unsigned")
+            return bytes(body)
+        payload, mac = bytes(body[:-MAC_BYTES]), bytes(body[-MAC_BYTES:])
+        message = _message("rec", dev, kid, (int(epoch) << 32) | int(seq), payload)
+        good = key is not None and len(body) >= MAC_BYTES and hmac.compare_digest(
+            hmac.new(key, message, hashlib.sha256).digest()[:MAC_BYTES], mac)
+        self._count("records_verified" if good else "records_bad")
+        return payload if good else None
+
+    def open_event(self, dev, body):
+        """The event's dict ({"event", "data"}) if it is unsigned or verifies with an n above
+        the last one from dev; None (counted) if its MAC is bad or its n is not new (the
+        same n: a duplicate, not a failure; a lower one: replayed or reordered)."""
+        try:
+            obj = json.loads(body)
+        except (TypeError, ValueError):
+            obj = None
+        if not isinstance(obj, dict) or "mac" not in obj:
+            self._count("events_unsigned")
+            return obj
+        opened = open_signed(self.key_for(dev), "evt", dev, body)
+        if opened is None:
+            self._count("events_bad")
+            return None
+        with self._lock:
+            last = self._event_n.get(dev, 0)
+            self._event_n[dev] = max(last, opened[1])
+        if opened[1] <= last:       # the same n again: a QoS 1 redelivery; lower: replayed
+            self._count("events_duplicate" if opened[1] == last else "events_replayed")
+            return None
+        self._count("events_verified")
+        return json.loads(opened[2])
+
+    def failures(self):
+        """How many things the modules sent did not verify (FAILURES' counters)."""
+        return sum(self.stats[name] for name in FAILURES)
+
+    def _count(self, name):
+        with self._lock:
+            self.stats[name] += 1
 
 
 def open_signed(key, label, dev, body):

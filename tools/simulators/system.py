@@ -338,6 +338,8 @@ def summarize(system, traffic, faults, args, elapsed, cuts=None):
         "lost": len(lost),
         "lost_first": [p[:8].decode("ascii", "replace") for p in lost[:5]],
         "duplicates": hes.stats["duplicates"],
+        "auth_failures": hes.signer.failures() if hes.signer is not None else None,
+        "auth": dict(hes.signer.stats) if hes.signer is not None else None,
         "out_of_order": int(received != sorted(received)),
         "queue_dropped": tcp.get("queue_dropped"),
         "reconnects": hes.stats["connections"] - 1,
@@ -367,13 +369,15 @@ def _summary_downlink(system, traffic):
 
 def verdict(result, app_exit, cuts=None):
     """Add app_exit and `ok`: nothing lost (with power cuts: nothing lost while the app was
-    up), no meter send failed, the app exited 0 on its own; without faults or power cuts also
+    up), no meter send failed, nothing the module sent failed the HES's MAC check
+    (auth_failures), the app exited 0 on its own; without faults or power cuts also
     no downlink payload lost (with them the downlink is best effort: a payload in flight
     when the link breaks is gone)."""
     result["app_exit"] = app_exit
     lost = result.get("lost_while_up" if cuts is not None else "lost")
     quiet = not result.get("faults") and cuts is None
     result["ok"] = bool(lost == 0 and not result.get("meter_send_errors") and app_exit == 0
+                        and not result.get("auth_failures")
                         and (result.get("downlink_lost") == 0 or not quiet))
     return result
 

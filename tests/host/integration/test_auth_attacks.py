@@ -6,10 +6,13 @@ import pytest
 pytest.importorskip("usocket", reason="needs the QuecPython shim (tools/shim)")
 
 import json
+import socket
+import struct
 
 from cloud_helpers import rig  # noqa: F401
 from tools.simulators.hes import COMMAND, HesSim
-from tools.simulators.hes_auth import SIM_MASTER, command_body, derive_key
+from tools.simulators.hes_auth import SIM_MASTER, HesSigner, command_body, derive_key
+from tools.simulators.hes_wire import DATA, REGISTER, frame
 
 
 def _ran(app, name):
@@ -84,3 +87,57 @@ def test_open_read_only_commands_run_unsigned_only_when_configured(rig):
     assert rogue.command("status")["ok"] is True
     assert rogue.command("ota", {"url": "http://x"})["ok"] is False
     assert r.app.auth.stats["admitted_unsigned"] == 1
+
+
+def test_records_carry_macs_and_forged_moved_or_replayed_ones_are_refused(rig):
+    """Issue 20 item 2: each record carries a MAC over the module's identity, the queue's epoch,
+    its seq and its payload; the HES checks it. On the path, a record with a forged payload,
+    a real one moved to another seq and one replayed at its own seq gain nothing."""
+    r = rig()
+    r.start()
+    r.publish(5)
+    assert r.wait_delivered(5)
+    signer = r.hes.signer
+    assert signer.stats["records_verified"] >= 5 and signer.failures() == 0
+    assert r.app.auth.stats["records_signed"] >= 5
+    registration = r.hes.registrations[-1]
+    dev, epoch = registration["dev"], registration["epoch"]
+    assert registration["data_kid"] == "k1"
+    key = derive_key(SIM_MASTER, dev)
+    from usr.qframe.codecs.cmdauth import record_mac
+    real = record_mac(key, dev, "k1", epoch, 9, b"M-real")     # the module's own MAC
+    received = list(r.hes.received)
+    # an attacker's connection claiming the module (same dev and epoch)
+    sock = socket.create_connection(("127.0.0.1", r.hes.port))
+    try:
+        sock.sendall(frame(REGISTER, json.dumps(registration).encode()))
+        sock.sendall(frame(DATA, struct.pack(">I", 9) + b"M-evil" + real))      # forged payload
+        sock.sendall(frame(DATA, struct.pack(">I", 10) + b"M-real" + real))     # moved seq
+        sock.sendall(frame(DATA, struct.pack(">I", 11) + b"M-none"))            # no MAC at all
+        assert r.hes.wait_for(lambda h: h.signer.stats["records_bad"] == 3, 10)
+    finally:
+        sock.close()
+    assert r.hes.received == received                   # none of them was taken
+
+
+def test_events_verify_and_a_replayed_or_reordered_one_is_refused():
+    """The HES's check of events signed the module's way (qframe/codecs/cmdauth.seal_json,
+    n = boot << 32 | number): a new n passes, the same n again is a duplicate, a lower one
+    (replayed or reordered) is refused, a tampered one fails the MAC."""
+    from usr.qframe.codecs.cmdauth import seal_json
+    key, dev = bytes(range(32)), "m1"
+    signer = HesSigner(keys={dev: key})
+
+    def event(n, data):
+        return bytes(seal_json(key, "evt", dev, "k1", n, json.dumps({"event": "e",
+                                                                        "data": data})))
+    assert signer.open_event(dev, event((1 << 32) | 1, 1)) == {"event": "e", "data": 1}
+    assert signer.open_event(dev, event((1 << 32) | 2, 2))["data"] == 2
+    assert signer.open_event(dev, event((1 << 32) | 2, 2)) is None         # duplicate
+    assert signer.open_event(dev, event((1 << 32) | 1, 1)) is None         # replayed
+    tampered = event((2 << 32) | 1, 3).replace(b'"data": 3', b'"data": 4')
+    assert signer.open_event(dev, tampered) is None
+    assert signer.open_event(dev, event((2 << 32) | 1, 3))["data"] == 3     # next start
+    assert (signer.stats["events_verified"], signer.stats["events_duplicate"],
+            signer.stats["events_replayed"], signer.stats["events_bad"]) == (3, 1, 1, 1)
+    assert signer.failures() == 2
