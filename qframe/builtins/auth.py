@@ -64,6 +64,7 @@ class Auth(AppExtension):
         self.stats = {"save_errors": 0, "pins": 0, "records_signed": 0, "events_signed": 0}
         self._boot = 0
         self._events = 0
+        self._records = None         # cmdauth.RecordSigner of the key that signs records
         self.gate = None
         self.store = None
         self._pins = []
@@ -143,11 +144,14 @@ class Auth(AppExtension):
         return ring.current or sorted(ring.keys)[0]
 
     def record_mac(self, epoch, seq, payload):
-        """The MAC a record carries (codecs/cmdauth.record_mac)."""
+        """The MAC a record carries (codecs/cmdauth.record_mac), by a signer kept per key."""
         kid = self.data_kid()
+        key = self.gate.keyring.keys[kid]
+        signer = self._records
+        if signer is None or signer.key is not key:
+            signer = self._records = cmdauth.RecordSigner(key, self.gate.dev, kid)
         self.stats["records_signed"] += 1
-        return cmdauth.record_mac(self.gate.keyring.keys[kid], self.gate.dev, kid, epoch, seq,
-                                 payload)
+        return signer.mac(epoch, seq, payload)
 
     def seal_event(self, name, data):
         """The event {"event": name, "data": data} as signed JSON bytes, n = boot << 32 |

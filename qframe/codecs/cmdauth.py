@@ -32,8 +32,9 @@ after its payload: the queue's epoch and the record's seq make each MAC unique, 
 replayed, moved to another seq or reordered no longer matches (record_mac).
 """
 import ubinascii
+import uhashlib
 
-from .hmac256 import Hmac, equal
+from .hmac256 import Hmac, equal, pads
 
 MAX_KID_CHARS = 32
 DATA_MAC_BYTES = 16             # a record's MAC, truncated (HMAC-SHA256-128)
@@ -79,10 +80,27 @@ def command_mac(key, dev, kid, ctr, req):
 
 def record_mac(key, dev, kid, epoch, seq, payload):
     """The DATA_MAC_BYTES a record carries after its payload (see the module docstring)."""
-    h = Hmac(key)
-    h.update(message("rec", dev, kid, (epoch << 32) | seq))
-    h.update(payload)
-    return h.digest()[:DATA_MAC_BYTES]
+    return RecordSigner(key, dev, kid).mac(epoch, seq, payload)
+
+
+class RecordSigner(object):
+    """record_mac for one key, dev and kid, with the HMAC pads and the message's head made
+    once: a record then costs two hash objects and their digests, little garbage on a busy
+    line (what would otherwise fragment the module's heap)."""
+
+    def __init__(self, key, dev, kid):
+        self.key = key
+        self._inner, self._outer = pads(key)
+        self._head = ("qf1 rec\n%s\n%s\n" % (dev, kid)).encode()
+
+    def mac(self, epoch, seq, payload):
+        h = uhashlib.sha256(self._inner)
+        h.update(self._head)
+        h.update(b"%d\n" % ((epoch << 32) | seq))
+        h.update(payload)
+        outer = uhashlib.sha256(self._outer)
+        outer.update(h.digest())
+        return outer.digest()[:DATA_MAC_BYTES]
 
 
 def seal_json(key, label, dev, kid, ctr, text):

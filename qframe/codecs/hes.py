@@ -178,14 +178,16 @@ class FramedProtocol(Protocol):
         return frame(HEARTBEAT, _json(info))
 
     def data(self, seq, payload, mac=b""):
-        out = frame(DATA, seq_bytes(seq))
-        out.extend(payload)
-        out.extend(mac)
-        size = len(out) - HEADER_SIZE
+        size = 4 + len(payload) + len(mac)
         if size > 0xFFFF:
             raise ValueError("frame body too long: %d" % size)
-        out[1] = size >> 8
-        out[2] = size & 0xFF
+        out = bytearray(HEADER_SIZE + size)         # one allocation: no regrowth per part
+        out[0], out[1], out[2] = DATA, size >> 8, size & 0xFF
+        out[3], out[4], out[5], out[6] = (seq >> 24) & 0xFF, (seq >> 16) & 0xFF, \
+            (seq >> 8) & 0xFF, seq & 0xFF
+        end = 7 + len(payload)
+        out[7:end] = payload
+        out[end:] = mac
         return out
 
     def response(self, reply):
