@@ -57,7 +57,7 @@ class Auth(AppExtension):
         "keys_path": Field(str, "/usr/.auth"),
         "open_commands": Field(list, [], check=_open_commands_problem),
         "require_proof": Field(bool, True),     # TCP: records wait for a proven HES
-        "sign_data": Field(bool, True),         # records and events carry MACs
+        "sign_data": Field(bool, False),        # records and events carry MACs (heap: see docs)
     }
 
     def __init__(self, name=None, app=None):

@@ -252,7 +252,7 @@ class UplinkDriver(AppExtension):
         self.session.require_proof = bool(self.auth.provisioned() and self._proves_peer() and
                                           self.auth.config.get("require_proof", True))
         if self.auth.provisioned() and getattr(self.protocol, "macs", False) and \
-                self.auth.config.get("sign_data", True):
+                self.auth.config.get("sign_data", False):
             self.session.signer = self.auth         # records and events carry MACs
         self._backoff = Backoff(cfg["backoff_base_s"], cfg["backoff_cap_s"],
                                 Random(entropy_seed()))

@@ -28,7 +28,8 @@ class Rig(object):
         if provision:                     # the simulator-only key MqttHes signs with
             provision_sim(board_root.DEFAULT_ROOT + auth, self.device)
         self.app.config.merge({"APP": {"stop_timeout": 3.0, "log_level": "WARNING"},
-                               "MQTT": settings, "AUTH": {"keys_path": auth}})
+                               "MQTT": settings, "AUTH": {"keys_path": auth,
+                                                                  "sign_data": True}})
         Auth(app=self.app)
         self.mqtt = MqttClient(app=self.app)
         self.downlink = []

@@ -18,7 +18,7 @@ def provision(folder, dev, key=KEY):
         except OSError:
             pass
     AuthStore(folder).save_keys({"dev": dev, "keys": {KID: _hex(key)}, "current": KID})
-    return {"keys_path": folder}
+    return {"keys_path": folder, "sign_data": True}
 
 
 def _hex(data):

@@ -403,6 +403,14 @@ def _summary_cuts(traffic, lost, cuts, args):
                                 for start, end in cuts.windows), 1)}
 
 
+def _extra_config(args):
+    """The dev.json sections the options add (--heap-trace, --sign-data)."""
+    extra = dict(HEAP_TRACE_CONFIG) if args.heap_trace else {}
+    if args.sign_data:
+        extra["AUTH"] = {"sign_data": True}
+    return extra or None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -433,6 +441,9 @@ def main(argv=None):
     parser.add_argument("--keep-flash", action="store_true", help="keep the queue of a past run")
     parser.add_argument("--heap", metavar="SIZE",
                         help="MicroPython's GC heap for the app, e.g. 128K (-X heapsize)")
+    parser.add_argument("--sign-data", action="store_true",
+                        help="the module signs its records and events (AUTH.sign_data); the "
+                             "HES checks them (the summary's auth)")
     parser.add_argument("--heap-trace", action="store_true",
                         help="the app logs its heap per phase (APP.heap_trace, a health report "
                              "every second)")
@@ -488,7 +499,7 @@ def main(argv=None):
                     protocol=args.protocol, control=args.faults, keep_flash=args.keep_flash,
                     uplink=args.uplink, mpy=args.mpy, garbage_rate=args.garbage, seed=args.seed,
                     app=args.app,
-                    extra_config=HEAP_TRACE_CONFIG if args.heap_trace else None)
+                    extra_config=_extra_config(args))
     fleet = Fleet()
     system.hes.add_observer(fleet.observe)       # either uplink's HES (hes.py, mqtt_hes.py)
     watch = sim_screen.LogWatch(fleet)

@@ -94,6 +94,7 @@ def test_records_carry_macs_and_forged_moved_or_replayed_ones_are_refused(rig):
     its seq and its payload; the HES checks it. On the path, a record with a forged payload,
     a real one moved to another seq and one replayed at its own seq gain nothing."""
     r = rig()
+    r.app.config.merge({"AUTH": {"sign_data": True}})
     r.start()
     r.publish(5)
     assert r.wait_delivered(5)
