@@ -132,7 +132,7 @@ clean:
 #   make run APP=folder [ARGS=...]          an app folder on the PC against the simulators
 #   make check-config [APP=folder] [CONFIG=site.json]   the app's own config check
 # PORT_TIMEOUT=S (default 5): the longest wait for the device before one line says why not.
-.PHONY: deploy run shell ls wipe board deploy-port log fetch reset check-config
+.PHONY: deploy run shell ls wipe board deploy-port log fetch reset check-config provision
 MPREMOTE := $(VENV)/bin/mpremote
 DEVICE := $(PY) -m tools.device.deploy
 PORT ?=
@@ -188,6 +188,11 @@ reset: venv deploy-port
 
 board: venv
 	$(PY) -m tools.device.virtual_board --root $(VBOARD_ROOT) $(if $(call yes,$(SIM)),--sim $(if $(APP),--app "$(APP)") $(if $(call yes,$(SKIP_GATE)),--skip-gate))
+
+# make provision PORT=... MASTER=master.hex [DEV=id]: the module's command key (docs/SECURITY.md)
+provision: venv deploy-port
+	@test -n "$(MASTER)" || { echo "MASTER is required: a file with the fleet master key (hex), e.g. make provision PORT=/dev/ttyUSB0 MASTER=master.hex" >&2; exit 2; }
+	$(PY) -m tools.device.provision --port "$(PORT)" --master-file "$(MASTER)" $(if $(DEV),--dev "$(DEV)")
 
 check-config: venv
 	$(PY) -m tools.hostrun.check_config $(if $(APP),--app "$(APP)") $(if $(CONFIG),"$(CONFIG)")

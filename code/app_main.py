@@ -4,6 +4,7 @@
 watchdog armed, then calls main(); an update replaces this module, never the launcher.
 """
 from usr.qframe import Application, ConfigError
+from usr.qframe.builtins.auth import Auth
 from usr.qframe.builtins.ota_update import Ota
 from usr.qframe.builtins.uart import Uart
 from usr.qframe.logging import getLogger
@@ -26,6 +27,7 @@ def create_app(name="meter-module", config_path=CONFIG_PATH):
         app.stats["config_errors"] += 1
         _log.error("%s: running on defaults", exc)
     Health(app=app)
+    Auth(app=app)             # before the uplinks: they run only commands it admits
     NetWatch(app=app)         # cloud link first: the uplink queue is ready before meter frames
     if app.config.get("APP", {}).get("uplink") == "mqtt":
         from usr.qframe.builtins.mqtt import MqttClient

@@ -75,7 +75,7 @@ class TcpClient(UplinkDriver):
     role = None     # None: TCP_SERVER.role decides; TcpServer sets "server"
 
     def __init__(self, name=None, app=None):
-        self.stats = {"replaced": 0}
+        self.stats = {"replaced": 0, "peers_refused": 0}
         self._endpoint = None
         UplinkDriver.__init__(self, name, app)
 
@@ -146,12 +146,21 @@ class TcpClient(UplinkDriver):
         return self._received(now, chunk)
 
     def _service(self, conn, now):
-        """Server role: a new connection replaces this one (noticed within poll_s)."""
+        """Server role: a new connection replaces this one (noticed within poll_s) unless
+        this one's peer proved the key: then the newcomer is closed (counted, logged)."""
         endpoint = self._endpoint
         if not endpoint.polls:
             return None, None
         incoming = endpoint.replacement()
         if incoming is not None:
+            with self._lock:
+                keep = self.session.proven
+            if keep:
+                endpoint.reject()
+                self.stats["peers_refused"] += 1
+                self.log.warning("connection from %s refused: the HES at %s proved the key",
+                                 incoming.peer, conn.peer)
+                return None, self.config["poll_s"] * 1000
             self.stats["replaced"] += 1
             return "replaced by a new connection from %s" % incoming.peer, None
         return None, self.config["poll_s"] * 1000

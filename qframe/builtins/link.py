@@ -23,7 +23,10 @@ Commands: the session hands them out as events; the driver runs each on the app'
 pool (`app.submit`), outside every lock, and gives the reply back with `session.respond`, so a
 slow command (a DLMS read of a silent meter: up to its timeout) never stalls acks,
 heartbeats or records. A full pool refuses the command at once ("busy", counted
-`commands_refused`). Every session call is made under `self._lock` (link thread, receive
+`commands_refused`). Before that, the app's Auth extension (builtins/auth.py) admits each
+command in arrival order (a MAC under the module's key and a fresh counter, or an open
+read-only command; else refused at once, counted `auth_refused`), and a signed command's reply
+goes back signed; a signed command also proves the peer to the session. Every session call is made under `self._lock` (link thread, receive
 thread, workers).
 
 QFrame-style surface: `send(data)` (True once on flash), `recv_callback(data)` (publishes
@@ -118,6 +121,26 @@ REPORTS = {"dlms.readings": ("dlms.readings", "forward_dlms"),
 MAX_REPORTS = 16
 
 
+class _NoAuth(object):
+    """Stands in for a missing Auth extension (qframe/builtins/auth.py): refuses every command."""
+
+    config = {}
+
+    def admit(self, body):
+        from ..protocols.auth import Verdict
+        return Verdict(False, body, "refused: this app checks no command signatures (it has no"
+                       " Auth extension, qframe/builtins/auth.py)", "not_provisioned")
+
+    def seal(self, reply, verdict):
+        return reply
+
+    def provisioned(self):
+        return False
+
+    def pins(self):
+        return []
+
+
 class UplinkDriver(AppExtension):
     """See the module docstring. Subclasses set `stats` (their own counters) before calling
     UplinkDriver.__init__ and implement _new_protocol, _open_link, _serve and _drop (and, where
@@ -131,7 +154,7 @@ class UplinkDriver(AppExtension):
                     "pin_failures", "sent_bytes", "received_bytes", "disconnects", "link_errors",
                     "link_exceptions", "memory_errors", "uplink_rejected", "option_errors",
                     "callback_errors", "events_dropped", "net_pauses", "config_errors",
-                    "commands_refused"):
+                    "commands_refused", "auth_refused"):
             self.stats.setdefault(key, 0)
         self.state = "stopped"
         self.last_error = ""
@@ -139,6 +162,7 @@ class UplinkDriver(AppExtension):
         self.protocol = None
         self.session = None
         self.commands = None
+        self.auth = None             # the app's Auth extension: admits and seals commands
         self._backoff = None
         self._device = None
         self._conn = None            # the connection being served
@@ -211,14 +235,25 @@ class UplinkDriver(AppExtension):
         """What `<name>.connected` carries: where conn leads."""
         return str(conn)
 
+    def _proves_peer(self):
+        """True when the peer itself acks records (TCP to the HES), so its acks and the
+        records it reads wait for its proof (AUTH.require_proof); False when a broker acks."""
+        return self.protocol.acked
+
     # ------------------------------------------------------------------ lifecycle
     def load(self):
         cfg = self.config
+        self.auth = self.extension("auth") or _NoAuth()    # without one: every command refused
         self.protocol = self._new_protocol()
         self.queue = open_queue(cfg, self._queue_name())
         self.commands = commands_of(self.app)
         self.session = UplinkSession(self.queue, self.protocol, cfg, self._info, self.stats,
                                      utime)
+        self.session.require_proof = bool(self.auth.provisioned() and self._proves_peer() and
+                                          self.auth.config.get("require_proof", True))
+        if self.auth.provisioned() and getattr(self.protocol, "macs", False) and \
+                self.auth.config.get("sign_data", False):
+            self.session.signer = self.auth         # records and events carry MACs
         self._backoff = Backoff(cfg["backoff_base_s"], cfg["backoff_cap_s"],
                                 Random(entropy_seed()))
         self._started = utime.time()
@@ -381,10 +416,18 @@ class UplinkDriver(AppExtension):
         for data in downlink:
             self.deliver(data)
         for call in calls:
+            call.verdict = verdict = self.auth.admit(call.request)
+            if not verdict.ok:
+                self.stats["auth_refused"] += 1
+                self._answer(call.id, self.commands.refuse(verdict.request, verdict.error))
+                continue
+            if verdict.signed:
+                with self._lock:
+                    session.prove()
             if not self.app.submit(self._run_command, call):
                 self.stats["commands_refused"] += 1
                 self._answer(call.id, self.commands.refuse(
-                    call.request, "busy: the worker pool is full"))
+                    verdict.request, "busy: the worker pool is full"))
         return reason
 
     def _written(self, outgoing, count, now):
@@ -505,11 +548,12 @@ class UplinkDriver(AppExtension):
     def _wrap_tls(self, sock):
         from .tls import wrap, PinError
         cfg = self.config
-        if not cfg["tls_fingerprint"]:
+        pins = ",".join([cfg["tls_fingerprint"]] + self.auth.pins()).strip(",")
+        if not pins:
             self.log.warning("TLS without verification (tls_verify \"none\"): any server "
                              "certificate is accepted")
         try:
-            return wrap(sock, cfg["tls_hostname"] or cfg["host"], cfg["tls_fingerprint"])
+            return wrap(sock, cfg["tls_hostname"] or cfg["host"], pins)
         except PinError as exc:
             sock.close()
             self.note_failure("pin_failures", "server certificate rejected", exc)
@@ -676,7 +720,8 @@ class UplinkDriver(AppExtension):
 
     def _run_command(self, call):
         """On a worker: run one HES command, outside every lock, and hand the reply back."""
-        self._answer(call.id, self.commands.execute(call.request))
+        reply = self.commands.execute(call.verdict.request)
+        self._answer(call.id, self.auth.seal(reply, call.verdict))
 
     def _answer(self, command_id, reply):
         with self._lock:

@@ -97,6 +97,9 @@ class MqttClient(UplinkDriver):
         UplinkDriver.__init__(self, name, app)
 
     # ------------------------------------------------------------------ UplinkDriver's steps
+    def _proves_peer(self):
+        return False        # the broker acks records (PUBACK), not the HES: nothing to prove
+
     def _new_protocol(self):
         cfg = self.config
         self._device = device_id(cfg["device_id"])

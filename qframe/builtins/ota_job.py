@@ -202,7 +202,12 @@ def run_fota(ota, url):
         ota._event("failed", firmware=url, reason="fota", text="fota download returned "
                     "%s, status %s at %s%%" % (code, status, outcome["percent"]))
         return
-    ota._event("fota", firmware=url, ok=True, text="delta verified; restart applies it")
+    # what was checked here: the firmware's own download reported success and 100 %; the delta
+    # itself is checked by the firmware when it applies it at restart
+    checked = "firmware download status %s at %s%%" % (status, outcome["percent"]) \
+        if status is not None else "firmware download returned %s (no progress reported)" % code
+    ota._event("fota", firmware=url, ok=True, checked=checked, text="%s; the firmware checks "
+               "the delta when the restart applies it" % checked)
     if ota.config["fota_reboot"]:
         ota._step("reboot")
         restart()

@@ -34,6 +34,25 @@ _log = getLogger("ota")
 _CONNECTED_TOPICS = ("tcp.connected", "mqtt.connected")   # an uplink reached the HES
 
 
+def url_host(url):
+    """The host of an http(s) URL, lower case, without user or port ("" if none)."""
+    rest = url.split("://", 1)[-1]
+    host = rest.split("/", 1)[0].split("@")[-1]
+    if host.startswith("["):
+        return host[1:host.find("]")].lower()
+    return host.split(":")[0].lower()
+
+
+def _keys_problem(keys):
+    """Why OTA.keys must not be used (an empty, short or published key), or None."""
+    from ..codecs.authkeys import key_problem
+    for key_id in keys:
+        problem = key_problem(keys[key_id], "key %r" % key_id)
+        if problem:
+            return problem
+    return None
+
+
 # -- the extension ----------------------------------------------------------------------------
 class Ota(AppExtension):
     """See the module docstring. Config section OTA."""
@@ -41,7 +60,7 @@ class Ota(AppExtension):
     name = "ota"
     config_section = "OTA"
     config_fields = {
-        "keys": Field(dict, {}),                 # {key id: hex key}: per-device or per-fleet
+        "keys": Field(dict, {}, check=_keys_problem),   # {key id: hex key}: per device/fleet
         "public_keys": Field(dict, {}),          # {key id: hex Ed25519 public key}
         "app_name": Field(str, ""),              # "" -> the Application's name
         "health_s": Field(float, 300.0, lo=0.1, hi=86400),
@@ -60,6 +79,7 @@ class Ota(AppExtension):
         "chunk": Field(int, 2048, lo=256, hi=16384),
         "fota_reboot": Field(bool, True),
         "fota_timeout_s": Field(float, 1800.0, lo=1, hi=86400),
+        "allowed_hosts": Field(list, []),        # hosts ota/fota commands may name ([]: any)
     }
 
     def __init__(self, name=None, app=None, version="0.0.0", framework=None):
@@ -69,7 +89,8 @@ class Ota(AppExtension):
         self.framework = framework
         self.stats = {"started": 0, "refused": 0, "failed": 0, "installed": 0,
                       "rolled_back": 0, "download_errors": 0, "resumed": 0, "bytes": 0,
-                      "fota": 0, "checks": 0, "abandoned": 0, "superseded": 0}
+                      "fota": 0, "checks": 0, "abandoned": 0, "superseded": 0,
+                      "refused_hosts": 0}
         self.state = None
         self.busy = None
         self.progress = None
@@ -163,12 +184,23 @@ class Ota(AppExtension):
         self.busy = job[0]
         return True
 
+    def _allowed(self, url):
+        """ValueError (counted, logged) when OTA.allowed_hosts is set and url's host is not in
+        it: a signed command may still not point the module at any server."""
+        allowed = self.config["allowed_hosts"]
+        host = url_host(url)
+        if allowed and host not in allowed:
+            self.stats["refused_hosts"] += 1
+            self.log.warning("refused: host %r is not in OTA.allowed_hosts", host)
+            raise ValueError("refused: host %r is not in OTA.allowed_hosts" % host)
+
     def _cmd_ota(self, args):
         args = args if isinstance(args, dict) else {}
         url, manifest = args.get("url"), args.get("manifest")
         if not isinstance(url, str) or not url:
             raise ValueError("args.url (the manifest's URL, or the files' base with "
                              "args.manifest) is required")
+        self._allowed(url)
         if manifest is not None and not isinstance(manifest, str):
             raise ValueError("args.manifest is the manifest.ota text")
         if not self.update(url, manifest, bool(args.get("force"))):
@@ -179,6 +211,7 @@ class Ota(AppExtension):
         url = args.get("url") if isinstance(args, dict) else None
         if not isinstance(url, str) or not url:
             raise ValueError("args.url (the firmware delta package) is required")
+        self._allowed(url)
         return {"accepted": self.firmware(url)}
 
     def _cmd_status(self, args):
@@ -325,4 +358,3 @@ class Ota(AppExtension):
 
     def _on_bytes(self, done, total):
         self.progress = {"bytes": done, "total": total}
-

@@ -4,8 +4,12 @@
 
 TcpServer (qframe/builtins/clients.py) is TcpClient in this role: the same section, session,
 queue and counters; only how a connection comes about differs, and that is this module's: `Listener` binds `listen_port` (0: `port`) on every
-interface, serves one HES at a time, and a new connection replaces the current one (counted:
-`replaced`), so a HES that reconnects after a silent drop is not locked out. No TLS here (the
+interface, serves one HES at a time. A new connection replaces the current one (counted:
+`replaced`), so a HES that reconnects after a silent drop is not locked out, but only while
+the current peer has not proved the module's key (a signed command, qframe/builtins/auth.py):
+a proven HES is never replaced; the newcomer is closed (`peers_refused`) and the proven link
+ends only by its own timeouts (idle_timeout_s, ack_timeout_s) or close. With a key installed
+the module sends records to, and takes acks from, a proven peer only. No TLS here (the
 module has no server certificate): the link is plain TCP in this role.
 """
 import usocket
@@ -38,6 +42,12 @@ class Listener(object):
         if conn is not None:
             self._pending = conn
         return conn
+
+    def reject(self):
+        """Close the connection replacement() returned (the served peer proved the key)."""
+        conn, self._pending = self._pending, None
+        if conn is not None:
+            conn.close()
 
     def _accept(self, wait_s):
         client = self.client

@@ -85,8 +85,10 @@ class Protocol(object):
       reset()       a new connection starts: forget partial input
       registration(info)   first bytes on every connection (info: dev, epoch, meter, ...)
       heartbeat(info)      sent every heartbeat_s
-      data(seq, payload)   one queued record
-      response(reply)      the answer to a Command (a dict from the command registry)
+      data(seq, payload)   one queued record; a protocol with `macs = True` also takes
+                           data(seq, payload, mac): the record's MAC goes after the payload
+      response(reply)      the answer to a Command: a dict from the command registry, or
+                           bytes (JSON already, signed: qframe/codecs/cmdauth.seal_json)
       event(name, data)    an unsolicited report (e.g. the app's health)
       feed(chunk)          bytes received -> list of Acked / Downlink / Command / Pong;
                            raises ProtocolError when the stream cannot be framed
@@ -94,6 +96,7 @@ class Protocol(object):
 
     name = "base"
     acked = False
+    macs = False        # True: data() takes a record's MAC (cmdauth.record_mac) too
 
     def __init__(self, config=None):
         self.config = config or {}
@@ -130,7 +133,17 @@ def frame(kind, body=b""):
     return out
 
 
+def _event(name, data):
+    """An event's JSON; data as bytes is the whole event, encoded (and signed) already."""
+    if isinstance(data, (bytes, bytearray)):
+        return data
+    return _json({"event": name, "data": data})
+
+
 def _json(obj):
+    """obj as JSON bytes; bytes or bytearray are JSON encoded already (a signed reply)."""
+    if isinstance(obj, (bytes, bytearray)):
+        return obj
     return ujson.dumps(obj).encode()
 
 
@@ -147,6 +160,7 @@ class FramedProtocol(Protocol):
 
     acked = True
     name = "ack"
+    macs = True
 
     def __init__(self, config=None, max_frame=8192):
         Protocol.__init__(self, config)
@@ -163,21 +177,24 @@ class FramedProtocol(Protocol):
     def heartbeat(self, info):
         return frame(HEARTBEAT, _json(info))
 
-    def data(self, seq, payload):
-        out = frame(DATA, seq_bytes(seq))
-        out.extend(payload)
-        size = len(out) - HEADER_SIZE
+    def data(self, seq, payload, mac=b""):
+        size = 4 + len(payload) + len(mac)
         if size > 0xFFFF:
             raise ValueError("frame body too long: %d" % size)
-        out[1] = size >> 8
-        out[2] = size & 0xFF
+        out = bytearray(HEADER_SIZE + size)         # one allocation: no regrowth per part
+        out[0], out[1], out[2] = DATA, size >> 8, size & 0xFF
+        out[3], out[4], out[5], out[6] = (seq >> 24) & 0xFF, (seq >> 16) & 0xFF, \
+            (seq >> 8) & 0xFF, seq & 0xFF
+        end = 7 + len(payload)
+        out[7:end] = payload
+        out[end:] = mac
         return out
 
     def response(self, reply):
         return frame(RESPONSE, _json(reply))
 
     def event(self, name, data):
-        return frame(EVENT, _json({"event": name, "data": data}))
+        return frame(EVENT, _event(name, data))
 
     # HES -> module
     def feed(self, chunk):

@@ -9,7 +9,9 @@ import uhashlib
 BLOCK = 64
 
 
-def _pads(key):
+def pads(key):
+    """(inner, outer): the key's two 64-byte pads (Hmac makes them at each start; a caller
+    signing many messages with one key keeps them)."""
     if len(key) > BLOCK:
         h = uhashlib.sha256(key)
         key = h.digest()
@@ -23,7 +25,7 @@ class Hmac(object):
     """Incremental HMAC-SHA256; digest() may be called once (uhashlib's rule)."""
 
     def __init__(self, key):
-        inner, self._outer = _pads(key)
+        inner, self._outer = pads(key)
         self._inner = uhashlib.sha256(inner)
 
     def update(self, data):

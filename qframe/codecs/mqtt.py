@@ -367,7 +367,17 @@ def uplink_topics(prefix, device):
             "downlink": base + "down/meter"}
 
 
+def _event(name, data):
+    """An event's JSON; data as bytes is the whole event, encoded (and signed) already."""
+    if isinstance(data, (bytes, bytearray)):
+        return data
+    return _json({"event": name, "data": data})
+
+
 def _json(obj):
+    """obj as JSON bytes; bytes or bytearray are JSON encoded already (a signed reply)."""
+    if isinstance(obj, (bytes, bytearray)):
+        return obj
     return ujson.dumps(obj).encode()
 
 
@@ -377,6 +387,7 @@ class MqttFormat(Protocol):
 
     name = "mqtt"
     acked = True
+    macs = True
 
     def registration(self, info):
         status = {"state": "online"}
@@ -386,14 +397,14 @@ class MqttFormat(Protocol):
     def heartbeat(self, info):
         return _json(info)
 
-    def data(self, seq, payload):
-        return payload
+    def data(self, seq, payload, mac=b""):
+        return payload + mac if mac else payload
 
     def response(self, reply):
         return _json(reply)
 
     def event(self, name, data):
-        return _json({"event": name, "data": data})
+        return _event(name, data)
 
 
 OFFLINE = b'{"state": "offline"}'

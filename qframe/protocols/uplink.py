@@ -39,6 +39,17 @@ silent meter) holds up nothing else. A reply whose connection is gone goes out o
 connection that is open when it arrives; with none open it is dropped and counted
 (`replies_dropped`): the HES never got an answer and may ask again.
 
+Proof (`require_proof`, set by the driver when the module holds a command key and the
+peer acks records): records go out, and the peer's acks count, only once `prove()` was called
+on this connection (the driver calls it when a command signed with the module's key arrived),
+so a peer that cannot sign neither reads nor deletes the queue (its acks: `acks_unproven`).
+
+Signed data (`signer`, set by the driver when the module holds a key and the protocol carries
+MACs, `protocol.macs`): each record goes out with cmdauth.record_mac over the queue's epoch,
+its seq and its payload (`protocol.data(seq, payload, mac)`), each event as bytes already
+signed (`signer.seal_event`), and registration and heartbeat say which key signs
+(`"data_kid"`).
+
 Timers (config keys of SESSION_FIELDS, seconds, 0 = off): `heartbeat_s` (a heartbeat after this
 long), `ack_timeout_s` (records unconfirmed this long without ack progress: close, reconnect
 and resend), `idle_timeout_s` (nothing received this long: close). Times are the driver's
@@ -133,10 +144,13 @@ class UplinkSession(object):
         for key in ("registrations", "heartbeats", "pongs", "sent_records", "acked_records",
                     "bad_acks", "downlink", "commands", "replies", "replies_dropped",
                     "reply_errors", "ack_timeouts", "idle_timeouts",
-                    "protocol_errors"):
+                    "protocol_errors", "acks_unproven"):
             self.stats[key] = 0
         self.state = CLOSED
         self.close_reason = None
+        self.require_proof = False   # records wait for, and acks need, a proven peer
+        self.proven = False          # this connection's peer signed a command (prove())
+        self.signer = None           # signs records and events (the app's Auth), or None
         self._out = []
         self._calls = []             # Command events not taken yet
         self._running = set()        # ids of the commands handed out and not answered yet
@@ -161,6 +175,7 @@ class UplinkSession(object):
         self.protocol.reset()
         self.state = OPEN
         self.close_reason = None
+        self.proven = False
         self._out = []
         self._inflight = []
         self._last_sent = None
@@ -206,26 +221,33 @@ class UplinkSession(object):
         return downlink
 
     def respond(self, command_id, reply):
-        """The reply (a dict, CommandRegistry.execute's) to the Command with command_id: sent
-        on the open connection; with none, dropped and counted. False if it was not sent."""
+        """The reply (a dict, CommandRegistry.execute's, or bytes: JSON encoded and signed
+        already, qframe/codecs/cmdauth.seal_json) to the Command with command_id: sent on the
+        open connection; with none, dropped and counted. False if it was not sent."""
         if command_id not in self._running:
             _log.warning("reply to unknown command %r ignored", command_id)
             return False
         self._running.discard(command_id)
         if self.state != OPEN:
             self.stats["replies_dropped"] += 1
-            _log.warning("reply to command %r dropped: not connected", reply.get("id"))
+            _log.warning("reply to command %r dropped: not connected", command_id)
             return False
         try:
             data = self.protocol.response(reply)
         except Exception as exc:            # e.g. a result that is not JSON-serialisable
             self.stats["reply_errors"] += 1
-            data = self.protocol.response({
+            data = self.protocol.response({      # (a signed reply is bytes: never here)
                 "id": reply.get("id"), "cmd": reply.get("cmd"), "ok": False,
                 "error": "reply not encodable (%s: %s)" % (type(exc).__name__, exc)})
         self.stats["replies"] += 1
         self._push("response", data)
         return True
+
+    def prove(self):
+        """The peer of this connection signed a command with the module's key: with
+        require_proof, records go out to it and its acks count from now on."""
+        if self.state == OPEN:
+            self.proven = True
 
     def ack(self, seq, now_ms):
         """The peer stored every record up to seq (cumulative); how many left the queue."""
@@ -242,8 +264,11 @@ class UplinkSession(object):
             self._confirm(transmit.seq, now_ms)
 
     def event(self, name, data):
-        """An unsolicited report for the peer (e.g. the app's health), if connected."""
+        """An unsolicited report for the peer (e.g. the app's health), if connected; signed
+        (as bytes, the signer's seal_event) when the session has a signer."""
         if self.state == OPEN:
+            if self.signer is not None:
+                data = self.signer.seal_event(name, data)
             self._push("event", self.protocol.event(name, data), None, name)
 
     def tick(self, now_ms):
@@ -265,7 +290,7 @@ class UplinkSession(object):
             self._push("heartbeat", self.protocol.heartbeat(self.info()))
             self.stats["heartbeats"] += 1
             self._next_heartbeat = self.ticks.ticks_add(now_ms, self.heartbeat_ms)
-        while len(self._inflight) < self.window:
+        while len(self._inflight) < self.window and (self.proven or not self.require_proof):
             record = self.queue.peek(self._last_sent)
             if record is None:
                 break
@@ -274,7 +299,11 @@ class UplinkSession(object):
                 self._ack_wait_since = now_ms
             self._inflight.append(seq)
             self._last_sent = seq
-            self._push("record", self.protocol.data(seq, payload), seq)
+            if self.signer is None:
+                self._push("record", self.protocol.data(seq, payload), seq)
+            else:
+                self._push("record", self.protocol.data(seq, payload, self.signer.record_mac(
+                    self.queue.epoch, seq, payload)), seq)
             self.stats["sent_records"] += 1
 
     def close(self, reason=None):
@@ -328,6 +357,8 @@ class UplinkSession(object):
         report = {"proto": self.protocol.name}
         if self._info is not None:
             report.update(self._info())
+        if self.signer is not None:
+            report["data_kid"] = self.signer.data_kid()    # records and events carry MACs
         return report
 
     # ------------------------------------------------------------------ internals
@@ -354,6 +385,9 @@ class UplinkSession(object):
         return removed
 
     def _on_acked(self, event, now_ms, downlink):
+        if self.require_proof and not self.proven:
+            self.stats["acks_unproven"] += 1
+            return
         self.ack(event.seq, now_ms)
 
     def _on_downlink(self, event, now_ms, downlink):

@@ -122,6 +122,28 @@ def hes_framed(data):
         assert len(proto._buffer) <= 1024 + hes.HEADER_SIZE + 64
 
 
+@target("command_gate")
+def command_gate(data):
+    """Command bodies at the gate (qframe/protocols/auth.py): never raises, admits nothing
+    unsigned or under a wrong key, and a refused body still gets a registry reply."""
+    from usr.qframe.codecs import authkeys
+    from usr.qframe.protocols.auth import CommandGate, Keyring
+    key = bytes(range(1, 33))
+    gate = CommandGate("fuzz-dev", Keyring({"k1": key}, "k1"), 5)
+    signed = authkeys.seal_command(key, "fuzz-dev", "k1", 6, data.decode("latin-1"))
+    for index, body in enumerate((data, signed, signed)):   # unsigned, signed, replayed
+        verdict = gate.admit(body)
+        assert verdict.ok == (index == 1), "admitted: unsigned or replayed"
+        if verdict.ok:
+            reply = _commands().execute(verdict.request)
+            _check_reply(reply)
+            opened = authkeys.open_json(key, "res", "fuzz-dev", gate.seal(reply, verdict))
+            assert opened is not None and opened[1] == 6
+        else:
+            _check_reply(_commands().refuse(verdict.request, verdict.error))
+    assert gate.last_ctr == 6 and gate.stats["refused_replay"] == 1
+
+
 @target("mqtt_session")
 def mqtt_session(data):
     """A broker sending anything after its CONNACK: MqttError only (the session is then

@@ -27,7 +27,7 @@ def _short_run(name):
 
 
 def test_every_target_short_run():
-    assert sorted(targets.TARGETS) == ["axdr", "commands", "config", "dlms_apdu",
+    assert sorted(targets.TARGETS) == ["axdr", "command_gate", "commands", "config", "dlms_apdu",
                                        "dlms_association", "hdlc", "hes_framed", "hes_raw",
                                        "meter", "mqtt_session", "pqueue_files", "resolver",
                                        "rfc1662_legacy", "rfc1662_standard", "wrapper"]

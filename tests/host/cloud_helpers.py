@@ -16,7 +16,9 @@ from tools.hostrun import board_root
 
 from tools.simulators.condwait import wait_on
 from tools.simulators.hes import HesSim
+from tools.simulators.hes_auth import provision_sim
 from usr.qframe import Application
+from usr.qframe.builtins.auth import Auth
 from usr.qframe.builtins.netwatch import NetWatch
 from usr.qframe.builtins.watchdog import Watchdog
 from usr.qframe.builtins.clients import TcpClient
@@ -52,11 +54,12 @@ def host_path(device_path):
 
 def clear_queue(name):
     shutil.rmtree(host_path(QUEUE_ROOT + "/" + name), ignore_errors=True)
+    shutil.rmtree(host_path(QUEUE_ROOT + "/" + name + "-auth"), ignore_errors=True)
 
 
 class CloudRig(object):
     def __init__(self, name, hes=None, tcp=None, network=None, with_network=False, clear=True,
-                 watchdog=None):
+                 watchdog=None, provision=True):
         self.name = name
         self.hes = hes if hes is not None else HesSim().start()
         self.own_hes = hes is None
@@ -67,10 +70,15 @@ class CloudRig(object):
         self.tcp_config.update(tcp or {})
         self.net_config = dict(NETWORK)
         self.net_config.update(network or {})
+        self.auth_path = QUEUE_ROOT + "/" + name + "-auth"
+        if provision:                     # the simulator-only key HesSim signs with
+            provision_sim(host_path(self.auth_path), self.tcp_config["device_id"])
         self.app.config.merge({"APP": {"stop_timeout": 2.0, "log_level": "WARNING"},
-                               "TCP_SERVER": self.tcp_config, "NETWORK": self.net_config})
+                               "TCP_SERVER": self.tcp_config, "NETWORK": self.net_config,
+                               "AUTH": {"keys_path": self.auth_path}})
         if with_network:
             NetWatch(app=self.app)
+        Auth(app=self.app)
         self.tcp = TcpClient(app=self.app)
         if watchdog is not None:          # a WATCHDOG section: the WDT extension, last
             self.app.config.merge({"WATCHDOG": watchdog})

@@ -4,7 +4,9 @@ import shutil
 import threading
 
 from tools.hostrun import board_root
+from tools.simulators.hes_auth import provision_sim
 from usr.qframe import Application
+from usr.qframe.builtins.auth import Auth
 from usr.qframe.builtins.mqtt import MqttClient
 
 MQTT = {"host": "127.0.0.1", "user": "module", "keepalive_s": 10, "backoff_base_s": 0.05,
@@ -14,15 +16,21 @@ BUDGET_S = 10.0     # generous: the machine is shared; every wait ends as soon a
 
 
 class Rig(object):
-    def __init__(self, name, broker, **config):
+    def __init__(self, name, broker, provision=True, **config):
         self.device = "dev-" + name
         queue = "/usr/test_mqtt/" + name
         shutil.rmtree(board_root.DEFAULT_ROOT + queue, ignore_errors=True)
         self.app = Application(name)
         settings = dict(MQTT, port=broker.port, device_id=self.device, queue_path=queue)
         settings.update(config)
+        auth = queue + "-auth"
+        shutil.rmtree(board_root.DEFAULT_ROOT + auth, ignore_errors=True)
+        if provision:                     # the simulator-only key MqttHes signs with
+            provision_sim(board_root.DEFAULT_ROOT + auth, self.device)
         self.app.config.merge({"APP": {"stop_timeout": 3.0, "log_level": "WARNING"},
-                               "MQTT": settings})
+                               "MQTT": settings, "AUTH": {"keys_path": auth,
+                                                                  "sign_data": True}})
+        Auth(app=self.app)
         self.mqtt = MqttClient(app=self.app)
         self.downlink = []
         self.sent = []

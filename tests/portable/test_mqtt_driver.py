@@ -8,15 +8,19 @@ import _thread
 from checks import EVENT_MS, fresh_folder, wait_until
 from test_qframe_umqtt import _Broker
 from usr.qframe import Application
+from usr.qframe.builtins.auth import Auth
 from usr.qframe.builtins.mqtt import MqttClient
 from usr.qframe.codecs import mqtt as codec
+from auth_keys import KEY, KID, Signer, provision
+from usr.qframe.codecs.cmdauth import record_mac
 
 BUDGET_MS = EVENT_MS
 DEVICE = "drv1"
 CMD = "qframe/%s/down/cmd" % DEVICE
+SIGN = Signer(DEVICE)
 
 
-def _app(name, broker, driver=MqttClient, app_config=None, **config):
+def _app(name, broker, driver=MqttClient, app_config=None, keep_keys=False, **config):
     app = Application(name)
     settings = {"host": "127.0.0.1", "port": broker.port, "device_id": DEVICE,
                 "keepalive_s": 0, "heartbeat_s": 0, "window": 3, "poll_s": 0.02,
@@ -26,7 +30,11 @@ def _app(name, broker, driver=MqttClient, app_config=None, **config):
     settings.update(config)
     app_settings = {"stop_timeout": 2.0, "log_level": "WARNING", "memory_backoff_s": 0.01}
     app_settings.update(app_config or {})
-    app.config.merge({"APP": app_settings, "MQTT": settings})
+    auth = {"keys_path": "/usr/test_mqtt_driver/%s-auth" % name}
+    if not keep_keys:
+        auth = provision(fresh_folder("/usr/test_mqtt_driver", name + "-auth"), DEVICE)
+    app.config.merge({"APP": app_settings, "MQTT": settings, "AUTH": auth})
+    Auth(app=app)
     driver(app=app)
     app.load()
     assert app.mqtt._up.wait(BUDGET_MS / 1000.0), app.mqtt.last_error
@@ -61,7 +69,14 @@ def test_several_records_in_flight_each_confirmed_by_its_puback():
         for packet in _records(broker)[3:]:
             broker.send(codec.puback(packet.pid))
         assert wait_until(lambda: len(app.mqtt.queue) == 0, BUDGET_MS)
-        assert [p.payload for p in _records(broker)] == [b"r0", b"r1", b"r2", b"r3", b"r4"]
+        # each record carries its MAC (issue 20) after the payload, over the epoch and its seq
+        records = _records(broker)
+        assert [p.payload[:-16] for p in records] == [b"r0", b"r1", b"r2", b"r3", b"r4"]
+        epoch = app.mqtt.queue.epoch
+        for packet in records:
+            seq = int(packet.topic.split("/")[-1])
+            assert packet.payload[-16:] == record_mac(KEY, DEVICE, KID, epoch, seq,
+                                                      packet.payload[:-16])
     finally:
         assert app.stop()
         broker.close()
@@ -73,15 +88,16 @@ def test_a_redelivered_or_retained_command_runs_once():
     runs = []
     app.commands.register("count", lambda args: runs.append(args) or len(runs))
     try:
-        body = b'{"id": 1, "cmd": "count", "args": "a"}'
+        body = SIGN.sign(b'{"id": 1, "cmd": "count", "args": "a"}')
         broker.send(codec.publish(CMD, body, 1, False, 7))
         assert wait_until(lambda: len(_replies(broker)) == 1, BUDGET_MS)
         broker.send(codec.publish(CMD, body, 1, False, 7, dup=True))   # its PUBACK was lost
-        retained = b'{"id": 2, "cmd": "count", "args": "r"}'
+        retained = SIGN.sign(b'{"id": 2, "cmd": "count", "args": "r"}')
         broker.send(codec.publish(CMD, retained, 1, True, 8))
         assert wait_until(lambda: len(_replies(broker)) == 2, BUDGET_MS)
         broker.send(codec.publish(CMD, retained, 1, True, 9))          # again on a resubscribe
-        broker.send(codec.publish(CMD, b'{"id": 3, "cmd": "count", "args": "b"}', 1, False, 7))
+        broker.send(codec.publish(CMD, SIGN.sign(b'{"id": 3, "cmd": "count", "args": "b"}'), 1,
+                                  False, 7))
         assert wait_until(lambda: len(_replies(broker)) == 3, BUDGET_MS)
         assert wait_until(lambda: app.mqtt.stats["duplicate_commands"] == 2, BUDGET_MS)
         assert runs == ["a", "r", "b"]          # a new command may reuse a free packet id
@@ -90,6 +106,26 @@ def test_a_redelivered_or_retained_command_runs_once():
     finally:
         assert app.stop()
         broker.close()
+
+
+def test_a_retained_command_does_not_run_again_after_a_restart():
+    """Issue 20: a retained command ran again at every reconnect and restart (the in-memory
+    dedupe forgets). Its counter is on flash: the restarted module refuses it as a replay."""
+    runs = []
+    retained = SIGN.sign(b'{"id": "r", "cmd": "count", "args": "once"}')
+    for keep_keys in (False, True):
+        broker = _Broker()
+        app = _app("restart", broker, keep_keys=keep_keys)
+        app.commands.register("count", lambda args: runs.append(args) or len(runs))
+        try:
+            broker.send(codec.publish(CMD, retained, 1, True, 4))
+            assert wait_until(lambda: len(_replies(broker)) == 1, BUDGET_MS)
+        finally:
+            assert app.stop()
+            broker.close()
+    assert runs == ["once"]
+    assert app.auth.stats["refused_replay"] == 1
+    assert b"not above" in _replies(broker)[0]
 
 
 def test_a_slow_command_holds_up_neither_records_nor_acks():
@@ -105,7 +141,7 @@ def test_a_slow_command_holds_up_neither_records_nor_acks():
         return "late"
     app.commands.register("slow", slow)
     try:
-        broker.send(codec.publish(CMD, b'{"id": "s", "cmd": "slow"}', 1, False, 3))
+        broker.send(codec.publish(CMD, SIGN.sign(b'{"id": "s", "cmd": "slow"}'), 1, False, 3))
         assert wait_until(lambda: started, BUDGET_MS)
         for index in range(10):
             app.mqtt.send(b"d%d" % index)
@@ -113,7 +149,7 @@ def test_a_slow_command_holds_up_neither_records_nor_acks():
         assert _replies(broker) == []
         release.release()
         assert wait_until(lambda: len(_replies(broker)) == 1, BUDGET_MS)
-        assert b'"late"' in _replies(broker)[0]
+        assert SIGN.open(_replies(broker)[0])["result"] == "late"
     finally:
         assert app.stop()
         broker.close()
@@ -132,12 +168,12 @@ def test_commands_beyond_the_worker_pool_are_refused_at_once_as_busy():
     app.commands.register("hold", hold)
     try:
         for index in range(3):      # one runs, one waits in the backlog, one is refused
-            body = b'{"id": %d, "cmd": "hold"}' % index
+            body = SIGN.sign(b'{"id": %d, "cmd": "hold"}' % index)
             broker.send(codec.publish(CMD, body, 1, False, 10 + index))
             if index == 0:
                 assert wait_until(lambda: started, BUDGET_MS)
         assert wait_until(lambda: len(_replies(broker)) == 1, BUDGET_MS)
-        assert b'"busy' in _replies(broker)[0] and b'"id": 2' in _replies(broker)[0]
+        assert b'"busy' in _replies(broker)[0] and b'"id": 2' in _replies(broker)[0]  # unsigned
         assert app.mqtt.stats["commands_refused"] == 1
         release.release()
         assert wait_until(lambda: len(started) == 2, BUDGET_MS)     # the backlog's turn

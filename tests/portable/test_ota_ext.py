@@ -80,3 +80,24 @@ def test_manifest_by_command_refused_with_reason_app_untouched():
     finally:
         app.stop()
         remove_tree(OTA_DIR)
+
+
+def test_allowed_hosts_refuse_ota_and_fota_elsewhere_counted():
+    """OTA.allowed_hosts (issue 20): a signed command still may not point the module at any
+    server; empty (the default) allows any host."""
+    from usr.qframe.builtins.ota_update import url_host
+    assert url_host("http://User@Updates.Example:8080/m.ota") == "updates.example"
+    assert url_host("https://[::1]:443/x") == "::1" and url_host("http://h") == "h"
+    app = _app()
+    try:
+        ota = app.extensions["ota"]
+        app.config.merge({"OTA": {"allowed_hosts": ["updates.example"]}})
+        for name in ("ota", "fota"):
+            reply = app.commands.execute({"id": 1, "cmd": name,
+                                          "args": {"url": "http://evil.example/x"}})
+            assert reply["ok"] is False and "allowed_hosts" in reply["error"], reply
+        assert ota.stats["refused_hosts"] == 2 and ota.busy is None
+        ota._allowed("http://updates.example:81/d.bin")           # allowed: no error
+        assert ota.stats["refused_hosts"] == 2
+    finally:
+        app.stop()

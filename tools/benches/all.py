@@ -148,6 +148,16 @@ FIGURES = [
     ("ota.micropython/sha256_mb_per_s", "OTA file SHA-256 check, MicroPython", "MB/s", None),
     ("ota.micropython/ed25519_verify_ms", "OTA Ed25519 verify (pure Python), MicroPython", "ms",
      None),
+    # authenticated data (tools/benches/auth.py)
+    ("auth.micropython/record_mac_us", "record MAC (HMAC-SHA256-128) per record, MicroPython",
+     "us", "< 200"),
+    ("auth.micropython/record_mac_heap_bytes", "heap one record MAC allocates, MicroPython",
+     "bytes", None),
+    ("auth.micropython/status_seal_us", "signing a status-size reply, MicroPython", "us", None),
+    ("auth.micropython/status_seal_heap_bytes", "heap signing a status-size reply allocates",
+     "bytes", None),
+    ("auth.micropython/ed25519_sign_ms", "Ed25519 signature per reading, MicroPython", "ms",
+     None),
 ]
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
@@ -174,6 +184,9 @@ def _benches():
         ("ota.cpython", py + ["tools.benches.ota"]),
         ("ota.micropython", micropython + [os.path.join(HERE, "ota.py"), board_root.DEFAULT_ROOT,
                                            SHIM_MP]),
+        ("auth.cpython", py + ["tools.benches.auth"]),
+        ("auth.micropython", micropython + [os.path.join(HERE, "auth.py"),
+                                            board_root.DEFAULT_ROOT, SHIM_MP]),
     ]
 
 

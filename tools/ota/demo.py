@@ -26,7 +26,7 @@ from tools.hostrun import board_root
 from tools.ota import package
 from tools.ota.server import PackageServer
 from tools.simulators.hes import HesSim
-from tools.simulators.sim_config import app_config
+from tools.simulators.sim_config import app_config, provision
 
 DEMO_ROOT = os.path.join(REPO, "build", "ota-demo")
 KEY_ID = "dev-fleet"
@@ -36,9 +36,11 @@ def _say(text):
     print("[ota-demo] %s" % text, flush=True)
 
 
+_KEY = os.urandom(32)     # this demo's own key: the repository publishes none
+
+
 def _key():
-    with open(os.path.join(REPO, "dev.json")) as f:
-        return bytes.fromhex(json.load(f)["OTA"]["keys"][KEY_ID])
+    return _KEY
 
 
 def _config(hes_port, health_s):
@@ -58,6 +60,7 @@ def install(root, config):
         shutil.copy(local, target)
     with open(os.path.join(root, "usr", "dev.json"), "w") as f:
         json.dump(config, f, indent=1)
+    provision(root, config)         # the command key the simulated HES signs `ota` with
 
 
 def build_package(out, version, workdir):

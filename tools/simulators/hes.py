@@ -37,6 +37,7 @@ import threading
 import time
 
 from tools.simulators.condwait import wait_on
+from tools.simulators.hes_auth import SIM_MASTER, HesSigner
 from tools.simulators.hes_wire import (  # noqa: F401  (re-exported: hes.DATA, hes.frame, ...)
     ACK, COMMAND, DATA, DOWN_DATA, EVENT, HEARTBEAT, NAMES, PONG, REGISTER, RESPONSE, frame)
 
@@ -49,6 +50,7 @@ class _Client(object):
         self.sock = sock
         self.addr = addr
         self.key = None          # (dev, epoch) after REGISTER
+        self.mac_kid = None      # REGISTER's "data_kid": the key its records and events carry
         self.hello = None        # the REGISTER frame's body
         self.reset_by_hes = False
         self.lock = threading.Lock()
@@ -83,8 +85,11 @@ class HesSim(object):
     """See the module docstring. Every attribute read by tests is updated under `lock`."""
 
     def __init__(self, host="127.0.0.1", port=0, protocol="ack", ack=True, tls_cert=None,
-                 tls_key=None, on_event=None, max_frame=65535):
+                 tls_key=None, on_event=None, max_frame=65535, signer="sim"):
+        """signer: a hes_auth.HesSigner, "sim" (one for SIM_MASTER, the simulated modules'
+        keys) or None (an HES without keys: unsigned commands, as an attacker would send)."""
         self.host = host
+        self.signer = HesSigner(SIM_MASTER) if signer == "sim" else signer
         self.port = port
         self.protocol = protocol
         self.ack = ack
@@ -109,7 +114,8 @@ class HesSim(object):
         self.stats = {"connections": 0, "refused": 0, "registrations": 0, "heartbeats": 0,
                       "data": 0, "duplicates": 0, "gaps": 0, "gap_records": 0, "acks": 0,
                       "protocol_errors": 0, "downlink": 0, "commands": 0, "frames": 0, "resets": 0,
-                      "tls_errors": 0}
+                      "tls_errors": 0, "hellos": 0, "replies_verified": 0, "replies_unsigned": 0,
+                      "replies_bad": 0}
         self._last_seq = {}
         self._clients = []
         self._listener = None
@@ -184,9 +190,17 @@ class HesSim(object):
         with self.lock:
             self._command_id += 1
             command_id = self._command_id
-        body = json.dumps({"id": command_id, "cmd": name, "args": args}).encode()
-        self._broadcast(frame(COMMAND, body), "commands", dev)
+        body = json.dumps({"id": command_id, "cmd": name, "args": args})
+        if self.signer is not None:         # a signature names the module: wait for REGISTER
+            self.wait_for(lambda h: all(c.key for c in h._clients), 5.0)
+        self._broadcast(lambda to: frame(COMMAND, self._seal(to, body)), "commands", dev)
         return command_id
+
+    def _seal(self, dev, body):
+        """body signed for dev (unsigned without a signer or a key for dev)."""
+        if self.signer is None or not dev:
+            return body.encode()
+        return self.signer.seal(dev, body)
 
     def send_frame(self, kind, body=b""):
         """One frame of any type and body to every connected module; how many got it."""
@@ -207,7 +221,7 @@ class HesSim(object):
         sent = 0
         for client in clients:
             try:
-                client.send(data)
+                client.send(data(client.key and client.key[0]) if callable(data) else data)
                 sent += 1
             except OSError:
                 pass
@@ -343,24 +357,37 @@ class HesSim(object):
                 break
             body = bytes(buffer[3:3 + size])
             del buffer[:3 + size]
-            self._handle(client, kind, body)
-            if kind == REGISTER:
-                client.hello = body
-            self._observe("frame", client, (kind, body))
+            shown = self._handle(client, kind, body)
+            if shown is not None:
+                self._observe("frame", client, (kind, shown))
 
     def _handle(self, client, kind, body):
+        """Handle one frame; the body observers see (a RESPONSE's opened reply), or None."""
         if kind == REGISTER:
             info = json.loads(body)
             client.key = (info.get("dev"), info.get("epoch"))
+            client.mac_kid = info.get("data_kid")   # records and events signed with this key
+            client.hello = body
             with self.lock:
                 self.registrations.append(info)
                 self.stats["registrations"] += 1
             self._emit("register", json.dumps(info, sort_keys=True))
+            if self.signer is not None and self.signer.key_for(info.get("dev")):
+                hello = json.dumps({"id": "hello", "cmd": "ping", "args": None})
+                client.send(frame(COMMAND, self._seal(info.get("dev"), hello)))
+                self.stats["hellos"] += 1   # a signed command proves this HES to the module
         elif client.key is None:
             self.stats["protocol_errors"] += 1
             raise ValueError("%s before REGISTER" % NAMES.get(kind, hex(kind)))
         elif kind == DATA:
-            self._data(client, struct.unpack(">I", body[:4])[0], body[4:])
+            seq, payload = struct.unpack(">I", body[:4])[0], body[4:]
+            if self.signer is not None:
+                payload = self.signer.open_record(client.key[0], client.mac_kid, client.key[1],
+                                                  seq, payload)
+                if payload is None:
+                    return None             # a bad MAC: not the module's record, not acked
+                body = body[:4] + payload   # observers see the record without its MAC
+            self._data(client, seq, payload)
         elif kind == HEARTBEAT:
             info = json.loads(body)
             with self.lock:
@@ -369,18 +396,30 @@ class HesSim(object):
             client.send(frame(PONG))
             self._emit("heartbeat", json.dumps(info, sort_keys=True))
         elif kind == RESPONSE:
-            reply = json.loads(body)
+            if self.signer is not None:
+                reply, how = self.signer.open_reply(client.key[0], body)
+            else:
+                reply, how = json.loads(body), "unsigned"
+            self.stats["replies_" + how] += 1
+            if reply is None or reply.get("id") == "hello":
+                return None                 # a bad MAC: not the module's; hello: ours
+            body = json.dumps(dict(reply, auth=how)).encode()
             with self.lock:
                 self.responses[reply.get("id")] = reply
                 self.replies.append(reply)
-            self._emit("response", "id %s ok=%s" % (reply.get("id"), reply.get("ok")))
+            self._emit("response", "id %s ok=%s %s" % (reply.get("id"), reply.get("ok"), how))
         elif kind == EVENT:
+            event = json.loads(body) if self.signer is None else \
+                self.signer.open_event(client.key[0], body)
+            if event is None:
+                return None                 # a bad MAC or a replay: not the module's
             with self.lock:
-                self.events.append(json.loads(body))
+                self.events.append(event)
             self._emit("event", body[:80].decode("utf-8", "replace"))
         else:
             self.stats["protocol_errors"] += 1
             raise ValueError("unknown frame type 0x%02x" % kind)
+        return body
 
     def _data(self, client, seq, payload):
         with self.lock:

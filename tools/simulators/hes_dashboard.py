@@ -17,12 +17,24 @@ Fed by HesSim, or mqtt_hes.MqttHesSim for the MQTT uplink, through a narrow inte
 tools/simulators/fleet.Fleet), `hes.send_command(name, args, dev)`, `hes.wait_reply(id,
 timeout)`, `hes.stats`, `hes.received`.
 
+Who may command: the server listens on loopback only (host 127.0.0.1 by default) and answers
+only requests whose Host is that address or a loopback name (so a rebound DNS name cannot reach
+it). The websocket and the REST API take commands only with the dashboard's `token` (random at
+start, printed with the URL; `QFRAME_HES_TOKEN` or `token=` sets it): the page gets it inside
+the HTML served from the same origin (a page on another origin cannot read it), the websocket
+carries it in its URL (`/ws?token=`), REST clients in `Authorization: Bearer <token>`. A
+websocket or a REST request sent from a page (an `Origin` header) must come from this
+server's own origin. Refused: 401 (no or wrong token), 403 (another origin or Host), counted in
+`dash.refused` by reason.
+
 A new command needs nothing here (the module's command registry decides what it answers);
 give it a line in COMMANDS so the page suggests it.
 """
 import asyncio
+import hmac
 import json
 import os
+import secrets
 import threading
 
 from aiohttp import WSMsgType, web
@@ -34,6 +46,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PAGE = os.path.join(HERE, "hes_dashboard.html")
 DEFAULT_PORT = 8080
 UPDATE_S = 0.25
+TOKEN_ENV = "QFRAME_HES_TOKEN"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 # (name, what the module answers): suggestions in the page's command box
 COMMANDS = [
@@ -59,11 +73,14 @@ def parse_command(text):
 class Dashboard(object):
     """The web server (aiohttp, in its own thread and event loop) over a HesSim."""
 
-    def __init__(self, hes, host="127.0.0.1", port=DEFAULT_PORT, fleet=None):
-        """fleet: one the caller already feeds from hes (make sim shares its own), else new."""
+    def __init__(self, hes, host="127.0.0.1", port=DEFAULT_PORT, fleet=None, token=None):
+        """fleet: one the caller already feeds from hes (make sim shares its own), else new;
+        token: what commands need (else $QFRAME_HES_TOKEN, else a random one)."""
         self.hes = hes
         self.host = host
         self.port = port
+        self.token = token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(18)
+        self.refused = {"token": 0, "origin": 0, "host": 0}
         self.fleet = fleet
         if fleet is None:
             self.fleet = Fleet()
@@ -119,8 +136,39 @@ class Dashboard(object):
             loop.run_until_complete(self._close())
             loop.close()
 
+    # ------------------------------------------------------------------ who may ask
+    def _hosts(self):
+        return ["%s:%d" % (name, self.port) for name in (self.host,) + LOOPBACK_NAMES]
+
+    def _refusal(self, request):
+        """None if request may go on, else (HTTP status, why)."""
+        if request.host not in self._hosts():
+            return "host", 403, "unexpected Host %r: this server answers %s only" % (
+                request.host, ", ".join(self._hosts()))
+        origin = request.headers.get("Origin")
+        guarded = request.path == "/ws" or request.path.startswith("/modules")
+        if not guarded:
+            return None
+        if origin is not None and origin not in ["http://" + h for h in self._hosts()]:
+            return "origin", 403, "requests from %s are refused (same origin only)" % origin
+        given = request.query.get("token", "") if request.path == "/ws" else \
+            request.headers.get("Authorization", "")[len("Bearer "):]
+        if not hmac.compare_digest(given.encode(), self.token.encode()):
+            return "token", 401, "a token is needed (Authorization: Bearer <token>; the " \
+                "dashboard prints it with its URL)"
+        return None
+
+    @web.middleware
+    async def _guard(self, request, handler):
+        refusal = self._refusal(request)
+        if refusal is None:
+            return await handler(request)
+        what, status, why = refusal
+        self.refused[what] += 1
+        return web.json_response({"error": why}, status=status)
+
     async def _open(self):
-        app = web.Application()
+        app = web.Application(middlewares=[self._guard])
         app.router.add_get("/", self._page)
         app.router.add_get("/ws", self._socket)
         app.router.add_get("/state.json", self._state)
@@ -140,7 +188,10 @@ class Dashboard(object):
         await self._runner.cleanup()
 
     async def _page(self, request):
-        return web.FileResponse(PAGE, headers={"Cache-Control": "no-store"})
+        with open(PAGE) as f:
+            page = f.read().replace("{{QFRAME_TOKEN}}", self.token)
+        return web.Response(text=page, content_type="text/html",
+                            headers={"Cache-Control": "no-store"})
 
     async def _state(self, request):
         return web.json_response(self._view())
@@ -212,7 +263,7 @@ def start(hes, port=DEFAULT_PORT, host="127.0.0.1", say=print, fleet=None):
             raise
         say("dashboard: port %d is taken (%s): using a free port" % (port, exc.strerror))
         dashboard = Dashboard(hes, host, 0, fleet).start()
-    say("HES dashboard: %s" % dashboard.url)
+    say("HES dashboard: %s (REST: Authorization: Bearer %s)" % (dashboard.url, dashboard.token))
     return dashboard
 
 

@@ -28,6 +28,7 @@ import time
 
 import paho.mqtt.client as paho
 
+from tools.simulators.hes_auth import MAC_BYTES, SIM_MASTER, HesSigner
 from tools.simulators.hes_wire import DATA, EVENT, HEARTBEAT, REGISTER, RESPONSE
 from tools.simulators.ports import server_port
 
@@ -158,8 +159,11 @@ class Broker(object):
 class MqttHes(object):
     """The head end as an MQTT client (see the module docstring)."""
 
-    def __init__(self, port, prefix=PREFIX, client_id="qframe-hes", log=None, ca=None):
-        """ca: the broker's certificate (PEM path) to connect over TLS."""
+    def __init__(self, port, prefix=PREFIX, client_id="qframe-hes", log=None, ca=None,
+                 signer="sim"):
+        """ca: the broker's certificate (PEM path) to connect over TLS; signer: a
+        hes_auth.HesSigner, "sim" (the simulated modules' keys) or None (unsigned)."""
+        self.signer = HesSigner(SIM_MASTER) if signer == "sim" else signer
         self.port = port
         self.prefix = prefix
         self.log = log or (lambda source, text: None)
@@ -171,7 +175,9 @@ class MqttHes(object):
         self.statuses = {}
         self.status_history = []
         self.replies = []
+        self.reply_auth = {}            # "verified" / "unsigned" / "bad" -> replies
         self.events = []
+        self.mac_kids = {}              # device -> the key id its records carry (data_kid)
         self.bad = []
         self.connects = 0
         self.subscribed = 0             # SUBACKs: the HES hears its topics from then on
@@ -216,7 +222,13 @@ class MqttHes(object):
         parts = message.topic.split("/")
         duplicate = False
         with self._cond:
-            if len(parts) == 6 and parts[2:4] == ["up", "meter"]:
+            payload = bytes(message.payload)
+            if len(parts) == 6 and parts[2:4] == ["up", "meter"] and self.signer is not None:
+                payload = self.signer.open_record(parts[1], self.mac_kids.get(parts[1]),
+                                                  parts[4], parts[5], payload)
+            if payload is None:
+                pass                        # a bad MAC: not the module's record (counted)
+            elif len(parts) == 6 and parts[2:4] == ["up", "meter"]:
                 self.records += 1
                 key = (parts[1], parts[4], parts[5])
                 if key in self._seen:
@@ -224,17 +236,28 @@ class MqttHes(object):
                     duplicate = True
                 else:
                     self._seen.add(key)
-                    self.received.append(bytes(message.payload))
+                    self.received.append(payload)
                     self.received_at.append(time.monotonic())
                     self.keys.append(key)
             elif len(parts) == 3 and parts[2] == "status":
                 status = self._json(message)
+                if isinstance(status, dict) and status.get("data_kid"):
+                    self.mac_kids[parts[1]] = status["data_kid"]   # its records' key
                 self.statuses[parts[1]] = status
                 self.status_history.append((parts[1], status))
             elif parts[2:] == ["up", "resp"]:
-                self.replies.append(self._json(message))
+                if self.signer is not None:
+                    reply, how = self.signer.open_reply(parts[1], bytes(message.payload))
+                else:
+                    reply, how = self._json(message), "unsigned"
+                self.reply_auth[how] = self.reply_auth.get(how, 0) + 1
+                if reply is not None:
+                    self.replies.append(reply)
             elif parts[2:4] == ["up", "event"]:
-                self.events.append(("/".join(parts[4:]), self._json(message)))
+                event = self._json(message) if self.signer is None else \
+                    self.signer.open_event(parts[1], payload)
+                if event is not None:               # None: a bad MAC or a replay (counted)
+                    self.events.append(("/".join(parts[4:]), event))
             else:
                 self.bad.append(message.topic)
             self._cond.notify_all()
@@ -273,9 +296,11 @@ class MqttHes(object):
     def topic(self, device, leaf):
         return "%s/%s/%s" % (self.prefix, device, leaf)
 
-    def command(self, device, cmd, args=None, request_id=None):
+    def command(self, device, cmd, args=None, request_id=None, retain=False):
         body = json.dumps({"id": request_id, "cmd": cmd, "args": args})
-        return self.publish(self.topic(device, "down/cmd"), body)
+        if self.signer is not None:
+            body = self.signer.seal(device, body)
+        return self.publish(self.topic(device, "down/cmd"), body, retain=retain)
 
     def send_data(self, device, data):
         return self.publish(self.topic(device, "down/meter"), data)
@@ -404,9 +429,20 @@ class MqttHesSim(object):
             elif was_online:
                 self._observe("disconnected", module, "offline (its will, or a clean stop)")
         elif leaf[:2] == ["up", "meter"] and len(leaf) == 4 and leaf[3].isdigit():
+            if self.hes.mac_kids.get(dev):
+                payload = payload[:-MAC_BYTES]          # its MAC (checked by the HES)
             self._observe("frame", module, (DATA, struct.pack(">I", int(leaf[3])) + payload))
         elif leaf == ["up", "resp"]:
-            self._observe("frame", module, (RESPONSE, payload))
+            if self.hes.signer is not None:
+                reply, how = self.hes.signer.open_reply(dev, payload, count=False)
+            else:
+                try:
+                    reply, how = json.loads(payload.decode()), "unsigned"
+                except (ValueError, UnicodeError):
+                    return
+            if isinstance(reply, dict):     # a bad MAC: not the module's, not shown
+                self._observe("frame", module, (RESPONSE, json.dumps(dict(reply, auth=how))
+                                                .encode()))
         elif leaf == ["up", "event", "heartbeat"]:
             try:
                 figures = json.loads(payload.decode()).get("data") or {}
@@ -445,6 +481,11 @@ class MqttHesSim(object):
     @property
     def received_at(self):
         return self.hes.received_at
+
+    @property
+    def signer(self):
+        """The HES's hes_auth.HesSigner (what it signs and verifies with), or None."""
+        return self.hes.signer if self.hes is not None else None
 
     @property
     def registrations(self):

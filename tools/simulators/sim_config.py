@@ -77,3 +77,22 @@ def mqtt_config(config, broker_port):
                 "queue_max_bytes", "queue_retry_s"):
         config["MQTT"][key] = tcp[key]
     return config
+
+
+def sim_device(config, default_imei="866000000000001"):
+    """The identity the simulated module registers with (and its key is derived from): the
+    uplink section's device_id, else the shim's IMEI."""
+    for section in ("MQTT", "TCP_SERVER"):
+        dev = (config.get(section) or {}).get("device_id")
+        if dev:
+            return dev
+    return default_imei
+
+
+def provision(root, config):
+    """Install the simulated module's command key (derived from the simulator-only master,
+    tools/simulators/hes_auth.SIM_MASTER) in the board root, where AUTH.keys_path points."""
+    from tools.simulators.hes_auth import provision_sim
+    keys_path = (config.get("AUTH") or {}).get("keys_path") or "/usr/.auth"
+    return provision_sim(os.path.join(root, keys_path.lstrip("/")), sim_device(config))
+

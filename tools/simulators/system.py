@@ -69,8 +69,7 @@ from tools.simulators.faults import Faults, PowerCuts
 from tools.simulators.hes import HesSim
 from tools.simulators.ports import server_port
 from tools.simulators.sim_config import (DLMS_CONFIG, HEAP_TRACE_CONFIG, app_config,
-                                         app_folder_config,
-                                         mqtt_config, wire)
+                                         app_folder_config, mqtt_config, provision, wire)
 from tools.simulators.traffic import Traffic
 
 DEFAULT_ROOT = os.path.join(REPO, "build", "sim")
@@ -268,6 +267,7 @@ class System(object):
         self.config = config
         self.app = AppProcess(root, config, interpreter, self.log, keep_flash, self.control_port,
                               mpy, app)
+        provision(root, config)     # the simulator-only key the simulated HES signs with
         self.shim = None
 
     def start(self, timeout=30.0):
@@ -338,6 +338,8 @@ def summarize(system, traffic, faults, args, elapsed, cuts=None):
         "lost": len(lost),
         "lost_first": [p[:8].decode("ascii", "replace") for p in lost[:5]],
         "duplicates": hes.stats["duplicates"],
+        "auth_failures": hes.signer.failures() if hes.signer is not None else None,
+        "auth": dict(hes.signer.stats) if hes.signer is not None else None,
         "out_of_order": int(received != sorted(received)),
         "queue_dropped": tcp.get("queue_dropped"),
         "reconnects": hes.stats["connections"] - 1,
@@ -367,13 +369,15 @@ def _summary_downlink(system, traffic):
 
 def verdict(result, app_exit, cuts=None):
     """Add app_exit and `ok`: nothing lost (with power cuts: nothing lost while the app was
-    up), no meter send failed, the app exited 0 on its own; without faults or power cuts also
+    up), no meter send failed, nothing the module sent failed the HES's MAC check
+    (auth_failures), the app exited 0 on its own; without faults or power cuts also
     no downlink payload lost (with them the downlink is best effort: a payload in flight
     when the link breaks is gone)."""
     result["app_exit"] = app_exit
     lost = result.get("lost_while_up" if cuts is not None else "lost")
     quiet = not result.get("faults") and cuts is None
     result["ok"] = bool(lost == 0 and not result.get("meter_send_errors") and app_exit == 0
+                        and not result.get("auth_failures")
                         and (result.get("downlink_lost") == 0 or not quiet))
     return result
 
@@ -397,6 +401,16 @@ def _summary_cuts(traffic, lost, cuts, args):
             "lost_while_down": while_down, "lost_while_up": while_up,
             "down_s": round(sum((end or time.monotonic()) - start
                                 for start, end in cuts.windows), 1)}
+
+
+def _extra_config(args):
+    """The dev.json sections the options add (--heap-trace, --dlms, --sign-data)."""
+    extra = dict(HEAP_TRACE_CONFIG) if args.heap_trace else {}
+    if args.dlms:
+        extra.update(DLMS_CONFIG)
+    if args.sign_data:
+        extra["AUTH"] = {"sign_data": True}
+    return extra or None
 
 
 def main(argv=None):
@@ -433,6 +447,9 @@ def main(argv=None):
                         help="the app's own heap, e.g. 192K, as on the module: the QuecPython "
                              "shim's stand-ins (C in the firmware) are held apart "
                              "(QFRAME_APP_HEAPSIZE, tools/hostrun/board_root.py)")
+    parser.add_argument("--sign-data", action="store_true",
+                        help="the module signs its records and events (AUTH.sign_data); the "
+                             "HES checks them (the summary's auth)")
     parser.add_argument("--heap-trace", action="store_true",
                         help="the app logs its heap per phase (APP.heap_trace, a health report "
                              "every second)")
@@ -490,13 +507,10 @@ def main(argv=None):
     else:
         log = Log(quiet=args.quiet)
     stop_event = threading.Event()
-    extra = dict(HEAP_TRACE_CONFIG) if args.heap_trace else {}
-    if args.dlms:
-        extra.update(DLMS_CONFIG)
     system = System(args.interpreter, args.root, log, dialect=args.dialect,
                     protocol=args.protocol, control=args.faults, keep_flash=args.keep_flash,
                     uplink=args.uplink, mpy=args.mpy, garbage_rate=args.garbage, seed=args.seed,
-                    app=args.app, extra_config=extra or None)
+                    app=args.app, extra_config=_extra_config(args))
     fleet = Fleet()
     system.hes.add_observer(fleet.observe)       # either uplink's HES (hes.py, mqtt_hes.py)
     watch = sim_screen.LogWatch(fleet)

@@ -14,6 +14,9 @@ from tools.simulators.ports import server_port
 from tools.simulators.hes import HesSim
 
 
+WAIT_S = 15          # waits for an event; long only when it fails (a loaded machine)
+
+
 def test_uplink_in_order_downlink_and_commands(rig):
     r = rig().start()
     r.publish(50)
@@ -203,24 +206,60 @@ def test_raw_mode_is_confirmed_on_send():
         hes.stop()
 
 
-def test_server_role_accepts_one_hes_at_a_time(rig):
+def _dial(hes, port):
+    deadline = time.monotonic() + 5
+    while not hes.connect_to("127.0.0.1", port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_server_role_keeps_a_proven_hes_and_refuses_a_second_connection(rig):
+    """Issue 20: any peer that connected replaced the HES connection. A HES that proved the
+    key (its signed hello) keeps the link: a second connection is closed and counted; once the
+    proven one goes, the next HES is served."""
     port = server_port()                 # the module listens on it
     hes = HesSim()
     r = rig(hes=hes, tcp={"role": "server", "port": port})
     r.start(connected=False)
     r.publish(5)
-    deadline = time.monotonic() + 5
-    while not hes.connect_to("127.0.0.1", port) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _dial(hes, port)
     assert r.wait_delivered(5)
     second = HesSim()
     second._last_seq = hes._last_seq
     assert second.connect_to("127.0.0.1", port)
-    assert r.wait(lambda: r.tcp.stats["replaced"] == 1, 3)
+    assert r.wait(lambda: r.tcp.stats["peers_refused"] == 1, WAIT_S)
+    assert second.wait_for(lambda h: h.client_count() == 0, WAIT_S), \
+        "the newcomer stays connected"
+    assert r.tcp.stats["replaced"] == 0
     r.publish(5)
-    assert second.wait_for(lambda h: len(h.received) == 5, 5)
+    assert r.wait_delivered(5) and second.received == []
+    hes.drop_clients()                   # the proven HES goes: the next one is served
+    _dial(second, port)
+    r.publish(5)
+    assert second.wait_for(lambda h: len(h.received) == 5, WAIT_S)
     assert hes.received + second.received == r.sent
     second.drop_clients()
+
+
+def test_server_role_a_rogue_peer_gets_no_records_and_its_acks_count_for_nothing(rig):
+    """Issue 20's takeover: a peer without the key connected first (or replaced the HES), read
+    the queued records and acked them away. It gets none now, its acks are ignored (counted),
+    and the real HES, once it dials in, replaces it and receives every record."""
+    port = server_port()
+    rogue = HesSim(signer=None)          # acks whatever arrives, cannot sign
+    hes = HesSim()
+    r = rig(hes=hes, tcp={"role": "server", "port": port})
+    r.start(connected=False)
+    r.publish(10)
+    _dial(rogue, port)
+    assert rogue.wait_for(lambda h: h.stats["registrations"] == 1, WAIT_S)
+    rogue.send_frame(0x81, b"\x00\x00\x00\x0a")      # ACK 10: "every record is stored"
+    assert r.wait(lambda: r.tcp.stats["acks_unproven"] >= 1, WAIT_S)
+    assert rogue.received == [] and len(r.tcp.queue) == 10
+    _dial(hes, port)                     # the real HES replaces the unproven peer
+    assert r.wait_delivered(5)
+    r.check_exact()
+    assert r.tcp.stats["replaced"] == 1
+    hes.drop_clients()
 
 
 def test_stop_is_bounded_while_reconnecting(rig):

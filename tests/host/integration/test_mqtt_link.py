@@ -163,3 +163,17 @@ def _wait_state(port, topic, state):
         if status and status.get("state") == state:
             return True
     return False
+
+
+def test_records_carry_macs_the_hes_verifies(rig, hes):
+    """Issue 20: origin and integrity of the data survive the broker: each record carries
+    its MAC (over the queue's epoch and its seq); the HES checks and strips it."""
+    before = dict(hes.signer.stats)
+    failures = hes.signer.failures()
+    r = rig("macs")
+    r.publish(10)
+    assert hes.wait_for(lambda h: len(r.mine(h)) == 10, BUDGET_S)
+    assert r.mine(hes) == r.sent                    # the MAC is not part of the payload
+    assert hes.signer.stats["records_verified"] - before["records_verified"] >= 10
+    assert hes.signer.failures() == failures
+    assert hes.statuses[r.device]["data_kid"] == "k1"

@@ -196,3 +196,71 @@ def test_a_dashboard_attached_late_sees_the_modules_already_up():
     finally:
         sock.close()
         hes.stop()
+
+
+EVIL_PAGE = """<!doctype html><html><head><title>waiting</title></head><body><script>
+const results = {};
+function done(what, how) {
+  results[what] = how;
+  if (Object.keys(results).length === 3) document.title = "done " + JSON.stringify(results);
+}
+function attempt(what, url) {
+  const ws = new WebSocket(url);
+  ws.onopen = () => { ws.send(JSON.stringify({type: "command", text: "ping", dev: ""}));
+                      done(what, "open"); };
+  ws.onerror = () => done(what, "refused");
+}
+attempt("with_token", "ws://127.0.0.1:DASH_PORT/ws?token=TOKEN");
+attempt("without_token", "ws://127.0.0.1:DASH_PORT/ws");
+fetch("http://127.0.0.1:DASH_PORT/modules/m1/commands",
+      {method: "POST", mode: "no-cors", body: '{"cmd": "ping"}'})
+  .then(() => done("rest", "sent"), () => done("rest", "refused"));
+</script></body></html>"""
+
+
+def test_a_page_on_another_origin_cannot_command_a_module():
+    """A page served from another origin (another port of 127.0.0.1), in real headless
+    chromium, opens the dashboard's websocket (even knowing the token) and POSTs to the REST
+    API: the dashboard refuses both and the module receives no command."""
+    import http.server
+    import threading
+    from selenium.webdriver.support.ui import WebDriverWait
+    from tools.simulators.hes import HesSim
+
+    hes = HesSim().start()
+    dashboard = hes_dashboard.Dashboard(hes, port=0).start()
+    module = socket.create_connection(("127.0.0.1", hes.port))
+    page = EVIL_PAGE.replace("DASH_PORT", str(dashboard.port)).replace(
+        "TOKEN", dashboard.token).encode()
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args):
+            pass
+
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    browser = None
+    try:
+        module.sendall(frame(REGISTER, b'{"dev": "m1", "epoch": 1}'))
+        assert dashboard.fleet.wait_for(lambda f: f.module("m1") is not None, WAIT_S)
+        browser = _browser()
+        browser.get("http://127.0.0.1:%d/" % evil.server_address[1])
+        WebDriverWait(browser, WAIT_S).until(lambda b: b.title.startswith("done"))
+        results = json.loads(browser.title[len("done "):])
+        assert results == {"with_token": "refused", "without_token": "refused",
+                           "rest": "sent"}, results     # no-cors: the page cannot tell
+        assert hes.stats["commands"] == 0               # the module got nothing
+        assert dashboard.refused["origin"] == 3, dashboard.refused
+    finally:
+        if browser is not None:
+            browser.quit()
+        evil.shutdown()
+        module.close()
+        dashboard.stop()
+        hes.stop()

@@ -4,24 +4,31 @@
 import json
 import os
 import signal
+import socket
 import urllib.error
 import urllib.request
 
 import pytest
 
 from tools.simulators import dlms_server, hes_dashboard
+from tools.simulators.hes import HesSim
+from tools.simulators.hes_wire import REGISTER, frame
 from tools.simulators.system import System
 
 FAST_DLMS = {"timeout_ms": 1000, "interframe_ms": 200, "retries": 1, "command_timeout_s": 10}
 WAIT_S = 30
+TOKEN = "rest-test-token"
 
 
-def _call(url, body=None, method=None):
-    """(HTTP status, JSON body) of one request."""
+def _call(url, body=None, method=None, token=TOKEN, headers=None):
+    """(HTTP status, JSON body) of one request (with the token unless token is None)."""
     data = None if body is None else (body if isinstance(body, bytes) else
                                       json.dumps(body).encode())
-    request = urllib.request.Request(url, data, {"Content-Type": "application/json"},
-                                     method=method)
+    sent = {"Content-Type": "application/json"}
+    if token is not None:
+        sent["Authorization"] = "Bearer " + token
+    sent.update(headers or {})
+    request = urllib.request.Request(url, data, sent, method=method)
     try:
         with urllib.request.urlopen(request, timeout=WAIT_S) as response:
             return response.status, json.loads(response.read())
@@ -39,7 +46,7 @@ def rig(request, tmp_path):
         port = meter.listen("wrapper")
         system = System(root=str(tmp_path / "board"), uplink=request.param, extra_config={
             "DLMS": dict(FAST_DLMS, transport="tcp", port=port)})
-        dashboard = hes_dashboard.Dashboard(system.hes, port=0).start()
+        dashboard = hes_dashboard.Dashboard(system.hes, port=0, token=TOKEN).start()
         system.start()
         yield system, dashboard, dashboard.url.rstrip("/")
     finally:
@@ -119,3 +126,37 @@ def test_a_command_without_reply_times_out_with_504(rig):
     finally:
         os.killpg(system.app.proc.pid, signal.SIGCONT)
     assert status == 504 and "no reply" in body["error"], body
+
+
+def test_commands_need_the_token_and_the_same_origin():
+    """No token, a wrong one, another page's Origin, another Host name: refused before the
+    HES sends anything (the module gets no command)."""
+    hes = HesSim().start()
+    dashboard = hes_dashboard.Dashboard(hes, port=0).start()     # a random token
+    sock = socket.create_connection(("127.0.0.1", hes.port))
+    try:
+        sock.sendall(frame(REGISTER, b'{"dev": "m1", "epoch": 1}'))
+        assert dashboard.fleet.wait_for(lambda f: f.module("m1") is not None, WAIT_S)
+        base = dashboard.url.rstrip("/")
+        commands = base + "/modules/m1/commands"
+        assert len(dashboard.token) >= 16
+        assert _call(commands, {"cmd": "ping"}, token=None)[0] == 401
+        assert _call(commands, {"cmd": "ping"}, token="guess")[0] == 401
+        assert _call(base + "/modules/m1/status", token=None)[0] == 401
+        assert _call(base + "/modules", token=None)[0] == 401
+        status, body = _call(commands, {"cmd": "ping"}, token=dashboard.token,
+                             headers={"Origin": "http://evil.example"})
+        assert status == 403 and "same origin" in body["error"], body
+        status, body = _call(commands, {"cmd": "ping"}, token=dashboard.token,
+                             headers={"Host": "evil.example:%d" % dashboard.port})
+        assert status == 403 and "Host" in body["error"], body
+        assert hes.stats["commands"] == 0                       # nothing reached a module
+        assert dashboard.refused == {"token": 4, "origin": 1, "host": 1}
+        # the right token from the same origin: through (the fake module never answers)
+        status, body = _call(commands, {"cmd": "ping", "timeout_s": 0.2},
+                             token=dashboard.token, headers={"Origin": base})
+        assert status == 504 and hes.stats["commands"] == 1, body
+    finally:
+        sock.close()
+        dashboard.stop()
+        hes.stop()
