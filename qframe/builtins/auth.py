@@ -18,11 +18,11 @@ their code is in qframe/builtins/auth_commands.py, imported when one runs):
                             goes in before the renewal, the old one out after it)
 """
 import ujson
-import usys
 
 from ..codecs import cmdauth
 from ..core.config import Field
 from ..core.ext import AppExtension
+from ..core.lazy import forget
 from ..protocols import auth as gate_mod
 from ..protocols.commands import commands_of
 from ..store.authstore import AuthStore
@@ -35,19 +35,15 @@ def _open_commands_problem(names):
     return open_commands_problem(names)
 
 
-AUTHKEYS = __name__[:-len("builtins.auth")] + "codecs.authkeys"
-
-
-def release(name):
-    """Drop the module name, used only at start (or rarely), from the heap: the next import
-    loads it again."""
-    if usys.modules.pop(name, None) is None:
-        return
-    parent = usys.modules.get(name[:name.rfind(".")])
+def _read_only(text):
     try:
-        delattr(parent, name[name.rfind(".") + 1:])
-    except AttributeError:
-        pass
+        name = ujson.loads(text).get("cmd")
+    except (ValueError, AttributeError):
+        return False
+    return name in cmdauth.READ_ONLY
+
+
+AUTHKEYS = __name__[:-len("builtins.auth")] + "codecs.authkeys"
 
 
 class Auth(AppExtension):
@@ -61,7 +57,8 @@ class Auth(AppExtension):
     }
 
     def __init__(self, name=None, app=None):
-        self.stats = {"save_errors": 0, "pins": 0, "records_signed": 0, "events_signed": 0}
+        self.stats = {"save_errors": 0, "counter_unsaved": 0, "pins": 0, "records_signed": 0,
+                      "events_signed": 0}
         self._boot = 0
         self._events = 0
         self._records = None         # cmdauth.RecordSigner of the key that signs records
@@ -93,7 +90,7 @@ class Auth(AppExtension):
         else:
             self.log.error("not provisioned: no command key in %s, so no HES command will run"
                            " (make provision PORT=...)", self.store.folder)
-        release(AUTHKEYS)         # the key checks' code: not needed again until a rotation
+        forget(AUTHKEYS)          # the key checks' code: not needed again until a rotation
 
     def _next_boot(self):
         """This start's number (events' n), counted on flash; 0 if it cannot be stored."""
@@ -127,9 +124,14 @@ class Auth(AppExtension):
                     self.store.save_counter(self.gate.last_ctr)
                 except OSError as exc:
                     self.stats["save_errors"] += 1
-                    self.log.error("cannot save the command counter: %s", exc)
-                    verdict.ok = False
-                    verdict.error = "refused: the module cannot store its counter (%s)" % exc
+                    if verdict.save_keys or not _read_only(verdict.request):
+                        self.log.error("cannot save the command counter: %s", exc)
+                        verdict.ok = False
+                        verdict.error = "refused: the module cannot store its counter (%s)" % exc
+                    else:       # a full flash must not lock the HES out (nor its proof ping)
+                        self.stats["counter_unsaved"] += 1
+                        self.log.warning("cannot save the command counter (%s): read-only "
+                                         "command run with the counter in RAM", exc)
         return verdict
 
     def seal(self, reply, verdict):

@@ -4,17 +4,19 @@ import ubinascii
 
 from ..codecs.authkeys import key_problem, unwrap_key
 from ..codecs.cmdauth import kid_problem
+from ..core.lazy import forget
+
+_AUTHKEYS = __name__[:-len("builtins.auth_commands")] + "codecs.authkeys"
 
 
 def run_command(auth, name, args):
     """Run the command name for the Auth extension auth; then this module and the key code
     leave the heap again."""
-    from .auth import AUTHKEYS, release
     try:
         return _HANDLERS[name](auth, args)
     finally:
-        release(AUTHKEYS)
-        release(__name__)
+        forget(_AUTHKEYS)
+        forget(__name__)
 
 
 def _status(auth, args):

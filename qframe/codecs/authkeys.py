@@ -18,7 +18,7 @@ module uses it only at start (checking the keys it loads, OTA.keys, AUTH.open_co
 import ubinascii
 import ujson
 
-from .cmdauth import command_mac, message
+from .cmdauth import READ_ONLY, command_mac, message
 from .hmac256 import Hmac, equal, hmac_sha256
 
 MIN_KEY_BYTES = 16
@@ -30,9 +30,6 @@ PUBLISHED_KEYS = (
 )
 
 
-# Commands that change nothing: the only ones AUTH.open_commands may list.
-READ_ONLY = ("ping", "status", "ota_status", "auth.status", "dlms.read", "dlms.read_many",
-             "dlms.profile", "dlms.clock")
 
 
 def open_commands_problem(names):

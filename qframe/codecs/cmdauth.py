@@ -41,6 +41,12 @@ DATA_MAC_BYTES = 16             # a record's MAC, truncated (HMAC-SHA256-128)
 MAX_CTR = (1 << 63) - 1
 
 
+# Commands that change nothing: the only ones AUTH.open_commands may list, and the only ones
+# the module runs when it cannot store their counter (a full flash).
+READ_ONLY = ("ping", "status", "ota_status", "auth.status", "dlms.read", "dlms.read_many",
+             "dlms.profile", "dlms.clock")
+
+
 class EnvelopeError(ValueError):
     """The body claims to be an envelope but is malformed."""
 

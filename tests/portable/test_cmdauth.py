@@ -181,3 +181,29 @@ def test_store_round_trip_and_counter_survives_a_torn_write_at_every_byte():
     assert AuthStore(folder).load_counter() == CTR0 + 2
     uos.remove(target)
     assert AuthStore(folder).load_counter() == CTR0 + 1
+
+
+def test_a_full_flash_runs_read_only_commands_and_refuses_the_others():
+    """The counter cannot be stored: a read-only command (the HES's proof ping, status) still
+    runs, counted; a command that changes state is refused (it could be replayed after a power
+    cut)."""
+    import shimctl
+    from usr.qframe import Application
+    from usr.qframe.builtins.auth import Auth
+    folder = fresh_folder("/usr", "_auth_full")
+    AuthStore(folder).save_keys(dict(Keyring({"k1": KEY}, "k1").to_json(), dev=DEV))
+    app = Application("auth-full")
+    app.config.update({"AUTH": {"keys_path": folder}})
+    auth = Auth(app=app)
+    app.load()
+    try:
+        assert auth.admit(_signed(5, "ping")).ok
+        shimctl.set_flash_free(0)
+        verdict = auth.admit(_signed(6, "ping"))
+        assert verdict.ok and auth.stats["counter_unsaved"] == 1
+        verdict = auth.admit(_signed(7, "relay"))
+        assert not verdict.ok and "cannot store its counter" in verdict.error
+        assert auth.stats["save_errors"] == 2
+    finally:
+        shimctl.set_flash_free(None)
+        app.stop()

@@ -43,7 +43,7 @@ def test_bad_format_args_do_not_raise():
     lines = []
     logging.add_listener(lambda level, line: lines.append(line))
     try:
-        logging.basicConfig(console=False)
+        logging.basicConfig(level=logging.INFO, console=False)
         logging.getLogger("unit").info("needs two %d %d", 1)
     finally:
         logging._output.listeners = []
@@ -54,7 +54,7 @@ def test_bad_format_args_do_not_raise():
 def test_file_rotates_and_stays_bounded():
     path = "/usr/log_rotate_test.log"
     _cleanup(path)
-    logging.basicConfig(path=path, max_bytes=400, backups=1, console=False)
+    logging.basicConfig(level=logging.INFO, path=path, max_bytes=400, backups=1, console=False)
     try:
         log = logging.getLogger("rot")
         for index in range(40):
@@ -76,7 +76,7 @@ def test_file_rotates_and_stays_bounded():
 
 def test_unwritable_file_counts_dropped_writes_and_never_raises():
     before = logging.dropped_writes()
-    logging.basicConfig(path="/usr/no_such_dir/x/app.log", console=False)
+    logging.basicConfig(level=logging.INFO, path="/usr/no_such_dir/x/app.log", console=False)
     try:
         logging.getLogger("drop").error("still fine")
     finally:
@@ -125,7 +125,8 @@ def test_records_from_many_threads_stay_whole_lines():
     done = []
     finished = Event()
     stream = _console(console)
-    logging.basicConfig(path=path, max_bytes=1 << 20, console=True, stream=stream)
+    logging.basicConfig(level=logging.INFO, path=path, max_bytes=1 << 20, console=True,
+                        stream=stream)
 
     def _spam(index):
         log = logging.getLogger("t%d" % index)

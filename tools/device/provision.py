@@ -19,7 +19,7 @@ import sys
 
 from tools.simulators.hes_auth import KID, derive_key, key_file_line, published_key_problem
 
-IMEI_SNIPPET = "import modem\nprint(modem.getDevImei())"
+IMEI_SNIPPET = "import modem\n_qd_say(modem.getDevImei())"
 
 
 def read_master(path):

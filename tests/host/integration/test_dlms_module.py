@@ -341,6 +341,6 @@ def test_the_app_reads_its_meter_when_dev_json_has_dlms(tmp_path, interpreter):
     out = "\n".join(app.lines)
     assert read, out
     assert code == 0, out
-    assert "meter-module loaded: health, network, tcp, params, uart, dlms, ota, watchdog" in out, out
+    assert "meter-module loaded: health, auth, network, tcp, params, uart, dlms, ota, watchdog" in out, out
     assert "Traceback" not in out, out
     assert "dlms.read_errors" not in out and "dlms.job_errors" not in out, out

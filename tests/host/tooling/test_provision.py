@@ -18,7 +18,7 @@ auth = Auth(app=app)
 app.load()
 for body in (%r, %r, %r):
     verdict = auth.admit(body)
-    print("verdict", verdict.ok, verdict.reason)
+    _qd_say("verdict", verdict.ok, verdict.reason)
 """
 
 

@@ -44,7 +44,7 @@ def test_app_starts_logs_and_stops_after_duration(tmp_path, interpreter):
          "--interpreter", interpreter, "--config", _config(tmp_path), "--duration", "0.5"],
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "meter-module loaded: health, network" in result.stdout
+    assert "meter-module loaded: health, auth, network" in result.stdout
     assert "INFO health: status" in result.stdout
     assert "meter-module stopped" in result.stdout
     assert "some threads still running" not in result.stdout
