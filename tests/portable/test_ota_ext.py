@@ -80,3 +80,51 @@ def test_manifest_by_command_refused_with_reason_app_untouched():
     finally:
         app.stop()
         remove_tree(OTA_DIR)
+
+
+BOOT_CODE = ("usr.qframe.builtins.ota_boot", "usr.qframe.store.ota_files",
+             "usr.qframe.protocols.ota_state", "usr.qframe.builtins.ota_confirm")
+
+
+def _loaded():
+    import usys
+    return [name for name in BOOT_CODE if name in usys.modules]
+
+
+def test_an_idle_updater_keeps_no_boot_code_after_load():
+    """Nothing pending (no trial, no result to report): the boot check, the state helpers and
+    the post-update watch are forgotten at load (docs/ARCHITECTURE.md "Memory")."""
+    app = _app()
+    try:
+        assert _loaded() == []
+        status = app.commands.execute({"id": 1, "cmd": "ota_status"})["result"]
+        assert status["phase"] == "idle"
+    finally:
+        app.stop()
+
+
+def test_a_trial_keeps_the_watch_until_confirmed_then_forgets_it():
+    remove_tree(OTA_DIR)
+    state = load_state()
+    state.update({"phase": "trial", "target": "1.1.0", "prev": "1.0.0", "boots": 1})
+    save_state(state)
+    app = Application("meter-module")
+    app.config.merge({"APP": {"workers": 1, "stop_timeout": 2},
+                      "OTA": {"healthy_topic": "test.healthy", "healthy_hold_s": 0,
+                              "health_s": 60}})
+    Ota(app=app, version="1.1.0")
+    seen = _events(app)
+    app.load()
+    try:
+        assert "usr.qframe.builtins.ota_confirm" in _loaded()
+        app.bus.publish("test.healthy", None)
+        assert wait_until(lambda: any(e.get("event") == "installed" for e in seen), EVENT_MS)
+        assert wait_until(lambda: _loaded() == [], EVENT_MS), _loaded()
+        assert app.ota.stats["installed"] == 1 and app.ota.status()["phase"] == "idle"
+        from usr.qframe.builtins.ota_boot import load_state as reload_state
+        saved = reload_state()
+        assert saved["phase"] == "idle" and saved["result"]["ok"] is True
+        assert saved["result"]["reported"] is True      # no uplink to wait for
+    finally:
+        app.stop()
+        remove_tree(OTA_DIR)
