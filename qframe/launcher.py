@@ -32,9 +32,11 @@ def launch(entry, start=True, config_path=CONFIG_PATH):
         import usys
         usys.modules.pop(entry, None)            # a tool building the app again: afresh
         return _import(entry)
-    from .builtins.ota_boot import boot_check
+    from .builtins.ota_boot import boot_check, unload
     if boot_check():
         return None
+    unload()                        # not kept while the app imports and loads
+    boot_check = unload = None
     from .logging import getLogger
     log = getLogger("boot")
     period_s = boot_wdt_s(config_path)

@@ -128,3 +128,35 @@ def test_a_trial_keeps_the_watch_until_confirmed_then_forgets_it():
     finally:
         app.stop()
         remove_tree(OTA_DIR)
+
+
+PROBE_ENTRY = """import usys
+LOADED = [name for name in usys.modules if name.endswith(".ota_boot")]
+RAN = []
+
+
+def main():
+    RAN.append(True)
+"""
+
+
+def test_the_launcher_forgets_the_boot_check_before_the_app_imports():
+    """After boot_check the launcher unloads the boot code: the app imports and loads without
+    it, and it is not kept once the app runs (nothing on trial)."""
+    import uos
+    import usys
+    from usr.qframe.launcher import launch
+    remove_tree(OTA_DIR)
+    with open("/usr/launch_probe.py", "w") as f:
+        f.write(PROBE_ENTRY)
+    with open("/usr/launch_probe.json", "w") as f:
+        f.write('{"OTA": {"boot_wdt_s": 0}}')
+    try:
+        module = launch("usr.launch_probe", True, "/usr/launch_probe.json")
+        assert module.RAN == [True]
+        assert module.LOADED == []
+        assert _loaded() == []
+    finally:
+        usys.modules.pop("usr.launch_probe", None)
+        for path in ("/usr/launch_probe.py", "/usr/launch_probe.json"):
+            uos.remove(path)
