@@ -101,3 +101,83 @@ def test_allowed_hosts_refuse_ota_and_fota_elsewhere_counted():
         assert ota.stats["refused_hosts"] == 2
     finally:
         app.stop()
+
+
+BOOT_CODE = ("usr.qframe.builtins.ota_boot", "usr.qframe.store.ota_files",
+             "usr.qframe.protocols.ota_state", "usr.qframe.builtins.ota_confirm")
+
+
+def _loaded():
+    import usys
+    return [name for name in BOOT_CODE if name in usys.modules]
+
+
+def test_an_idle_updater_keeps_no_boot_code_after_load():
+    """Nothing pending (no trial, no result to report): the boot check, the state helpers and
+    the post-update watch are forgotten at load (docs/ARCHITECTURE.md "Memory")."""
+    app = _app()
+    try:
+        assert _loaded() == []
+        status = app.commands.execute({"id": 1, "cmd": "ota_status"})["result"]
+        assert status["phase"] == "idle"
+    finally:
+        app.stop()
+
+
+def test_a_trial_keeps_the_watch_until_confirmed_then_forgets_it():
+    remove_tree(OTA_DIR)
+    state = load_state()
+    state.update({"phase": "trial", "target": "1.1.0", "prev": "1.0.0", "boots": 1})
+    save_state(state)
+    app = Application("meter-module")
+    app.config.merge({"APP": {"workers": 1, "stop_timeout": 2},
+                      "OTA": {"healthy_topic": "test.healthy", "healthy_hold_s": 0,
+                              "health_s": 60}})
+    Ota(app=app, version="1.1.0")
+    seen = _events(app)
+    app.load()
+    try:
+        assert "usr.qframe.builtins.ota_confirm" in _loaded()
+        app.bus.publish("test.healthy", None)
+        assert wait_until(lambda: any(e.get("event") == "installed" for e in seen), EVENT_MS)
+        assert wait_until(lambda: _loaded() == [], EVENT_MS), _loaded()
+        assert app.ota.stats["installed"] == 1 and app.ota.status()["phase"] == "idle"
+        from usr.qframe.builtins.ota_boot import load_state as reload_state
+        saved = reload_state()
+        assert saved["phase"] == "idle" and saved["result"]["ok"] is True
+        assert saved["result"]["reported"] is True      # no uplink to wait for
+    finally:
+        app.stop()
+        remove_tree(OTA_DIR)
+
+
+PROBE_ENTRY = """import usys
+LOADED = [name for name in usys.modules if name.endswith(".ota_boot")]
+RAN = []
+
+
+def main():
+    RAN.append(True)
+"""
+
+
+def test_the_launcher_forgets_the_boot_check_before_the_app_imports():
+    """After boot_check the launcher unloads the boot code: the app imports and loads without
+    it, and it is not kept once the app runs (nothing on trial)."""
+    import uos
+    import usys
+    from usr.qframe.launcher import launch
+    remove_tree(OTA_DIR)
+    with open("/usr/launch_probe.py", "w") as f:
+        f.write(PROBE_ENTRY)
+    with open("/usr/launch_probe.json", "w") as f:
+        f.write('{"OTA": {"boot_wdt_s": 0}}')
+    try:
+        module = launch("usr.launch_probe", True, "/usr/launch_probe.json")
+        assert module.RAN == [True]
+        assert module.LOADED == []
+        assert _loaded() == []
+    finally:
+        usys.modules.pop("usr.launch_probe", None)
+        for path in ("/usr/launch_probe.py", "/usr/launch_probe.json"):
+            uos.remove(path)
