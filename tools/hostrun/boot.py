@@ -51,19 +51,16 @@ def _boot(root, shim_paths, duration_s, control_port):
     main_globals = {"__name__": "__main__", "__file__": "/usr/main.py"}
     with open("/usr/main.py") as f:
         source = f.read()
-    try:
-        exec(compile(source, "/usr/main.py", "exec"), main_globals)
-    except KeyboardInterrupt:           # Ctrl-C while main.py starts the app: stop what started
-        _stop_current_app()
-        return
-    if shimctl.state["reboots"] != reboots:
-        sys.exit(REBOOT_EXIT)           # main.py restarted the module before the app started
-    from usr.qframe import CurrentApp
-    import utime
-    app = CurrentApp()
-    start = utime.ticks_ms()
+    app = None
     restarted = False
-    try:
+    try:                                # Ctrl-C at any moment, from main.py's first line on
+        exec(compile(source, "/usr/main.py", "exec"), main_globals)
+        if shimctl.state["reboots"] != reboots:
+            sys.exit(REBOOT_EXIT)       # main.py restarted the module before the app started
+        from usr.qframe import CurrentApp
+        import utime
+        app = CurrentApp()
+        start = utime.ticks_ms()
         while app.running:
             if shimctl.state["reboots"] != reboots:
                 restarted = True
@@ -72,7 +69,9 @@ def _boot(root, shim_paths, duration_s, control_port):
                 break
             utime.sleep_ms(50)
     except KeyboardInterrupt:
-        pass
+        if app is None:                 # while main.py starts the app: stop what started
+            _stop_current_app()
+            return
     crashed = not app.running and shimctl.state["wdt_running"]
     app.stop()
     if restarted:

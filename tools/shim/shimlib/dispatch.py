@@ -7,6 +7,7 @@ _dispatcher = None
 
 class _Dispatcher(object):
     def __init__(self):
+        self.stopped = False        # set by reset: a late fire() starts a new dispatcher
         self.calls = []
         self.pending = threads.Event()
         self.worker = threads.Worker(self._loop, "shim-callbacks").start()
@@ -34,6 +35,7 @@ class _Dispatcher(object):
                 core.changed()
 
     def _shim_stop(self):
+        self.stopped = True
         self.worker.stopping.set()
         self.pending.set()
         if self.worker.stop():
@@ -46,7 +48,9 @@ def fire(fn, *args):
     if fn is None:
         return
     with core.lock:
-        if _dispatcher is None or not _dispatcher.worker.running:
+        # a dispatcher being stopped (its thread can outlive reset() on a loaded machine)
+        # would drop the call: start a new one
+        if _dispatcher is None or _dispatcher.stopped or not _dispatcher.worker.running:
             _dispatcher = _Dispatcher()
             start = _dispatcher
         else:
