@@ -12,11 +12,9 @@ range (15-30x slower) is added. Readable lines first, then one JSON line.
 import sys
 
 try:
-    from tools.benches.meterlink import _setup_path     # python -m tools.benches.auth
-except ImportError:
-    from meterlink import _setup_path                   # micropython tools/benches/auth.py
-
-MODULE_SLOWDOWN = (15, 30)
+    from tools.benches.meterlink import MODULE_SLOWDOWN, _setup_path, on_module
+except ImportError:                                     # micropython tools/benches/auth.py
+    from meterlink import MODULE_SLOWDOWN, _setup_path, on_module
 
 
 def _median_us(fn, rounds):
@@ -90,10 +88,8 @@ def main(argv):
           % (interp, results["ed25519_sign_ms"]))
     if interp == "micropython":
         low, high = MODULE_SLOWDOWN
-        results["record_mac_module_ms"] = [round(results["record_mac_us"] * low / 1000.0, 2),
-                                           round(results["record_mac_us"] * high / 1000.0, 2)]
-        results["ed25519_sign_module_s"] = [round(results["ed25519_sign_ms"] * low / 1000.0, 1),
-                                            round(results["ed25519_sign_ms"] * high / 1000.0, 1)]
+        results["record_mac_module_ms"] = on_module(results["record_mac_us"] / 1000.0, 2)
+        results["ed25519_sign_module_s"] = on_module(results["ed25519_sign_ms"] / 1000.0)
         print("  module (%d-%dx slower): record MAC %.2f-%.2f ms; Ed25519 per reading "
               "%.1f-%.1f s" % (low, high, results["record_mac_module_ms"][0],
                                results["record_mac_module_ms"][1],

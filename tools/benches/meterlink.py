@@ -26,6 +26,14 @@ SWEEP = (32, 64, 128, 256, 1024)
 OCTET_US = 10.0 * 1e6 / 115200
 
 
+MODULE_SLOWDOWN = (15, 30)      # the module's CPU against MicroPython unix on this PC
+
+
+def on_module(value, digits=1):
+    """[low, high]: a figure measured here, scaled to the module's CPU (MODULE_SLOWDOWN)."""
+    return [round(value * MODULE_SLOWDOWN[0], digits), round(value * MODULE_SLOWDOWN[1], digits)]
+
+
 def _setup_path(argv):
     args = [a for a in argv[1:] if not a.startswith("--")]
     args = [a for i, a in enumerate(args) if i < 2 and not a.isdigit()]
