@@ -482,6 +482,13 @@ class UplinkDriver(AppExtension):
             return True
         return network.is_up()
 
+    def _network_back(self):
+        """While it waits for the network, the link asks the network watchdog itself: a
+        network.up it never heard (a subscriber before it ran out of memory, which ends the
+        delivery) must not hold it offline for good."""
+        network = self.extension("network")
+        return network is not None and hasattr(network, "is_up") and network.is_up()
+
     def extension(self, name):
         """The app's extension called name, or None."""
         return self.app.extensions.get(name)
@@ -664,6 +671,8 @@ class UplinkDriver(AppExtension):
         """One pass: wait for the network, open a connection, serve it, back off."""
         self._beat()
         self._kick.clear()
+        if not self._net_up and self._network_back():
+            self._net_up = True     # a network.up this link missed (see _network_back)
         if not self._net_up or self._held:
             self.state = "waiting for network" if not self._net_up else "disconnected"
             self.pause(MAX_WAIT_S)

@@ -9,6 +9,7 @@ pytest.importorskip("checkNet", reason="needs the QuecPython shim (tools/shim)")
 
 import shimctl  # noqa: E402
 from cloud_helpers import CloudRig, budget  # noqa: E402
+from usr.qframe.builtins.link import MAX_WAIT_S  # noqa: E402
 
 RECOVERY = {}   # fault class -> seconds from the fault's end to the first new payload stored
 
@@ -212,3 +213,14 @@ def test_qframe_callbacks_and_wait_network_ready(rig):
     assert tuple(net_args[0]) == (1, 0) and sim_args == [2]
     shimctl.set_sim(True)
     assert r.wait(lambda: sim_args == [2, 1], 2)
+
+
+def test_a_missed_network_up_does_not_hold_the_link_offline(rig):
+    """A network.up the link never heard (delivery ends at a subscriber that runs out of
+    memory): while it waits for the network it asks the network watchdog itself."""
+    r = rig().start()
+    r.app.bus.publish("network.down", "a down the network watchdog itself never saw")
+    assert r.tcp.stats["net_pauses"] == 1           # the link dropped and waits for the network
+    r.publish(3)
+    assert r.wait_delivered(budget(MAX_WAIT_S, _connect_budget(r))), r.tcp.state
+    r.check_exact()
