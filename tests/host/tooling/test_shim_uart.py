@@ -104,6 +104,7 @@ MP_ECHO = textwrap.dedent("""
             break
         got += data
         uart.write(b"echo:" + data)
+    shimctl.wait_for(lambda: calls, 20000)     # announced on the shim's callback thread
     print("callbacks", len(calls), calls[0][:2] if calls else None)
     uart.close()
     shimctl.reset()
