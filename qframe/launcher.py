@@ -21,6 +21,8 @@ nothing else happens.
 """
 import ujson
 
+from .builtins.ota_boot import boot_check, load_state, on_trial, roll_back
+
 CONFIG_PATH = "/usr/dev.json"
 BOOT_WDT_S = 120            # the default of OTA.boot_wdt_s
 
@@ -32,11 +34,8 @@ def launch(entry, start=True, config_path=CONFIG_PATH):
         import usys
         usys.modules.pop(entry, None)            # a tool building the app again: afresh
         return _import(entry)
-    from .builtins.ota_boot import boot_check, unload
     if boot_check():
         return None
-    unload()                        # not kept while the app imports and loads
-    boot_check = unload = None
     from .logging import getLogger
     log = getLogger("boot")
     period_s = boot_wdt_s(config_path)
@@ -50,7 +49,6 @@ def launch(entry, start=True, config_path=CONFIG_PATH):
             from . import CurrentApp
             CurrentApp().load()
     except Exception as exc:
-        from .builtins.ota_boot import load_state, roll_back
         state = load_state()
         if state["phase"] != "trial":
             _stop(wdt)
@@ -58,9 +56,7 @@ def launch(entry, start=True, config_path=CONFIG_PATH):
         log.exception("version %s failed to start", exc, state["target"])
         roll_back(state, "crashed", "%s: %s" % (type(exc).__name__, exc))
         return None
-    if not _hand_over(wdt, period_s, log):
-        from .builtins.ota_boot import unload
-        unload()                    # the app runs: no boot code needed until the next boot
+    _hand_over(wdt, period_s, log)
     return module
 
 
@@ -104,10 +100,9 @@ def _stop(wdt):
 
 def _hand_over(wdt, period_s, log):
     """The app is loaded: leave the WDT to the app's own watchdog, or feed it through the
-    trial (while the app runs), or stop it. True when it feeds the trial (which needs the
-    boot code)."""
+    trial (while the app runs), or stop it."""
     if wdt is None:
-        return False
+        return
     from . import CurrentApp
     try:
         app = CurrentApp()
@@ -115,11 +110,10 @@ def _hand_over(wdt, period_s, log):
         app = None
     own = app.extensions.get("watchdog") if app is not None else None
     if own is not None and getattr(own, "period_s", 0):
-        return False                # the app's Watchdog re-armed the hardware: it feeds
-    from .builtins.ota_boot import on_trial
+        return                      # the app's Watchdog re-armed the hardware: it feeds
     if app is None or not on_trial():
         _stop(wdt)
-        return False
+        return
     from .threading import Timer
 
     def feed():
@@ -133,4 +127,3 @@ def _hand_over(wdt, period_s, log):
             log.info("update confirmed: boot watchdog stopped")
 
     timer = Timer(max(100, period_s * 1000 // 3), feed).start()
-    return True

@@ -9,7 +9,6 @@ restart) live here too, so the extension (ota.py) and the boot path share them.
 """
 import ujson
 
-from ..core.lazy import forget
 from ..logging import getLogger
 from ..protocols import ota_state
 from ..store import ota_files as files
@@ -194,16 +193,6 @@ def boot_act(state, body, updater, action):
         _log.warning("OTA: back on %s; %s marked failed", state["prev"], outcome["version"])
         return False
     return False
-
-
-def unload():
-    """Forget this module, the saved state's helpers and the post-update watch (core/lazy.py
-    forget): the launcher does once the app runs, the OTA extension once nothing is pending
-    (no trial, no result to report). The next job or boot imports them again."""
-    root = __name__[:__name__.rfind(".builtins.")]
-    for name in ("builtins.ota_confirm", "builtins.ota_boot", "store.ota_files",
-                 "protocols.ota_state"):
-        forget(root + "." + name)
 
 
 def result(version, ok, reason, text):

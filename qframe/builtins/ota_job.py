@@ -16,46 +16,6 @@ from .ota_boot import note_staged, restart, set_update_flag, save_state, updater
 _log = getLogger("ota")
 
 
-def resume_or_abandon(ota):
-    """At load, a download cut by a reboot: resumed, at most `resumes` times (counted on
-    flash), then abandoned."""
-    state = ota.state
-    state["resumes"] = state.get("resumes", 0) + 1
-    if state["resumes"] > ota.config["resumes"]:
-        _give_up(ota, state["target"], "abandoned", "download of %s cut %d times: "
-                 "abandoned" % (state["target"], state["resumes"]))
-        return
-    save_state(state)
-    ota.stats["resumed"] += 1
-    ota._jobs.put(("resume",))
-
-
-def _give_up(ota, version, reason, text):
-    """Abandon the update in progress (counted, reported); the running app is untouched."""
-    ota.stats["abandoned"] += 1
-    _abandon(ota, version)
-    ota.stats["failed"] += 1
-    ota._event("failed", version=version, reason=reason, text=text)
-
-
-def _refuse(ota, job, reason, text):
-    ota.stats["refused"] += 1
-    ota._event("refused", reason=reason, text=text, url=job[1] if job else None)
-
-
-def _fail(ota, exc, version=None):
-    ota.stats["failed"] += 1
-    ota._event("failed", version=version, reason=exc.reason, text=exc.text)
-
-
-def _abandon(ota, version):
-    """Drop the staging area; the running app was never touched."""
-    files.remove_tree(files.NEW_DIR)
-    files.remove(files.MANIFEST_PATH)
-    ota.state.update({"phase": "idle", "target": None, "url": None, "resumes": 0})
-    save_state(ota.state)
-
-
 def _keys(ota, section="keys"):
     keys = {}
     for key_id in ota.config[section]:
@@ -87,7 +47,7 @@ def run_app(ota, job):
     else:
         url, blob, force = job[1], job[2], job[3]
         if state["phase"] not in ("idle", "download", "ready"):
-            _refuse(ota, None, "busy", "an update is in phase %s" % state["phase"])
+            ota._refuse(None, "busy", "an update is in phase %s" % state["phase"])
             return
         if blob is not None:
             blob = blob.encode()
@@ -101,24 +61,24 @@ def run_app(ota, job):
                                    _device(ota), failed, _keys(ota, "public_keys"))
     except Refused as exc:
         if job[0] == "resume":          # its saved manifest no longer holds: drop it
-            _give_up(ota, state["target"], exc.reason, exc.text)
+            ota._give_up(state["target"], exc.reason, exc.text)
         elif job[0] == "app" and job[4] and exc.reason in ("replayed", "failed_before"):
             _log.debug("OTA check: %s", exc.text)     # nothing new: not an event
         else:
-            _refuse(ota, job, exc.reason, exc.text)
+            ota._refuse(job, exc.reason, exc.text)
         return
     except OtaFailed as exc:
         if job[0] == "resume":
-            _give_up(ota, state["target"], exc.reason, exc.text)
+            ota._give_up(state["target"], exc.reason, exc.text)
         else:
-            _fail(ota, exc)
+            ota._fail(exc)
         return
     stale = state["target"] if state["phase"] in ("download", "ready") else None
     if job[0] != "resume" and stale is not None:
         ota.stats["superseded"] += 1       # an authentic newer command replaces it
         ota._event("failed", version=stale, reason="superseded",
                     text="replaced by %s" % manifest.version)
-        _abandon(ota, stale)
+        ota._abandon(stale)
     try:
         if job[0] != "resume":
             ota.stats["started"] += 1
@@ -141,12 +101,12 @@ def run_app(ota, job):
             ota._event("failed", version=manifest.version, reason=exc.reason,
                         text=exc.text, resumable=True)
             return
-        _give_up(ota, manifest.version, exc.reason, exc.text)
+        ota._give_up(manifest.version, exc.reason, exc.text)
     except OSError as exc:
         reason = "no_space" if exc.args and exc.args[0] == ENOSPC else "flash"
-        _give_up(ota, manifest.version, reason, "%s: %s" % (type(exc).__name__, exc))
+        ota._give_up(manifest.version, reason, "%s: %s" % (type(exc).__name__, exc))
     except Exception as exc:        # never left in `download` by a surprise
-        _give_up(ota, manifest.version, "download", "%s: %s" % (type(exc).__name__, exc))
+        ota._give_up(manifest.version, "download", "%s: %s" % (type(exc).__name__, exc))
 
 
 def _check_space(ota, manifest):

@@ -24,17 +24,14 @@ import utime
 from ..core.config import Field, USR_FLASH_BYTES
 from ..core.ext import AppExtension
 from ..logging import getLogger
+from ..store import ota_files as files
 from ..threading import Event, Queue, QueueEmpty, QueueClosed
+from .ota_boot import boot_check  # noqa: F401  (main.py imports it from here)
+from .ota_boot import load_state, result as new_result, roll_back, save_state
 
 _log = getLogger("ota")
 
 _CONNECTED_TOPICS = ("tcp.connected", "mqtt.connected")   # an uplink reached the HES
-
-
-def boot_check():
-    """First thing in main.py: finish or undo an update (builtins/ota_boot.py boot_check)."""
-    from .ota_boot import boot_check as check
-    return check()
 
 
 def url_host(url):
@@ -102,14 +99,12 @@ class Ota(AppExtension):
         self._health_deadline = None
         self._healthy_since = None
         self._reported_at = None
-        self._watching = False      # a trial or an unreported result: ota_confirm.py
         AppExtension.__init__(self, name, app)
 
     # ---------------------------------------------------------------- lifecycle
     def load(self):
         from ..protocols.commands import commands_of
-        from . import ota_boot
-        self.state = ota_boot.load_state()
+        self.state = load_state()
         self._stop.clear()
         self._jobs = Queue(4)
         commands = commands_of(self.app)
@@ -119,14 +114,39 @@ class Ota(AppExtension):
             commands.register(name, handler)
         for topic in _CONNECTED_TOPICS:
             self.subscribe(topic, self._on_connected)
-        if self.state["phase"] in ("download", "ready"):
-            from . import ota_job
-            ota_job.resume_or_abandon(self)
-        from . import ota_confirm
-        self._watching = ota_confirm.start(self)
-        if not self._watching and self._jobs.size() == 0:
-            ota_boot.unload()
+        phase = self.state["phase"]
+        if phase == "trial":
+            self._step("health")
+            self._health_deadline = utime.ticks_add(utime.ticks_ms(),
+                                                    int(self.config["health_s"] * 1000))
+            self.subscribe(self.config["healthy_topic"], self._on_healthy, replay=True)
+            tcp = self._uplink()
+            if self.config["healthy_topic"] in _CONNECTED_TOPICS and tcp is not None and \
+                    tcp.is_connected():
+                self._on_healthy(self.config["healthy_topic"], None)   # it connected before
+        elif phase in ("download", "ready"):
+            self._resume_or_abandon()
+        self._report_pending()
         self.app.spawn(self._run, name="ota")
+
+    def _resume_or_abandon(self):
+        """A download cut by a reboot resumes, at most `resumes` times (counted on flash)."""
+        state = self.state
+        state["resumes"] = state.get("resumes", 0) + 1
+        if state["resumes"] > self.config["resumes"]:
+            self._give_up(state["target"], "abandoned", "download of %s cut %d times: "
+                          "abandoned" % (state["target"], state["resumes"]))
+            return
+        save_state(state)
+        self.stats["resumed"] += 1
+        self._jobs.put(("resume",))
+
+    def _give_up(self, version, reason, text):
+        """Abandon the update in progress (counted, reported); the running app is untouched."""
+        self.stats["abandoned"] += 1
+        self._abandon(version)
+        self.stats["failed"] += 1
+        self._event("failed", version=version, reason=reason, text=text)
 
     def stop(self, timeout=2.0):
         self._stop.set()
@@ -207,7 +227,8 @@ class Ota(AppExtension):
             except QueueClosed:
                 return
             except QueueEmpty:
-                self._tick()
+                self._tick_health()
+                self._tick_report()
                 due = period_ms > 0 and utime.ticks_diff(utime.ticks_ms(), next_check) >= 0
                 if not due or self.busy is not None or self.state["phase"] != "idle":
                     continue
@@ -225,23 +246,52 @@ class Ota(AppExtension):
                 _log.exception("OTA job %s failed", exc, job[0])
             self.busy = None
             self.progress = None
-            self._tick()
+            self._tick_health()
 
-    def _tick(self):
-        """The post-update watch (builtins/ota_confirm.py) while something is pending; the
-        boot code is forgotten once nothing is."""
-        if not self._watching:
+    def _tick_health(self):
+        if self._health_deadline is None or self.state["phase"] != "trial":
             return
-        from . import ota_confirm
-        if not ota_confirm.tick(self):
-            self._watching = False
-            from .ota_boot import unload
-            unload()
+        if self._still_healthy():
+            self._confirm()
+            return
+        if utime.ticks_diff(utime.ticks_ms(), self._health_deadline) >= 0:
+            self._health_deadline = None
+            text = "no %s held %s s within %s s" % (self.config["healthy_topic"],
+                                                    self.config["healthy_hold_s"],
+                                                    self.config["health_s"])
+            self._event("failed", version=self.state["target"], reason="unhealthy", text=text)
+            self.stats["rolled_back"] += 1
+            self._step("reboot")
+            roll_back(self.state, "unhealthy", text)
 
     def _on_healthy(self, topic, data):
-        if self._health_deadline is not None:
-            from . import ota_confirm
-            ota_confirm.on_healthy(self)
+        if self.state["phase"] != "trial" or self._health_deadline is None:
+            return
+        if self._healthy_since is None:
+            self._healthy_since = utime.ticks_ms()
+        if self.config["healthy_hold_s"] <= 0:
+            self._confirm()
+
+    def _still_healthy(self):
+        """The healthy signal came and, if there is an uplink, it has stayed up since."""
+        if self._healthy_since is None:
+            return False
+        tcp = self._uplink()
+        if tcp is not None and not getattr(tcp, "is_connected", lambda: True)():
+            self._healthy_since = None          # it dropped: wait for the signal again
+            return False
+        held = utime.ticks_diff(utime.ticks_ms(), self._healthy_since)
+        return held >= self.config["healthy_hold_s"] * 1000
+
+    def _confirm(self):
+        self._health_deadline = None
+        state = self.state
+        state["result"] = new_result(state["target"], True, "ok", "healthy")
+        state["phase"], state["boots"], state["target"] = "idle", 0, None
+        save_state(state)
+        self.stats["installed"] += 1
+        _log.info("OTA: version %s healthy: update confirmed", self.version)
+        self._report_pending()
 
     def _uplink(self):
         """The app's uplink driver (TCP or MQTT), or None."""
@@ -249,9 +299,37 @@ class Ota(AppExtension):
         return extensions.get("tcp") or extensions.get("mqtt")
 
     def _on_connected(self, topic, peer):
-        if self._watching:
-            from . import ota_confirm
-            ota_confirm.report_pending(self)
+        self._report_pending()
+
+    def _report_pending(self):
+        """Publish the last result; it counts as reported once a link it went out on stayed up
+        healthy_hold_s (checked by _tick_report), else it goes again on the next connection."""
+        result = self.state.get("result") if self.state else None
+        if not result or result.get("reported"):
+            return
+        data = dict(result)
+        data.pop("reported", None)
+        self.app.bus.publish("ota.event", data)
+        tcp = self._uplink()
+        if tcp is None:
+            result["reported"] = True       # no uplink to wait for
+            save_state(self.state)
+        elif getattr(tcp, "is_connected", lambda: False)():
+            self._reported_at = utime.ticks_ms()
+
+    def _tick_report(self):
+        result = self.state.get("result") if self.state else None
+        if self._reported_at is None or not result or result.get("reported"):
+            return
+        tcp = self._uplink()
+        if tcp is not None and not tcp.is_connected():
+            self._reported_at = None
+            return
+        if utime.ticks_diff(utime.ticks_ms(), self._reported_at) >= \
+                self.config["healthy_hold_s"] * 1000:
+            result["reported"] = True
+            save_state(self.state)
+
 
     def _event(self, event, **data):
         data["event"] = event
@@ -261,6 +339,22 @@ class Ota(AppExtension):
 
     def _step(self, name):
         self.app.bus.publish("ota.step", name)
+
+    # ---------------------------------------------------------------- jobs (ota_job.py)
+    def _refuse(self, job, reason, text):
+        self.stats["refused"] += 1
+        self._event("refused", reason=reason, text=text, url=job[1] if job else None)
+
+    def _fail(self, exc, version=None):
+        self.stats["failed"] += 1
+        self._event("failed", version=version, reason=exc.reason, text=exc.text)
+
+    def _abandon(self, version):
+        """Drop the staging area; the running app was never touched."""
+        files.remove_tree(files.NEW_DIR)
+        files.remove(files.MANIFEST_PATH)
+        self.state.update({"phase": "idle", "target": None, "url": None, "resumes": 0})
+        save_state(self.state)
 
     def _on_bytes(self, done, total):
         self.progress = {"bytes": done, "total": total}

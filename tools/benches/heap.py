@@ -58,12 +58,10 @@ STEPS = [
                   "usr.qframe.builtins.dlms_job"]),
     ("mqtt", ["usr.qframe.codecs.mqtt", "usr.qframe.protocols.mqtt_session",
               "usr.qframe.builtins.mqtt"]),   # umqtt: firmware
-    # OTA: the extension (every app has it; the boot check and the post-update watch are
-    # forgotten once nothing is pending); ota_job is what the first update or check adds
-    ("ota", ["usr.qframe.builtins.ota_update"]),
-    ("ota_job", ["usr.qframe.protocols.ota_state", "usr.qframe.store.ota_files",
-                 "usr.qframe.builtins.ota_boot",
-                 "usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
+    # OTA: the extension (every app has it); ota_job is what the first update or check adds
+    ("ota", ["usr.qframe.protocols.ota_state", "usr.qframe.store.ota_files",
+             "usr.qframe.builtins.ota_boot", "usr.qframe.builtins.ota_update"]),
+    ("ota_job", ["usr.qframe.codecs.hmac256", "usr.qframe.codecs.ota_manifest",
                  "usr.qframe.codecs.http", "usr.qframe.builtins.ota_download",
                  "usr.qframe.builtins.ota_job"]),
 ]
