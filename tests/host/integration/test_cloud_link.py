@@ -233,6 +233,7 @@ def test_server_role_keeps_a_proven_hes_and_refuses_a_second_connection(rig):
     r.publish(5)
     assert r.wait_delivered(5) and second.received == []
     hes.drop_clients()                   # the proven HES goes: the next one is served
+    assert r.wait(lambda: not r.tcp.is_connected(), WAIT_S)   # once the module has seen it go
     _dial(second, port)
     r.publish(5)
     assert second.wait_for(lambda h: len(h.received) == 5, WAIT_S)
