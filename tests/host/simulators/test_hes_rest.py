@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -61,7 +62,13 @@ def test_modules_status_commands_and_a_dlms_read_through_the_module(rig):
     system, dashboard, base = rig
     dev = system.device_id
 
-    status, body = _call(base + "/modules")
+    # the dashboard learns of the module from the HES's events, a moment after it registered
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        status, body = _call(base + "/modules")
+        if status != 200 or body["modules"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert status == 200 and [row["dev"] for row in body["modules"]] == [dev], body
     status, body = _call(base + "/modules/" + dev)
     assert status == 200 and body["module"]["state"] == "up", body
