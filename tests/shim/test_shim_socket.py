@@ -250,9 +250,7 @@ def test_tls_round_trip_and_reset():
             served.append(exc)
 
     _thread.start_new_thread(serve, ())
-    client = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
-    client.settimeout(5)
-    client.connect(("127.0.0.1", port))
+    client = _connected(port)
     tls = ussl.wrap_socket(client, server_hostname="localhost")
     try:
         assert tls.getpeercert(True) == _der(_CERT)
@@ -290,9 +288,7 @@ def test_tls_verifies_nothing_and_takes_only_the_firmware_arguments():
             served.append(exc)
 
     _thread.start_new_thread(serve, ())
-    client = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
-    client.settimeout(5)
-    client.connect(("127.0.0.1", port))
+    client = _connected(port)
     assert raises(TypeError, ussl.wrap_socket, client, None, None)     # keyword-only
     assert raises(TypeError, ussl.wrap_socket, client, cadata=_CERT)
     assert raises(TypeError, ussl.wrap_socket, client, cert_reqs=2)
@@ -309,3 +305,11 @@ def test_tls_verifies_nothing_and_takes_only_the_firmware_arguments():
             served[0].close()
         listener.close()
         shimctl.reset()
+
+
+def _connected(port):
+    """A plain client socket connected to 127.0.0.1:port (5 s timeout)."""
+    client = usocket.socket(usocket.AF_INET, usocket.SOCK_STREAM)
+    client.settimeout(5)
+    client.connect(("127.0.0.1", port))
+    return client

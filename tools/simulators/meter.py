@@ -368,6 +368,15 @@ class MeterSim(object):
     def send_transparent(self, payload):
         return self.send(meter.transparent(payload))
 
+    def send_numbered(self, tag, first, count, size):
+        """Send `count` payloads tag + index (6 digits, from `first`) padded with dots to `size`
+        octets, each one unique; return them in the order sent."""
+        payloads = [(tag + b"%06d" % index).ljust(size, b".")
+                    for index in range(first, first + count)]
+        for payload in payloads:
+            self.send_transparent(payload)
+        return payloads
+
     def garbage(self, data=GARBAGE):
         self.stats["garbage_bytes"] += len(data)
         return self.write(data)

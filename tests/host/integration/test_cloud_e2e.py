@@ -7,23 +7,15 @@ import shutil
 
 import pytest
 
-from tools.simulators.hes import HesSim  # noqa: E402
-
-
-from tools.simulators import system as system_sim  # noqa: E402
+from tools.simulators import system as system_sim
+from tools.simulators.hes import HesSim
 
 INTERPRETERS = ["cpython", "micropython"]
 BOOT_S = 20
 
 
-def _payload(index):
-    return (b"E%06d" % index).ljust(48, b".")
-
-
 def _send(system, first, count):
-    for index in range(first, first + count):
-        system.meter.send_transparent(_payload(index))
-    return [_payload(i) for i in range(first, first + count)]
+    return system.meter.send_numbered(b"E", first, count, 48)
 
 
 @pytest.mark.parametrize("interpreter", INTERPRETERS)

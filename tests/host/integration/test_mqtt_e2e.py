@@ -17,14 +17,8 @@ BOOT_S = 20
 BUDGET_S = 15
 
 
-def _payload(index):
-    return (b"Q%06d" % index).ljust(40, b".")
-
-
 def _send(system, first, count):
-    for index in range(first, first + count):
-        system.meter.send_transparent(_payload(index))
-    return [_payload(i) for i in range(first, first + count)]
+    return system.meter.send_numbered(b"Q", first, count, 40)
 
 
 @pytest.mark.parametrize("interpreter", INTERPRETERS)
